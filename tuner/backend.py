@@ -1,0 +1,93 @@
+"""Backend set-up for training: precision policy and compilation cache.
+
+Mixed precision (bf16) is on by default where an accelerator supports it and off on the CPU,
+where bf16 is slower. JAX's persistent compilation cache lets a new trial of an architecture
+seen before skip most of its XLA compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def load_keras() -> None:
+    """Import Keras (and its backend) once, holding back TensorFlow's start-up log lines,
+    which it writes to stderr before any log level applies. Shown if the import fails."""
+    if "keras" in sys.modules:
+        return
+    with tempfile.TemporaryFile() as captured, _stderr_to(captured):
+        try:
+            import keras  # noqa: F401
+        except BaseException:
+            failed = True
+        else:
+            failed = False
+        if failed:
+            captured.seek(0)
+            text = captured.read().decode(errors="replace")
+    if failed:
+        sys.stderr.write(text)
+        import keras  # noqa: F401,F811  (raise the real error, visibly)
+    _quiet_python_logs()
+
+
+@contextlib.contextmanager
+def _stderr_to(file):
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _quiet_python_logs() -> None:
+    import logging
+
+    # tf.function retracing warnings: expected when every trial is a new model.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def accelerator() -> str:
+    """'gpu', 'tpu' or 'cpu' for the active Keras backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "cpu"
+
+
+def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[str, str]:
+    """Set the dtype policy ('auto', 'bf16' or 'float32'); returns what was chosen."""
+    load_keras()
+    import keras
+
+    device = accelerator()
+    if precision == "auto":
+        precision = "bf16" if device in ("gpu", "tpu") else "float32"
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    if keras.backend.backend() == "jax" and cache_dir is not None:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir / "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return {"backend": keras.backend.backend(), "device": device, "precision": precision,
+            "keras": keras.__version__, "pid": str(os.getpid())}

@@ -1,0 +1,56 @@
+"""`tune best`: the best trial and the ensemble, validation and test; `--export DIR`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tuner.cli import open_store, pick_study, store_options
+
+
+@click.command("best")
+@click.option("--study", help="Study name (default: the only study in the storage).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write model.keras (ensemble), best_trial.keras, config.yaml, metrics.json, history.json and "
+                   "README.md to this folder.")
+@click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@store_options
+def command(study: str | None, export_dir: Path | None, data: Path | None, as_json: bool, storage: str | None,
+            results_dir: Path) -> None:
+    """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
+    from rich.table import Table
+
+    from tuner.cli.ensemble import run_and_show, show
+    from tuner.ensemble import latest_evaluation
+    from tuner.errors import UserError
+    from tuner.export import export_study
+    from tuner.leaderboard import build_board
+    from tuner.terminal import Terminal
+
+    store, terminal = open_store(storage, results_dir), Terminal()
+    name = pick_study(store, study)
+    board = build_board(store, name, top=1)
+    if not board.rows:
+        raise UserError(f"study '{name}' has no completed trial yet")
+    best = board.rows[0]
+    record = latest_evaluation(store, name)
+    if record is None and (export_dir or not as_json):
+        record = run_and_show(store, name, data, terminal, when="missing")
+    elif record is not None and not as_json:
+        show(terminal, record)
+    if as_json:
+        click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
+                               "val_loss": best.val_loss, "params": best.params}, "evaluation": record}, indent=1))
+    else:
+        table = Table(title=f"best trial {best.trial}: val acc {100 * best.val_accuracy:.2f}%", title_justify="left")
+        table.add_column("parameter")
+        table.add_column("value")
+        for key, value in best.params.items():
+            table.add_row(key, str(value))
+        terminal.console.print(table)
+    if export_dir:
+        out = export_study(store, name, record, export_dir)
+        terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")

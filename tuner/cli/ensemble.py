@@ -1,0 +1,71 @@
+"""`tune ensemble`: greedy ensemble selection on validation data, evaluated once on test."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tuner.cli import open_store, pick_study, store_options
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+
+
+def show(terminal: Any, record: dict[str, Any]) -> None:
+    from tuner.terminal import evaluation_tables
+
+    for table in evaluation_tables(record):
+        terminal.console.print(table)
+
+
+def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: int = 10, size: int = 20,
+                 metric: str = "log_loss", when: str = "changed") -> dict[str, Any]:
+    """Show the latest recorded evaluation, or evaluate: `when` is 'changed' (the study has
+    finished trials the record does not cover), 'missing' (no record yet) or 'always'."""
+    from tuner.ensemble import latest_evaluation, run_ensemble
+
+    record = latest_evaluation(store, study)
+    finished = store.count_finished(study)
+    stale = record is not None and record["n_finished"] != finished
+    if record is not None and when != "always" and not (when == "changed" and stale):
+        terminal.info(f"recorded evaluation of {record['when']}; the test set was not read again"
+                      + (f" (the study has {finished - record['n_finished']} more finished trials since)" if stale else "")
+                      + "; --reevaluate selects and evaluates anew")
+    else:
+        terminal.info(f"selecting an ensemble among the top {top} trials on validation data; one pass over the test split")
+        record = run_ensemble(store, study, top, size, metric, data, cache_dir())
+    show(terminal, record)
+    return record
+
+
+@click.command("ensemble")
+@click.option("--study", help="Study name (default: the only study in the storage).")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates: the best K trials.")
+@click.option("--size", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Greedy selection steps (with replacement); the best prefix is kept.")
+@click.option("--metric", type=click.Choice(["log_loss", "accuracy"]), default="log_loss", show_default=True,
+              help="What the selection optimizes on the validation split.")
+@click.option("--reevaluate", is_flag=True, help="Select and evaluate on the test split again (recorded too).")
+@click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")
+@store_options
+def command(study: str | None, top: int, size: int, metric: str, reevaluate: bool, data: Path | None,
+            as_json: bool, storage: str | None, results_dir: Path) -> None:
+    """Build the ensemble of the best trials and evaluate it once on the held-out test split."""
+    from tuner.ensemble import latest_evaluation, run_ensemble
+    from tuner.terminal import Terminal
+
+    store, terminal = open_store(storage, results_dir), Terminal()
+    name = pick_study(store, study)
+    if as_json:
+        record = latest_evaluation(store, name)
+        if record is None or reevaluate:
+            record = run_ensemble(store, name, top, size, metric, data, cache_dir())
+        click.echo(json.dumps(record, indent=1))
+        return
+    run_and_show(store, name, data, terminal, top, size, metric, when="always" if reevaluate else "missing")

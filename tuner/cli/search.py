@@ -1,0 +1,90 @@
+"""`tune search`: run or resume a study, with a live leaderboard, then the ensemble step."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from tuner.cli import abort, open_store, store_options
+from tuner.engines import ENGINES
+from tuner.errors import UserError
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict:
+    fixed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
+        fixed[name.strip()] = yaml.safe_load(value)  # YAML typing: 3 -> int, 1e-3 -> float, true -> bool
+    return fixed
+
+
+@click.command("search")
+@click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file.")
+@click.option("--study", help="Study name (default: the space's name). Same name again = resume.")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="The study ends with this many finished (complete or pruned) trials, across all workers.")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="optuna", show_default=True)
+@click.option("--sampler", help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
+                                "hyperband (its brackets count as trials; see README).")
+@click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials after an epoch.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="No new trial starts after this many seconds.")
+@click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
+              "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it.")
+@click.option("--seed", type=int, help="Sampler seed, for a reproducible sequence of proposals.")
+@click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Model files are kept for this many best trials (the ensemble's candidates).")
+@click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Stop after this many failed trials in a row.")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "float32"]), default="auto", show_default=True,
+              help="auto: bf16 mixed precision on a GPU/TPU, float32 on the CPU.")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
+              help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
+@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
+              help="After the search, build the ensemble and evaluate it once on the test split.")
+@store_options
+def command(space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
+            timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
+            keep_models: int, max_failures: int, precision: str, backend: str | None, ensemble: bool,
+            storage: str | None, results_dir: Path) -> None:
+    """Search a space: `tune search --space cifar10 --trials 50`."""
+    from tuner.engines import check_choice
+    from tuner.search import SearchRequest, run_search
+    from tuner.spaces import load_space
+    from tuner.store import redact
+    from tuner.terminal import SearchView, Terminal
+
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    check_choice(engine, sampler, pruner)
+    loaded = load_space(space)
+    if epochs or sets:
+        loaded = loaded.with_overrides(epochs=epochs, fixed=_parse_sets(sets))
+    name = study or loaded.name
+    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, cache, seed, keep_models,
+                            max_failures, precision)
+    store, terminal = open_store(storage, results_dir, heartbeat=True), Terminal()
+    terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
+                  f"{trials} trials, storage {redact(store.url)}")
+    view = SearchView(terminal, store, name, trials)
+    try:
+        store.storage  # a bad --storage fails here, before any data is decoded
+        with view:
+            run_search(store, request, view)
+    except KeyboardInterrupt:
+        terminal.error("interrupted; the running trial is marked failed. Resume with the same command.")
+        sys.exit(130)
+    if view.live is None and view.board is not None:
+        terminal.print_board(view.board)
+    if ensemble:
+        from tuner.cli.ensemble import run_and_show
+
+        run_and_show(store, name, data, terminal)

@@ -1,0 +1,32 @@
+"""`tune spaces`: list the built-in search spaces, or show one."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("spaces")
+@click.argument("name", required=False)
+def command(name: str | None) -> None:
+    """List the built-in spaces; with NAME (or a file path), show that space's file."""
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    from tuner.spaces import builtin_spaces, load_space
+    from tuner.terminal import Terminal
+
+    terminal = Terminal()
+    if name:
+        space = load_space(name)  # validates it too
+        terminal.console.print(Syntax(open(space.source).read(), "yaml", theme="ansi_dark", background_color="default"))
+        terminal.info(f"{len(space.searched())} searched, {len(space.fixed())} fixed; input "
+                      f"{'x'.join(map(str, space.input_shape))}; fingerprint {space.fingerprint()}")
+        return
+    table = Table(title="built-in spaces (tune spaces NAME shows one)", title_justify="left")
+    for column in ("name", "dataset", "input", "searched", "max epochs", "description"):
+        table.add_column(column)
+    for space_name in sorted(builtin_spaces()):
+        s = load_space(space_name)
+        table.add_row(space_name, s.dataset, "x".join(map(str, s.input_shape)), str(len(s.searched())),
+                      str(s.training.max_epochs), s.description)
+    terminal.console.print(table)

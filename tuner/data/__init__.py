@@ -1,0 +1,114 @@
+"""Data for a study: find the source, hold out the test split, fix the validation split.
+
+The search gets a `SearchData` (train and validation only). The test split is reachable only
+through `load_test_data`, which the ensemble step alone calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tuner.data.sources import CLASS_NAMES, RawDataset, find_and_read
+from tuner.errors import UserError
+from tuner.spaces import Space
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """What every trial trains and validates on; never the test split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    class_names: list[str]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """Stored with the study: every resume and every worker must reproduce it exactly."""
+
+    source: str
+    seed: int
+    validation_fraction: float
+    n_train: int
+    n_val: int
+    n_test: int
+    fingerprint: str
+    notes: list[str] = field(default_factory=list, compare=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "notes"}
+
+
+def _check(raw: RawDataset, space: Space) -> RawDataset:
+    expected = space.input_shape
+    if raw.x_train.shape[1:] != expected or (raw.x_test is not None and raw.x_test.shape[1:] != expected):
+        got = "x".join(map(str, raw.x_train.shape[1:]))
+        raise UserError(f"{raw.source}: images are {got} but space '{space.name}' ({space.dataset}) expects "
+                        f"{'x'.join(map(str, expected))}; is it the right dataset?")
+    n_classes = len(CLASS_NAMES.get(space.dataset, raw.class_names))
+    labels = raw.y_train if raw.y_test is None else np.concatenate([raw.y_train, raw.y_test])
+    if labels.size and labels.max() >= n_classes:
+        raise UserError(f"{raw.source}: label {int(labels.max())} is out of range for {n_classes} classes")
+    if len(np.unique(raw.y_train)) < 2:
+        raise UserError(f"{raw.source}: needs at least 2 classes (found {len(np.unique(raw.y_train))})")
+    return raw
+
+
+def _stratified(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) index arrays, stratified by class."""
+    try:
+        return train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y)
+    except ValueError as e:
+        raise UserError(f"cannot hold out a stratified {what} split: {e}") from None
+
+
+def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset, np.ndarray, np.ndarray]:
+    """The dataset, plus the indices of its search pool and its test split."""
+    raw = _check(find_and_read(space.dataset, space.input_shape, data, cache_dir), space)
+    if raw.x_test is not None:
+        return raw, np.arange(len(raw.y_train)), np.array([], dtype=np.int64)
+    pool, test = _stratified(raw.y_train, space.training.test_fraction, space.training.seed, "test")
+    return raw, np.sort(pool), np.sort(test)
+
+
+def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[SearchData, SplitInfo]:
+    """Train and validation arrays for the search, and the split's record."""
+    t = space.training
+    raw, pool, test = _pools(space, data, cache_dir)
+    train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation")
+    train_idx, val_idx = np.sort(pool[train_pos]), np.sort(pool[val_pos])
+    if t.max_train_samples and t.max_train_samples < len(train_idx):
+        keep, _ = _stratified(raw.y_train[train_idx], 1 - t.max_train_samples / len(train_idx), t.seed, "subset")
+        train_idx = np.sort(train_idx[keep])
+    n_test = len(raw.y_test) if raw.y_test is not None else len(test)
+    digest = hashlib.sha256()
+    for arr in (train_idx, val_idx, raw.y_train[train_idx], raw.y_train[val_idx], raw.x_train[val_idx[:256]]):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    info = SplitInfo(raw.source, t.seed, t.validation_fraction, len(train_idx), len(val_idx), n_test,
+                     digest.hexdigest()[:16], raw.notes)
+    names = CLASS_NAMES.get(space.dataset, raw.class_names)
+    data_ = SearchData(raw.x_train[train_idx], raw.y_train[train_idx], raw.x_train[val_idx], raw.y_train[val_idx], names)
+    return data_, info
+
+
+def load_test_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out test split. Only the ensemble's final evaluation calls this."""
+    raw, _, test = _pools(space, data, cache_dir)
+    if raw.x_test is not None and raw.y_test is not None:
+        return raw.x_test, raw.y_test
+    return raw.x_train[test], raw.y_train[test]

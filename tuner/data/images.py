@@ -1,0 +1,81 @@
+"""Decode a folder of class subfolders into uint8 arrays.
+
+Photo folders hold images of any size and mode; each is converted to the space's channels and
+resized to its input size (bilinear, no aspect-ratio crop: what Keras's
+`image_dataset_from_directory` does). Unreadable files are skipped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuner.errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class DecodedFolder:
+    x: np.ndarray  # (n, height, width, channels) uint8
+    y: np.ndarray  # (n,) int64 class indices
+    skipped: list[str]  # files that could not be read
+
+
+def find_root(folder: Path) -> Path:
+    """Descend through a lone wrapper folder (archives often have one)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        return find_root(entries[0])
+    return folder
+
+
+def class_folders(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def _decode_one(args: tuple[str, int, int, int]) -> np.ndarray | None:
+    from PIL import Image
+
+    path, height, width, channels = args
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except Exception:  # PIL raises many kinds for broken files; all mean "unreadable"
+        return None
+    return arr[..., None] if channels == 1 else arr
+
+
+def decode_folder(folder: Path, classes: list[str], shape: tuple[int, int, int]) -> DecodedFolder:
+    """Decode `folder/<class>/*` for the given class order; other subfolders are an error."""
+    found = [p.name for p in class_folders(folder)]
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise UserError(f"{folder}: classes {unknown} are not among the training classes")
+    files: list[tuple[str, int]] = []
+    for label, name in enumerate(classes):
+        sub = folder / name
+        if sub.is_dir():
+            files += [(str(p), label) for p in sorted(sub.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    height, width, channels = shape
+    jobs = [(path, height, width, channels) for path, _ in files]
+    workers = max(1, min(len(os.sched_getaffinity(0)), 16))
+    if len(jobs) > 2000 and workers > 1:
+        # spawn, not fork: the parent may already hold TensorFlow's or JAX's threads.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            decoded = list(pool.map(_decode_one, jobs, chunksize=256))
+    else:
+        decoded = [_decode_one(j) for j in jobs]
+    keep = [i for i, arr in enumerate(decoded) if arr is not None]
+    skipped = [files[i][0] for i, arr in enumerate(decoded) if arr is None]
+    x = np.stack([decoded[i] for i in keep]) if keep else np.zeros((0, *shape), np.uint8)
+    y = np.array([files[i][1] for i in keep], dtype=np.int64)
+    return DecodedFolder(x, y, skipped)

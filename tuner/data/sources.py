@@ -1,0 +1,234 @@
+"""Find a dataset's files and read them into uint8 arrays.
+
+Where `tune` looks, in order: `--data PATH` (or `$TUNE_DATA_DIR`), Keras's download cache,
+Debian's `/usr/share/datasets`, scikit-learn's bundled digits, then `keras.datasets` online.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tuner.archives import extract, is_archive
+from tuner.data.images import class_folders, decode_folder, find_root
+from tuner.errors import UserError
+
+CLASS_NAMES = {
+    "digits": [str(i) for i in range(10)],
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+DEBIAN_DIR = Path("/usr/share/datasets")
+_IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    x_train: np.ndarray  # (n, h, w, c) uint8
+    y_train: np.ndarray  # (n,) int64
+    x_test: np.ndarray | None  # None: the data has no test split; one is held out by seed
+    y_test: np.ndarray | None
+    class_names: list[str]
+    source: str
+    notes: list[str] = field(default_factory=list)  # warnings worth one line each
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def _names(dataset: str) -> list[str]:
+    return [dataset, dataset.replace("_", "-")] + (["cifar-10-batches-py"] if dataset == "cifar10" else [])
+
+
+def _entry_for(dataset: str, folder: Path) -> Path | None:
+    """`folder/<dataset>.npz`, `.tar.gz`, `.zip` or `<dataset>/`, if present."""
+    for name in _names(dataset):
+        for suffix in (".npz", ".tar.gz", ".tgz", ".zip", ".tar", ""):
+            if (folder / f"{name}{suffix}").exists():
+                return folder / f"{name}{suffix}"
+    return None
+
+
+def read_npz(path: Path, class_names: list[str] | None) -> RawDataset:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            if missing:
+                raise UserError(f"{path}: missing arrays {sorted(missing)} (needs x_train, y_train, x_test, y_test)")
+            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    x_train, y_train, x_test, y_test = (_images(a, path) if i % 2 == 0 else _labels(a, path) for i, a in enumerate(arrays))
+    n = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    return RawDataset(x_train, y_train, x_test, y_test, class_names or [str(i) for i in range(n)], str(path))
+
+
+def _images(x: np.ndarray, path: Path) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise UserError(f"{path}: images must be (n, height, width[, 1 or 3]); got shape {x.shape}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.number) or x.size and (x.min() < 0 or x.max() > 255):
+            raise UserError(f"{path}: pixels must be 0-255 (dtype {x.dtype})")
+        x = x.astype(np.uint8)
+    return x
+
+
+def _labels(y: np.ndarray, path: Path) -> np.ndarray:
+    y = np.asarray(y).reshape(-1)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{path}: labels must be integers (dtype {y.dtype})")
+    if y.size and y.min() < 0:
+        raise UserError(f"{path}: labels must be 0 or more (found {int(y.min())})")
+    return y.astype(np.int64)
+
+
+def read_idx_folder(folder: Path, class_names: list[str]) -> RawDataset:
+    def read(name: str, offset: int) -> np.ndarray:
+        try:
+            with gzip.open(folder / name, "rb") as f:
+                return np.frombuffer(f.read(), np.uint8, offset=offset)
+        except (OSError, EOFError, ValueError) as e:
+            raise UserError(f"{folder / name}: unreadable ({e})") from None
+
+    x_train, x_test = (read(_IDX[i], 16).reshape(-1, 28, 28, 1) for i in (0, 2))
+    y_train, y_test = (read(_IDX[i], 8).astype(np.int64) for i in (1, 3))
+    return RawDataset(x_train, y_train, x_test, y_test, class_names, str(folder))
+
+
+def read_cifar_batches(folder: Path) -> RawDataset:
+    def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")  # Keras's own cache format (trusted location)
+        x = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(batch[b"labels"], np.int64)
+
+    parts = [read(f"data_batch_{i}") for i in range(1, 6)]
+    x_test, y_test = read("test_batch")
+    return RawDataset(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                      x_test, y_test, CLASS_NAMES["cifar10"], str(folder))
+
+
+def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path) -> RawDataset:
+    """A folder of class subfolders, with optional train/ and test/ splits; decoded once, cached."""
+    root = find_root(folder)
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    test_dir = root / "test" if train_dir != root and (root / "test").is_dir() else None
+    classes = [p.name for p in class_folders(train_dir)]
+    if len(classes) < 2:
+        raise UserError(f"{train_dir}: needs at least 2 class subfolders (found {len(classes)})")
+    key = hashlib.sha256(repr((str(root.resolve()), _tree_stamp(root), shape, classes)).encode()).hexdigest()[:20]
+    cached = cache_dir / "decoded" / f"{key}.npz"
+    if cached.is_file():
+        with np.load(cached, allow_pickle=False) as f:
+            test = (f["x_test"], f["y_test"]) if "x_test" in f.files else (None, None)
+            return RawDataset(f["x_train"], f["y_train"], *test, classes, str(folder), list(f["notes"]))
+    train = decode_folder(train_dir, classes, shape)
+    test = decode_folder(test_dir, classes, shape) if test_dir else None
+    skipped = train.skipped + (test.skipped if test else [])
+    notes = [f"skipped {len(skipped)} unreadable image files in {folder} (e.g. {skipped[0]})"] if skipped else []
+    if len(train.y) == 0:
+        raise UserError(f"{folder}: no readable images (skipped {len(skipped)} files)")
+    arrays = {"x_train": train.x, "y_train": train.y, "notes": np.array(notes, dtype=str)}
+    if test is not None:
+        arrays |= {"x_test": test.x, "y_test": test.y}
+    _save_atomic(cached, arrays)
+    return RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes, str(folder), notes)
+
+
+def _tree_stamp(root: Path) -> tuple[int, int]:
+    """File count and newest change under root: a changed folder is decoded again."""
+    count, newest = 0, 0
+    for dirpath, _, filenames in os.walk(root):
+        count += len(filenames)
+        newest = max(newest, os.stat(dirpath).st_mtime_ns)
+    return count, newest
+
+
+def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def read_path(path: Path, dataset: str, shape: tuple[int, int, int], cache_dir: Path) -> RawDataset:
+    """Read whatever `path` is: .npz, archive, IDX folder, CIFAR batches or an image folder."""
+    names = CLASS_NAMES.get(dataset)
+    if path.is_file() and path.suffix == ".npz":
+        return read_npz(path, names)
+    if is_archive(path):
+        key = hashlib.sha256(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:20]
+        folder = extract(path, cache_dir / "archives" / key)
+        return replace(read_image_folder(folder, shape, cache_dir), source=str(path))
+    if path.is_dir() and all((path / n).is_file() for n in _IDX):
+        return read_idx_folder(path, names or [str(i) for i in range(10)])
+    if path.is_dir() and (path / "data_batch_1").is_file():
+        return read_cifar_batches(path)
+    if path.is_dir():
+        return read_image_folder(path, shape, cache_dir)
+    raise UserError(f"{path}: not a .npz, an image folder or a .zip/.tar.gz archive")
+
+
+def read_digits() -> RawDataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # Pixel values are 0-16; scale to 0-255 so every dataset reaches the model as uint8.
+    x = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+    return RawDataset(x, digits.target.astype(np.int64), None, None, CLASS_NAMES["digits"], "scikit-learn digits")
+
+
+def read_online(dataset: str) -> RawDataset:
+    from tuner.backend import load_keras
+
+    load_keras()
+    import keras
+
+    loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
+              "cifar10": keras.datasets.cifar10}[dataset]
+    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    src = Path(f"keras.datasets.{dataset}")
+    return RawDataset(_images(x_train, src), _labels(y_train, src), _images(x_test, src), _labels(y_test, src),
+                      CLASS_NAMES[dataset], f"keras.datasets.{dataset}")
+
+
+def find_and_read(dataset: str, shape: tuple[int, int, int], data: Path | None, cache_dir: Path) -> RawDataset:
+    """The first source that has `dataset`; one line saying where it looked when none does."""
+    if data is not None:
+        if not data.exists():
+            raise UserError(f"--data {data}: no such file or folder")
+        entry = _entry_for(dataset, data) if data.is_dir() else None
+        return read_path(entry or data, dataset, shape, cache_dir)
+    looked = []
+    env_dir = os.environ.get("TUNE_DATA_DIR")
+    places = ([Path(env_dir)] if env_dir else []) + [keras_cache_dir(), DEBIAN_DIR]
+    for place in places:
+        looked.append(str(place))
+        entry = _entry_for(dataset, place) if place.is_dir() else None
+        if entry is not None:
+            return read_path(entry, dataset, shape, cache_dir)
+    if dataset == "digits":
+        return read_digits()
+    if dataset == "folder":
+        raise UserError("the 'folder' space needs --data PATH (an image folder or a .zip/.tar.gz of one)")
+    try:
+        return read_online(dataset)
+    except Exception as e:  # no network, a proxy error, a broken download: all end here
+        looked.append(f"keras.datasets ({type(e).__name__})")
+        raise UserError(f"no {dataset} data: looked in {', '.join(looked)}; pass --data PATH "
+                        f"(a .npz with x_train/y_train/x_test/y_test, an image folder or an archive) "
+                        f"or set TUNE_DATA_DIR") from None

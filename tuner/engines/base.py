@@ -1,0 +1,26 @@
+"""`BaseEngine`: what to try next. An engine maps a space to its own parameters, asks its
+sampler for a parameter dict, hands the dict to the shared `TrialRunner` and records the
+result in the store. Engines differ in nothing else: model, data and training are shared."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from tuner.runner import TrialRunner
+
+
+class BaseEngine(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, runner: TrialRunner, sampler: str, pruner: str, seed: int | None):
+        self.runner = runner
+        self.ctx = runner.ctx
+        self.sampler = sampler
+        self.pruner = pruner
+        self.seed = seed
+
+    @abstractmethod
+    def search(self, n_trials: int, timeout: float | None) -> None:
+        """Run trials until the study holds `n_trials` finished ones, or no new trial may start
+        after `timeout` seconds. Raises SearchStopped on a fatal condition."""

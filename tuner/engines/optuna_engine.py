@@ -1,0 +1,123 @@
+"""The Optuna engine: TPE, GP or random sampling, median or Hyperband pruning per epoch.
+
+Several processes may share one study through an RDB storage. `--trials N` counts finished
+(complete or pruned) trials across all of them: a worker starts a trial only while fewer than
+N are finished or running, waits while the running ones could still make N, and stops when N
+are finished. Heartbeats let a crashed worker's trial be marked failed, so its slot frees.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner.engines.base import BaseEngine
+from tuner.errors import TrialFailed, TrialPruned
+from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.store import TrialRecord
+
+WAIT_SECONDS = 2.0
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def suggest_params(trial: optuna.trial.BaseTrial, space: Space) -> dict[str, Any]:
+    """The searched values for one trial (inactive conditional parameters are left out)."""
+    chosen: dict[str, Any] = {}
+    fixed = space.fixed()
+    for name, spec in space.searched().items():
+        if not space.is_active(name, {**fixed, **chosen}):
+            continue
+        if isinstance(spec, IntParam):
+            chosen[name] = trial.suggest_int(name, spec.low, spec.high, step=spec.step, log=spec.log)
+        elif isinstance(spec, FloatParam):
+            chosen[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+        elif isinstance(spec, CategoricalParam):
+            chosen[name] = trial.suggest_categorical(name, spec.choices)
+        elif isinstance(spec, BoolParam):
+            chosen[name] = trial.suggest_categorical(name, [False, True])
+    return chosen
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "gp":
+            return optuna.samplers.GPSampler(seed=seed)
+        # constant_liar: parallel workers do not all propose the same point.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+class _Surplus(Exception):
+    """Another worker started the study's last needed trial at the same moment."""
+
+
+class OptunaEngine(BaseEngine):
+    name = "optuna"
+
+    def search(self, n_trials: int, timeout: float | None) -> None:
+        store, study_name = self.ctx.store, self.ctx.study
+        existing = len(store.storage.get_all_trials(store.require_study(study_name), deepcopy=False))
+        # Offset by the trials already there: a resumed study must not replay its first proposals.
+        seed = None if self.seed is None else self.seed + existing
+        study = optuna.load_study(study_name=study_name, storage=store.storage, sampler=make_sampler(self.sampler, seed),
+                                  pruner=make_pruner(self.pruner, self.ctx.space.training.max_epochs))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._pending: TrialRecord | None = None
+        while deadline is None or time.monotonic() < deadline:
+            finished, running = self._counts(study)
+            if finished >= n_trials:
+                return
+            if finished + running >= n_trials:  # others' trials may still make N: wait for them
+                time.sleep(WAIT_SECONDS)
+                continue
+            study.optimize(lambda t: self._objective(study, t, n_trials), n_trials=1,
+                           catch=(TrialFailed, _Surplus), callbacks=[self._after], gc_after_trial=False)
+
+    def _counts(self, study: optuna.Study) -> tuple[int, int]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        return sum(t.state in FINISHED for t in trials), sum(t.state == TrialState.RUNNING for t in trials)
+
+    def _objective(self, study: optuna.Study, trial: optuna.Trial, n_trials: int) -> float:
+        before = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        if sum(t.number < trial.number for t in before) >= n_trials:
+            trial.set_user_attr("surplus", True)
+            raise _Surplus()
+        params = self.ctx.space.complete(suggest_params(trial, self.ctx.space))
+        trial.set_user_attr("params", params)
+
+        def report(epoch: int, value: float) -> None:
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise TrialPruned(f"pruned after epoch {epoch + 1}")
+
+        record = self.runner.run(trial.number, params, report)
+        for key, value in record.user_attrs().items():
+            trial.set_user_attr(key, value)
+        self._pending = record
+        if record.state == "pruned":
+            raise optuna.TrialPruned()
+        if record.state == "failed":
+            raise TrialFailed(record.reason)
+        return float(record.value)
+
+    def _after(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        record, self._pending = self._pending, None
+        if record is not None and record.number == frozen.number:
+            self.runner.finish(record)

@@ -1,0 +1,169 @@
+"""Greedy ensemble selection on validation predictions, then one evaluation on the test split.
+
+Selection (Caruana et al., 2004: forward selection with replacement, keeping the best prefix)
+reads the store's validation predictions and labels only. `evaluate_on_test` is the one
+place in `tune` that reads the test split; its result is recorded in the store, with the
+ensemble saved as one Keras model, so that asking again needs no second look at the test set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner.errors import UserError
+from tuner.store import SearchStore
+
+METRICS = ("log_loss", "accuracy")
+
+
+@dataclass(frozen=True)
+class Selection:
+    members: dict[int, float]  # trial number -> weight (sums to 1)
+    metric: str
+    val_accuracy: float
+    val_loss: float
+    best_trial: int
+    best_val_accuracy: float
+    best_val_loss: float
+    candidates: list[int]
+
+
+def _loss(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+
+
+def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(1) == y))
+
+
+def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metric: str = "log_loss") -> dict[int, float]:
+    """Forward selection with replacement for `size` steps; the best prefix's member counts."""
+    score = (lambda p: _loss(p, y)) if metric == "log_loss" else (lambda p: -_accuracy(p, y))
+    total, counts, path = np.zeros_like(next(iter(probs.values()))), {n: 0 for n in probs}, []
+    for step in range(1, size + 1):
+        trial = min(probs, key=lambda n: (score((total + probs[n]) / step), n))
+        total += probs[trial]
+        counts[trial] += 1
+        path.append((score(total / step), step, dict(counts)))
+    _, steps, best = min(path, key=lambda p: (p[0], p[1]))
+    return {n: c / steps for n, c in best.items() if c}
+
+
+def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric: str = "log_loss") -> Selection:
+    """Choose members and weights among the top trials that have a model and predictions."""
+    if metric not in METRICS:
+        raise UserError(f"unknown ensemble metric '{metric}' (choose from {', '.join(METRICS)})")
+    y_val = store.val_labels(study)
+    probs = {}
+    for t in store.top_trials(study, top):
+        p = store.val_probs(study, t.number)
+        if p is not None and p.shape[0] == len(y_val) and store.model_path(study, t.number):
+            probs[t.number] = p
+    if not probs:
+        raise UserError(f"study '{study}' has no completed trial with a saved model yet")
+    weights = greedy_weights(probs, y_val, size, metric)
+    mix = sum(w * probs[n] for n, w in weights.items())
+    best = max(probs, key=lambda n: (_accuracy(probs[n], y_val), -_loss(probs[n], y_val), -n))
+    return Selection(weights, metric, _accuracy(mix, y_val), _loss(mix, y_val), best,
+                     _accuracy(probs[best], y_val), _loss(probs[best], y_val), sorted(probs))
+
+
+def with_flip_tta(model: Any) -> Any:
+    """The model averaged over the image and its mirror, from built-in layers only (the
+    mirror is a fixed anti-diagonal Dense over the width axis), so it loads with plain keras."""
+    import keras
+    from keras import layers
+
+    height, width, channels = model.input_shape[1:]
+    inputs = keras.Input((height, width, channels))
+    swapped = layers.Permute((1, 3, 2))(inputs)  # width last
+    mirror = layers.Dense(width, use_bias=False, trainable=False, name="mirror")
+    flipped = layers.Permute((1, 3, 2))(mirror(swapped))
+    mirror.set_weights([np.eye(width, dtype="float32")[::-1]])
+    return keras.Model(inputs, layers.Average()([model(inputs), model(flipped)]), name=f"{model.name}_tta")
+
+
+def combine(models: dict[int, Any], weights: dict[int, float], tta: dict[int, bool]) -> Any:
+    """One Keras model whose output is the weighted mean of its members' probabilities."""
+    import keras
+    from keras import layers
+
+    first = next(iter(models.values()))
+    inputs = keras.Input(first.input_shape[1:], name="pixels")
+    outputs = []
+    for n, model in models.items():
+        model.name = f"trial_{n}"
+        member = with_flip_tta(model) if tta[n] else model
+        outputs.append(layers.Rescaling(weights[n], name=f"weight_{n}")(member(inputs)))
+    out = outputs[0] if len(outputs) == 1 else layers.Add(name="weighted_mean")(outputs)
+    return keras.Model(inputs, out, name="ensemble")
+
+
+def _scores(probs: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    per_class = {name: float(np.mean(probs[y == i].argmax(1) == i)) for i, name in enumerate(class_names) if np.any(y == i)}
+    return {"accuracy": _accuracy(probs, y), "loss": _loss(probs, y), "per_class_accuracy": per_class}
+
+
+def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_test: np.ndarray, y_test: np.ndarray,
+                     class_names: list[str]) -> dict[str, Any]:
+    """Predict the test split with the ensemble and the single best trial, once; record both."""
+    from tuner.backend import load_keras
+
+    load_keras()
+    import keras
+
+    from tuner.training import predict_padded
+
+    keras.config.set_dtype_policy("float32")
+    trials = {t.number: t for t in store.trials(study)}
+    folder = store.evaluation_dir(study)
+    results: dict[str, Any] = {}
+    for label, weights in (("ensemble", selection.members), ("best", {selection.best_trial: 1.0})):
+        models = {n: keras.saving.load_model(store.model_path(study, n), compile=False) for n in weights}
+        model = combine(models, weights, {n: bool(trials[n].params.get("tta_flip")) for n in weights})
+        results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
+        store.save_model_file(folder / ("model.keras" if label == "ensemble" else "best_trial.keras"), model)
+        keras.backend.clear_session(free_memory=True)
+    record = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "selection": asdict(selection),
+              "n_finished": store.count_finished(study), "n_test": int(len(y_test)), "test": results,
+              "gain": results["ensemble"]["accuracy"] - results["best"]["accuracy"]}
+    store.add_evaluation(study, record)
+    return record
+
+
+def latest_evaluation(store: SearchStore, study: str) -> dict[str, Any] | None:
+    evaluations = store.study_attr(study, "evaluations", [])
+    return evaluations[-1] if evaluations else None
+
+
+def evaluation_files(store: SearchStore, study: str) -> tuple[Path, Path]:
+    folder = store.evaluation_dir(study)
+    return folder / "model.keras", folder / "best_trial.keras"
+
+
+def stored_space(store: SearchStore, study: str) -> Any:
+    from tuner.spaces import parse_space
+
+    return parse_space(store.meta(study)["space"], f"study {study}")
+
+
+def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: str, data: Path | None,
+                 cache_dir: Path) -> dict[str, Any]:
+    """Select on validation data, then evaluate once on the held-out test split and record it."""
+    from tuner.data import load_search_data, load_test_data
+
+    selection = select(store, study, top, size, metric)
+    space, recorded = stored_space(store, study), store.meta(study)["split"]
+    if data is None and Path(recorded["source"]).exists():
+        data = Path(recorded["source"])
+    search_data, split = load_search_data(space, data, cache_dir)
+    if split.fingerprint != recorded["fingerprint"]:
+        raise UserError(f"study '{study}': the data at {split.source} does not match the study's split "
+                        f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
+    x_test, y_test = load_test_data(space, data, cache_dir)
+    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names)

@@ -1,0 +1,88 @@
+"""`export_study`: a self-contained folder with the evaluated ensemble, the best trial, its
+configuration in the space-file vocabulary, its metrics and history, and a README."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuner.ensemble import evaluation_files
+from tuner.errors import UserError
+from tuner.store import SearchStore, TrialRecord
+
+
+def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
+    """The study's space with every parameter fixed to the best trial's value: running
+    `tune search --space config.yaml --trials 1` trains that trial again."""
+    space = dict(meta["space"])
+    space["name"] = f"{study}-trial-{best.number}"
+    space["description"] = f"best trial {best.number} of study {study}"
+    space["params"] = dict(best.params)
+    return space
+
+
+def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: TrialRecord, n_trials: int) -> str:
+    split, test = meta["split"], record["test"]
+    sel = record["selection"]
+    members = ", ".join(f"trial {n} ({float(w):.2f})" for n, w in sel["members"].items())
+    return f"""# {study}: exported by `tune`
+
+- dataset: {meta['dataset']} (source: {split['source']})
+- split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
+  (validation fraction {split['validation_fraction']}; the test split was held out from the start)
+- search: {n_trials} finished trials, engine {meta['engine']}, sampler {meta['sampler']}
+- best trial: {best.number}, validation accuracy {100 * sel['best_val_accuracy']:.2f}%
+- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}
+
+| model | test accuracy | test loss |
+| --- | --- | --- |
+| `model.keras` (ensemble) | {100 * test['ensemble']['accuracy']:.2f}% | {test['ensemble']['loss']:.4f} |
+| `best_trial.keras` | {100 * test['best']['accuracy']:.2f}% | {test['best']['loss']:.4f} |
+
+Evaluated once on the {record['n_test']} test images ({record['when']}); nothing was chosen with them.
+
+## Use
+
+Only Keras 3 is needed (any backend); both files are plain Keras layers:
+
+```python
+import keras
+model = keras.saving.load_model("model.keras")
+probabilities = model.predict(images)  # images: (n, {', '.join(map(str, _shape(meta)))}), raw 0-255 pixel values
+```
+
+`config.yaml` is the best trial's configuration as a space file: `tune search --space config.yaml --trials 1`
+trains it again. `metrics.json` holds the figures above with per-class accuracy; `history.json` the
+per-epoch history of the best trial and of each ensemble member.
+"""
+
+
+def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
+    from tuner.spaces import parse_space
+
+    return parse_space(meta["space"], "study").input_shape
+
+
+def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Path) -> Path:
+    ensemble_file, best_file = evaluation_files(store, study)
+    if not (ensemble_file.is_file() and best_file.is_file()):
+        raise UserError(f"study '{study}': the evaluated models are missing under {ensemble_file.parent}; "
+                        f"run `tune ensemble --study {study} --reevaluate`")
+    meta, trials = store.meta(study), {t.number: t for t in store.trials(study)}
+    sel = record["selection"]
+    best = trials[int(sel["best_trial"])]
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ensemble_file, out / "model.keras")
+    shutil.copyfile(best_file, out / "best_trial.keras")
+    (out / "config.yaml").write_text(yaml.safe_dump(best_config(meta, best, study), sort_keys=False))
+    metrics = {"study": study, "best_trial": best.number, "best_params": best.params, **record}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    histories = {str(n): trials[n].history for n in {int(m) for m in sel["members"]} | {best.number}}
+    (out / "history.json").write_text(json.dumps({"best_trial": best.history, "members": histories}, indent=1))
+    n_trials = sum(t.finished for t in trials.values())
+    (out / "README.md").write_text(_readme(study, meta, record, best, n_trials))
+    return out

@@ -1,0 +1,79 @@
+"""Leaderboard rows from the store alone, for the live view, `tune leaderboard` and `--json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tuner.store import SearchStore, TrialRecord
+
+# Short labels for the parameters worth a glance, in display order.
+_LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",
+           "lr_schedule": "", "batch_size": "bs", "dropout": "drop", "l2": "l2", "weight_decay": "wd",
+           "momentum": "mom", "batch_norm": "bn", "label_smoothing": "ls", "augment": "aug", "flip": "flip",
+           "tta_flip": "tta", "warmup_epochs": "warm"}
+
+
+def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
+    """'cnn d2 w32 adam lr 1.2e-03 ...': the searched parameters, compactly."""
+    parts = []
+    for name, label in _LABELS.items():
+        if name not in params or (searched is not None and name not in searched):
+            continue
+        if name == "momentum" and params.get("optimizer") != "sgd" or name == "weight_decay" and params.get("optimizer") != "adamw":
+            continue
+        value = params[name]
+        if isinstance(value, bool):
+            text = label if value else f"no-{label}"
+        elif isinstance(value, float):
+            text = f"{label} {value:.1e}" if value and (abs(value) < 1e-2) else f"{label} {value:.2g}"
+        else:
+            text = f"{label}{value}" if label in ("d", "w") else f"{label} {value}".strip()
+        parts.append(text)
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Row:
+    rank: int | None
+    trial: int
+    state: str
+    val_accuracy: float | None
+    val_loss: float | None
+    epochs: int
+    seconds: float | None
+    params: dict[str, Any] = field(repr=False)
+    summary: str = ""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Board:
+    study: str
+    meta: dict[str, Any]
+    counts: dict[str, int]
+    rows: list[Row]  # best completed trials, best first
+    failures: list[Row]  # most recent failed trials, with reasons
+    mean_seconds: float | None  # mean duration of finished trials, for ETAs
+
+    def to_json(self) -> dict[str, Any]:
+        meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
+        return {"study": self.study, "meta": meta, "counts": self.counts,
+                "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures]}
+
+
+def _row(rank: int | None, t: TrialRecord, searched: list[str] | None) -> Row:
+    return Row(rank, t.number, t.state, t.value, t.val_loss, t.epochs, t.seconds, t.params,
+               describe_params(t.params, searched), t.reason)
+
+
+def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5) -> Board:
+    meta = store.meta(study)
+    trials = store.trials(study)
+    searched = [k for k, v in meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)] or None
+    counts = {s: sum(t.state == s for t in trials) for s in ("complete", "pruned", "failed", "running")}
+    best = store.top_trials(study, top)
+    failed = sorted((t for t in trials if t.state == "failed"), key=lambda t: -t.number)[:failures]
+    durations = [t.seconds for t in trials if t.finished and t.seconds]
+    return Board(study, meta, counts, [_row(i + 1, t, searched) for i, t in enumerate(best)],
+                 [_row(None, t, searched) for t in failed], sum(durations) / len(durations) if durations else None)

@@ -1,0 +1,71 @@
+"""The parameter vocabulary: every name a space file may search or fix.
+
+A parameter set is a plain dict from these names to values. `complete_params` fills the
+defaults, so a stored dict rebuilds its model and training run exactly. The model builder
+and the training loop read only these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+MODELS = ("cnn", "resnet")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "exponential", "plateau", "onecycle")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    kind: type  # int, float, bool or str
+    default: Any
+    help: str
+    check: Callable[[Any], bool] = lambda v: True
+    rule: str = ""  # what `check` demands, for error messages
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda v: v in options
+
+
+PARAMETERS: dict[str, ParamInfo] = {
+    "model": ParamInfo(str, "cnn", "model family", _choice(MODELS), f"one of {', '.join(MODELS)}"),
+    "depth": ParamInfo(int, 2, "conv blocks (cnn) or stages (resnet)", lambda v: 1 <= v <= 6, "1 to 6"),
+    "width": ParamInfo(int, 32, "filters of the first block; doubles per block", lambda v: 1 <= v <= 1024, "1 to 1024"),
+    "head_units": ParamInfo(int, 128, "dense units before the classifier (0: none)", lambda v: 0 <= v <= 8192, "0 to 8192"),
+    "dropout": ParamInfo(float, 0.0, "dropout rate before the head and classifier", lambda v: 0 <= v < 1, "in [0, 1)"),
+    "l2": ParamInfo(float, 0.0, "L2 penalty on kernels", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "batch_norm": ParamInfo(bool, True, "batch normalization after each conv"),
+    "batch_size": ParamInfo(int, 128, "training batch size", lambda v: 1 <= v <= 65536, "1 to 65536"),
+    "learning_rate": ParamInfo(float, 1e-3, "peak learning rate", lambda v: 0 < v <= 10, "in (0, 10]"),
+    "lr_schedule": ParamInfo(str, "constant", "learning-rate schedule", _choice(SCHEDULES), f"one of {', '.join(SCHEDULES)}"),
+    "warmup_epochs": ParamInfo(int, 0, "linear warm-up epochs (cosine, onecycle)", lambda v: 0 <= v <= 100, "0 to 100"),
+    "optimizer": ParamInfo(str, "adam", "optimizer", _choice(OPTIMIZERS), f"one of {', '.join(OPTIMIZERS)}"),
+    "momentum": ParamInfo(float, 0.9, "SGD momentum (Nesterov)", lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": ParamInfo(float, 1e-4, "decoupled weight decay (adamw)", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "label_smoothing": ParamInfo(float, 0.0, "label smoothing of the training loss", lambda v: 0 <= v < 1, "in [0, 1)"),
+    "augment": ParamInfo(float, 0.0, "augmentation strength: shift = augment * max_shift pixels", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "max_shift": ParamInfo(int, 0, "largest random shift in pixels at augment 1", lambda v: 0 <= v <= 64, "0 to 64"),
+    "flip": ParamInfo(bool, False, "random horizontal flips while training (when augment > 0)"),
+    "tta_flip": ParamInfo(bool, False, "average predictions over the image and its mirror"),
+}
+
+
+def complete_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Every vocabulary name with its value: the given one, else the default."""
+    unknown = set(params) - set(PARAMETERS)
+    if unknown:
+        raise KeyError(f"unknown parameters: {', '.join(sorted(unknown))}")
+    return {name: params.get(name, info.default) for name, info in PARAMETERS.items()}
+
+
+def check_value(name: str, value: Any) -> str | None:
+    """Why `value` is not allowed for parameter `name`, or None when it is."""
+    info = PARAMETERS[name]
+    if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if info.kind is int and isinstance(value, bool) or not isinstance(value, info.kind):
+        return f"{value!r} is not a {info.kind.__name__}"
+    if not info.check(value):
+        return f"{value!r} is not allowed ({info.rule})"
+    return None

@@ -1,0 +1,263 @@
+"""Search-space files: load, validate and resolve them into a typed `Space`.
+
+A space file (YAML) names a dataset, fixed training settings and, under `params`, each
+parameter either as a plain value (fixed) or as a mapping with a `type` (searched). Every
+problem becomes one `UserError` line naming the file, the field and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from tuner.errors import UserError
+from tuner.params import PARAMETERS, check_value, complete_params
+
+Scalar = Union[bool, int, float, str]
+
+
+class DatasetInfo(BaseModel):
+    input_shape: tuple[int, int, int] | None  # None: the space declares it (image folders)
+    flips: bool  # a mirrored sample is still the same class
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo(input_shape=(8, 8, 1), flips=False),
+    "mnist": DatasetInfo(input_shape=(28, 28, 1), flips=False),
+    "fashion_mnist": DatasetInfo(input_shape=(28, 28, 1), flips=True),
+    "cifar10": DatasetInfo(input_shape=(32, 32, 3), flips=True),
+    "folder": DatasetInfo(input_shape=None, flips=True),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Searched(_Strict):
+    # Active only when every named parameter has one of the listed values (e.g. momentum for sgd).
+    when: dict[str, list[Scalar]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify_when(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("when"), dict):
+            data = {**data, "when": {k: v if isinstance(v, list) else [v] for k, v in data["when"].items()}}
+        return data
+
+
+class IntParam(_Searched):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IntParam":
+        _check_range(self.low, self.high, self.log)
+        return self
+
+    def bounds(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class FloatParam(_Searched):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FloatParam":
+        _check_range(self.low, self.high, self.log)
+        return self
+
+    def bounds(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class CategoricalParam(_Searched):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+    def bounds(self) -> list[Any]:
+        return list(self.choices)
+
+
+class BoolParam(_Searched):
+    type: Literal["bool"]
+
+    def bounds(self) -> list[Any]:
+        return [False, True]
+
+
+ParamSpec = Annotated[Union[IntParam, FloatParam, CategoricalParam, BoolParam], Field(discriminator="type")]
+_PARAM_ADAPTER: TypeAdapter[Any] = TypeAdapter(ParamSpec)
+
+
+def _check_range(low: float, high: float, log: bool) -> None:
+    if low > high:
+        raise ValueError(f"low ({low}) is greater than high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"log scale needs low > 0 (got {low})")
+
+
+class InputSpec(_Strict):
+    height: int = Field(ge=4, le=1024)
+    width: int = Field(ge=4, le=1024)
+    channels: Literal[1, 3]
+
+
+class Training(_Strict):
+    max_epochs: int = Field(20, ge=1, le=10000)
+    patience: int = Field(3, ge=1)
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for data without its own test split
+    seed: int = 0
+    max_train_samples: int | None = Field(None, ge=10)  # a subset, for quick runs
+
+
+class Space(_Strict):
+    name: str
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "folder"]
+    description: str = ""
+    input: InputSpec | None = None
+    training: Training = Training()
+    params: dict[str, Any]
+    source: str = Field("", exclude=True)  # where it was loaded from, for messages
+
+    @model_validator(mode="after")
+    def _check_params(self) -> "Space":
+        info = DATASETS[self.dataset]
+        if info.input_shape is None and self.input is None:
+            raise ValueError("dataset 'folder' needs an `input` section (height, width, channels)")
+        parsed = {name: _parse_param(name, value, self.params) for name, value in self.params.items()}
+        object.__setattr__(self, "params", parsed)
+        _check_domain_rules(self)
+        return self
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        if self.input is not None:
+            return (self.input.height, self.input.width, self.input.channels)
+        shape = DATASETS[self.dataset].input_shape
+        assert shape is not None
+        return shape
+
+    def searched(self) -> dict[str, Any]:
+        return {k: v for k, v in self.params.items() if isinstance(v, _Searched)}
+
+    def fixed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.params.items() if not isinstance(v, _Searched)}
+
+    def is_active(self, name: str, chosen: dict[str, Any]) -> bool:
+        spec = self.params[name]
+        when = spec.when if isinstance(spec, _Searched) else None
+        return not when or all(chosen.get(k) in allowed for k, allowed in when.items())
+
+    def complete(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The full parameter dict of a trial: defaults, then fixed values, then `chosen`."""
+        return complete_params({**self.fixed(), **chosen})
+
+    def with_overrides(self, epochs: int | None = None, fixed: dict[str, Any] | None = None) -> "Space":
+        """A copy with `--epochs` and `--set name=value` applied, validated again."""
+        data = self.to_dict()
+        if epochs is not None:
+            data["training"]["max_epochs"] = epochs
+        for name, value in (fixed or {}).items():
+            data["params"][name] = value
+        return parse_space(data, self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["params"] = {k: v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"type": v.type}
+                          if isinstance(v, _Searched) else v for k, v in self.params.items()}
+        return data
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
+    if name not in PARAMETERS:
+        raise ValueError(f"params.{name}: unknown parameter (known: {', '.join(PARAMETERS)})")
+    if not isinstance(value, dict):
+        if (why := check_value(name, value)) is not None:
+            raise ValueError(f"params.{name}: {why}")
+        return float(value) if PARAMETERS[name].kind is float else value
+    try:
+        spec = _PARAM_ADAPTER.validate_python(value)
+    except ValidationError as e:
+        raise ValueError(_describe(e, f"params.{name}")) from None
+    for bound in spec.bounds():
+        if (why := check_value(name, bound)) is not None:
+            raise ValueError(f"params.{name}: {why}")
+    for other in spec.when or {}:
+        if other not in declared or list(declared).index(other) >= list(declared).index(name):
+            raise ValueError(f"params.{name}.when: '{other}' must be a parameter declared before '{name}'")
+    return spec
+
+
+def _check_domain_rules(space: Space) -> None:
+    def values(name: str) -> list[Any]:
+        spec = space.params.get(name, PARAMETERS[name].default)
+        return spec.bounds() if isinstance(spec, _Searched) else [spec]
+
+    if not DATASETS[space.dataset].flips and any(values("flip")) | any(values("tta_flip")):
+        raise ValueError(f"params.flip: {space.dataset} images must not be mirrored (a mirrored digit is another class)")
+    height, width, _ = space.input_shape
+    deepest = max(values("depth"))
+    if 2 ** deepest > min(height, width):
+        raise ValueError(f"params.depth: {deepest} pooling blocks would shrink a {height}x{width} input to nothing")
+
+
+def _describe(error: ValidationError, prefix: str = "") -> str:
+    """The first pydantic error as 'field.path: message'."""
+    first = error.errors()[0]
+    tags = ("int", "float", "categorical", "bool")
+    loc = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"] if p not in tags])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] == "union_tag_invalid":
+        msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_space(data: Any, source: str) -> Space:
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a space file must be a YAML mapping")
+    try:
+        return Space.model_validate({**data, "source": source})
+    except ValidationError as e:
+        raise UserError(f"{source}: {_describe(e)}") from None
+
+
+def builtin_spaces() -> dict[str, Path]:
+    """Built-in space names and their files (packaged with `tuner`)."""
+    folder = resources.files("tuner.search_spaces")
+    return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
+
+
+def load_space(name_or_path: str) -> Space:
+    """A built-in space by name, or a user's YAML file by path."""
+    builtins = builtin_spaces()
+    path = builtins.get(name_or_path) or Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise UserError(f"no space '{name_or_path}': not a built-in ({', '.join(sorted(builtins))}) nor a file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({e})") from None
+    return parse_space(data, str(path))

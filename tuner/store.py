@@ -1,0 +1,315 @@
+"""`SearchStore`: studies, trial records and artifacts.
+
+Records live in Optuna's RDB storage (SQLite by default, PostgreSQL or any SQLAlchemy URL for
+several workers), so the leaderboard, the ensemble and the export read one place whichever
+engine ran. This is the only module besides the engines that imports optuna, and only as a
+database layer. Artifacts (predictions, models) live under `<results>/<study>/trials/<n>/`,
+each file written to a temporary name and renamed, so a half-written folder is never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuner.errors import UserError
+
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not parseable as a URL: show only its scheme
+        return url.split("://")[0] + "://***" if "://" in url else "***"
+
+
+def default_storage_url(results_dir: Path) -> str:
+    return f"sqlite:///{(results_dir / 'tune.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the store keeps it; finished ones never change."""
+
+    number: int
+    state: str  # complete, pruned, failed, running
+    value: float | None  # validation accuracy at the best epoch (last reported, if pruned)
+    params: dict[str, Any]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int | None = None
+    val_loss: float | None = None
+    reason: str | None = None  # why it failed
+    seconds: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None  # the training seed: with params, enough to run the trial again
+    started: dt.datetime | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("val_loss", []))
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("complete", "pruned")
+
+    def user_attrs(self) -> dict[str, Any]:
+        """What an engine writes into the storage for this trial."""
+        keys = ("params", "history", "best_epoch", "val_loss", "reason", "seconds", "timings", "seed")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) not in (None, {}, [])}
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    name: str
+    meta: dict[str, Any]  # engine, sampler, space, split, created
+    counts: dict[str, int]
+    best_value: float | None
+
+
+def _record(frozen: Any) -> TrialRecord:
+    attrs = frozen.user_attrs
+    state = STATES.get(frozen.state.name, frozen.state.name.lower())
+    return TrialRecord(
+        number=frozen.number, state=state, value=frozen.value, params=attrs.get("params", dict(frozen.params)),
+        history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
+        reason=attrs.get("reason") or frozen.system_attrs.get("fail_reason"), seconds=attrs.get("seconds"),
+        timings=attrs.get("timings", {}), seed=attrs.get("seed"), started=frozen.datetime_start)
+
+
+class SearchStore:
+    """One storage URL plus one results folder."""
+
+    def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False):
+        self.results_dir = results_dir
+        self.url = url or default_storage_url(results_dir)
+        self._heartbeat = heartbeat
+        self._storage: Any = None
+
+    @property
+    def storage(self) -> Any:
+        """Optuna's RDBStorage, opened on first use; an unreachable URL is one clear line."""
+        if self._storage is None:
+            self._storage = self._open()
+        return self._storage
+
+    def _open(self) -> Any:
+        import optuna
+        from sqlalchemy.engine import make_url
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            url = make_url(self.url)
+        except Exception:
+            raise UserError(f"storage {redact(self.url)}: not a SQLAlchemy URL (e.g. sqlite:///tune.db)") from None
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}  # wait, not 'database is locked'
+        else:
+            kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+        beat = {"heartbeat_interval": 10, "grace_period": 30} if self._heartbeat else {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(self.url, engine_kwargs=kwargs, **beat)
+        except Exception as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if url.password:
+                reason = reason.replace(str(url.password), "***")
+            raise UserError(f"cannot open storage {redact(self.url)}: {reason}") from None
+
+    # --- studies -------------------------------------------------------------------------
+    def study_id(self, name: str) -> int | None:
+        try:
+            return self.storage.get_study_id_from_name(name)
+        except KeyError:
+            return None
+
+    def require_study(self, name: str) -> int:
+        study_id = self.study_id(name)
+        if study_id is None:
+            known = ", ".join(s.study_name for s in self.storage.get_all_studies()) or "none yet"
+            raise UserError(f"no study '{name}' in {redact(self.url)} (studies: {known})")
+        return study_id
+
+    def open_study(self, name: str, meta: dict[str, Any]) -> int:
+        """Create the study, or check that an existing one has the same engine, space and split."""
+        from optuna.exceptions import DuplicatedStudyError
+        from optuna.study import StudyDirection
+
+        study_id = self.study_id(name)
+        if study_id is None:
+            try:
+                study_id = self.storage.create_new_study([StudyDirection.MAXIMIZE], name)
+                self.storage.set_study_user_attr(study_id, "tune", {**meta, "created": _now()})
+                return study_id
+            except DuplicatedStudyError:  # another worker created it a moment ago
+                study_id = self.require_study(name)
+        _check_same(name, self.meta(name), meta)
+        return study_id
+
+    def meta(self, name: str) -> dict[str, Any]:
+        return self.storage.get_study_user_attrs(self.require_study(name)).get("tune", {})
+
+    def set_study_attr(self, name: str, key: str, value: Any) -> None:
+        self.storage.set_study_user_attr(self.require_study(name), key, value)
+
+    def study_attr(self, name: str, key: str, default: Any = None) -> Any:
+        return self.storage.get_study_user_attrs(self.require_study(name)).get(key, default)
+
+    def studies(self) -> list[StudyInfo]:
+        out = []
+        for s in self.storage.get_all_studies():
+            trials = self.trials(s.study_name)
+            counts = {state: sum(t.state == state for t in trials) for state in ("complete", "pruned", "failed", "running")}
+            values = [t.value for t in trials if t.state == "complete" and t.value is not None]
+            out.append(StudyInfo(s.study_name, s.user_attrs.get("tune", {}), counts, max(values, default=None)))
+        return out
+
+    # --- trials --------------------------------------------------------------------------
+    def trials(self, name: str) -> list[TrialRecord]:
+        trials = self.storage.get_all_trials(self.require_study(name), deepcopy=False)
+        return [_record(t) for t in trials if not t.user_attrs.get("surplus")]  # surplus: never ran
+
+    def count_finished(self, name: str) -> int:
+        return sum(t.finished for t in self.trials(name))
+
+    def add_trial(self, name: str, record: TrialRecord) -> int:
+        """Record a trial that ran outside Optuna (KerasTuner); returns its number."""
+        from optuna.trial import FrozenTrial, TrialState
+
+        state = {v: k for k, v in STATES.items()}[record.state]
+        now = dt.datetime.now()
+        frozen = FrozenTrial(number=-1, state=TrialState[state], value=record.value if state != "FAIL" else None,
+                             datetime_start=record.started or now, datetime_complete=now, params={},
+                             distributions={}, user_attrs=record.user_attrs(), system_attrs={},
+                             intermediate_values={i: v for i, v in enumerate(record.history.get("val_accuracy", []))},
+                             trial_id=-1)
+        trial_id = self.storage.create_new_trial(self.require_study(name), template_trial=frozen)
+        return self.storage.get_trial_number_from_id(trial_id)
+
+    # --- artifacts -----------------------------------------------------------------------
+    def study_dir(self, name: str) -> Path:
+        return self.results_dir / name
+
+    def trial_dir(self, name: str, number: int) -> Path:
+        return self.study_dir(name) / "trials" / str(number)
+
+    def write_json(self, path: Path, data: Any) -> None:
+        _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=_jsonable)))
+
+    def save_trial_files(self, name: str, record: TrialRecord, val_probs: np.ndarray | None) -> None:
+        folder = self.trial_dir(name, record.number)
+        self.write_json(folder / "params.json", record.params)
+        self.write_json(folder / "history.json", record.history)
+        if val_probs is not None:
+            _atomic(folder / "val_probs.npy", lambda tmp: np.save(tmp, val_probs.astype(np.float32), allow_pickle=False),
+                    suffix=".npy")
+
+    def save_model(self, name: str, number: int, model: Any) -> None:
+        self.save_model_file(self.trial_dir(name, number) / "model.keras", model)
+
+    def save_model_file(self, path: Path, model: Any) -> None:
+        _atomic(path, lambda tmp: model.save(tmp), suffix=".keras")
+
+    def save_val_labels(self, name: str, labels: np.ndarray) -> None:
+        """The validation labels, so the ensemble selection reads the store alone."""
+        path = self.study_dir(name) / "val_labels.npy"
+        _atomic(path, lambda tmp: np.save(tmp, labels.astype(np.int64), allow_pickle=False), suffix=".npy")
+
+    def val_labels(self, name: str) -> np.ndarray:
+        try:
+            return np.load(self.study_dir(name) / "val_labels.npy", allow_pickle=False)
+        except (OSError, ValueError):
+            raise UserError(f"study '{name}': no validation labels under {self.study_dir(name)} "
+                            f"(is --results-dir the folder the search wrote to?)") from None
+
+    def evaluation_dir(self, name: str) -> Path:
+        return self.study_dir(name) / "ensemble"
+
+    def add_evaluation(self, name: str, record: dict[str, Any]) -> None:
+        """Append a test-set evaluation; every one is kept, none is overwritten."""
+        self.set_study_attr(name, "evaluations", self.study_attr(name, "evaluations", []) + [record])
+
+    def model_path(self, name: str, number: int) -> Path | None:
+        path = self.trial_dir(name, number) / "model.keras"
+        return path if path.is_file() else None
+
+    def val_probs(self, name: str, number: int) -> np.ndarray | None:
+        try:
+            return np.load(self.trial_dir(name, number) / "val_probs.npy", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def top_trials(self, name: str, k: int) -> list[TrialRecord]:
+        done = [t for t in self.trials(name) if t.state == "complete" and t.value is not None]
+        return sorted(done, key=lambda t: (-t.value, t.val_loss if t.val_loss is not None else 0, t.number))[:k]
+
+    def ranks_in_top(self, name: str, value: float, k: int) -> bool:
+        """Would a finished trial with this value be among the best k?"""
+        top = self.top_trials(name, k)
+        return len(top) < k or value > top[-1].value
+
+    def keep_models_of_top(self, name: str, k: int) -> None:
+        """Delete model files of trials that left the top k (disk stays bounded)."""
+        keep = {t.number for t in self.top_trials(name, k)}
+        folder = self.study_dir(name) / "trials"
+        for path in folder.glob("*/model.keras") if folder.is_dir() else []:
+            if path.parent.name.isdigit() and int(path.parent.name) not in keep:
+                path.unlink(missing_ok=True)
+
+
+def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if old.get("engine") and old["engine"] != new.get("engine"):
+        raise UserError(f"study '{name}' was searched with engine {old['engine']}; it cannot mix in "
+                        f"{new.get('engine')} (use another --study name)")
+    if old.get("space_fingerprint") and old["space_fingerprint"] != new.get("space_fingerprint"):
+        diff = _first_difference(old.get("space", {}), new.get("space", {}))
+        raise UserError(f"study '{name}' exists with a different space ({diff}); use another --study name "
+                        f"or the same space and settings")
+    if old.get("split") and new.get("split") and old["split"]["fingerprint"] != new["split"]["fingerprint"]:
+        raise UserError(f"study '{name}': the data differs from the study's (split fingerprint "
+                        f"{old['split']['fingerprint']} vs {new['split']['fingerprint']}, source {new['split']['source']})")
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+    return f"{path}: {json.dumps(a)} in the study, {json.dumps(b)} now"
+
+
+def _atomic(path: Path, write: Any, suffix: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,184 @@
+"""`train_trial`: the one fit loop. Build, train with early stopping, report each epoch.
+
+Validation runs through `predict` only (no separate `evaluate` compile), on batches padded to
+one fixed shape, and the best epoch's validation probabilities are kept for the ensemble.
+Training batches all have one shape too (the remainder is dropped per epoch, reshuffled), so
+JAX compiles the step once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from tuner.augment import Augment
+from tuner.data import SearchData
+from tuner.errors import TrialFailed, TrialPruned
+from tuner.model import build_model
+
+EVAL_BATCH = 1024
+EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
+
+
+@dataclass
+class TrialResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int  # 0-based; its weights are the model's
+    val_accuracy: float
+    val_loss: float
+    val_probs: np.ndarray  # (n_val, n_classes) at the best epoch
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """Full batches of a fresh permutation each epoch; labels one-hot (for label smoothing)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, seed: int):
+        super().__init__()
+        self.x, self.y = x, np.eye(n_classes, dtype="float32")[y]
+        self.batch_size = min(batch_size, len(x))
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, i: int):
+        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        return self.x[idx], self.y[idx]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))
+
+
+class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then constant, step (x0.1 at 50% and 75%), cosine, exponential
+    (to 1% at the end) or one-cycle (warm-up over 25%, then linear to zero)."""
+
+    def __init__(self, kind: str, peak: float, total_steps: int, warmup_steps: int):
+        self.kind, self.peak, self.total = kind, peak, max(total_steps, 1)
+        self.warmup = max(warmup_steps, int(0.25 * total_steps)) if kind == "onecycle" else warmup_steps
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = max(self.warmup, 1)
+        frac = ops.clip((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
+        after = {
+            "constant": lambda: ops.ones_like(frac),
+            "step": lambda: ops.where(frac < 0.5, 1.0, ops.where(frac < 0.75, 0.1, 0.01)),
+            "cosine": lambda: 0.5 * (1 + ops.cos(math.pi * frac)),
+            "exponential": lambda: ops.power(0.01, frac),
+            "onecycle": lambda: 1.0 - frac,
+        }[self.kind]()
+        ramp = ops.minimum((step + 1) / warm, 1.0) if self.warmup > 0 else 1.0
+        return self.peak * ramp * after
+
+    def get_config(self) -> dict:
+        return {"kind": self.kind, "peak": self.peak, "total_steps": self.total, "warmup_steps": self.warmup}
+
+
+def make_optimizer(params: dict[str, Any], steps_per_epoch: int, max_epochs: int) -> keras.optimizers.Optimizer:
+    lr: Any = params["learning_rate"]
+    if params["lr_schedule"] != "plateau":  # plateau needs a plain float (ReduceLROnPlateau sets it)
+        lr = LearningRate(params["lr_schedule"], lr, steps_per_epoch * max_epochs, steps_per_epoch * params["warmup_epochs"])
+    name = params["optimizer"]
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=params["momentum"], nesterov=True)
+    if name == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=params["weight_decay"])
+    return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[name](lr)
+
+
+def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) -> np.ndarray:
+    """Class probabilities, predicting on batches padded to one shape (no recompiles)."""
+    n = len(x)
+    batch = min(EVAL_BATCH, n)
+    padded = np.concatenate([x, np.zeros((-n % batch, *x.shape[1:]), x.dtype)]) if n % batch else x
+    probs = model.predict(padded, batch_size=batch, verbose=0)[:n]
+    if tta_flip:
+        probs = (probs + model.predict(padded[:, :, ::-1], batch_size=batch, verbose=0)[:n]) / 2
+    return probs.astype(np.float32)
+
+
+def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+
+
+class Validation(keras.callbacks.Callback):
+    """Per epoch: validation loss and accuracy from `predict`, NaN checks, timing, the hook."""
+
+    def __init__(self, model: keras.Model, data: SearchData, tta_flip: bool, hook: EpochHook | None):
+        super().__init__()
+        self.inner, self.data, self.tta_flip, self.hook = model, data, tta_flip, hook
+        self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
+        self.best_loss, self.best_probs = math.inf, None
+        self.train_seconds: list[float] = []
+        self.predict_seconds = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs if logs is not None else {}
+        loss = float(logs.get("loss", math.nan))  # reading it waits for the epoch's last step
+        self.train_seconds.append(time.perf_counter() - self.epoch_start)
+        if not math.isfinite(loss):
+            raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+        start = time.perf_counter()
+        probs = predict_padded(self.inner, self.data.x_val, self.tta_flip)
+        self.predict_seconds += time.perf_counter() - start
+        val_loss, val_acc = log_loss(probs, self.data.y_val), float(np.mean(probs.argmax(1) == self.data.y_val))
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_probs = val_loss, probs
+        logs.update(val_loss=val_loss, val_accuracy=val_acc)
+        lr = self.model.optimizer.learning_rate
+        for key, value in (("loss", loss), ("accuracy", float(logs.get("accuracy", math.nan))),
+                           ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", float(ops.convert_to_numpy(lr)))):
+            self.history[key].append(value)
+        if self.hook is not None:
+            self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
+
+
+def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
+                on_epoch: EpochHook | None = None) -> TrialResult:
+    """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    model = build_model(params, data.input_shape, data.n_classes)
+    shift = round(params["augment"] * params["max_shift"])
+    augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed)
+    trainer = keras.Sequential([keras.Input(data.input_shape), augment, model]) if augment.active else model
+    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed)
+    trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs),
+                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=params["label_smoothing"]),
+                    metrics=["accuracy"])
+    validation = Validation(model, data, params["tta_flip"], on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [
+        validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+    if params["lr_schedule"] == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.2, patience=max(1, patience // 2)))
+    build_seconds = time.perf_counter() - start
+    try:
+        trainer.fit(batches, epochs=max_epochs, callbacks=callbacks, verbose=0)
+    except (TrialFailed, TrialPruned) as e:
+        e.history = validation.history  # type: ignore[attr-defined]
+        raise
+    except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
+        failure = TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+        failure.history = validation.history  # type: ignore[attr-defined]
+        raise failure from e
+    hist = validation.history
+    best = int(np.argmin(hist["val_loss"]))
+    timings = {"build_seconds": build_seconds, "train_seconds": sum(validation.train_seconds),
+               "first_epoch_seconds": validation.train_seconds[0],
+               "epoch_seconds": float(np.median(validation.train_seconds[1:] or validation.train_seconds)),
+               "predict_seconds": validation.predict_seconds, "total_seconds": time.perf_counter() - start}
+    return TrialResult(model, hist, best, hist["val_accuracy"][best], hist["val_loss"][best],
+                       validation.best_probs, timings)
