@@ -8,6 +8,7 @@ seen before skip most of its XLA compile.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -16,12 +17,17 @@ from pathlib import Path
 
 def load_keras() -> None:
     """Import Keras (and its backend) once, holding back TensorFlow's start-up log lines,
-    which it writes to stderr before any log level applies. Shown if the import fails."""
-    if "keras" in sys.modules:
+    which it writes to stderr before any log level applies. Shown if the import fails.
+    Keras imports TensorFlow whenever it is installed (to save files, to seed), also on
+    the JAX and torch backends, so it is imported here quietly in that case too."""
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
         return
     with tempfile.TemporaryFile() as captured, _stderr_to(captured):
         try:
             import keras  # noqa: F401
+
+            if importlib.util.find_spec("tensorflow") is not None:
+                import tensorflow  # noqa: F401
         except BaseException:
             failed = True
         else:

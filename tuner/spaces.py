@@ -62,6 +62,8 @@ class IntParam(_Searched):
     @model_validator(mode="after")
     def _ordered(self) -> "IntParam":
         _check_range(self.low, self.high, self.log)
+        if self.log and self.step != 1:
+            raise ValueError("log scale and step > 1 do not go together")
         return self
 
     def bounds(self) -> list[Any]:

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,19 +186,47 @@ class SearchStore:
     def count_finished(self, name: str) -> int:
         return sum(t.finished for t in self.trials(name))
 
-    def add_trial(self, name: str, record: TrialRecord) -> int:
-        """Record a trial that ran outside Optuna (KerasTuner); returns its number."""
+    def begin_trial(self, name: str, params: dict[str, Any], attrs: dict[str, Any] | None = None) -> int:
+        """Reserve a trial number for a trial that runs outside Optuna (KerasTuner)."""
         from optuna.trial import FrozenTrial, TrialState
 
-        state = {v: k for k, v in STATES.items()}[record.state]
-        now = dt.datetime.now()
-        frozen = FrozenTrial(number=-1, state=TrialState[state], value=record.value if state != "FAIL" else None,
-                             datetime_start=record.started or now, datetime_complete=now, params={},
-                             distributions={}, user_attrs=record.user_attrs(), system_attrs={},
-                             intermediate_values={i: v for i, v in enumerate(record.history.get("val_accuracy", []))},
+        frozen = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=dt.datetime.now(),
+                             datetime_complete=None, params={}, distributions={},
+                             user_attrs={"params": params, **(attrs or {})}, system_attrs={}, intermediate_values={},
                              trial_id=-1)
         trial_id = self.storage.create_new_trial(self.require_study(name), template_trial=frozen)
         return self.storage.get_trial_number_from_id(trial_id)
+
+    def finish_trial(self, name: str, record: TrialRecord) -> None:
+        """Write a finished trial's record over its reserved number; it is final after this."""
+        from optuna.trial import TrialState
+
+        storage = self.storage
+        trial_id = storage.get_trial_id_from_study_id_trial_number(self.require_study(name), record.number)
+        for key, value in record.user_attrs().items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for step, value in enumerate(record.history.get("val_accuracy", [])):
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        state = TrialState[{v: k for k, v in STATES.items()}[record.state]]
+        values = None if state == TrialState.FAIL or record.value is None else [record.value]
+        storage.set_trial_state_values(trial_id, state, values)
+
+    def fail_running(self, name: str, reason: str) -> int:
+        """Mark trials left RUNNING by a dead process as failed; returns how many."""
+        from optuna.trial import TrialState
+
+        stale = [t for t in self.storage.get_all_trials(self.require_study(name), deepcopy=False,
+                                                         states=(TrialState.RUNNING,))]
+        for t in stale:
+            self.storage.set_trial_user_attr(t._trial_id, "reason", reason)
+            self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        return len(stale)
+
+    def add_trial(self, name: str, record: TrialRecord) -> int:
+        """Record a finished trial in one step; returns its number."""
+        number = self.begin_trial(name, record.params)
+        self.finish_trial(name, replace(record, number=number))
+        return number
 
     # --- artifacts -----------------------------------------------------------------------
     def study_dir(self, name: str) -> Path:

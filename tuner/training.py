@@ -9,6 +9,7 @@ JAX compiles the step once.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -146,33 +147,64 @@ class Validation(keras.callbacks.Callback):
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
 
 
-def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
-                on_epoch: EpochHook | None = None) -> TrialResult:
-    """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
-    start = time.perf_counter()
-    keras.utils.set_random_seed(seed)
+def seed_everything(seed: int) -> None:
+    """keras.utils.set_random_seed, minus its TensorFlow import on the JAX and torch backends
+    (importing TensorFlow there costs seconds and GPU memory for nothing)."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    from keras.src.backend.common import global_state  # what set_random_seed sets, TF aside
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: int):
+    """The model, the model as trained (augmentation in front), and its batches."""
     model = build_model(params, data.input_shape, data.n_classes)
     shift = round(params["augment"] * params["max_shift"])
     augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed)
-    trainer = keras.Sequential([keras.Input(data.input_shape), augment, model]) if augment.active else model
+    # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
+    # optimizer or schedule and loads with plain Keras.
+    layers = [augment, model] if augment.active else [model]
+    trainer = keras.Sequential([keras.Input(data.input_shape), *layers])
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed)
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs),
                     loss=keras.losses.CategoricalCrossentropy(label_smoothing=params["label_smoothing"]),
                     metrics=["accuracy"])
-    validation = Validation(model, data, params["tta_flip"], on_epoch)
-    callbacks: list[keras.callbacks.Callback] = [
-        validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
-    if params["lr_schedule"] == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.2, patience=max(1, patience // 2)))
-    build_seconds = time.perf_counter() - start
+    return model, trainer, batches
+
+
+def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
+                on_epoch: EpochHook | None = None) -> TrialResult:
+    """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    validation: Validation | None = None
     try:
+        model, trainer, batches = _compile(params, data, max_epochs, seed)
+        validation = Validation(model, data, params["tta_flip"], on_epoch)
+        callbacks: list[keras.callbacks.Callback] = [
+            validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+        if params["lr_schedule"] == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.2, patience=max(1, patience // 2)))
+        build_seconds = time.perf_counter() - start
         trainer.fit(batches, epochs=max_epochs, callbacks=callbacks, verbose=0)
     except (TrialFailed, TrialPruned) as e:
-        e.history = validation.history  # type: ignore[attr-defined]
+        e.history = validation.history if validation else {}  # type: ignore[attr-defined]
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
         failure = TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-        failure.history = validation.history  # type: ignore[attr-defined]
+        failure.history = validation.history if validation else {}  # type: ignore[attr-defined]
         raise failure from e
     hist = validation.history
     best = int(np.argmin(hist["val_loss"]))

@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests train real (tiny) models on scikit-learn's digits: 1-2 epochs each."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+TINY_SPACE = TESTS / "spaces" / "tiny_digits.yaml"
+SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's caches or storage."""
+    cache = tmp_path_factory.getbasetemp() / "cache"  # shared across tests: decoded data is reused
+    monkeypatch.setenv("TUNE_CACHE_DIR", str(cache))
+    monkeypatch.delenv("TUNE_STORAGE", raising=False)
+    monkeypatch.delenv("TUNE_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def tiny_space():
+    from tuner.spaces import load_space
+
+    return load_space(str(TINY_SPACE))
+
+
+@pytest.fixture(scope="session")
+def digits_data():
+    from tuner.data import load_search_data
+    from tuner.spaces import load_space
+
+    data, split = load_search_data(load_space(str(TINY_SPACE)), None, Path("/nonexistent"))
+    return data, split
+
+
+def run_cli(args: list[str]):
+    """Invoke `tune` in-process through click's CliRunner; returns the Result."""
+    from click.testing import CliRunner
+
+    from tuner.cli import _register, cli
+
+    _register()
+    return CliRunner().invoke(cli, args, catch_exceptions=True)
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Invoke `tune` through `main` (its error handling and exit codes included)."""
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err

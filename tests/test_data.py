@@ -1,0 +1,197 @@
+"""Data sources, the fixed split, caching and every way input data can be wrong."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import SHARED
+from tuner.data import load_search_data, load_test_data
+from tuner.errors import UserError
+from tuner.spaces import load_space, parse_space
+
+FOLDER_SPACE = {"name": "f", "dataset": "folder", "input": {"height": 16, "width": 16, "channels": 3},
+                "training": {"max_epochs": 1, "test_fraction": 0.25}, "params": {"depth": 1}}
+
+
+def make_folder(root: Path, classes=("cat", "dog"), n=8, broken=0, sizes=((20, 30), (9, 9))) -> Path:
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            mode = "RGB" if i % 2 else "L"  # mixed modes and sizes, as photo folders are
+            img = Image.new(mode, sizes[i % len(sizes)], color=(c * 100, i * 10, 50) if mode == "RGB" else c * 100)
+            img.save(root / name / f"{i}.png")
+        for i in range(broken):
+            (root / name / f"broken{i}.jpg").write_bytes(b"not an image")
+    return root
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
+    space = load_space("digits")
+    a, info_a = load_search_data(space, None, Path("/nonexistent"))
+    b, info_b = load_search_data(space, None, Path("/nonexistent"))
+    assert info_a.fingerprint == info_b.fingerprint and np.array_equal(a.y_val, b.y_val)
+    assert (info_a.n_train, info_a.n_val, info_a.n_test) == (1149, 288, 360)
+    # Stratified: every class has about 20% of its samples in validation.
+    shares = [np.mean(a.y_val == c) for c in range(10)]
+    assert max(shares) - min(shares) < 0.02
+    x_test, y_test = load_test_data(space, None, Path("/nonexistent"))
+    assert len(y_test) == 360 and a.x_train.dtype == np.uint8
+    # No test image is in train or validation (compare raw bytes of every image).
+    seen = {img.tobytes() for img in np.concatenate([a.x_train, a.x_val])}
+    overlap = sum(img.tobytes() in seen for img in x_test)
+    assert overlap <= 5  # digits has a handful of exact duplicate images; a leak would be hundreds
+
+
+def test_another_seed_gives_another_split():
+    base = load_space("digits")
+    other = parse_space({**base.to_dict(), "training": {**base.to_dict()["training"], "seed": 1}}, "x")
+    assert load_search_data(base, None, Path("/x"))[1].fingerprint != load_search_data(other, None, Path("/x"))[1].fingerprint
+
+
+def test_npz_source_and_shape_mismatch(tmp_path: Path):
+    path = tmp_path / "mini.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (200, 28, 28), dtype=np.uint8), y_train=np.arange(200) % 10,
+             x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8), y_test=np.arange(50) % 10)
+    data, info = load_search_data(load_space("mnist"), path, tmp_path)
+    assert data.x_train.shape[1:] == (28, 28, 1) and info.n_test == 50 and info.n_val == 40
+    with pytest.raises(UserError, match="images are 28x28x1 but space 'cifar10'"):
+        load_search_data(load_space("cifar10"), path, tmp_path)
+
+
+def test_data_dir_finds_dataset_by_name(tmp_path: Path, monkeypatch):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 255, (100, 28, 28), dtype=np.uint8),
+             y_train=np.arange(100) % 10, x_test=np.zeros((10, 28, 28), np.uint8), y_test=np.arange(10))
+    monkeypatch.setenv("TUNE_DATA_DIR", str(tmp_path))
+    _, info = load_search_data(load_space("mnist"), None, tmp_path / "cache")
+    assert info.source.endswith("mnist.npz")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.arange(20) % 10 + 5,
+      "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.arange(5)}, "out of range for 10 classes"),
+    ({"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.zeros(20, int),
+      "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.zeros(5, int)}, "at least 2 classes"),
+    ({"x_train": np.zeros((20, 28, 28), np.uint8)}, "missing arrays"),
+])
+def test_bad_npz_contents(tmp_path: Path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(UserError, match=message):
+        load_search_data(load_space("mnist"), path, tmp_path)
+
+
+def test_truncated_npz(tmp_path: Path):
+    good = tmp_path / "good.npz"
+    np.savez(good, x_train=np.zeros((20, 28, 28), np.uint8), y_train=np.arange(20) % 10,
+             x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.arange(5))
+    bad = tmp_path / "trunc.npz"
+    bad.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(UserError, match="not a readable .npz"):
+        load_search_data(load_space("mnist"), bad, tmp_path)
+
+
+def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Path):
+    root = make_folder(tmp_path / "pets", n=8, broken=2)
+    space = parse_space(FOLDER_SPACE, "f.yaml")
+    data, info = load_search_data(space, root, tmp_path / "cache")
+    assert data.x_train.shape[1:] == (16, 16, 3) and data.class_names == ["cat", "dog"]
+    assert info.n_train + info.n_val + info.n_test == 16
+    assert info.notes == [f"skipped 4 unreadable image files in {root} (e.g. {root / 'cat' / 'broken0.jpg'})"]
+    cached = list((tmp_path / "cache" / "decoded").glob("*.npz"))
+    assert len(cached) == 1
+    # A second load reads the cache: it still works with the image files made unreadable.
+    for f in root.rglob("*.png"):
+        f.write_bytes(b"gone")
+    again, info2 = load_search_data(space, root, tmp_path / "cache")
+    assert info2.fingerprint == info.fingerprint
+
+
+def test_train_test_folders_and_archives(tmp_path: Path):
+    make_folder(tmp_path / "ds" / "train", n=6)
+    make_folder(tmp_path / "ds" / "test", n=2)
+    archive = tmp_path / "ds.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(tmp_path / "ds", arcname="ds")
+    space = parse_space(FOLDER_SPACE, "f.yaml")
+    _, info = load_search_data(space, archive, tmp_path / "cache")
+    assert info.n_test == 4 and info.n_train + info.n_val == 12
+    zipped = tmp_path / "ds.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for f in (tmp_path / "ds").rglob("*.png"):
+            zf.write(f, f.relative_to(tmp_path))
+    _, info_zip = load_search_data(space, zipped, tmp_path / "cache")
+    assert info_zip.n_test == 4
+
+
+def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        tf.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("../evil.png")), "outside the folder"),
+    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("/tmp/evil.png")), "outside the folder"),
+    (lambda p: _tar_with(p / "a.tar.gz", _symlink("cat/link.png", "/etc/passwd")), "is a link"),
+])
+def test_hostile_archives_are_refused(tmp_path: Path, make, message):
+    archive = make(tmp_path)
+    with pytest.raises(UserError, match=message):
+        load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), archive, tmp_path / "cache")
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_hostile_zip_is_refused(tmp_path: Path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../evil.png", b"x")
+    with pytest.raises(UserError, match="outside the folder"):
+        load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), archive, tmp_path / "cache")
+
+
+def _symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def test_folder_faults(tmp_path: Path):
+    space = parse_space(FOLDER_SPACE, "f.yaml")
+    with pytest.raises(UserError, match="at least 2 class subfolders"):
+        load_search_data(space, make_folder(tmp_path / "one", classes=("cat",)), tmp_path / "c")
+    broken = make_folder(tmp_path / "broken", n=0, broken=3)
+    with pytest.raises(UserError, match="no readable images"):
+        load_search_data(space, broken, tmp_path / "c")
+    with pytest.raises(UserError, match="no such file"):
+        load_search_data(space, tmp_path / "missing", tmp_path / "c")
+
+
+def test_no_source_says_where_it_looked(tmp_path: Path, monkeypatch):
+    import tuner.data.sources as sources
+
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(sources, "read_online", lambda name: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(UserError, match="no cifar10 data: looked in .*keras.* pass --data PATH"):
+        load_search_data(load_space("cifar10"), None, tmp_path)
+
+
+@pytest.mark.skipif(not (SHARED / "mnist.npz").is_file(), reason="needs ../shared/datasets/mnist.npz")
+def test_real_mnist_copy():
+    data, info = load_search_data(load_space("mnist"), SHARED / "mnist.npz", Path("/tmp/unused"))
+    assert (info.n_train, info.n_val, info.n_test) == (48000, 12000, 10000)
+    assert abs(float(np.concatenate([data.x_train, data.x_val]).mean()) - 33.318) < 0.05
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs dataset-fashion-mnist")
+def test_real_fashion_mnist_from_debian():
+    _, info = load_search_data(load_space("fashion_mnist"), None, Path("/tmp/unused"))
+    assert info.source == "/usr/share/datasets/fashion-mnist" and info.n_test == 10000

@@ -1,0 +1,110 @@
+"""One contract, run against every engine: the engines differ only in what they try next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner.engines import ENGINES
+from tuner.errors import SearchStopped, TrialFailed
+from tuner.params import PARAMETERS
+from tuner.runner import QuietObserver
+from tuner.search import SearchRequest, run_search
+from tuner.store import SearchStore
+
+ENGINE_NAMES = list(ENGINES)
+
+
+def search(store: SearchStore, space, engine: str, n: int, **kw) -> None:
+    request = SearchRequest(space, "study", n, engine=engine, cache_dir=store.results_dir / "cache", seed=0, **kw)
+    run_search(store, request, QuietObserver())
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request) -> str:
+    return request.param
+
+
+def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_space, results):
+    store = SearchStore(None, results)
+    search(store, tiny_space, engine, 3, keep_models=2)
+    trials = store.trials("study")
+    assert sum(t.finished for t in trials) == 3
+    assert len({t.number for t in trials}) == len(trials)
+    for t in trials:
+        assert set(t.params) == set(PARAMETERS)  # the complete dict: enough to rebuild the model
+        assert t.seconds and t.seconds > 0
+        if t.state == "complete":
+            assert 0 <= t.value <= 1 and len(t.history["val_loss"]) >= 1 and t.best_epoch is not None
+            assert store.val_probs("study", t.number).shape[1] == 10
+    assert len(list((results / "study" / "trials").glob("*/model.keras"))) <= 2
+    assert store.meta("study")["engine"] == engine
+
+
+def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, results):
+    store = SearchStore(None, results)
+    search(store, tiny_space, engine, 2)
+    before = {t.number: t for t in store.trials("study") if t.finished}
+    search(store, tiny_space, engine, 4)
+    after = {t.number: t for t in store.trials("study")}
+    assert sum(t.finished for t in after.values()) == 4
+    for number, record in before.items():
+        assert after[number] == record  # finished trials are immutable records
+
+
+def test_stored_params_rebuild_the_model(engine, tiny_space, results):
+    from tuner.model import build_model
+
+    store = SearchStore(None, results)
+    search(store, tiny_space, engine, 1)
+    (trial,) = [t for t in store.trials("study") if t.state == "complete"]
+    import keras
+
+    saved = keras.saving.load_model(store.model_path("study", trial.number))
+    rebuilt = build_model(trial.params, (8, 8, 1), 10)
+    assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in saved.get_weights()]
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, results, monkeypatch):
+    import tuner.training as training
+
+    real = training.train_trial
+    calls = {"n": 0}
+
+    def flaky(params, data, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TrialFailed("out of memory (simulated)")
+        return real(params, data, **kw)
+
+    monkeypatch.setattr(training, "train_trial", flaky)
+    store = SearchStore(None, results)
+    search(store, tiny_space, engine, 2)
+    trials = store.trials("study")
+    failed = [t for t in trials if t.state == "failed"]
+    assert len(failed) == 1 and failed[0].reason == "out of memory (simulated)"
+    assert sum(t.finished for t in trials) == 2
+
+
+def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monkeypatch):
+    import tuner.training as training
+
+    def broken(params, data, **kw):
+        raise TrialFailed("broken (simulated)")
+
+    monkeypatch.setattr(training, "train_trial", broken)
+    store = SearchStore(None, results)
+    with pytest.raises(SearchStopped, match="3 trials failed in a row"):
+        search(store, tiny_space, engine, 10, max_failures=3)
+    assert [t.state for t in store.trials("study")] == ["failed"] * 3
+
+
+def test_an_engine_cannot_take_over_another_engines_study(tiny_space, results):
+    from tuner.errors import UserError
+
+    store = SearchStore(None, results)
+    search(store, tiny_space.with_overrides(epochs=1), ENGINE_NAMES[0], 1)
+    for other in ENGINE_NAMES[1:]:
+        with pytest.raises(UserError, match="cannot mix in"):
+            search(store, tiny_space.with_overrides(epochs=1), other, 2)

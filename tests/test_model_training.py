@@ -1,0 +1,137 @@
+"""The model builder, the augmentation layer and the one training loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tuner.errors import TrialFailed, TrialPruned
+from tuner.params import complete_params
+
+
+@pytest.mark.parametrize("params, shape", [
+    ({"model": "cnn", "depth": 2, "width": 8, "head_units": 16, "dropout": 0.2, "l2": 1e-4}, (8, 8, 1)),
+    ({"model": "cnn", "depth": 1, "width": 4, "head_units": 0, "batch_norm": False}, (28, 28, 1)),
+    ({"model": "resnet", "depth": 3, "width": 8, "head_units": 0}, (32, 32, 3)),
+])
+def test_build_model_outputs_probabilities(params, shape):
+    import keras
+
+    from tuner.model import build_model
+
+    model = build_model(complete_params(params), shape, 10)
+    x = np.random.default_rng(0).integers(0, 255, (4, *shape)).astype("uint8")
+    probs = keras.ops.convert_to_numpy(model(x.astype("float32")))
+    assert probs.shape == (4, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert model.output.dtype == "float32"
+
+
+def test_saved_model_loads_with_plain_keras(tmp_path):
+    import keras
+
+    from tuner.model import build_model
+
+    model = build_model(complete_params({"model": "resnet", "depth": 2, "width": 4}), (16, 16, 3), 3)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")  # no custom_objects needed
+    x = np.ones((2, 16, 16, 3), "float32") * 100
+    assert np.allclose(keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(loaded(x)), atol=1e-6)
+
+
+def test_augment_shifts_and_flips_on_device_only_in_training():
+    import keras
+
+    from tuner.augment import Augment
+
+    x = np.arange(2 * 6 * 6).reshape(2, 6, 6, 1).astype("float32") + 1
+    shift = Augment(max_shift=2, seed=0)
+    assert np.array_equal(keras.ops.convert_to_numpy(shift(x, training=False)), x)
+    out = keras.ops.convert_to_numpy(shift(x, training=True))
+    for i in range(2):
+        # The output is a 6x6 window of the zero-padded image: find its offset and compare.
+        padded = np.pad(x[i, :, :, 0], 2)
+        assert any(np.array_equal(out[i, :, :, 0], padded[dy:dy + 6, dx:dx + 6]) for dy in range(5) for dx in range(5))
+    flip = Augment(max_shift=0, flip=True, seed=1)
+    outs = [keras.ops.convert_to_numpy(flip(x, training=True)) for _ in range(8)]
+    for out in outs:
+        for i in range(2):
+            assert np.array_equal(out[i], x[i]) or np.array_equal(out[i], x[i, :, ::-1])
+    assert any(not np.array_equal(o, x) for o in outs)  # it does flip sometimes
+
+
+def test_learning_rate_schedules():
+    import keras
+
+    from tuner.training import LearningRate
+
+    def at(kind, step, warmup=0):
+        return float(keras.ops.convert_to_numpy(LearningRate(kind, 0.1, 100, warmup)(step)))
+
+    assert at("constant", 50) == pytest.approx(0.1)
+    assert at("constant", 0, warmup=10) == pytest.approx(0.01)
+    assert at("step", 60) == pytest.approx(0.01) and at("step", 80) == pytest.approx(0.001)
+    assert at("cosine", 100) == pytest.approx(0.0, abs=1e-6) and at("cosine", 50) == pytest.approx(0.05)
+    assert at("exponential", 100) == pytest.approx(0.001)
+    assert at("onecycle", 25) == pytest.approx(0.1, rel=0.05) and at("onecycle", 100) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tiny_space):
+    from tuner.training import log_loss, train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam"})
+    seen = []
+    result = train_trial(params, data, max_epochs=2, patience=2, seed=0, on_epoch=lambda e, m: seen.append((e, m)))
+    assert [e for e, _ in seen] == [0, 1]
+    assert len(result.history["val_loss"]) == 2 and result.best_epoch == int(np.argmin(result.history["val_loss"]))
+    assert result.val_probs.shape == (len(data.y_val), 10)
+    # The kept predictions are the best epoch's, and they give the recorded figures.
+    assert log_loss(result.val_probs, data.y_val) == pytest.approx(result.val_loss, rel=1e-5)
+    assert np.mean(result.val_probs.argmax(1) == data.y_val) == pytest.approx(result.val_accuracy)
+    assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
+
+
+def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space, monkeypatch):
+    import keras
+
+    from tuner.training import train_trial
+
+    class NanLoss(keras.losses.Loss):  # stands in for a diverging run, deterministically
+        def __init__(self, label_smoothing=0.0):
+            super().__init__()
+
+        def call(self, y_true, y_pred):
+            return keras.ops.mean(y_pred, axis=-1) * float("nan")
+
+    monkeypatch.setattr(keras.losses, "CategoricalCrossentropy", NanLoss)
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8})
+    with pytest.raises(TrialFailed, match=r"training loss became (nan|inf) at epoch 1") as e:
+        train_trial(params, data, max_epochs=2, patience=2, seed=0)
+    assert e.value.history["loss"] == []  # failed before any epoch was recorded
+
+
+def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
+    from tuner.training import train_trial
+
+    data, _ = digits_data
+
+    def prune(epoch, metrics):
+        raise TrialPruned(f"pruned after epoch {epoch + 1}")
+
+    with pytest.raises(TrialPruned) as e:
+        train_trial(tiny_space.complete({"depth": 1}), data, max_epochs=2, patience=2, seed=0, on_epoch=prune)
+    assert len(e.value.history["val_accuracy"]) == 1 and math.isfinite(e.value.history["val_accuracy"][0])
+
+
+def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
+    from tuner.training import train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8})
+    params["batch_size"] = -5  # cannot batch: must fail this trial only, with a reason
+    with pytest.raises(TrialFailed) as e:
+        train_trial(params, data, max_epochs=1, patience=1, seed=0)
+    assert str(e.value)

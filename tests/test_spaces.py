@@ -1,0 +1,86 @@
+"""Space files: the built-ins load, bad files give one line naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner.errors import UserError
+from tuner.params import PARAMETERS
+from tuner.spaces import builtin_spaces, load_space, parse_space
+
+BASE = {"name": "t", "dataset": "digits", "params": {"depth": {"type": "int", "low": 1, "high": 2}}}
+
+
+def test_builtin_spaces_cover_the_datasets():
+    names = set(builtin_spaces())
+    assert {"digits", "mnist", "fashion_mnist", "cifar10", "folder"} <= names
+    for name in names:
+        space = load_space(name)
+        assert space.dataset in ("digits", "mnist", "fashion_mnist", "cifar10", "folder")
+        # The issue's minimum: these are searched (or deliberately fixed) in every built-in space.
+        for param in ("depth", "width", "dropout", "l2", "learning_rate", "lr_schedule", "optimizer", "augment"):
+            assert param in space.params, (name, param)
+
+
+def test_domain_rules_in_builtins():
+    assert load_space("digits").params["flip"] is False
+    assert load_space("mnist").params["flip"] is False
+    assert load_space("cifar10").searched()["flip"].type == "bool"
+    assert load_space("digits").searched()["momentum"].when == {"optimizer": ["sgd"]}
+
+
+def test_complete_fills_every_parameter_and_conditions_apply():
+    space = load_space("digits")
+    params = space.complete({"optimizer": "adam", "depth": 2})
+    assert set(params) == set(PARAMETERS)
+    assert params["depth"] == 2 and params["max_shift"] == 1
+    assert not space.is_active("momentum", {"optimizer": "adam"})
+    assert space.is_active("momentum", {"optimizer": "sgd"})
+
+
+def test_overrides_fix_parameters_and_epochs():
+    space = load_space("digits").with_overrides(epochs=1, fixed={"optimizer": "sgd", "depth": 1})
+    assert space.training.max_epochs == 1
+    assert space.params["optimizer"] == "sgd" and "optimizer" not in space.searched()
+    assert space.fingerprint() != load_space("digits").fingerprint()
+
+
+def test_override_is_validated_too():
+    with pytest.raises(UserError, match="params.optimizer: 'lion' is not allowed"):
+        load_space("digits").with_overrides(fixed={"optimizer": "lion"})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"foo": 1}, "foo: unknown key"),
+    ({"dataset": "svhn"}, "dataset: Input should be"),
+    ({"params": {"dept": 1}}, "params.dept: unknown parameter"),
+    ({"params": {"depth": {"type": "int", "low": 3, "high": 2}}}, "params.depth: low (3) is greater than high (2)"),
+    ({"params": {"depth": {"type": "integer", "low": 1, "high": 2}}}, "params.depth: unknown type 'integer'"),
+    ({"params": {"optimizer": {"type": "categorical", "choices": []}}}, "params.optimizer.choices"),
+    ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}}, "'lion' is not allowed"),
+    ({"params": {"depth": {"type": "int", "low": 1, "high": 5}}}, "params.depth: 5 pooling blocks"),
+    ({"params": {"flip": True}}, "params.flip: digits images must not be mirrored"),
+    ({"params": {"depth": "two"}}, "params.depth: 'two' is not a int"),
+    ({"params": {"momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}}}},
+     "params.momentum.when: 'optimizer' must be a parameter declared before"),
+    ({"params": {"learning_rate": {"type": "float", "low": 0, "high": 0.1, "log": True}}}, "log scale needs low > 0"),
+    ({"training": {"max_epochs": 0}}, "training.max_epochs"),
+    ({"training": {"max_epoch": 3}}, "training.max_epoch: unknown key"),
+    ({"dataset": "folder"}, "needs an `input` section"),
+])
+def test_invalid_space_is_one_line_naming_file_and_field(change, message):
+    with pytest.raises(UserError) as e:
+        parse_space({**BASE, **change}, "my.yaml")
+    text = str(e.value)
+    assert text.startswith("my.yaml: ") and message in text and "\n" not in text
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nparams: [unclosed\n")
+    with pytest.raises(UserError, match=r"bad.yaml: line \d+ invalid YAML"):
+        load_space(str(bad))
+    with pytest.raises(UserError, match="no space 'nope'"):
+        load_space("nope")

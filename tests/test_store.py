@@ -1,0 +1,80 @@
+"""SearchStore: study records, mismatches refused, trial records, bounded model files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.errors import UserError
+from tuner.store import SearchStore, TrialRecord, redact
+
+META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprint": "a",
+        "split": {"fingerprint": "s1", "source": "x"}}
+
+
+def test_open_study_is_idempotent_and_refuses_mismatches(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    first = store.open_study("s", META)
+    assert store.open_study("s", META) == first
+    with pytest.raises(UserError, match="searched with engine optuna; it cannot mix in keras-tuner"):
+        store.open_study("s", {**META, "engine": "keras-tuner"})
+    with pytest.raises(UserError, match=r"different space \(params.depth: 2 in the study, 3 now\)"):
+        store.open_study("s", {**META, "space": {"params": {"depth": 3}}, "space_fingerprint": "b"})
+    with pytest.raises(UserError, match="the data differs from the study's"):
+        store.open_study("s", {**META, "split": {"fingerprint": "s2", "source": "y"}})
+
+
+def test_add_trial_round_trips_a_record(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    store.open_study("s", META)
+    record = TrialRecord(number=-1, state="complete", value=0.9, params={"depth": 2},
+                         history={"val_accuracy": [0.8, 0.9], "val_loss": [0.5, 0.3]}, best_epoch=1, val_loss=0.3,
+                         seconds=1.5, seed=7)
+    assert store.add_trial("s", record) == 0
+    assert store.add_trial("s", TrialRecord(-1, "failed", None, {"depth": 1}, reason="NaN")) == 1
+    complete, failed = store.trials("s")
+    assert (complete.state, complete.value, complete.params, complete.epochs, complete.seed) == ("complete", 0.9, {"depth": 2}, 2, 7)
+    assert (failed.state, failed.reason, failed.value) == ("failed", "NaN", None)
+    assert store.count_finished("s") == 1
+
+
+def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    store.open_study("s", META)
+    for value in (0.5, 0.9, 0.7, 0.6):
+        n = store.add_trial("s", TrialRecord(-1, "complete", value, {}, val_loss=1 - value))
+        folder = store.trial_dir("s", n)
+        folder.mkdir(parents=True)
+        (folder / "model.keras").write_bytes(b"m")
+    store.keep_models_of_top("s", 2)
+    assert sorted(int(p.parent.name) for p in (tmp_path / "s" / "trials").glob("*/model.keras")) == [1, 2]
+    assert store.ranks_in_top("s", 0.8, 2) and not store.ranks_in_top("s", 0.65, 2)
+
+
+def test_half_written_artifacts_are_not_read(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    store.open_study("s", META)
+    folder = store.trial_dir("s", 0)
+    folder.mkdir(parents=True)
+    (folder / "val_probs.npy").write_bytes(b"\x93NUMPY trunc")  # a crash mid-write without rename
+    assert store.val_probs("s", 0) is None
+    store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"a": 1}), np.ones((3, 2)))
+    assert store.val_probs("s", 0).shape == (3, 2)
+    assert not list(folder.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_passwords_never_shown():
+    assert redact("postgresql://user:s3cret@db:5432/tune") == "postgresql://user:***@db:5432/tune"
+    store = SearchStore("postgresql://user:s3cret@127.0.0.1:1/tune", Path("/tmp"))
+    with pytest.raises(UserError) as e:
+        store.storage
+    assert "s3cret" not in str(e.value) and "cannot open storage postgresql://user:***@127.0.0.1:1/tune" in str(e.value)
+
+
+def test_unknown_study_lists_the_known_ones(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    store.open_study("alpha", META)
+    with pytest.raises(UserError, match=r"no study 'beta' .*studies: alpha"):
+        store.trials("beta")

@@ -1,0 +1,134 @@
+"""The KerasTuner engine: RandomSearch, BayesianOptimization or Hyperband oracles choose the
+parameters; the shared runner trains them; every trial is recorded in the study's storage.
+
+KerasTuner's own state (its oracle and trial files) lives under `<results>/<study>/kt/`, so
+re-running the command reloads the oracle and resumes. `--trials N` counts finished trials in
+the store, as with Optuna. Hyperband proposes brackets: each of its trials trains from
+scratch for the bracket's epoch budget (`tuner/epochs`), with our early stopping on top, and
+counts as one trial. One process per KerasTuner study (its oracle is a local file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from typing import Any
+
+import keras_tuner as kt
+
+from tuner.engines.base import BaseEngine
+from tuner.errors import SearchStopped, UserError
+from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.store import TrialRecord
+
+OBJECTIVE = kt.Objective("val_accuracy", direction="max")
+
+
+def declare(hp: kt.HyperParameters, space: Space) -> dict[str, Any]:
+    """Declare the space's searched parameters on `hp`; returns the active values."""
+    chosen: dict[str, Any] = {}
+    fixed = space.fixed()
+    for name, spec in space.searched().items():
+        conditions = [(k, v) for k, v in (spec.when or {}).items() if k not in fixed]
+        if any(k in fixed and fixed[k] not in v for k, v in (spec.when or {}).items()):
+            continue  # a fixed parent rules this parameter out for good
+        with contextlib.ExitStack() as scopes:
+            for parent, values in conditions:
+                scopes.enter_context(hp.conditional_scope(parent, values))
+            value = _declare_one(hp, name, spec)
+        if value is not None and space.is_active(name, {**fixed, **chosen}):
+            chosen[name] = value
+    return chosen
+
+
+def _declare_one(hp: kt.HyperParameters, name: str, spec: Any) -> Any:
+    if isinstance(spec, IntParam):
+        # KerasTuner reads `step` as a multiplier on log scale; our log ints are continuous.
+        return hp.Int(name, spec.low, spec.high, step=None if spec.log else spec.step,
+                      sampling="log" if spec.log else "linear")
+    if isinstance(spec, FloatParam):
+        return hp.Float(name, spec.low, spec.high, sampling="log" if spec.log else "linear")
+    if isinstance(spec, CategoricalParam):
+        if len({type(c) for c in spec.choices}) > 1:
+            raise UserError(f"params.{name}: KerasTuner needs choices of one type (got {spec.choices})")
+        return hp.Choice(name, spec.choices)
+    if isinstance(spec, BoolParam):
+        return hp.Boolean(name)
+    raise TypeError(spec)
+
+
+class SpaceHyperModel(kt.HyperModel):
+    """KerasTuner's hypermodel is a function of hyperparameters: here it returns the complete
+    parameter dict; the shared builder and runner do the rest."""
+
+    def __init__(self, space: Space):
+        super().__init__(name="tune_space")
+        self.space = space
+
+    def build(self, hp: kt.HyperParameters) -> dict[str, Any]:
+        return self.space.complete(declare(hp, self.space))
+
+
+def make_oracle(sampler: str, space: Space, n_trials: int, seed: int | None) -> kt.Oracle:
+    common = {"objective": OBJECTIVE, "seed": seed, "max_consecutive_failed_trials": 10**6}  # ours counts failures
+    if sampler == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=None, **common)
+    if sampler == "hyperband":
+        # Enough iterations for any --trials; the engine stops at N finished trials.
+        return kt.oracles.HyperbandOracle(max_epochs=space.training.max_epochs, factor=3,
+                                          hyperband_iterations=10**6, **common)
+    # KerasTuner's default of 3 random points per dimension would leave a 20-trial search random.
+    initial = min(10, max(3, n_trials // 3))
+    return kt.oracles.BayesianOptimizationOracle(max_trials=None, num_initial_points=initial, **common)
+
+
+class _Tuner(kt.engine.base_tuner.BaseTuner):
+    def __init__(self, engine: "KerasTunerEngine", oracle: kt.Oracle, n_trials: int, timeout: float | None):
+        self.engine, self.n_trials = engine, n_trials
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        ctx = engine.ctx
+        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+            super().__init__(oracle, SpaceHyperModel(ctx.space), directory=str(ctx.store.study_dir(ctx.study)),
+                             project_name="kt")
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        ctx = self.engine.ctx
+        params = self.hypermodel.build(trial.hyperparameters)
+        number = ctx.store.begin_trial(ctx.study, params, {"engine_trial": trial.trial_id})
+        epochs = trial.hyperparameters.values.get("tuner/epochs")
+        record = self.engine.runner.run(number, params, max_epochs=epochs)
+        ctx.store.finish_trial(ctx.study, record)
+        try:
+            self.engine.runner.finish(record)
+        except SearchStopped as e:
+            raise _Fatal(e) from e
+        if record.state == "failed":
+            raise kt.errors.FailedTrialError(record.reason)
+        return {"val_accuracy": float(record.value)}
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        super().on_trial_end(trial)
+        done = self.engine.ctx.store.count_finished(self.engine.ctx.study) >= self.n_trials
+        if done or (self.deadline is not None and time.monotonic() > self.deadline):
+            self.oracle.max_trials = len(self.oracle.trials)  # the oracle says STOPPED next
+
+
+class _Fatal(kt.errors.FatalError):
+    """Carries SearchStopped through KerasTuner, which swallows other exceptions."""
+
+
+class KerasTunerEngine(BaseEngine):
+    name = "keras-tuner"
+
+    def search(self, n_trials: int, timeout: float | None) -> None:
+        ctx = self.ctx
+        ctx.store.fail_running(ctx.study, "interrupted (its process ended before the trial did)")
+        if ctx.store.count_finished(ctx.study) >= n_trials:
+            return
+        tuner = _Tuner(self, make_oracle(self.sampler, ctx.space, n_trials, self.seed), n_trials, timeout)
+        tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
+        try:
+            tuner.search(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints
+        except _Fatal as e:
+            raise e.__cause__ from None
