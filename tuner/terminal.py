@@ -41,13 +41,13 @@ class Terminal:
         return self.console.is_terminal
 
     def info(self, message: str) -> None:
-        self.console.print(message, markup=False)
+        self.console.print(message, markup=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.err.print(Text(f"warning: {message}", style="yellow"))
+        self.err.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.err.print(Text(f"error: {message}", style="bold red"))
+        self.err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
 
     def board_table(self, board: Board) -> Table:
         c = board.counts

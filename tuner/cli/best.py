@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
     from rich.table import Table
 
-    from tuner.cli.ensemble import run_and_show, show
+    from rich.console import Console
+
+    from tuner.cli.ensemble import run_and_show
     from tuner.ensemble import latest_evaluation
     from tuner.errors import UserError
     from tuner.export import export_study
@@ -37,10 +40,10 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
         raise UserError(f"study '{name}' has no completed trial yet")
     best = board.rows[0]
     record = latest_evaluation(store, name)
-    if record is None and (export_dir or not as_json):
+    if not as_json:
         record = run_and_show(store, name, data, terminal, when="missing")
-    elif record is not None and not as_json:
-        show(terminal, record)
+    elif record is None and export_dir:
+        record = run_and_show(store, name, data, Terminal(console=Console(file=io.StringIO())), when="missing")
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
                                "val_loss": best.val_loss, "params": best.params}, "evaluation": record}, indent=1))

@@ -1,0 +1,182 @@
+"""The command line end to end, and a table of hostile inputs: each one line, exit 2, no
+traceback, and the existing study untouched."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_SPACE, run_main
+from tests.test_data import make_folder
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory) -> Path:
+    """A results folder holding one finished study, 'existing' (2 trials of 1 epoch)."""
+    results = tmp_path_factory.mktemp("cli") / "results"
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "2", "--epochs", "1",
+              "--results-dir", str(results), "--no-ensemble", "--seed", "0"])
+    assert e.value.code == 0
+    return results
+
+
+def count_trials(results: Path) -> int:
+    from tuner.store import SearchStore
+
+    return len(SearchStore(None, results).trials("existing"))
+
+
+def test_help_is_fast_and_explains(capsys):
+    import subprocess
+    import sys
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "tuner", "search", "--help"], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0 and "--trials" in proc.stdout and "--engine" in proc.stdout
+    proc = subprocess.run([sys.executable, "-c", "import tuner.cli, sys; tuner.cli._register(); "
+                           "print(any(m.startswith(('keras', 'tensorflow', 'optuna')) for m in sys.modules))"],
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() == "False"  # no heavy import behind `tune --help`
+    assert elapsed < 30  # generous: the point is the import check above
+
+
+def test_spaces_lists_and_shows(capsys):
+    code, out, _ = run_main(["spaces"], capsys)
+    assert code == 0 and all(name in out for name in ("digits", "mnist", "fashion_mnist", "cifar10", "folder"))
+    code, out, _ = run_main(["spaces", "cifar10"], capsys)
+    assert code == 0 and "lr_schedule" in out and "searched" in out
+
+
+def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
+    args = ["--results-dir", str(study_dir)]
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "3",
+                               "--epochs", "1", "--seed", "0", *args], capsys)
+    assert code == 0, err
+    assert "trial 2 started" in out and "trial 0 started" not in out  # resumed: one new trial only
+    assert "held-out test set" in out  # the ensemble step ran at the end
+    assert count_trials(study_dir) == 3
+    code, out, _ = run_main(["leaderboard", "--study", "existing", "--json", *args], capsys)
+    board = json.loads(out)
+    assert code == 0 and board["counts"]["complete"] + board["counts"]["pruned"] == 3
+    values = [r["val_accuracy"] for r in board["leaderboard"]]
+    assert values == sorted(values, reverse=True)
+    code, out, _ = run_main(["studies", "--json", *args], capsys)
+    assert code == 0 and json.loads(out)[0]["study"] == "existing"
+    code, out, _ = run_main(["best", "--study", "existing", *args], capsys)
+    assert code == 0 and "recorded evaluation" in out  # shown from the record: the test set is not read again
+    code, out, _ = run_main(["best", "--study", "existing", "--export", str(tmp_path / "exp"), *args], capsys)
+    assert code == 0 and (tmp_path / "exp" / "model.keras").is_file()
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _tar(path: Path, name: str, kind: str = "file") -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(name)
+        if kind == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(info)
+        else:
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+    return path
+
+
+def _space(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GOOD = {"x_train": np.zeros((40, 28, 28), np.uint8), "y_train": np.arange(40) % 10,
+        "x_test": np.zeros((10, 28, 28), np.uint8), "y_test": np.arange(10)}
+
+# (name, extra arguments built from a temporary folder, text the one line must contain)
+CASES = [
+    ("unknown space", lambda d: ["--space", "nope"], "no space 'nope'"),
+    ("invalid yaml", lambda d: ["--space", str(_space(d / "s.yaml", "name: [x\n"))], "invalid YAML"),
+    ("unknown key", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {}\nfoo: 1\n"))], "foo: unknown key"),
+    ("wrong type", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: two}\n"))], "is not a int"),
+    ("empty choices", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {optimizer: {type: categorical, choices: []}}\n"))], "choices"),
+    ("low > high", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: {type: int, low: 2, high: 1}}\n"))], "greater than high"),
+    ("unknown param type", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: {type: big}}\n"))], "unknown type"),
+    ("unknown dataset", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: svhn\nparams: {}\n"))], "dataset"),
+    ("space not a mapping", lambda d: ["--space", str(_space(d / "s.yaml", "- a\n- b\n"))], "must be a YAML mapping"),
+    ("zero trials", lambda d: ["--trials", "0"], "--trials"),
+    ("negative trials", lambda d: ["--trials", "-3"], "--trials"),
+    ("trials not a number", lambda d: ["--trials", "many"], "--trials"),
+    ("zero epochs", lambda d: ["--epochs", "0"], "--epochs"),
+    ("negative timeout", lambda d: ["--timeout", "-1"], "--timeout"),
+    ("unknown engine", lambda d: ["--engine", "ray"], "--engine"),
+    ("unknown sampler", lambda d: ["--sampler", "cmaes"], "has no sampler 'cmaes'"),
+    ("sampler of the other engine", lambda d: ["--engine", "keras-tuner", "--sampler", "tpe"], "has no sampler 'tpe'"),
+    ("unknown pruner", lambda d: ["--pruner", "asha"], "has no pruner 'asha'"),
+    ("pruner with keras-tuner", lambda d: ["--engine", "keras-tuner", "--pruner", "median"], "has no pruner 'median'"),
+    ("unreachable storage with password", lambda d: ["--storage", "postgresql://tune:hunter2@127.0.0.1:9/tune"], "cannot open storage postgresql://tune:***@127.0.0.1:9/tune"),
+    ("storage not a URL", lambda d: ["--storage", "not a url"], "storage"),
+    ("missing data path", lambda d: ["--data", str(d / "missing")], "no such file"),
+    ("corrupt npz", lambda d: ["--data", str(_space(d / "c.npz", "garbage")), "--space", "mnist"], "not a readable .npz"),
+    ("truncated npz", lambda d: ["--data", str(_truncated(d)), "--space", "mnist"], "not a readable .npz"),
+    ("archive with ../", lambda d: ["--data", str(_tar(d / "a.tar.gz", "../x.png")), "--space", "folder"], "outside the folder"),
+    ("archive with absolute path", lambda d: ["--data", str(_tar(d / "a.tar.gz", "/tmp/x.png")), "--space", "folder"], "outside the folder"),
+    ("archive with symlink", lambda d: ["--data", str(_tar(d / "a.tar.gz", "a/l.png", "link")), "--space", "folder"], "is a link"),
+    ("zip with ../", lambda d: ["--data", str(_zip(d)), "--space", "folder"], "outside the folder"),
+    ("all images unreadable", lambda d: ["--data", str(make_folder(d / "f", n=0, broken=2)), "--space", "folder"], "no readable images"),
+    ("one class", lambda d: ["--data", str(make_folder(d / "f", classes=("cat",))), "--space", "folder"], "at least 2 class"),
+    ("labels out of range", lambda d: ["--data", str(_npz(d / "l.npz", **{**GOOD, "y_train": np.arange(40)})), "--space", "mnist"], "out of range"),
+    ("negative labels", lambda d: ["--data", str(_npz(d / "l.npz", **{**GOOD, "y_train": -np.ones(40, int)})), "--space", "mnist"], "labels must be 0 or more"),
+    ("dataset does not match the space", lambda d: ["--data", str(_npz(d / "m.npz", **GOOD)), "--space", "cifar10"], "expects 32x32x3"),
+    ("folder space without data", lambda d: ["--space", "folder"], "needs --data"),
+    ("--set without =", lambda d: ["--set", "optimizer"], "expected NAME=VALUE"),
+    ("--set unknown parameter", lambda d: ["--set", "lr=0.1"], "params.lr: unknown parameter"),
+    ("--set value not allowed", lambda d: ["--set", "optimizer=lion"], "'lion' is not allowed"),
+    ("--set breaks a domain rule", lambda d: ["--set", "flip=true"], "must not be mirrored"),
+    ("same study, other space", lambda d: ["--space", "digits"], "exists with a different space"),
+]
+
+
+def _truncated(d: Path) -> Path:
+    full = _npz(d / "full.npz", **GOOD)
+    (d / "t.npz").write_bytes(full.read_bytes()[:200])
+    return d / "t.npz"
+
+
+def _zip(d: Path) -> Path:
+    with zipfile.ZipFile(d / "a.zip", "w") as zf:
+        zf.writestr("../../x.png", b"x")
+    return d / "a.zip"
+
+
+@pytest.mark.parametrize("name, extra, expected", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_is_one_line_exit_2_and_leaves_the_study(name, extra, expected, study_dir, tmp_path, capsys):
+    before = count_trials(study_dir)
+    args = ["search", "--space", str(TINY_SPACE), "--study", "existing", "--epochs", "1", "--trials", "5",
+            "--results-dir", str(study_dir), "--no-ensemble"]
+    code, out, err = run_main(args + extra(tmp_path), capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert "Traceback" not in out + err and "hunter2" not in out + err
+    assert count_trials(study_dir) == before
+
+
+def test_there_are_at_least_thirty_hostile_cases():
+    assert len(CASES) >= 30
+
+
+def test_unknown_study_for_leaderboard(study_dir, capsys):
+    code, _, err = run_main(["leaderboard", "--study", "nope", "--results-dir", str(study_dir)], capsys)
+    assert code == 2 and "no study 'nope'" in err and "existing" in err

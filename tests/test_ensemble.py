@@ -1,0 +1,117 @@
+"""Greedy ensemble selection, the single test evaluation, and the export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.ensemble import greedy_weights, select
+from tuner.runner import QuietObserver
+from tuner.search import SearchRequest, run_search
+from tuner.store import SearchStore
+
+
+def test_greedy_weights_prefer_complementary_models():
+    y = np.array([0, 1, 0, 1])
+    onehot = np.eye(2)[y]
+    a = np.where(np.arange(4)[:, None] < 2, onehot * 0.9 + 0.05, 0.5)  # right on the first half, unsure after
+    b = np.where(np.arange(4)[:, None] >= 2, onehot * 0.9 + 0.05, 0.5)  # the reverse
+    bad = 1 - onehot * 0.9 - 0.05
+    weights = greedy_weights({0: a, 1: b, 2: bad}, y, size=10)
+    assert set(weights) == {0, 1} and weights[0] == pytest.approx(0.5) and sum(weights.values()) == pytest.approx(1)
+
+
+def test_greedy_weights_keep_the_best_prefix():
+    y = np.array([0, 0, 1])
+    good = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]])
+    worse = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6]])
+    assert greedy_weights({0: good, 1: worse}, y, size=5) == {0: 1.0}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One tiny finished study shared by the tests below."""
+    from tuner.spaces import load_space
+    from tests.conftest import TINY_SPACE
+
+    results = tmp_path_factory.mktemp("ens") / "results"
+    store = SearchStore(None, results)
+    request = SearchRequest(load_space(str(TINY_SPACE)), "s", 4, cache_dir=results / "cache", seed=1)
+    run_search(store, request, QuietObserver())
+    return store
+
+
+def test_selection_reads_validation_data_only(searched, monkeypatch):
+    import tuner.data as data
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("selection must not load any data split")
+
+    monkeypatch.setattr(data, "load_test_data", forbidden)
+    monkeypatch.setattr(data, "load_search_data", forbidden)
+    selection = select(searched, "s", top=10, size=10)
+    assert selection.members and abs(sum(selection.members.values()) - 1) < 1e-9
+    assert set(selection.members) <= set(selection.candidates)
+
+
+def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
+    import tuner.ensemble as ensemble
+
+    real = ensemble.evaluate_on_test
+    seen = []
+
+    def spy(store, study, selection, x_test, y_test, names):
+        seen.append(selection)
+        return real(store, study, selection, x_test, np.random.default_rng(len(seen)).permutation(y_test), names)
+
+    monkeypatch.setattr(ensemble, "evaluate_on_test", spy)
+    cache = searched.results_dir / "cache"
+    ensemble.run_ensemble(searched, "s", 10, 10, "log_loss", None, cache)
+    ensemble.run_ensemble(searched, "s", 10, 10, "log_loss", None, cache)
+    assert seen[0] == seen[1]  # different test labels, same members and weights
+
+
+def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
+    from tuner.ensemble import latest_evaluation, run_ensemble
+    from tuner.export import export_study
+
+    before = len(searched.study_attr("s", "evaluations", []))
+    record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache")
+    assert len(searched.study_attr("s", "evaluations")) == before + 1
+    assert latest_evaluation(searched, "s")["when"] == record["when"]
+    assert set(record["test"]) == {"ensemble", "best"} and record["n_test"] == 360
+    assert len(record["test"]["ensemble"]["per_class_accuracy"]) == 10
+    out = export_study(searched, "s", record, tmp_path / "export")
+    assert {p.name for p in out.iterdir()} == {"model.keras", "best_trial.keras", "config.yaml", "metrics.json",
+                                               "history.json", "README.md"}
+    # A fresh process with nothing but keras loads the model and reproduces the recorded test accuracy.
+    script = f"""
+import sys
+sys.modules["tuner"] = None  # prove that loading needs nothing of tune
+import json, numpy as np, keras
+from sklearn.model_selection import train_test_split
+from sklearn.datasets import load_digits
+d = load_digits()
+x = np.round(d.images * (255 / 16)).astype(np.uint8)[..., None]
+_, test = train_test_split(np.arange(len(x)), test_size=0.2, random_state=0, stratify=d.target)
+test = np.sort(test)
+for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
+    model = keras.saving.load_model({str(out)!r} + "/" + name)
+    acc = float(np.mean(model.predict(x[test], verbose=0).argmax(1) == d.target[test]))
+    print(json.dumps([key, acc]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = dict(json.loads(line) for line in proc.stdout.splitlines() if line.startswith("["))
+    assert got["ensemble"] == pytest.approx(record["test"]["ensemble"]["accuracy"], abs=1e-9)
+    assert got["best"] == pytest.approx(record["test"]["best"]["accuracy"], abs=1e-9)
+    config = (out / "config.yaml").read_text()
+    assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
+    readme = (out / "README.md").read_text()
+    assert "import keras" in readme and f"{100 * record['test']['ensemble']['accuracy']:.2f}%" in readme
