@@ -244,7 +244,10 @@ def parse_space(data: Any, source: str) -> Space:
 
 def builtin_spaces() -> dict[str, Path]:
     """Built-in space names and their files (packaged with `tuner`)."""
-    folder = resources.files("tuner.search_spaces")
+    try:
+        folder: Any = resources.files("tuner.search_spaces")
+    except ModuleNotFoundError:  # running from a source checkout that was not pip-installed
+        folder = Path(__file__).resolve().parent.parent / "search_spaces"
     return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
 
 

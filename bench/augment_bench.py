@@ -1,0 +1,68 @@
+"""Cost of on-device augmentation per training step: the same model and batches trained with
+and without the Augment layer (shift + flip), after compilation, on the current backend.
+
+    KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def time_epochs(augment: bool, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
+    import keras
+
+    from tuner.augment import Augment
+    from tuner.model import build_model
+    from tuner.params import complete_params
+
+    params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
+    model = build_model(params, x.shape[1:], 10)
+    layers = [Augment(4, True, seed=0), model] if augment else [model]
+    trainer = keras.Sequential([keras.Input(x.shape[1:]), *layers])
+    trainer.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=args.spe)
+    trainer.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)  # compile
+    start = time.perf_counter()
+    trainer.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0)
+    elapsed = (time.perf_counter() - start) / args.epochs
+    keras.backend.clear_session(free_memory=True)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=40960)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--spe", type=int, default=1, help="steps_per_execution")
+    parser.add_argument("--precision", default="auto")
+    args = parser.parse_args()
+
+    from tuner.backend import configure
+
+    setup = configure(args.precision)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (args.samples, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, args.samples)
+    plain = time_epochs(False, args, x, y)
+    augmented = time_epochs(True, args, x, y)
+    steps = args.samples // args.batch
+    report = {**vars(args), **setup, "epoch_seconds_plain": plain, "epoch_seconds_augmented": augmented,
+              "step_ms_plain": 1000 * plain / steps, "step_ms_augmented": 1000 * augmented / steps,
+              "augmentation_overhead": augmented / plain - 1}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Benchmark a whole search: trials per hour, time per trial outside the training steps,
+accelerator busy fraction, best validation accuracy and (optionally) the ensemble's test figures.
+
+    python bench/search_bench.py --space digits --trials 20
+    KERAS_BACKEND=jax python bench/search_bench.py --space cifar10 --data cifar10.tar.gz --trials 20 --ensemble
+
+Per trial, "steady training" is epochs x the median epoch time (epochs after the first); the
+first epoch's excess over that median is compilation; everything else in the trial's wall time
+(build, validation predictions, artifact writes, the sampler, memory release) is "outside".
+Prints a JSON record (also written with --out) and one Markdown table row for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+class Recorder:
+    """A search observer that keeps every finished trial's record."""
+
+    def __init__(self) -> None:
+        self.records: list = []
+        self.setup: dict = {}
+
+    def search_started(self, setup: dict) -> None:
+        self.setup = setup
+        print(f"# {setup}", flush=True)
+
+    def trial_started(self, number, params, max_epochs) -> None:
+        pass
+
+    def epoch_ended(self, number, epoch, metrics) -> None:
+        pass
+
+    def trial_finished(self, record) -> None:
+        self.records.append(record)
+        t = record.timings
+        print(f"trial {record.number} {record.state} val_acc={record.value} epochs={record.epochs} "
+              f"wall={record.seconds:.1f}s first_epoch={t.get('first_epoch_seconds', 0):.1f}s "
+              f"epoch={t.get('epoch_seconds', 0):.2f}s predict={t.get('predict_seconds', 0):.1f}s", flush=True)
+
+    def note(self, message: str) -> None:
+        print(f"note: {message}", flush=True)
+
+
+def trial_breakdown(record) -> dict[str, float]:
+    t, epochs = record.timings, record.epochs
+    steady = epochs * t["epoch_seconds"]
+    return {"wall": record.seconds, "steady_train": steady,
+            "compile": max(t["first_epoch_seconds"] - t["epoch_seconds"], 0.0),
+            "outside": record.seconds - steady, "epochs": epochs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="digits")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--engine", default="optuna")
+    parser.add_argument("--sampler")
+    parser.add_argument("--pruner")
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--results-dir", type=Path)
+    parser.add_argument("--ensemble", action="store_true", help="also select and evaluate the ensemble")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    import yaml
+
+    from tuner.search import SearchRequest, run_search
+    from tuner.spaces import load_space
+    from tuner.store import SearchStore
+
+    space = load_space(args.space)
+    fixed = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.sets)}
+    if args.epochs or fixed:
+        space = space.with_overrides(epochs=args.epochs, fixed=fixed)
+    results = args.results_dir or Path(tempfile.mkdtemp(prefix="tune-bench-"))
+    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    store = SearchStore(None, results)
+    recorder = Recorder()
+    request = SearchRequest(space, "bench", args.trials, args.engine, args.sampler, args.pruner, args.timeout,
+                            args.data, cache, args.seed, precision=args.precision)
+    start = time.perf_counter()
+    run_search(store, request, recorder)
+    wall = time.perf_counter() - start
+    done = [r for r in recorder.records if r.state == "complete" and r.timings]
+    parts = [trial_breakdown(r) for r in done]
+    steady = sum(p["steady_train"] for p in parts)
+    best = max((r.value for r in done), default=None)
+    report = {
+        "space": args.space, "engine": args.engine, "sampler": args.sampler, "trials": len(recorder.records),
+        "complete": len(done), "setup": recorder.setup, "python": platform.python_version(),
+        "wall_seconds": wall, "trials_per_hour": 3600 * len(recorder.records) / wall,
+        "median_trial_seconds": statistics.median(p["wall"] for p in parts) if parts else None,
+        "median_outside_seconds": statistics.median(p["outside"] for p in parts) if parts else None,
+        "median_compile_seconds": statistics.median(p["compile"] for p in parts) if parts else None,
+        "median_epoch_seconds": statistics.median(r.timings["epoch_seconds"] for r in done) if done else None,
+        "busy_fraction": steady / wall, "best_val_accuracy": best,
+    }
+    if args.ensemble and done:
+        from tuner.ensemble import run_ensemble
+
+        record = run_ensemble(store, "bench", 10, 20, "log_loss", args.data, cache)
+        report["test_ensemble"] = record["test"]["ensemble"]["accuracy"]
+        report["test_best"] = record["test"]["best"]["accuracy"]
+        report["ensemble_members"] = record["selection"]["members"]
+    text = json.dumps(report, indent=1, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    s = recorder.setup
+    print(f"| {args.space} | {args.engine}/{args.sampler or 'default'} | {s.get('backend')} {s.get('device')} "
+          f"{s.get('precision')} | {len(recorder.records)} | {wall:.0f} s | {report['trials_per_hour']:.0f} | "
+          f"{report['median_outside_seconds'] or 0:.1f} s | {report['median_compile_seconds'] or 0:.1f} s | "
+          f"{100 * report['busy_fraction']:.0f}% | {100 * (best or 0):.2f}% |")
+
+
+if __name__ == "__main__":
+    main()
