@@ -17,16 +17,34 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def time_epochs(augment: bool, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
+def front_layers(variant: str) -> list:
+    """What goes in front of the model: nothing, our augmentation, or parts of it."""
     import keras
 
     from tuner.augment import Augment
+
+    class RandomOnly(keras.layers.Layer):  # draws the same random numbers, changes nothing
+        def __init__(self):
+            super().__init__()
+            self.gen = keras.random.SeedGenerator(0)
+
+        def call(self, x, training=False):
+            r = keras.random.randint((keras.ops.shape(x)[0], 1, 1, 1), 0, 9, seed=self.gen)
+            return x + keras.ops.cast(r, x.dtype) * 0
+
+    return {"plain": [], "shift_flip": [Augment(4, True, seed=0)], "shift": [Augment(4, False, seed=0)],
+            "flip": [Augment(0, True, seed=0)], "random_only": [RandomOnly()]}[variant]
+
+
+def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
+    import keras
+
     from tuner.model import build_model
     from tuner.params import complete_params
 
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
     model = build_model(params, x.shape[1:], 10)
-    layers = [Augment(4, True, seed=0), model] if augment else [model]
+    layers = [*front_layers(variant), model]
     trainer = keras.Sequential([keras.Input(x.shape[1:]), *layers])
     trainer.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=args.spe)
     trainer.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)  # compile
@@ -47,6 +65,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--spe", type=int, default=1, help="steps_per_execution")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--variants", default="plain,shift_flip",
+                        help="comma list of plain, shift_flip, shift, flip, random_only")
     args = parser.parse_args()
 
     from tuner.backend import configure
@@ -55,12 +75,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (args.samples, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, args.samples)
-    plain = time_epochs(False, args, x, y)
-    augmented = time_epochs(True, args, x, y)
     steps = args.samples // args.batch
-    report = {**vars(args), **setup, "epoch_seconds_plain": plain, "epoch_seconds_augmented": augmented,
-              "step_ms_plain": 1000 * plain / steps, "step_ms_augmented": 1000 * augmented / steps,
-              "augmentation_overhead": augmented / plain - 1}
+    seconds = {v: time_epochs(v, args, x, y) for v in args.variants.split(",")}
+    report = {**vars(args), **setup, "epoch_seconds": seconds,
+              "step_ms": {v: 1000 * t / steps for v, t in seconds.items()},
+              "overhead_vs_plain": {v: t / seconds["plain"] - 1 for v, t in seconds.items() if "plain" in seconds}}
     print(json.dumps(report, indent=1))
 
 

@@ -61,3 +61,43 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, 
         main(args)
     out, err = capsys.readouterr()
     return int(exit_info.value.code or 0), out, err
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A PostgreSQL URL: $TUNE_TEST_POSTGRES, else a throwaway server on loopback started from
+    Debian's postgresql package (scripts/setup.sh --test installs it)."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    if os.environ.get("TUNE_TEST_POSTGRES"):
+        yield os.environ["TUNE_TEST_POSTGRES"]
+        return
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("no PostgreSQL server installed (scripts/setup.sh --test installs one)")
+    bindir = Path(bins[-1]).parent
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tune-pg-"))  # not under pytest's 0700 tree: postgres must enter it
+    run_as: list[str] = []
+    if os.getuid() == 0:  # initdb refuses root: run the server as the postgres user
+        shutil.chown(folder, "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tune"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    subprocess.run([*run_as, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "tune", "tune"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://tune@127.0.0.1:{port}/tune"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

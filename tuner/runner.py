@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
+from tuner import interrupts
 from tuner.data import SearchData
 from tuner.errors import SearchStopped, TrialFailed, TrialPruned
 from tuner.spaces import Space
@@ -71,6 +72,7 @@ class TrialRunner:
         """Train and record artifacts; never raises for a failed or pruned trial."""
         from tuner.training import train_trial  # imports Keras: only when a trial really runs
 
+        interrupts.check()
         ctx, seed = self.ctx, self.trial_seed(number)
         epochs = max_epochs or ctx.space.training.max_epochs
         ctx.observer.trial_started(number, params, epochs)

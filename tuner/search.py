@@ -8,6 +8,7 @@ from pathlib import Path
 from tuner import __version__
 from tuner.data import SplitInfo, load_search_data
 from tuner.engines import check_choice, engine_class
+from tuner.interrupts import catching_ctrl_c
 from tuner.runner import SearchContext, SearchObserver, TrialRunner
 from tuner.spaces import Space
 from tuner.store import SearchStore
@@ -53,5 +54,6 @@ def run_search(store: SearchStore, request: SearchRequest, observer: SearchObser
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models, request.max_failures)
     engine = engine_class(request.engine)(TrialRunner(ctx), sampler, pruner, request.seed)
     observer.search_started(setup)
-    engine.search(request.n_trials, request.timeout)
+    with catching_ctrl_c():
+        engine.search(request.n_trials, request.timeout)
     return setup

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,13 +79,18 @@ class StudyInfo:
     best_value: float | None
 
 
+# Optuna fails a trial whose heartbeats stopped without saying so; such a trial had started.
+_NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
+
+
 def _record(frozen: Any) -> TrialRecord:
     attrs = frozen.user_attrs
     state = STATES.get(frozen.state.name, frozen.state.name.lower())
     return TrialRecord(
         number=frozen.number, state=state, value=frozen.value, params=attrs.get("params", dict(frozen.params)),
         history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
-        reason=attrs.get("reason") or frozen.system_attrs.get("fail_reason"), seconds=attrs.get("seconds"),
+        reason=attrs.get("reason") or (_NO_HEARTBEAT if state == "failed" and "worker" in attrs else None),
+        seconds=attrs.get("seconds"),
         timings=attrs.get("timings", {}), seed=attrs.get("seed"), started=frozen.datetime_start)
 
 
@@ -119,11 +125,11 @@ class SearchStore:
             kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}  # wait, not 'database is locked'
         else:
             kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-        beat = {"heartbeat_interval": 10, "grace_period": 30} if self._heartbeat else {}
+        # A dead worker's trial is failed once its heartbeat is older than the grace period.
+        interval = int(os.environ.get("TUNE_HEARTBEAT_SECONDS", 10))
+        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self._heartbeat else {}
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(self.url, engine_kwargs=kwargs, **beat)
+            return _create_storage(self.url, kwargs, beat)
         except Exception as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             if url.password:
@@ -211,16 +217,22 @@ class SearchStore:
         values = None if state == TrialState.FAIL or record.value is None else [record.value]
         storage.set_trial_state_values(trial_id, state, values)
 
-    def fail_running(self, name: str, reason: str) -> int:
-        """Mark trials left RUNNING by a dead process as failed; returns how many."""
+    def fail_trial(self, name: str, number: int, reason: str) -> bool:
+        """Mark a RUNNING trial failed (its worker is gone); False if it finished meanwhile."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        stale = [t for t in self.storage.get_all_trials(self.require_study(name), deepcopy=False,
-                                                         states=(TrialState.RUNNING,))]
-        for t in stale:
-            self.storage.set_trial_user_attr(t._trial_id, "reason", reason)
-            self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        return len(stale)
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.require_study(name), number)
+        try:
+            self.storage.set_trial_user_attr(trial_id, "reason", reason)
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (UpdateFinishedTrialError, RuntimeError):  # another worker finished or failed it first
+            return False
+        return True
+
+    def fail_running(self, name: str, reason: str) -> int:
+        """Mark every RUNNING trial of the study failed (for single-process engines)."""
+        return sum(self.fail_trial(name, t.number, reason) for t in self.trials(name) if t.state == "running")
 
     def add_trial(self, name: str, record: TrialRecord) -> int:
         """Record a finished trial in one step; returns its number."""
@@ -297,6 +309,25 @@ class SearchStore:
         for path in folder.glob("*/model.keras") if folder.is_dir() else []:
             if path.parent.name.isdigit() and int(path.parent.name) not in keep:
                 path.unlink(missing_ok=True)
+
+
+def _create_storage(url: str, engine_kwargs: dict[str, Any], beat: dict[str, int]) -> Any:
+    """RDBStorage, retried while several workers race to create the same fresh schema."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat)
+        except (IntegrityError, ProgrammingError, OperationalError) as e:
+            racing = isinstance(e, (IntegrityError, ProgrammingError)) or any(
+                m in str(e) for m in ("locked", "already exists"))
+            if not racing or attempt == 5:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:

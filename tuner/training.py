@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tuner import interrupts
 from tuner.augment import Augment
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
@@ -143,6 +144,7 @@ class Validation(keras.callbacks.Callback):
         for key, value in (("loss", loss), ("accuracy", float(logs.get("accuracy", math.nan))),
                            ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", float(ops.convert_to_numpy(lr)))):
             self.history[key].append(value)
+        interrupts.check()
         if self.hook is not None:
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
 

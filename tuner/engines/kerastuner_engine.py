@@ -97,7 +97,11 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):
         params = self.hypermodel.build(trial.hyperparameters)
         number = ctx.store.begin_trial(ctx.study, params, {"engine_trial": trial.trial_id})
         epochs = trial.hyperparameters.values.get("tuner/epochs")
-        record = self.engine.runner.run(number, params, max_epochs=epochs)
+        try:
+            record = self.engine.runner.run(number, params, max_epochs=epochs)
+        except KeyboardInterrupt:
+            ctx.store.fail_trial(ctx.study, number, "interrupted (Ctrl-C)")
+            raise
         ctx.store.finish_trial(ctx.study, record)
         try:
             self.engine.runner.finish(record)

@@ -8,6 +8,7 @@ are finished. Heartbeats let a crashed worker's trial be marked failed, so its s
 
 from __future__ import annotations
 
+import datetime
 import time
 import warnings
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from tuner import interrupts
 from tuner.engines.base import BaseEngine
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
 from tuner.store import TrialRecord
+from tuner.workers import gone, this_worker
 
 WAIT_SECONDS = 2.0
+ORPHAN_SECONDS = 60.0
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -70,6 +74,7 @@ class OptunaEngine(BaseEngine):
 
     def search(self, n_trials: int, timeout: float | None) -> None:
         store, study_name = self.ctx.store, self.ctx.study
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # the terminal reports failed trials
         existing = len(store.storage.get_all_trials(store.require_study(study_name), deepcopy=False))
         # Offset by the trials already there: a resumed study must not replay its first proposals.
         seed = None if self.seed is None else self.seed + existing
@@ -83,18 +88,29 @@ class OptunaEngine(BaseEngine):
                 return
             if finished + running >= n_trials:  # others' trials may still make N: wait for them
                 time.sleep(WAIT_SECONDS)
+                interrupts.check()
                 continue
             study.optimize(lambda t: self._objective(study, t, n_trials), n_trials=1,
                            catch=(TrialFailed, _Surplus), callbacks=[self._after], gc_after_trial=False)
 
     def _counts(self, study: optuna.Study) -> tuple[int, int]:
+        """(finished, running) after failing the trials of dead workers."""
+        now = datetime.datetime.now()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = t.user_attrs.get("worker")
+            if gone(worker):
+                self.ctx.store.fail_trial(self.ctx.study, t.number, "interrupted: its worker process ended")
+            elif worker is None and t.datetime_start and (now - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
+                # A worker writes `worker` right after asking; one that never did died in between.
+                self.ctx.store.fail_trial(self.ctx.study, t.number, "interrupted: its worker never started it")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+            optuna.storages.fail_stale_trials(study)  # heartbeats: any machine, after the grace period
         trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         return sum(t.state in FINISHED for t in trials), sum(t.state == TrialState.RUNNING for t in trials)
 
     def _objective(self, study: optuna.Study, trial: optuna.Trial, n_trials: int) -> float:
+        trial.set_user_attr("worker", this_worker())
         before = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:
             trial.set_user_attr("surplus", True)
@@ -107,7 +123,11 @@ class OptunaEngine(BaseEngine):
             if trial.should_prune():
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
 
-        record = self.runner.run(trial.number, params, report)
+        try:
+            record = self.runner.run(trial.number, params, report)
+        except KeyboardInterrupt:
+            trial.set_user_attr("reason", "interrupted (Ctrl-C)")
+            raise  # Optuna marks the trial failed, then the CLI exits with 130
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
         self._pending = record

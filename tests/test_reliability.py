@@ -1,0 +1,99 @@
+"""Several workers, killed workers and Ctrl-C: nothing lost, nothing counted twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_SPACE
+from tuner.store import SearchStore
+
+
+def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w") -> subprocess.Popen:
+    args = [sys.executable, "-m", "tuner", "search", "--space", str(TINY_SPACE), "--study", study, "--trials",
+            str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble"]
+    if storage:
+        args += ["--storage", storage]
+    env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
+    # preexec: a shell that started us in the background leaves SIGINT ignored, and children
+    # inherit that; restore the default so Ctrl-C reaches the worker as it would in a terminal.
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def check_exactly(store: SearchStore, n: int, study: str = "w") -> list:
+    trials = store.trials(study)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert sum(t.finished for t in trials) == n
+    assert not [t for t in trials if t.state == "running"]
+    return trials
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_three_workers_share_one_study(backend, tmp_path, request):
+    storage = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    if storage:  # a fresh study name per run: the server may be shared
+        study = f"w{random.randrange(10**9)}"
+    else:
+        study = "w"
+    procs = [worker(tmp_path, 6, storage, study=study) for _ in range(3)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    trials = check_exactly(SearchStore(storage, tmp_path), 6, study)
+    # The work was shared: more than one process ran trials.
+    ran = [out.count(" started: ") for out, _ in outputs]
+    assert sum(ran) >= 6 and sum(r > 0 for r in ran) >= 2, ran
+    assert all(t.state != "failed" for t in trials)
+
+
+def test_killed_workers_lose_nothing(tmp_path):
+    rng = random.Random(0)
+    store = SearchStore(None, tmp_path)
+    finished_before: dict = {}
+    for kill in range(5):
+        proc = worker(tmp_path, 5, epochs=2)
+        time.sleep(rng.uniform(4, 9))  # start-up, mid-trial, between trials: wherever it lands
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if store.study_id("w") is not None:
+            now = {t.number: t for t in store.trials("w") if t.finished}
+            for number, record in finished_before.items():
+                assert now[number] == record  # a finished trial survives every later kill unchanged
+            finished_before = now
+    proc = worker(tmp_path, 5, epochs=2)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    trials = check_exactly(store, 5)
+    for number, record in finished_before.items():
+        assert next(t for t in trials if t.number == number) == record
+    for t in trials:
+        if t.state == "failed":
+            assert t.reason and "interrupted" in t.reason
+
+
+def test_ctrl_c_fails_the_running_trial_and_says_how_to_resume(tmp_path):
+    proc = worker(tmp_path, 50, epochs=2)
+    deadline = time.time() + 120
+    store = SearchStore(None, tmp_path)
+    while time.time() < deadline:  # wait until a trial is running
+        if store.study_id("w") is not None and any(t.state == "running" for t in store.trials("w")):
+            break
+        time.sleep(0.5)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Resume with the same command" in err and "Traceback" not in err
+    trials = store.trials("w")
+    assert not [t for t in trials if t.state == "running"]
+    interrupted = [t for t in trials if t.state == "failed"]
+    assert len(interrupted) == 1 and "interrupted" in interrupted[0].reason
