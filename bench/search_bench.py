@@ -80,14 +80,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import yaml
-
     from tuner.search import SearchRequest, run_search
-    from tuner.spaces import load_space
+    from tuner.spaces import load_space, parse_value
     from tuner.store import SearchStore
 
     space = load_space(args.space)
-    fixed = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.sets)}
+    fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.sets)}
     if args.epochs or fixed:
         space = space.with_overrides(epochs=args.epochs, fixed=fixed)
     if args.space_seed is not None:

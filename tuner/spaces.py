@@ -233,6 +233,17 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
+def parse_value(text: str) -> Any:
+    """A command-line value with YAML typing, plus what YAML 1.1 leaves as text: '5e-4' is 0.0005."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def parse_space(data: Any, source: str) -> Space:
     if not isinstance(data, dict):
         raise UserError(f"{source}: a space file must be a YAML mapping")

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from tuner.cli import abort, open_store, store_options
 from tuner.engines import ENGINES
 from tuner.errors import UserError
+from tuner.spaces import parse_value
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict:
@@ -20,7 +20,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
-        fixed[name.strip()] = yaml.safe_load(value)  # YAML typing: 3 -> int, 1e-3 -> float, true -> bool
+        fixed[name.strip()] = parse_value(value)  # 3 -> int, 1e-3 -> float, true -> bool
     return fixed
 
 
