@@ -16,26 +16,20 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tuner.runner import QuietObserver  # noqa: E402
 
-class RssObserver:
+
+class RssObserver(QuietObserver):
     def __init__(self) -> None:
         self.rss: list[float] = []
 
     def search_started(self, setup) -> None:
         print(f"# {setup}", flush=True)
 
-    def trial_started(self, number, params, max_epochs) -> None:
-        pass
-
-    def epoch_ended(self, number, epoch, metrics) -> None:
-        pass
-
     def trial_finished(self, record) -> None:
         self.rss.append(psutil.Process().memory_info().rss / 2**20)
         print(f"trial {record.number} {record.state}: rss {self.rss[-1]:.0f} MiB", flush=True)
 
-    def note(self, message: str) -> None:
-        pass
 
 
 def main() -> None:

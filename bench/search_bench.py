@@ -24,8 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tuner.runner import QuietObserver  # noqa: E402
 
-class Recorder:
+
+class Recorder(QuietObserver):
     """A search observer that keeps every finished trial's record."""
 
     def __init__(self) -> None:
@@ -35,12 +37,6 @@ class Recorder:
     def search_started(self, setup: dict) -> None:
         self.setup = setup
         print(f"# {setup}", flush=True)
-
-    def trial_started(self, number, params, max_epochs) -> None:
-        pass
-
-    def epoch_ended(self, number, epoch, metrics) -> None:
-        pass
 
     def trial_finished(self, record) -> None:
         self.records.append(record)

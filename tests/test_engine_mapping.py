@@ -1,0 +1,87 @@
+"""How each engine maps every kind of space parameter, and samplers/pruners that run for real."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from tuner.engines.kerastuner_engine import declare
+from tuner.engines.optuna_engine import suggest_params
+from tuner.runner import QuietObserver
+from tuner.search import SearchRequest, run_search
+from tuner.spaces import parse_space
+from tuner.store import SearchStore
+
+SPACE = parse_space({"name": "m", "dataset": "digits", "params": {
+    "depth": {"type": "int", "low": 1, "high": 2},
+    "width": {"type": "int", "low": 4, "high": 64, "log": True},
+    "head_units": {"type": "int", "low": 0, "high": 64, "step": 16},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+    "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},
+    "momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}},
+    "batch_norm": {"type": "bool"},
+    "lr_schedule": "cosine",
+    "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-3, "when": {"lr_schedule": "step"}},
+}}, "mapping.yaml")
+
+
+def test_kerastuner_declares_every_kind():
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    chosen = declare(hp, SPACE)
+    space = {p.name: p for p in hp.space}
+    assert type(space["depth"]).__name__ == "Int" and space["depth"].sampling == "linear"
+    assert space["width"].sampling == "log" and space["head_units"].step == 16
+    assert type(space["dropout"]).__name__ == "Float"
+    assert space["learning_rate"].sampling == "log"
+    assert type(space["optimizer"]).__name__ == "Choice" and list(space["optimizer"].values) == ["adam", "sgd"]
+    assert type(space["batch_norm"]).__name__ == "Boolean"
+    assert space["momentum"].conditions  # conditional on the optimizer
+    assert "weight_decay" not in space  # its parent is fixed to another value: never active
+    assert "lr_schedule" not in space  # fixed values are not searched
+    assert ("momentum" in chosen) == (chosen["optimizer"] == "sgd")
+
+
+def test_kerastuner_conditional_becomes_active():
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    declare(hp, SPACE)
+    hp.values["optimizer"] = "sgd"
+    hp.ensure_active_values()  # what KerasTuner's oracle does when a condition switches on
+    assert "momentum" in declare(hp, SPACE)
+    hp.values["optimizer"] = "adam"
+    assert "momentum" not in declare(hp, SPACE)
+
+
+def test_optuna_maps_every_kind_and_fixed_trial_replays_it():
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    chosen = suggest_params(trial, SPACE)
+    dists = trial.distributions
+    assert isinstance(dists["depth"], optuna.distributions.IntDistribution) and not dists["depth"].log
+    assert dists["width"].log and dists["head_units"].step == 16
+    assert isinstance(dists["dropout"], optuna.distributions.FloatDistribution)
+    assert dists["learning_rate"].log
+    assert dists["optimizer"].choices == ("adam", "sgd") and dists["batch_norm"].choices == (False, True)
+    assert ("momentum" in dists) == (chosen["optimizer"] == "sgd") and "weight_decay" not in dists
+    # Optuna's FixedTrial replays the stored choices into the same complete parameter dict.
+    replay = suggest_params(optuna.trial.FixedTrial(trial.params), SPACE)
+    assert SPACE.complete(replay) == SPACE.complete(chosen)
+
+
+@pytest.mark.parametrize("engine, sampler, pruner", [
+    ("optuna", "random", "none"), ("optuna", "gp", "none"), ("optuna", "tpe", "hyperband"),
+    ("keras-tuner", "random", None), ("keras-tuner", "hyperband", None),
+])
+def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
+    if sampler == "gp":
+        pytest.importorskip("torch", reason="Optuna's GP sampler needs torch")
+    store = SearchStore(None, results)
+    request = SearchRequest(tiny_space.with_overrides(epochs=1), "s", 2, engine, sampler, pruner,
+                            cache_dir=results / "cache", seed=0)
+    run_search(store, request, QuietObserver())
+    assert store.count_finished("s") == 2
+    assert store.meta("s")["sampler"] == sampler
