@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float)
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     parser.add_argument("--space-seed", type=int, help="override training.seed (split and initialisation)")
+    parser.add_argument("--train-samples", type=int, help="override training.max_train_samples (a stratified subset)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--results-dir", type=Path)
     parser.add_argument("--ensemble", action="store_true", help="also select and evaluate the ensemble")
@@ -84,11 +85,14 @@ def main() -> None:
     fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.sets)}
     if args.epochs or fixed:
         space = space.with_overrides(epochs=args.epochs, fixed=fixed)
-    if args.space_seed is not None:
+    if args.space_seed is not None or args.train_samples:
         from tuner.spaces import parse_space
 
         data = space.to_dict()
-        data["training"]["seed"] = args.space_seed
+        if args.space_seed is not None:
+            data["training"]["seed"] = args.space_seed
+        if args.train_samples:
+            data["training"]["max_train_samples"] = args.train_samples
         space = parse_space(data, space.source)
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="tune-bench-"))
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))

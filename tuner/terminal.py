@@ -177,8 +177,9 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
     table.add_row(f"ensemble ({len(sel['members'])} members)", _pct(sel["val_accuracy"]), f"{sel['val_loss']:.4f}",
                   _pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
     gain = 100 * record["gain"]
-    table.caption = f"ensemble gain over the best trial on test: {gain:+.2f} points"
-    members = Table(title=f"ensemble weights (greedy, validation {sel['metric']})", title_justify="left")
+    table.caption = (f"ensemble gain over the best trial on test: {gain:+.2f} points; members chosen by greedy "
+                     f"selection on validation {sel['metric']}")
+    members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")
     members.add_column("weight", justify="right")
     for n, w in sorted(sel["members"].items(), key=lambda kv: -float(kv[1])):

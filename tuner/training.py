@@ -103,9 +103,16 @@ def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) ->
     n = len(x)
     batch = min(EVAL_BATCH, n)
     padded = np.concatenate([x, np.zeros((-n % batch, *x.shape[1:]), x.dtype)]) if n % batch else x
-    probs = model.predict(padded, batch_size=batch, verbose=0)[:n]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        # predict_on_batch reuses the compiled step without building a data pipeline per call,
+        # which costs tens of milliseconds per epoch on TensorFlow.
+        return np.concatenate([np.asarray(model.predict_on_batch(images[i:i + batch]))
+                               for i in range(0, len(images), batch)])[:n]
+
+    probs = run(padded)
     if tta_flip:
-        probs = (probs + model.predict(padded[:, :, ::-1], batch_size=batch, verbose=0)[:n]) / 2
+        probs = (probs + run(np.ascontiguousarray(padded[:, :, ::-1]))) / 2
     return probs.astype(np.float32)
 
 
