@@ -168,8 +168,7 @@ class SearchView:
 def evaluation_tables(record: dict[str, Any]) -> list[Table]:
     """The recorded test evaluation: best trial and ensemble side by side, then the members."""
     sel, test = record["selection"], record["test"]
-    table = Table(title=f"held-out test set ({record['n_test']} images, evaluated {record['when']})",
-                  title_justify="left")
+    table = Table(title=f"held-out test set: {record['n_test']} images", title_justify="left")
     for name in ("model", "val acc", "val loss", "test acc", "test loss"):
         table.add_column(name, justify="left" if name == "model" else "right")
     table.add_row(f"best trial ({sel['best_trial']})", _pct(sel["best_val_accuracy"]), f"{sel['best_val_loss']:.4f}",
@@ -177,8 +176,9 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
     table.add_row(f"ensemble ({len(sel['members'])} members)", _pct(sel["val_accuracy"]), f"{sel['val_loss']:.4f}",
                   _pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
     gain = 100 * record["gain"]
-    table.caption = (f"ensemble gain over the best trial on test: {gain:+.2f} points; members chosen by greedy "
-                     f"selection on validation {sel['metric']}")
+    table.caption = (f"ensemble gain over the best trial on test: {gain:+.2f} points\nmembers chosen by greedy "
+                     f"selection on validation {sel['metric']}; evaluated {record['when']}")
+    table.caption_justify = "left"
     members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")
     members.add_column("weight", justify="right")
