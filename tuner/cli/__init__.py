@@ -6,7 +6,6 @@ and `tune leaderboard` start fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
@@ -93,5 +92,3 @@ def main(argv: list[str] | None = None) -> None:
         abort(str(e), 1)
     sys.exit(0)
 
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -24,10 +23,8 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
     from rich.table import Table
 
-    from rich.console import Console
-
-    from tuner.cli.ensemble import run_and_show
-    from tuner.ensemble import latest_evaluation
+    from tuner.cli.ensemble import cache_dir, run_and_show
+    from tuner.ensemble import latest_evaluation, run_ensemble
     from tuner.errors import UserError
     from tuner.export import export_study
     from tuner.leaderboard import build_board
@@ -42,8 +39,8 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
     record = latest_evaluation(store, name)
     if not as_json:
         record = run_and_show(store, name, data, terminal, when="missing")
-    elif record is None and export_dir:
-        record = run_and_show(store, name, data, Terminal(console=Console(file=io.StringIO())), when="missing")
+    elif record is None and export_dir:  # --json: evaluate without printing tables
+        record = run_ensemble(store, name, 10, 20, "log_loss", data, cache_dir())
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
                                "val_loss": best.val_loss, "params": best.params}, "evaluation": record}, indent=1))
