@@ -95,7 +95,10 @@ class SearchView:
         return self
 
     def search_started(self, setup: dict[str, str]) -> None:
-        self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} ({setup['device']}, {setup['precision']})")
+        xla = ", XLA off" if setup.get("xla") == "off" else ""
+        jobs = f", {setup['jobs']} worker processes" if int(setup.get("jobs", 1)) > 1 else ""
+        self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} "
+                    f"({setup['device']}, {setup['precision']}{xla}{jobs})")
         self.board = build_board(self.store, self.study, self.top)
         if self.t.interactive:
             self.live = Live(self._render(), console=self.t.console, refresh_per_second=4, transient=False)

@@ -20,6 +20,7 @@ from keras import ops
 
 from tuner import interrupts
 from tuner.augment import Augment
+from tuner.backend import jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.model import build_model
@@ -189,7 +190,7 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed)
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs),
                     loss=keras.losses.CategoricalCrossentropy(label_smoothing=params["label_smoothing"]),
-                    metrics=["accuracy"])
+                    metrics=["accuracy"], jit_compile=jit_compile())
     return model, trainer, batches
 
 
