@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -60,6 +61,18 @@ def _quiet_python_logs() -> None:
 
     # tf.function retracing warnings: expected when every trial is a new model.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def selected_backend() -> str:
+    """The backend Keras will pick ($KERAS_BACKEND, else keras.json, else tensorflow), without
+    importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return str(json.loads((home / "keras.json").read_text()).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def accelerator() -> str:

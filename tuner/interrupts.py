@@ -18,6 +18,10 @@ from typing import Iterator
 _requested = threading.Event()
 
 
+def requested() -> bool:
+    return _requested.is_set()
+
+
 def check() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed during the search."""
     if _requested.is_set():

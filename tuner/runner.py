@@ -58,12 +58,17 @@ class SearchContext:
     observer: SearchObserver
     keep_models: int = 10  # model files kept for the best K trials (the ensemble's candidates)
     max_failures: int = 5  # consecutive failed trials that stop the search
+    # A worker process retires (to be replaced by a fresh one) once its resident memory grew by
+    # this fraction over what it was after its first trial; None in a process that stays.
+    retire_growth: float | None = None
 
 
 class TrialRunner:
     def __init__(self, ctx: SearchContext):
         self.ctx = ctx
         self.consecutive_failures = 0
+        self.first_rss: int | None = None
+        self.retiring = False  # engines start no new trial once this is set
 
     def trial_seed(self, number: int) -> int:
         return self.ctx.space.training.seed * 100_003 + number
@@ -111,9 +116,24 @@ class TrialRunner:
         self.ctx.store.keep_models_of_top(self.ctx.study, self.ctx.keep_models)
         self.ctx.observer.trial_finished(record)
         self.consecutive_failures = self.consecutive_failures + 1 if record.state == "failed" else 0
+        self._check_memory()
         if self.consecutive_failures >= self.ctx.max_failures:
             raise SearchStopped(f"{self.consecutive_failures} trials failed in a row (last: {record.reason}); "
                                 f"stopping. Check the space or raise --max-failures")
+
+    def _check_memory(self) -> None:
+        if self.ctx.retire_growth is None:
+            return
+        rss = resident_bytes()
+        if self.first_rss is None:
+            self.first_rss = rss
+        self.retiring = rss > self.first_rss * (1 + self.ctx.retire_growth)
+
+
+def resident_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
 
 
 def free_memory() -> None:

@@ -1,4 +1,4 @@
-"""Open or resume a study, fix its split, and run an engine on it."""
+"""Open or resume a study, fix its split, and run an engine on it, here or in worker processes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuner import __version__
-from tuner.data import SplitInfo, load_search_data
+from tuner.data import SearchData, SplitInfo, load_search_data
 from tuner.engines import check_choice, engine_class
+from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
 from tuner.runner import SearchContext, SearchObserver, TrialRunner
 from tuner.spaces import Space
@@ -29,6 +30,9 @@ class SearchRequest:
     keep_models: int = 10
     max_failures: int = 5
     precision: str = "auto"
+    jobs: int = 1  # worker processes sharing the study (and the accelerator)
+    isolate: bool = False  # train in a worker process even with one job (see tuner.pool)
+    retire_growth: float | None = None  # in a worker: retire after this memory growth
 
 
 def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitInfo) -> dict:
@@ -39,21 +43,54 @@ def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitIn
             "split": split.to_dict(), "tune_version": __version__}
 
 
-def run_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> dict[str, str]:
-    """Run (or resume) the study until it has `n_trials` finished trials; returns the
-    backend set-up. Raises UserError for bad input and SearchStopped for a fatal condition."""
-    from tuner.backend import configure
+def run_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> None:
+    """Run (or resume) the study until it has `n_trials` finished trials, in this process or in
+    worker processes. Raises UserError for bad input and SearchStopped for a fatal condition."""
+    check_choice(request.engine, request.sampler, request.pruner)
+    if request.jobs > 1 and request.engine == "keras-tuner":
+        raise UserError("keras-tuner keeps its oracle in one process: --jobs needs --engine optuna")
+    if request.jobs == 1 and not request.isolate:
+        with catching_ctrl_c():
+            search_here(store, request, observer)
+        return
+    from tuner.pool import run_workers
 
+    open_search(store, request, observer)  # bad data or a mismatched study fail here, once
+    with catching_ctrl_c():
+        run_workers(store, request, observer, search_here, warm_up)
+
+
+def open_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> SearchData:
+    """Load the data with the study's split and open (or check) the study."""
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     data, split = load_search_data(request.space, request.data, request.cache_dir)
     for note in split.notes:
         observer.note(note)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
     store.save_val_labels(request.study, data.y_val)
+    return data
+
+
+def warm_up(request: SearchRequest) -> None:
+    """What a standby worker process does before it is needed: the imports that take seconds."""
+    from tuner.backend import load_keras
+
+    load_keras()
+    engine_class(request.engine)
+
+
+def search_here(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> bool:
+    """Run the engine in this process; False if it stopped early to retire its process
+    (`request.retire_growth`) before the study was done."""
+    from tuner.backend import configure
+
+    data = open_search(store, request, observer)
     setup = configure(request.precision, request.cache_dir)
-    ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models, request.max_failures)
-    engine = engine_class(request.engine)(TrialRunner(ctx), sampler, pruner, request.seed)
+    ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
+                        request.max_failures, request.retire_growth)
+    sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
+    runner = TrialRunner(ctx)
+    engine = engine_class(request.engine)(runner, sampler, pruner, request.seed)
     observer.search_started(setup)
-    with catching_ctrl_c():
-        engine.search(request.n_trials, request.timeout)
-    return setup
+    engine.search(request.n_trials, request.timeout)
+    return not runner.retiring or store.count_finished(request.study) >= request.n_trials

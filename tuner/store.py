@@ -100,7 +100,7 @@ class SearchStore:
     def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False):
         self.results_dir = results_dir
         self.url = url or default_storage_url(results_dir)
-        self._heartbeat = heartbeat
+        self.heartbeat = heartbeat
         self._storage: Any = None
 
     @property
@@ -127,7 +127,7 @@ class SearchStore:
             kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
         # A dead worker's trial is failed once its heartbeat is older than the grace period.
         interval = int(os.environ.get("TUNE_HEARTBEAT_SECONDS", 10))
-        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self._heartbeat else {}
+        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self.heartbeat else {}
         try:
             return _create_storage(self.url, kwargs, beat)
         except Exception as e:

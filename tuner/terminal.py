@@ -88,7 +88,7 @@ class SearchView:
         self.board: Board | None = None
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[metrics]}"),
                                  console=terminal.console)
-        self.task: Any = None
+        self.tasks: dict[int, Any] = {}  # running trial -> its progress bar (several with --jobs)
         self.live: Live | None = None
 
     def __enter__(self) -> "SearchView":
@@ -120,7 +120,7 @@ class SearchView:
 
     def _render(self, final: bool = False) -> Group:
         parts: list[Any] = [Text(self._header(), style="bold")]
-        if not final and self.task is not None:
+        if not final and self.tasks:
             parts.append(self.progress)
         if self.board is not None:
             parts.append(self.t.board_table(self.board))
@@ -136,21 +136,21 @@ class SearchView:
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
             self.t.info(f"trial {number} started: {describe_params(params, searched or None)}")
             return
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"trial {number}", total=max_epochs, metrics="compiling")
+        self.tasks[number] = self.progress.add_task(f"trial {number}", total=max_epochs, metrics="compiling")
         self.live.update(self._render())
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        if self.live is None or self.task is None:
+        if self.live is None or number not in self.tasks:
             return
         text = (f"epoch {epoch + 1}  loss {metrics['loss']:.4f}  val acc {_pct(metrics['val_accuracy'])}  "
                 f"val loss {metrics['val_loss']:.4f}")
-        self.progress.update(self.task, completed=epoch + 1, metrics=text)
+        self.progress.update(self.tasks[number], completed=epoch + 1, metrics=text)
         self.live.update(self._render())
 
     def trial_finished(self, record: TrialRecord) -> None:
         self.board = build_board(self.store, self.study, self.top)
+        if record.number in self.tasks:
+            self.progress.remove_task(self.tasks.pop(record.number))
         if self.live is not None:
             self.live.update(self._render())
             return

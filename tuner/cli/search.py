@@ -47,14 +47,22 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
               help="auto: bf16 mixed precision on a GPU/TPU, float32 on the CPU.")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
               help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes training trials at once on this machine (optuna engine). On one GPU, one "
+                   "compiles while another trains; each gets a share of its memory.")
+@click.option("--isolate/--in-process", default=None,
+              help="Train in a worker process that is replaced once its memory grew 15%  [default: isolate on "
+                   "TensorFlow, whose memory grows with every trial; in-process on JAX and PyTorch]")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="After the search, build the ensemble and evaluate it once on the test split.")
 @store_options
 def command(space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
             timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
-            keep_models: int, max_failures: int, precision: str, backend: str | None, ensemble: bool,
+            keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int,
+            isolate: bool | None, ensemble: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
+    from tuner.backend import selected_backend
     from tuner.engines import check_choice
     from tuner.search import SearchRequest, run_search
     from tuner.spaces import load_space
@@ -69,8 +77,10 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
         loaded = loaded.with_overrides(epochs=epochs, fixed=_parse_sets(sets))
     name = study or loaded.name
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    if isolate is None:
+        isolate = selected_backend() == "tensorflow"
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, cache, seed, keep_models,
-                            max_failures, precision)
+                            max_failures, precision, jobs, isolate)
     store, terminal = open_store(storage, results_dir, heartbeat=True), Terminal()
     terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
                   f"{trials} trials, storage {redact(store.url)}")

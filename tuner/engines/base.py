@@ -23,4 +23,5 @@ class BaseEngine(ABC):
     @abstractmethod
     def search(self, n_trials: int, timeout: float | None) -> None:
         """Run trials until the study holds `n_trials` finished ones, or no new trial may start
-        after `timeout` seconds. Raises SearchStopped on a fatal condition."""
+        after `timeout` seconds, or the runner is retiring its process. Raises SearchStopped on
+        a fatal condition."""

@@ -114,7 +114,8 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         super().on_trial_end(trial)
         done = self.engine.ctx.store.count_finished(self.engine.ctx.study) >= self.n_trials
-        if done or (self.deadline is not None and time.monotonic() > self.deadline):
+        late = self.deadline is not None and time.monotonic() > self.deadline
+        if done or late or self.engine.runner.retiring:
             self.oracle.max_trials = len(self.oracle.trials)  # the oracle says STOPPED next
 
 

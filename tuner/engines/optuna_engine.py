@@ -82,7 +82,7 @@ class OptunaEngine(BaseEngine):
                                   pruner=make_pruner(self.pruner, self.ctx.space.training.max_epochs))
         deadline = None if timeout is None else time.monotonic() + timeout
         self._pending: TrialRecord | None = None
-        while deadline is None or time.monotonic() < deadline:
+        while (deadline is None or time.monotonic() < deadline) and not self.runner.retiring:
             finished, running = self._counts(study)
             if finished >= n_trials:
                 return

@@ -1,0 +1,54 @@
+"""The contender: `tune` on the peers' space, with its defaults (Optuna TPE, median pruner,
+worker processes where the CLI would use them) and optionally `--jobs N`.
+
+    python bench/peers/tune_search.py --data ../shared/datasets/cifar10.tar.gz --out tune.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from common import Progress, load_space
+
+from tuner.backend import selected_backend
+from tuner.runner import QuietObserver
+from tuner.search import SearchRequest, run_search
+from tuner.store import SearchStore
+
+
+class Record(QuietObserver):
+    def __init__(self, progress: Progress):
+        self.progress, self.setup = progress, {}
+
+    def search_started(self, setup) -> None:
+        self.setup = setup
+
+    def trial_finished(self, record) -> None:
+        self.progress.trial_done(record.value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--train-samples", type=int)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    space = load_space(args.train_samples).with_overrides(epochs=args.epochs)
+    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    store = SearchStore(None, Path(tempfile.mkdtemp(prefix="tune-peer-")))
+    observer = Record(Progress("tune" + (f" --jobs {args.jobs}" if args.jobs > 1 else "")))
+    request = SearchRequest(space, "peers", args.trials, data=args.data, cache_dir=cache, seed=0, jobs=args.jobs,
+                            isolate=selected_backend() == "tensorflow")
+    run_search(store, request, observer)
+    observer.progress.write(args.out, backend=observer.setup.get("backend"), setup=observer.setup)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Worker processes (`--jobs`, and the worker that replaces itself as its memory grows):
+every engine's search gives the same study as in one process, and a worker killed
+mid-trial costs that trial only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import pytest
+
+from tuner.errors import UserError
+from tuner.runner import QuietObserver
+from tuner.search import SearchRequest, run_search
+from tuner.store import SearchStore
+
+
+class Recorder(QuietObserver):
+    def __init__(self) -> None:
+        self.setups: list[dict] = []
+        self.finished: list[int] = []
+        self.notes: list[str] = []
+
+    def search_started(self, setup) -> None:
+        self.setups.append(setup)
+
+    def trial_finished(self, record) -> None:
+        self.finished.append(record.number)
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def request_for(space, store: SearchStore, n: int, **kw) -> SearchRequest:
+    return SearchRequest(space, "study", n, cache_dir=store.results_dir / "cache", seed=0, **kw)
+
+
+def worker_starts(store: SearchStore) -> int:
+    logs = (store.study_dir("study") / "logs").glob("worker-*.log")
+    return sum(path.read_text().count("--- worker pid") for path in logs)
+
+
+def test_two_jobs_share_one_study(tiny_space, results):
+    store, seen = SearchStore(None, results), Recorder()
+    run_search(store, request_for(tiny_space, store, 4, jobs=2), seen)
+    trials = store.trials("study")
+    assert sum(t.finished for t in trials) == 4
+    assert len({t.number for t in trials}) == len(trials)
+    assert worker_starts(store) == 2
+    assert len(seen.setups) == 1 and seen.setups[0]["jobs"] == "2"
+    assert sorted(seen.finished) == sorted(t.number for t in trials if t.state != "running")
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_workers_that_retire_after_each_trial_lose_nothing(engine, tiny_space, results):
+    """A negative growth budget retires a worker after every trial: each engine must resume its
+    study in the fresh process (KerasTuner reloads its oracle) and end with exactly N."""
+    store = SearchStore(None, results)
+    run_search(store, request_for(tiny_space, store, 3, engine=engine, isolate=True, retire_growth=-1.0), Recorder())
+    trials = store.trials("study")
+    assert sum(t.finished for t in trials) == 3 and not [t for t in trials if t.state == "running"]
+    assert worker_starts(store) == 3
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # no proposal replayed
+
+
+class KillFirstWorker(Recorder):
+    """Kills the worker (SIGKILL, as the out-of-memory killer would) as its first trial starts
+    (it is then compiling for a second or more)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.killed = False
+
+    def trial_started(self, number, params, max_epochs) -> None:
+        if not self.killed:
+            self.killed = True
+            os.kill(int(self.setups[0]["pid"]), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_replaced_and_costs_its_trial_only(tiny_space, results):
+    store, seen = SearchStore(None, results), KillFirstWorker()
+    run_search(store, request_for(tiny_space, store, 2, isolate=True), seen)
+    trials = store.trials("study")
+    assert sum(t.finished for t in trials) == 2
+    failed = [t for t in trials if t.state == "failed"]
+    assert len(failed) == 1 and "worker process ended" in failed[0].reason
+    assert any("worker 0 ended unexpectedly" in note for note in seen.notes)
+    assert worker_starts(store) == 2
+
+
+def test_keras_tuner_refuses_several_jobs(tiny_space, results):
+    store = SearchStore(None, results)
+    with pytest.raises(UserError, match="--jobs needs --engine optuna"):
+        run_search(store, request_for(tiny_space, store, 2, engine="keras-tuner", jobs=2), Recorder())

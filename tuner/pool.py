@@ -1,0 +1,289 @@
+"""Trials in worker processes.
+
+`--jobs N` runs N worker processes on one study at once. They cooperate through the store
+exactly as workers on several machines do, so on one GPU one trial compiles while another
+trains. A worker also retires, and a fresh process takes its slot, once its resident memory
+grew by `RETIRE_GROWTH` over what it was after its first trial: TensorFlow keeps every traced
+trial's graphs for the life of its process (tensorflow/tensorflow#61791), so on that backend
+even one job trains in a worker. A worker that dies (out of host memory, a crash in native
+code) costs its running trial only; another takes its place.
+
+The parent never imports Keras. It shows what its workers report, forwards Ctrl-C to them
+once per press (they run in their own process group) and turns their exit reports back into
+the errors an in-process search raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from tuner import interrupts
+from tuner.errors import SearchStopped, UserError
+from tuner.runner import SearchObserver
+from tuner.store import SearchStore, TrialRecord
+
+RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
+STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
+POLL_SECONDS = 0.5
+
+# target(store, request, observer) -> True when the study is done, False when the worker retired
+Target = Callable[[SearchStore, Any, SearchObserver], bool]
+WarmUp = Callable[[Any], None]  # warm_up(request): a standby worker's slow imports
+
+
+def run_workers(store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp) -> None:
+    """Run `target` in `request.jobs` worker processes until the study is done. Raises
+    KeyboardInterrupt after Ctrl-C, SearchStopped or UserError as a worker reported it."""
+    _Pool(store, request, observer, target, warm_up).run()
+
+
+class _Pool:
+    """Workers are numbered in start order (their log files too); at most `jobs` run at once.
+    A standby worker waits with its imports done, so that a retiring worker is replaced at once."""
+
+    def __init__(self, store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp):
+        self.store, self.request, self.observer, self.target, self.warm_up = store, request, observer, target, warm_up
+        self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
+        self.events = self.mp.Queue()
+        self.workers: dict[int, Any] = {}
+        self.standby: tuple[int, Any, Any] | None = None  # (number, process, the pipe that starts it)
+        self.started = 0
+        self.growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
+        self.reports: dict[int, tuple[str, str]] = {}  # worker -> (status, message) of its exit
+        self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        self.announced = False
+        self.crashes = 0  # workers that died in a row, without a trial finishing in between
+        self.fatal: Exception | None = None
+        self.forwarded = False
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.request.jobs):
+                self._start()
+            while self.workers:
+                self._step()
+        except KeyboardInterrupt:
+            self._signal(signal.SIGINT)  # their second Ctrl-C: fail the running trial now
+            raise
+        finally:
+            self._wait_or_kill()
+        if self.fatal is not None:
+            raise self.fatal
+        if interrupts.requested():
+            raise KeyboardInterrupt
+
+    def _step(self) -> None:
+        if interrupts.requested() and not self.forwarded:
+            self.forwarded = True
+            self._signal(signal.SIGINT)
+        try:
+            kind, worker, payload = self.events.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            self._reap()
+        else:
+            self._dispatch(kind, worker, payload)
+
+    def _start(self) -> None:
+        """Start a worker: the standby if there is one, else a new process."""
+        if self.standby is None or not self.standby[1].is_alive():
+            self.standby = self._spawn()
+        number, process, go = self.standby
+        self.standby = None
+        remaining = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
+        go.send(remaining)  # its timeout: the search's deadline counts from the parent's start
+        go.close()
+        self.workers[number] = process  # if it died meanwhile, _reap reports it
+
+    def _spawn(self) -> tuple[int, Any, Any]:
+        number, self.started = self.started, self.started + 1
+        request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False)
+        spec = (self.store.url, self.store.results_dir, self.store.heartbeat)
+        receive, go = self.mp.Pipe(duplex=False)
+        process = self.mp.Process(target=_worker_main, name=f"tune-worker-{number}", daemon=True,
+                                  args=(self.target, self.warm_up, spec, request, number, self.request.jobs,
+                                        self.events, os.getpid(), self.log_path(number), receive))
+        process.start()
+        receive.close()
+        return number, process, go
+
+    def log_path(self, worker: int) -> Path:
+        return self.store.study_dir(self.request.study) / "logs" / f"worker-{worker}.log"
+
+    def _dispatch(self, kind: str, worker: int, payload: Any) -> None:
+        if kind == "exit":
+            self.reports[worker] = payload
+        elif kind == "search_started":
+            if not self.announced:
+                self.announced = True
+                self.observer.search_started({**payload, "jobs": str(self.request.jobs)})
+        elif kind == "trial_finished":
+            self.crashes = 0
+            self.observer.trial_finished(payload)
+            self._prepare_standby()
+        else:  # trial_started, epoch_ended
+            getattr(self.observer, kind)(*payload)
+
+    def _prepare_standby(self) -> None:
+        """With --isolate, keep one standby worker ready once the first trial is done: it costs
+        about 300 MiB of memory of its own (TensorFlow's libraries are shared), and replacing a
+        retiring TensorFlow worker then takes no time instead of 5-7 s of imports. Without it
+        (workers that rarely retire) a standby would only hold memory, on a GPU too."""
+        if self.request.isolate and self.standby is None and self._may_continue():
+            self.standby = self._spawn()
+
+    def _reap(self) -> None:
+        for worker, process in list(self.workers.items()):
+            if process.is_alive():
+                continue
+            process.join()
+            self._drain()  # its last reports may still be in the pipe
+            del self.workers[worker]
+            self._after_exit(worker, self.reports.pop(worker, None), process.exitcode)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._dispatch(*self.events.get(timeout=0.2))
+            except queue.Empty:
+                return
+
+    def _after_exit(self, worker: int, report: tuple[str, str] | None, exitcode: int | None) -> None:
+        status, message = report or ("died", f"exit code {exitcode}")
+        if status == "done" or status == "interrupted":
+            return
+        if status == "stopped":
+            return self._fail(SearchStopped(message))
+        if status == "error":
+            return self._fail(UserError(message))
+        if status != "retired" and not interrupts.requested():
+            self.crashes += 1
+            last = message.strip().splitlines()[-1] if message.strip() else "no message"
+            self.observer.note(f"worker {worker} ended unexpectedly ({last}); its running trial is marked failed"
+                               f"; log: {self.log_path(worker)}")
+            if self.crashes >= self.request.max_failures:
+                return self._fail(SearchStopped(f"{self.crashes} worker processes died in a row; stopping"))
+        if self._may_continue():
+            self._start()
+
+    def _may_continue(self) -> bool:
+        late = self.deadline is not None and time.monotonic() >= self.deadline
+        return self.fatal is None and not interrupts.requested() and not late
+
+    def _fail(self, error: Exception) -> None:
+        if self.fatal is None:
+            self.fatal = error
+            self._signal(signal.SIGINT)  # the others stop at their epoch's end
+
+    def _signal(self, signum: int) -> None:
+        for process in self.workers.values():
+            if process.is_alive() and process.pid is not None:
+                try:
+                    os.kill(process.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    def _wait_or_kill(self) -> None:
+        if self.standby is not None:
+            process = self.standby[1]
+            process.kill()  # it holds no trial
+            process.join()
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        for process in self.workers.values():
+            process.join(max(deadline - time.monotonic(), 0.1))
+            if process.is_alive():
+                process.kill()  # its trial is failed later: its pid is gone (tuner.workers)
+                process.join()
+
+
+class _Forward:
+    """A worker's observer: every event goes to the parent. Notes are dropped: the only ones
+    come from opening the study, which the parent did first and showed."""
+
+    def __init__(self, events: Any, worker: int):
+        self.events, self.worker = events, worker
+
+    def search_started(self, setup: dict[str, str]) -> None:
+        self.events.put(("search_started", self.worker, setup))
+
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
+        self.events.put(("trial_started", self.worker, (number, params, max_epochs)))
+
+    def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        self.events.put(("epoch_ended", self.worker, (number, epoch, metrics)))
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self.events.put(("trial_finished", self.worker, record))
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], request: Any, worker: int, jobs: int,
+                 events: Any, parent: int, log_path: Path, go: Any) -> None:
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
+    _log_to(log_path)
+    _exit_with(parent)
+    _share_device(jobs)
+    warm_up(request)
+    try:
+        timeout = go.recv()
+    except EOFError:
+        return  # not needed after all
+    request = dataclasses.replace(request, timeout=timeout)
+    os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+    try:
+        with interrupts.catching_ctrl_c():
+            done = target(SearchStore(*spec), request, _Forward(events, worker))
+        report = ("done" if done else "retired", "")
+    except KeyboardInterrupt:
+        report = ("interrupted", "")
+    except SearchStopped as e:
+        report = ("stopped", str(e))
+    except UserError as e:
+        report = ("error", str(e))
+    except BaseException:
+        traceback.print_exc()
+        report = ("crashed", traceback.format_exc())
+    events.put(("exit", worker, report))
+    events.close()
+    events.join_thread()
+
+
+def _log_to(path: Path) -> None:
+    """The worker's stderr (backend warnings, tracebacks) goes to a log file: in the terminal it
+    would tear the parent's live view."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker soon after its parent is gone (killed): its trial is failed by the next run."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _share_device(jobs: int) -> None:
+    """With several workers on one machine: a share of the GPU's memory (JAX preallocates 75%
+    by default) and of the CPU's threads each. A user's own settings win."""
+    if jobs <= 1:
+        return
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, threads)
