@@ -3,10 +3,13 @@ accelerator busy fraction, best validation accuracy and (optionally) the ensembl
 
     python bench/search_bench.py --space digits --trials 20
     KERAS_BACKEND=jax python bench/search_bench.py --space cifar10 --data cifar10.tar.gz --trials 20 --ensemble
+    KERAS_BACKEND=jax python bench/search_bench.py --space cifar10 --data cifar10.tar.gz --trials 20 --jobs 2
 
 Per trial, "steady training" is epochs x the median epoch time (epochs after the first); the
 first epoch's excess over that median is compilation; everything else in the trial's wall time
 (build, validation predictions, artifact writes, the sampler, memory release) is "outside".
+With --jobs N, trials overlap: "busy" then sums their training time and can pass 100%, since
+each trial's epochs are timed while others share the device; compare trials/hour instead.
 Prints a JSON record (also written with --out) and one Markdown table row for BENCHMARKS.md.
 """
 
@@ -72,6 +75,8 @@ def main() -> None:
     parser.add_argument("--space-seed", type=int, help="override training.seed (split and initialisation)")
     parser.add_argument("--train-samples", type=int, help="override training.max_train_samples (a stratified subset)")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (tune search --jobs)")
+    parser.add_argument("--isolate", action="store_true", help="train in worker processes (the CLI's default on TF)")
     parser.add_argument("--results-dir", type=Path)
     parser.add_argument("--ensemble", action="store_true", help="also select and evaluate the ensemble")
     parser.add_argument("--out", type=Path)
@@ -99,7 +104,8 @@ def main() -> None:
     store = SearchStore(None, results)
     recorder = Recorder()
     request = SearchRequest(space, "bench", args.trials, args.engine, args.sampler, args.pruner, args.timeout,
-                            args.data, cache, args.seed, precision=args.precision)
+                            args.data, cache, args.seed, precision=args.precision, jobs=args.jobs,
+                            isolate=args.isolate)
     start = time.perf_counter()
     run_search(store, request, recorder)
     wall = time.perf_counter() - start

@@ -1,5 +1,5 @@
 """The peers' model, written once as a user would: the same VGG-style family as tune's `cnn`
-(two 3x3 convs and a max-pool per block, filters doubling, global average pooling)."""
+(two 3x3 convs and a max-pool per block, filters doubling up to 512, global average pooling)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def cnn(depth: int, width: int, dropout: float, l2: float, batch_norm: bool, lea
     model = keras.Sequential([keras.Input((32, 32, 3)), layers.Rescaling(1 / 127.5, offset=-1.0)])
     for block in range(depth):
         for _ in range(2):
-            model.add(layers.Conv2D(width * 2**block, 3, padding="same", kernel_regularizer=keras.regularizers.L2(l2)))
+            model.add(layers.Conv2D(min(width * 2**block, 512), 3, padding="same", kernel_regularizer=keras.regularizers.L2(l2)))
             if batch_norm:
                 model.add(layers.BatchNormalization())
             model.add(layers.Activation("relu"))
