@@ -64,6 +64,7 @@ class _Pool:
         self.crashes = 0  # workers that died in a row, without a trial finishing in between
         self.fatal: Exception | None = None
         self.forwarded = False
+        self.next_reap = 0.0
 
     def run(self) -> None:
         try:
@@ -86,11 +87,12 @@ class _Pool:
             self.forwarded = True
             self._signal(signal.SIGINT)
         try:
-            kind, worker, payload = self.events.get(timeout=POLL_SECONDS)
+            self._dispatch(*self.events.get(timeout=POLL_SECONDS))
         except queue.Empty:
+            pass
+        if time.monotonic() >= self.next_reap:  # also while busy workers report without pause
+            self.next_reap = time.monotonic() + POLL_SECONDS
             self._reap()
-        else:
-            self._dispatch(kind, worker, payload)
 
     def _start(self) -> None:
         """Start a worker: the standby if there is one, else a new process."""

@@ -16,24 +16,36 @@ SPACE = Path(__file__).with_name("peer_space.yaml")
 T0 = float(os.environ.get("PEER_T0", time.time()))  # set by compare.py just before it starts us
 
 
-def load_space(train_samples: int | None):
+def load_space(train_samples: int | None, val_fraction: float | None):
+    """The peer space; a CPU-sized run takes a train subset and a smaller validation share."""
     from tuner.spaces import load_space as load, parse_space
 
     space = load(str(SPACE))
+    raw = space.to_dict()
     if train_samples:
-        raw = space.to_dict()
         raw["training"]["max_train_samples"] = train_samples
-        space = parse_space(raw, space.source)
-    return space
+    if val_fraction:
+        raw["training"]["validation_fraction"] = val_fraction
+    return parse_space(raw, space.source)
 
 
-def load_data(data: Path | None, train_samples: int | None):
+def load_data(data: Path | None, train_samples: int | None, val_fraction: float | None):
     """Train and validation arrays of tune's split (uint8 images, int labels)."""
     from tuner.data import load_search_data
 
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
-    search_data, _ = load_search_data(load_space(train_samples), data, cache)
+    search_data, _ = load_search_data(load_space(train_samples, val_fraction), data, cache)
     return search_data
+
+
+def add_arguments(parser) -> None:
+    """The options every contender takes (compare.py passes the same to each)."""
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--train-samples", type=int)
+    parser.add_argument("--val-fraction", type=float)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--out", type=Path, required=True)
 
 
 class Progress:

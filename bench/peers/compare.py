@@ -2,7 +2,7 @@
 wall time, best validation accuracy, and how long `tune` took to reach each peer's best.
 
     python bench/peers/compare.py --data ../shared/datasets/cifar10.tar.gz --out bench/results/peers.json
-    python bench/peers/compare.py --data ... --train-samples 5000 --epochs 4   # a CPU-sized run
+    python bench/peers/compare.py --data ... --train-samples 3000 --val-fraction 0.04 --trials 6 --epochs 3  # CPU
 
 Every contender runs in a fresh process; its clock starts when the process is started (imports
 and data loading count). The target (issue 6): `tune` reaches the peer's best validation
@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path)
     parser.add_argument("--train-samples", type=int)
+    parser.add_argument("--val-fraction", type=float, help="of the training pool (default: the space's 0.2)")
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=1, help="tune's --jobs")
@@ -54,6 +55,7 @@ def main() -> None:
     common = ["--trials", str(args.trials), "--epochs", str(args.epochs)]
     common += ["--data", str(args.data)] if args.data else []
     common += ["--train-samples", str(args.train_samples)] if args.train_samples else []
+    common += ["--val-fraction", str(args.val_fraction)] if args.val_fraction else []
     folder = Path(tempfile.mkdtemp(prefix="peers-"))
     results = {}
     for name in args.only.split(","):

@@ -3,15 +3,16 @@ writes one: a build function of `hp`, `RandomSearch(max_trials=10)`, `tuner.sear
 early stopping.
 
     python bench/peers/kerastuner_random.py --data ../shared/datasets/cifar10.tar.gz --out kt.json
+
+On the TensorFlow backend KerasTuner imports tensorboard in every trial: `pip install tensorboard`.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
-from common import Progress, load_data
+from common import Progress, add_arguments, load_data
 
 import keras
 import keras_tuner
@@ -42,14 +43,10 @@ class RecordTrial(keras.callbacks.Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--train-samples", type=int)
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--out", type=Path, required=True)
+    add_arguments(parser)
     args = parser.parse_args()
 
-    data = load_data(args.data, args.train_samples)
+    data = load_data(args.data, args.train_samples, args.val_fraction)
     RecordTrial.progress = Progress("keras-tuner RandomSearch")
     tuner = keras_tuner.RandomSearch(build_model, objective="val_accuracy", max_trials=args.trials, seed=0,
                                      directory=tempfile.mkdtemp(prefix="kt-peer-"), project_name="cifar10")

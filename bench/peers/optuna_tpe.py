@@ -8,9 +8,8 @@ suggests, builds, fits with early stopping and a pruning callback (the example's
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from common import Progress, load_data
+from common import Progress, add_arguments, load_data
 
 import keras
 import optuna
@@ -33,14 +32,10 @@ class PruningCallback(keras.callbacks.Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--train-samples", type=int)
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--out", type=Path, required=True)
+    add_arguments(parser)
     args = parser.parse_args()
 
-    data = load_data(args.data, args.train_samples)
+    data = load_data(args.data, args.train_samples, args.val_fraction)
     progress = Progress("optuna TPE + median pruner")
 
     def objective(trial: optuna.Trial) -> float:

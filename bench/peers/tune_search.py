@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from common import Progress, load_space
+from common import Progress, add_arguments, load_space
 
 from tuner.backend import selected_backend
 from tuner.runner import QuietObserver
@@ -32,15 +32,11 @@ class Record(QuietObserver):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--train-samples", type=int)
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=12)
+    add_arguments(parser)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    space = load_space(args.train_samples).with_overrides(epochs=args.epochs)
+    space = load_space(args.train_samples, args.val_fraction).with_overrides(epochs=args.epochs)
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
     store = SearchStore(None, Path(tempfile.mkdtemp(prefix="tune-peer-")))
     observer = Record(Progress("tune" + (f" --jobs {args.jobs}" if args.jobs > 1 else "")))
