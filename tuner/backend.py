@@ -100,7 +100,7 @@ def jit_compile() -> bool | str:
     """XLA for the training step: Keras's default ("auto") everywhere but TensorFlow on a CPU.
     There, every new architecture's XLA compile costs more than the trial's training saves
     (digits: 8 trials in 80 s with XLA, 55 s without), and TensorFlow keeps each compiled
-    program for the life of the process (15 MiB per trial with XLA, 5 without)."""
+    program for the life of the process (a bare fit loop: 15 MiB per trial with XLA, 5 without)."""
     import keras
 
     return False if keras.backend.backend() == "tensorflow" and accelerator() == "cpu" else "auto"
