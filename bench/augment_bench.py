@@ -1,7 +1,8 @@
 """Cost of on-device augmentation per training step: the same model and batches trained with
 and without the Augment layer (shift + flip), after compilation, on the current backend.
 
-    KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512
+    KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512 \
+        --variants plain,host,shift_flip
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def front_layers(variant: str) -> list:
             "flip": [Augment(0, True, seed=0)], "random_only": [RandomOnly()]}[variant]
 
 
+def host_trainer(model, shape: tuple[int, ...]):
+    """What `tune` trains since session 2: shift 4 + flip with the choices drawn on the host."""
+    import keras
+
+    from tuner.augment import Augment
+
+    pixels, choices = keras.Input(shape), keras.Input((3,), dtype="int32")
+    return keras.Model([pixels, choices], model(Augment(4, True)([pixels, choices])))
+
+
 def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
     import keras
 
@@ -44,12 +55,18 @@ def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.nda
 
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
     model = build_model(params, x.shape[1:], 10)
-    layers = [*front_layers(variant), model]
-    trainer = keras.Sequential([keras.Input(x.shape[1:]), *layers])
+    if variant == "host":
+        from tuner.augment import draw_choices
+
+        trainer = host_trainer(model, x.shape[1:])
+        inputs = [x, draw_choices(np.random.default_rng(0), len(x), 4, True)]  # one set: timing only
+    else:
+        trainer = keras.Sequential([keras.Input(x.shape[1:]), *front_layers(variant), model])
+        inputs = x
     trainer.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=args.spe)
-    trainer.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)  # compile
+    trainer.fit(inputs, y, batch_size=args.batch, epochs=1, verbose=0)  # compile
     start = time.perf_counter()
-    trainer.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0)
+    trainer.fit(inputs, y, batch_size=args.batch, epochs=args.epochs, verbose=0)
     elapsed = (time.perf_counter() - start) / args.epochs
     keras.backend.clear_session(free_memory=True)
     return elapsed
@@ -66,7 +83,8 @@ def main() -> None:
     parser.add_argument("--spe", type=int, default=1, help="steps_per_execution")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--variants", default="plain,shift_flip",
-                        help="comma list of plain, shift_flip, shift, flip, random_only")
+                        help="comma list of plain, host (shift+flip, choices drawn on the host: what tune "
+                             "trains), shift_flip (drawn in the step), shift, flip, random_only")
     args = parser.parse_args()
 
     from tuner.backend import configure

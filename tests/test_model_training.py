@@ -61,6 +61,31 @@ def test_augment_shifts_and_flips_on_device_only_in_training():
     assert any(not np.array_equal(o, x) for o in outs)  # it does flip sometimes
 
 
+def test_augment_applies_the_choices_it_is_given():
+    """Choices drawn on the host (flip, row offset, column offset) select exactly that window."""
+    import keras
+
+    from tuner.augment import Augment, draw_choices
+    from tuner.training import EpochBatches
+
+    x = np.arange(3 * 6 * 6).reshape(3, 6, 6, 1).astype("float32") + 1
+    choices = np.array([[0, 0, 4], [1, 2, 2], [1, 4, 1]], dtype="int32")
+    out = keras.ops.convert_to_numpy(Augment(max_shift=2, flip=True)([x, choices], training=True))
+    for i, (flip, dy, dx) in enumerate(choices):
+        image = x[i, :, ::-1, 0] if flip else x[i, :, :, 0]
+        assert np.array_equal(out[i, :, :, 0], np.pad(image, 2)[dy:dy + 6, dx:dx + 6])
+    assert np.array_equal(keras.ops.convert_to_numpy(Augment(2, True)([x, choices], training=False)), x)
+
+    drawn = draw_choices(np.random.default_rng(0), 1000, max_shift=2, flip=False)
+    assert drawn.shape == (1000, 3) and set(drawn[:, 0]) == {0} and set(drawn[:, 1]) == set(range(5))
+    batches = EpochBatches(x.repeat(4, axis=0), np.zeros(12, int), 10, 4, seed=0, augment=Augment(2, True))
+    (images, batch_choices), labels = batches[0]
+    assert images.shape == (4, 6, 6, 1) and batch_choices.shape == (4, 3) and labels.shape == (4, 10)
+    first = batches.choices.copy()
+    batches.on_epoch_end()
+    assert not np.array_equal(first, batches.choices)  # fresh choices every epoch
+
+
 def test_learning_rate_schedules():
     import keras
 

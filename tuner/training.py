@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from tuner import interrupts
-from tuner.augment import Augment
+from tuner.augment import Augment, draw_choices
 from tuner.backend import jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
@@ -41,24 +41,32 @@ class TrialResult:
 
 
 class EpochBatches(keras.utils.PyDataset):
-    """Full batches of a fresh permutation each epoch; labels one-hot (for label smoothing)."""
+    """Full batches of a fresh permutation each epoch; labels one-hot (for label smoothing).
+    With `augment`, each batch also carries its images' augmentation choices, drawn here."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, seed: int):
+    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, seed: int,
+                 augment: Augment | None = None):
         super().__init__()
         self.x, self.y = x, np.eye(n_classes, dtype="float32")[y]
         self.batch_size = min(batch_size, len(x))
+        self.augment = augment if augment is not None and augment.active else None
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(x))
+        self.on_epoch_end()
 
     def __len__(self) -> int:
         return len(self.x) // self.batch_size
 
     def __getitem__(self, i: int):
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
-        return self.x[idx], self.y[idx]
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        idx = np.sort(self.order[rows])
+        if self.augment is None:
+            return self.x[idx], self.y[idx]
+        return (self.x[idx], self.choices[rows]), self.y[idx]
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.x))
+        if self.augment is not None:
+            self.choices = draw_choices(self.rng, len(self.x), self.augment.max_shift, self.augment.flip)
 
 
 class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
@@ -185,9 +193,13 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
     augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed)
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
     # optimizer or schedule and loads with plain Keras.
-    layers = [augment, model] if augment.active else [model]
-    trainer = keras.Sequential([keras.Input(data.input_shape), *layers])
-    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed)
+    pixels = keras.Input(data.input_shape)
+    if augment.active:
+        choices = keras.Input((3,), dtype="int32")
+        trainer = keras.Model([pixels, choices], model(augment([pixels, choices])))
+    else:
+        trainer = keras.Model(pixels, model(pixels))
+    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment)
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs),
                     loss=keras.losses.CategoricalCrossentropy(label_smoothing=params["label_smoothing"]),
                     metrics=["accuracy"], jit_compile=jit_compile())
