@@ -45,6 +45,7 @@ def test_two_jobs_share_one_study(tiny_space, results):
     trials = store.trials("study")
     assert sum(t.finished for t in trials) == 4
     assert len({t.number for t in trials}) == len(trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # seeded workers differ
     assert worker_starts(store) == 2
     assert len(seen.setups) == 1 and seen.setups[0]["jobs"] == "2"
     assert sorted(seen.finished) == sorted(t.number for t in trials if t.state != "running")

@@ -34,6 +34,7 @@ from tuner.store import SearchStore, TrialRecord
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
 POLL_SECONDS = 0.5
+SEED_STRIDE = 1_000_003  # between workers' sampler seeds
 
 # target(store, request, observer) -> True when the study is done, False when the worker retired
 Target = Callable[[SearchStore, Any, SearchObserver], bool]
@@ -107,7 +108,10 @@ class _Pool:
 
     def _spawn(self) -> tuple[int, Any, Any]:
         number, self.started = self.started, self.started + 1
-        request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False)
+        # Workers started together see the same number of trials in the study, from which the
+        # Optuna engine offsets its seed: without a stride of their own they would propose alike.
+        seed = None if self.request.seed is None else self.request.seed + SEED_STRIDE * number
+        request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False, seed=seed)
         spec = (self.store.url, self.store.results_dir, self.store.heartbeat)
         receive, go = self.mp.Pipe(duplex=False)
         process = self.mp.Process(target=_worker_main, name=f"tune-worker-{number}", daemon=True,
