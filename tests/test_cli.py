@@ -121,6 +121,8 @@ CASES = [
     ("zero epochs", lambda d: ["--epochs", "0"], "--epochs"),
     ("negative timeout", lambda d: ["--timeout", "-1"], "--timeout"),
     ("unknown engine", lambda d: ["--engine", "ray"], "--engine"),
+    ("zero jobs", lambda d: ["--jobs", "0"], "--jobs"),
+    ("several jobs with keras-tuner", lambda d: ["--engine", "keras-tuner", "--jobs", "2"], "--jobs needs --engine optuna"),
     ("unknown sampler", lambda d: ["--sampler", "cmaes"], "has no sampler 'cmaes'"),
     ("sampler of the other engine", lambda d: ["--engine", "keras-tuner", "--sampler", "tpe"], "has no sampler 'tpe'"),
     ("unknown pruner", lambda d: ["--pruner", "asha"], "has no pruner 'asha'"),
