@@ -102,9 +102,12 @@ class _Pool:
         number, process, go = self.standby
         self.standby = None
         remaining = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
-        go.send(remaining)  # its timeout: the search's deadline counts from the parent's start
+        try:
+            go.send(remaining)  # its timeout: the search's deadline counts from the parent's start
+        except OSError:
+            pass  # it died meanwhile: _reap reports it and starts another
         go.close()
-        self.workers[number] = process  # if it died meanwhile, _reap reports it
+        self.workers[number] = process
 
     def _spawn(self) -> tuple[int, Any, Any]:
         number, self.started = self.started, self.started + 1
