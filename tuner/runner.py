@@ -141,7 +141,7 @@ def free_memory() -> None:
     OS: memory stays flat over hundreds of trials."""
     import keras
 
-    keras.backend.clear_session(free_memory=True)
+    keras.backend.clear_session(free_memory=False)  # its gc.collect() is the one below, once
     if keras.backend.backend() == "jax":
         import jax
 
