@@ -84,6 +84,7 @@ class SearchView:
 
     def __init__(self, terminal: Terminal, store: SearchStore, study: str, n_trials: int, top: int = 10):
         self.t, self.store, self.study, self.n_trials, self.top = terminal, store, study, n_trials, top
+        self.jobs = 1
         self.start = time.monotonic()
         self.board: Board | None = None
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[metrics]}"),
@@ -95,6 +96,7 @@ class SearchView:
         return self
 
     def search_started(self, setup: dict[str, str]) -> None:
+        self.jobs = int(setup.get("jobs", 1))
         xla = ", XLA off" if setup.get("xla") == "off" else ""
         jobs = f", {setup['jobs']} worker processes" if int(setup.get("jobs", 1)) > 1 else ""
         self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} "
@@ -114,7 +116,7 @@ class SearchView:
         done = c["complete"] + c["pruned"]
         elapsed = time.monotonic() - self.start
         mean = self.board.mean_seconds if self.board else None
-        eta = _duration(mean * max(self.n_trials - done, 0)) if mean else "-"
+        eta = _duration(mean * max(self.n_trials - done, 0) / self.jobs) if mean else "-"  # workers overlap
         return (f"{done}/{self.n_trials} finished ({c['complete']} complete, {c['pruned']} pruned, "
                 f"{c['failed']} failed)  elapsed {_duration(elapsed)}  ETA {eta}")
 
