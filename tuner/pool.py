@@ -49,7 +49,8 @@ def run_workers(store: SearchStore, request: Any, observer: SearchObserver, targ
 
 class _Pool:
     """Workers are numbered in start order (their log files too); at most `jobs` run at once.
-    A standby worker waits with its imports done, so that a retiring worker is replaced at once."""
+    With --isolate a standby worker waits with its imports done, so that a retiring worker is
+    replaced at once."""
 
     def __init__(self, store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp):
         self.store, self.request, self.observer, self.target, self.warm_up = store, request, observer, target, warm_up
@@ -108,6 +109,12 @@ class _Pool:
             pass  # it died meanwhile: _reap reports it and starts another
         go.close()
         self.workers[number] = process
+        if self.request.isolate and self._may_continue():
+            # With --isolate a standby is always ready. It holds about 300 MiB of its own
+            # (TensorFlow's libraries are shared), and replacing a retiring worker then takes no
+            # time instead of 5-7 s of imports. Where workers rarely retire (--jobs on JAX) a
+            # standby would only hold memory, on the GPU too, so there is none.
+            self.standby = self._spawn()
 
     def _spawn(self) -> tuple[int, Any, Any]:
         number, self.started = self.started, self.started + 1
@@ -137,17 +144,8 @@ class _Pool:
         elif kind == "trial_finished":
             self.crashes = 0
             self.observer.trial_finished(payload)
-            self._prepare_standby()
         else:  # trial_started, epoch_ended
             getattr(self.observer, kind)(*payload)
-
-    def _prepare_standby(self) -> None:
-        """With --isolate, keep one standby worker ready once the first trial is done: it costs
-        about 300 MiB of memory of its own (TensorFlow's libraries are shared), and replacing a
-        retiring TensorFlow worker then takes no time instead of 5-7 s of imports. Without it
-        (workers that rarely retire) a standby would only hold memory, on a GPU too."""
-        if self.request.isolate and self.standby is None and self._may_continue():
-            self.standby = self._spawn()
 
     def _reap(self) -> None:
         for worker, process in list(self.workers.items()):
