@@ -108,3 +108,23 @@ def test_an_engine_cannot_take_over_another_engines_study(tiny_space, results):
     for other in ENGINE_NAMES[1:]:
         with pytest.raises(UserError, match="cannot mix in"):
             search(store, tiny_space.with_overrides(epochs=1), other, 2)
+
+
+def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, tiny_space, results):
+    data = tiny_space.to_dict()
+    data["start"] = [{"width": 5, "optimizer": "sgd", "momentum": 0.85, "head_units": 0},
+                     {"width": 7, "optimizer": "adam"}]
+    from tuner.spaces import parse_space
+
+    space = parse_space(data, "start.yaml").with_overrides(epochs=1)
+    store = SearchStore(None, results)
+    search(store, space, engine, 1)
+    (first,) = store.trials("study")  # the queued second point is not a trial until it runs
+    assert (first.params["width"], first.params["optimizer"], first.params["momentum"], first.params["head_units"]) \
+        == (5, "sgd", 0.85, 0)
+    search(store, space, engine, 4)
+    trials = store.trials("study")
+    assert trials[1].params["width"] == 7 and trials[1].params["optimizer"] == "adam"
+    first_point = data["start"][0]
+    assert all({k: t.params[k] for k in first_point} != first_point for t in trials[1:])  # not run again
+    assert sum(t.finished for t in trials) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from tuner.errors import UserError
 from tuner.params import PARAMETERS
 from tuner.spaces import builtin_spaces, load_space, parse_space
+
+from conftest import TINY_SPACE
 
 BASE = {"name": "t", "dataset": "digits", "params": {"depth": {"type": "int", "low": 1, "high": 2}}}
 
@@ -84,3 +87,25 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path):
         load_space(str(bad))
     with pytest.raises(UserError, match="no space 'nope'"):
         load_space("nope")
+
+
+@pytest.mark.parametrize("point, message", [
+    ({"width": 100}, "start[0].width: 100 is outside the searched values [4, 16]"),
+    ({"model": "resnet"}, "start[0].model: is fixed by the space"),
+    ({"tta_flip": True}, "start[0].tta_flip: is not a searched parameter"),
+    ({"optimizer": "adam", "momentum": 0.9}, "start[0].momentum: inactive here"),
+    ({"optimizer": "rmsprop"}, "start[0].optimizer: 'rmsprop' is outside the searched values"),
+    ({"head_units": "16"}, "start[0].head_units: '16' is outside"),
+])
+def test_start_points_are_checked_against_the_space(point, message):
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [point]
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_space(data, "my.yaml")
+
+
+def test_set_overrides_the_start_points_value():
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [{"width": 8, "depth": 2}]
+    space = parse_space(data, "my.yaml").with_overrides(fixed={"width": 4})
+    assert space.start == [{"depth": 2}] and space.fixed()["width"] == 4

@@ -67,6 +67,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
     for note in split.notes:
         observer.note(note)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
+    engine_class(request.engine).queue_start_points(store, request.study, request.space)
     store.save_val_labels(request.study, data.y_val)
     return data
 

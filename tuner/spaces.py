@@ -69,6 +69,9 @@ class IntParam(_Searched):
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
 
+    def admits(self, value: Any) -> bool:
+        return type(value) is int and self.low <= value <= self.high and (value - self.low) % self.step == 0
+
 
 class FloatParam(_Searched):
     type: Literal["float"]
@@ -84,6 +87,9 @@ class FloatParam(_Searched):
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
 
+    def admits(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+
 
 class CategoricalParam(_Searched):
     type: Literal["categorical"]
@@ -92,12 +98,18 @@ class CategoricalParam(_Searched):
     def bounds(self) -> list[Any]:
         return list(self.choices)
 
+    def admits(self, value: Any) -> bool:
+        return any(value == c and type(value) is type(c) for c in self.choices)
+
 
 class BoolParam(_Searched):
     type: Literal["bool"]
 
     def bounds(self) -> list[Any]:
         return [False, True]
+
+    def admits(self, value: Any) -> bool:
+        return isinstance(value, bool)
 
 
 ParamSpec = Annotated[Union[IntParam, FloatParam, CategoricalParam, BoolParam], Field(discriminator="type")]
@@ -133,6 +145,9 @@ class Space(_Strict):
     input: InputSpec | None = None
     training: Training = Training()
     params: dict[str, Any]
+    # Tried first, in order, before the sampler's own proposals: known-good configurations.
+    # Each names searched parameters; the ones it leaves out are drawn by the sampler.
+    start: list[dict[str, Scalar]] = []
     source: str = Field("", exclude=True)  # where it was loaded from, for messages
 
     @model_validator(mode="after")
@@ -143,6 +158,8 @@ class Space(_Strict):
         parsed = {name: _parse_param(name, value, self.params) for name, value in self.params.items()}
         object.__setattr__(self, "params", parsed)
         _check_domain_rules(self)
+        for i, point in enumerate(self.start):
+            _check_start_point(self, i, point)
         return self
 
     @property
@@ -175,10 +192,14 @@ class Space(_Strict):
             data["training"]["max_epochs"] = epochs
         for name, value in (fixed or {}).items():
             data["params"][name] = value
+        # A value fixed on the command line wins over the start points' value for it.
+        data["start"] = [{k: v for k, v in point.items() if k not in (fixed or {})} for point in self.start]
         return parse_space(data, self.source)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
+        if not self.start:
+            del data["start"]  # spaces without start points keep the fingerprint they had
         data["params"] = {k: v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"type": v.type}
                           if isinstance(v, _Searched) else v for k, v in self.params.items()}
         return data
@@ -205,6 +226,24 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
         if other not in declared or list(declared).index(other) >= list(declared).index(name):
             raise ValueError(f"params.{name}.when: '{other}' must be a parameter declared before '{name}'")
     return spec
+
+
+def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
+    where = f"start[{index}]"
+    searched = space.searched()
+    for name, value in point.items():
+        spec = searched.get(name)
+        if spec is None:
+            why = "is fixed by the space" if name in space.params else "is not a searched parameter of this space"
+            raise ValueError(f"{where}.{name}: {why}")
+        if isinstance(spec, FloatParam) and type(value) is int:
+            value = point[name] = float(value)
+        if not spec.admits(value):
+            raise ValueError(f"{where}.{name}: {value!r} is outside the searched values {spec.bounds()}")
+    chosen = {**space.fixed(), **point}
+    for name in point:
+        if not space.is_active(name, chosen):
+            raise ValueError(f"{where}.{name}: inactive here (needs {searched[name].when})")
 
 
 def _check_domain_rules(space: Space) -> None:

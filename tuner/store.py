@@ -187,7 +187,8 @@ class SearchStore:
     # --- trials --------------------------------------------------------------------------
     def trials(self, name: str) -> list[TrialRecord]:
         trials = self.storage.get_all_trials(self.require_study(name), deepcopy=False)
-        return [_record(t) for t in trials if not t.user_attrs.get("surplus")]  # surplus: never ran
+        # Surplus trials never ran; waiting ones (queued start points) have not run yet.
+        return [_record(t) for t in trials if not t.user_attrs.get("surplus") and t.state.name != "WAITING"]
 
     def count_finished(self, name: str) -> int:
         return sum(t.finished for t in self.trials(name))

@@ -19,7 +19,7 @@ def command(name: str | None) -> None:
     if name:
         space = load_space(name)  # validates it too
         terminal.console.print(Syntax(open(space.source).read(), "yaml", theme="ansi_dark", background_color="default"))
-        terminal.info(f"{len(space.searched())} searched, {len(space.fixed())} fixed; input "
+        terminal.info(f"{len(space.searched())} searched, {len(space.fixed())} fixed, {len(space.start)} start points; input "
                       f"{'x'.join(map(str, space.input_shape))}; fingerprint {space.fingerprint()}")
         return
     table = Table(title="built-in spaces (tune spaces NAME shows one)", title_justify="left")

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from tuner.runner import TrialRunner
+from tuner.spaces import Space
+from tuner.store import SearchStore
 
 
 class BaseEngine(ABC):
@@ -19,6 +21,12 @@ class BaseEngine(ABC):
         self.sampler = sampler
         self.pruner = pruner
         self.seed = seed
+
+    @classmethod
+    def queue_start_points(cls, store: SearchStore, study_name: str, space: Space) -> None:
+        """Before any trial of a new study: make the space's start points its first trials.
+        Runs once per process that opens the study (the parent first, with --jobs), so an
+        engine must do nothing when the study already has trials. Default: nothing to queue."""
 
     @abstractmethod
     def search(self, n_trials: int, timeout: float | None) -> None:

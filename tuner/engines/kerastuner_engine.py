@@ -83,6 +83,29 @@ def make_oracle(sampler: str, space: Space, n_trials: int, seed: int | None) -> 
     return kt.oracles.BayesianOptimizationOracle(max_trials=None, num_initial_points=initial, **common)
 
 
+def start_with(oracle: kt.Oracle, space: Space) -> None:
+    """Make the oracle's first new configurations the space's start points (KerasTuner has no
+    queue for them): each replaces the named values of what the oracle proposed, so Hyperband's
+    bracket bookkeeping stays intact; promotions of earlier trials are left alone."""
+    propose = oracle.populate_space
+
+    def populate_space(trial_id: str) -> dict[str, Any]:
+        response = propose(trial_id)
+        index, values = len(oracle.trials), response.get("values")
+        if index >= len(space.start) or values is None or "tuner/trial_id" in values:
+            return response
+        merged = {**values, **space.start[index]}
+        chosen = space.fixed()
+        for name in space.searched():  # a start value can switch a conditional parameter on or off
+            if name in merged and space.is_active(name, chosen):
+                chosen[name] = merged[name]
+            else:
+                merged.pop(name, None)
+        return {**response, "values": merged}
+
+    oracle.populate_space = populate_space  # type: ignore[method-assign]
+
+
 class _Tuner(kt.engine.base_tuner.BaseTuner):
     def __init__(self, engine: "KerasTunerEngine", oracle: kt.Oracle, n_trials: int, timeout: float | None):
         self.engine, self.n_trials = engine, n_trials
@@ -131,7 +154,9 @@ class KerasTunerEngine(BaseEngine):
         ctx.store.fail_running(ctx.study, "interrupted (its process ended before the trial did)")
         if ctx.store.count_finished(ctx.study) >= n_trials:
             return
-        tuner = _Tuner(self, make_oracle(self.sampler, ctx.space, n_trials, self.seed), n_trials, timeout)
+        oracle = make_oracle(self.sampler, ctx.space, n_trials, self.seed)
+        start_with(oracle, ctx.space)
+        tuner = _Tuner(self, oracle, n_trials, timeout)
         tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
         try:
             tuner.search(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints

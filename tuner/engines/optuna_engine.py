@@ -20,7 +20,7 @@ from tuner import interrupts
 from tuner.engines.base import BaseEngine
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
-from tuner.store import TrialRecord
+from tuner.store import SearchStore, TrialRecord
 from tuner.workers import gone, this_worker
 
 WAIT_SECONDS = 2.0
@@ -71,6 +71,15 @@ class _Surplus(Exception):
 
 class OptunaEngine(BaseEngine):
     name = "optuna"
+
+    @classmethod
+    def queue_start_points(cls, store: SearchStore, study_name: str, space: Space) -> None:
+        if not space.start or store.storage.get_all_trials(store.require_study(study_name), deepcopy=False):
+            return
+        study = optuna.load_study(study_name=study_name, storage=store.storage)
+        for index, point in enumerate(space.start):
+            # Optuna's own queue: the sampler sees these values and draws the parameters left out.
+            study.enqueue_trial(point, user_attrs={"start_point": index}, skip_if_exists=True)
 
     def search(self, n_trials: int, timeout: float | None) -> None:
         store, study_name = self.ctx.store, self.ctx.study
