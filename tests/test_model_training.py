@@ -89,17 +89,53 @@ def test_augment_applies_the_choices_it_is_given():
 def test_learning_rate_schedules():
     import keras
 
-    from tuner.training import LearningRate
+    from tuner.optim import SCHEDULE_KINDS, schedule_factor
 
     def at(kind, step, warmup=0):
-        return float(keras.ops.convert_to_numpy(LearningRate(kind, 0.1, 100, warmup)(step)))
+        return 0.1 * float(keras.ops.convert_to_numpy(schedule_factor(SCHEDULE_KINDS.index(kind), step, 100, warmup)))
 
-    assert at("constant", 50) == pytest.approx(0.1)
+    assert at("constant", 50) == pytest.approx(0.1) and at("plateau", 50) == pytest.approx(0.1)
     assert at("constant", 0, warmup=10) == pytest.approx(0.01)
     assert at("step", 60) == pytest.approx(0.01) and at("step", 80) == pytest.approx(0.001)
     assert at("cosine", 100) == pytest.approx(0.0, abs=1e-6) and at("cosine", 50) == pytest.approx(0.05)
     assert at("exponential", 100) == pytest.approx(0.001)
-    assert at("onecycle", 25) == pytest.approx(0.1, rel=0.05) and at("onecycle", 100) == pytest.approx(0.0, abs=1e-6)
+    assert at("onecycle", 25, warmup=25) == pytest.approx(0.1, rel=0.05) and at("onecycle", 100, warmup=25) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimizer_state_numbers_train_as_constants_would(optimizer):
+    """Three steps with tune's optimizer (schedule, L2 and label smoothing as state) give the
+    weights that Keras's own schedule, kernel_regularizer and label_smoothing give."""
+    import keras
+
+    from tuner.optim import make_optimizer
+    from tuner.training import EpochBatches
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    params = {"learning_rate": 0.05, "lr_schedule": "cosine", "warmup_epochs": 1, "optimizer": optimizer,
+              "momentum": 0.9, "l2": 0.01, "weight_decay": 0.0}
+
+    def net(reg=None):
+        keras.utils.set_random_seed(1)
+        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu", kernel_regularizer=reg),
+                                 keras.layers.Dense(3, activation="softmax", kernel_regularizer=reg)])
+
+    class Cosine(keras.optimizers.schedules.LearningRateSchedule):  # warm-up 1 step, then cosine over 2
+        def __call__(self, step):
+            step = keras.ops.cast(step, "float32")
+            return 0.05 * keras.ops.where(step < 1, (step + 1) / 1, 0.5 * (1 + keras.ops.cos(np.pi * (step - 1) / 2)))
+
+    plain = {"sgd": lambda: keras.optimizers.SGD(Cosine(), momentum=0.9, nesterov=True), "adam": lambda: keras.optimizers.Adam(Cosine())}
+    ours, theirs = net(), net(keras.regularizers.L2(0.01))
+    ours.compile(make_optimizer(params, steps_per_epoch=1, max_epochs=3), keras.losses.CategoricalCrossentropy())
+    theirs.compile(plain[optimizer](), keras.losses.CategoricalCrossentropy(label_smoothing=0.2))
+    smoothed = EpochBatches(x, y, 3, 64, seed=0, label_smoothing=0.2).y
+    ours.fit(x, smoothed, batch_size=64, epochs=3, shuffle=False, verbose=0)
+    theirs.fit(x, keras.utils.to_categorical(y, 3), batch_size=64, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(ours.get_weights()[0], net().get_weights()[0])  # it did train
 
 
 def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tiny_space):

@@ -1,7 +1,9 @@
 """`build_model(params, input_shape, n_classes)`: a parameter dict becomes a Keras 3 model.
 
 Only built-in Keras layers, so a saved model loads with nothing but `keras`. The model takes
-raw 0-255 pixels and returns class probabilities (float32, also under mixed precision).
+raw 0-255 pixels and returns class probabilities (float32, also under mixed precision). L2 is
+not here: the optimizer applies it to every kernel (`tuner.optim`), so it is not a constant of
+the compiled step.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ MAX_FILTERS = 512
 
 
 def _conv(x, filters: int, params: dict[str, Any]):
-    reg = keras.regularizers.L2(params["l2"]) if params["l2"] > 0 else None
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=not params["batch_norm"], kernel_regularizer=reg)(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=not params["batch_norm"])(x)
     if params["batch_norm"]:
         x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)
@@ -52,8 +53,7 @@ def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_cla
     if params["dropout"] > 0:
         x = layers.Dropout(params["dropout"])(x)
     if params["head_units"] > 0:
-        reg = keras.regularizers.L2(params["l2"]) if params["l2"] > 0 else None
-        x = layers.Dense(params["head_units"], activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dense(params["head_units"], activation="relu")(x)
         if params["dropout"] > 0:
             x = layers.Dropout(params["dropout"])(x)
     logits = layers.Dense(n_classes, name="logits")(x)

@@ -24,6 +24,7 @@ from tuner.backend import jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.model import build_model
+from tuner.optim import make_optimizer
 
 EVAL_BATCH = 1024
 EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
@@ -41,13 +42,16 @@ class TrialResult:
 
 
 class EpochBatches(keras.utils.PyDataset):
-    """Full batches of a fresh permutation each epoch; labels one-hot (for label smoothing).
+    """Full batches of a fresh permutation each epoch. Labels are one-hot and smoothed here (what
+    Keras's `label_smoothing` computes, kept out of the compiled step so trials share it).
     With `augment`, each batch also carries its images' augmentation choices, drawn here."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, seed: int,
-                 augment: Augment | None = None):
+                 augment: Augment | None = None, label_smoothing: float = 0.0):
         super().__init__()
-        self.x, self.y = x, np.eye(n_classes, dtype="float32")[y]
+        targets = np.full((n_classes, n_classes), label_smoothing / n_classes, dtype="float32")
+        targets[np.diag_indices(n_classes)] += 1.0 - label_smoothing
+        self.x, self.y = x, targets[y]
         self.batch_size = min(batch_size, len(x))
         self.augment = augment if augment is not None and augment.active else None
         self.rng = np.random.default_rng(seed)
@@ -67,44 +71,6 @@ class EpochBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.x))
         if self.augment is not None:
             self.choices = draw_choices(self.rng, len(self.x), self.augment.max_shift, self.augment.flip)
-
-
-class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up, then constant, step (x0.1 at 50% and 75%), cosine, exponential
-    (to 1% at the end) or one-cycle (warm-up over 25%, then linear to zero)."""
-
-    def __init__(self, kind: str, peak: float, total_steps: int, warmup_steps: int):
-        self.kind, self.peak, self.total = kind, peak, max(total_steps, 1)
-        self.warmup = max(warmup_steps, int(0.25 * total_steps)) if kind == "onecycle" else warmup_steps
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        warm = max(self.warmup, 1)
-        frac = ops.clip((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
-        after = {
-            "constant": lambda: ops.ones_like(frac),
-            "step": lambda: ops.where(frac < 0.5, 1.0, ops.where(frac < 0.75, 0.1, 0.01)),
-            "cosine": lambda: 0.5 * (1 + ops.cos(math.pi * frac)),
-            "exponential": lambda: ops.power(0.01, frac),
-            "onecycle": lambda: 1.0 - frac,
-        }[self.kind]()
-        ramp = ops.minimum((step + 1) / warm, 1.0) if self.warmup > 0 else 1.0
-        return self.peak * ramp * after
-
-    def get_config(self) -> dict:
-        return {"kind": self.kind, "peak": self.peak, "total_steps": self.total, "warmup_steps": self.warmup}
-
-
-def make_optimizer(params: dict[str, Any], steps_per_epoch: int, max_epochs: int) -> keras.optimizers.Optimizer:
-    lr: Any = params["learning_rate"]
-    if params["lr_schedule"] != "plateau":  # plateau needs a plain float (ReduceLROnPlateau sets it)
-        lr = LearningRate(params["lr_schedule"], lr, steps_per_epoch * max_epochs, steps_per_epoch * params["warmup_epochs"])
-    name = params["optimizer"]
-    if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=params["momentum"], nesterov=True)
-    if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=params["weight_decay"])
-    return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[name](lr)
 
 
 def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) -> np.ndarray:
@@ -199,9 +165,9 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
         trainer = keras.Model([pixels, choices], model(augment([pixels, choices])))
     else:
         trainer = keras.Model(pixels, model(pixels))
-    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment)
-    trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs),
-                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=params["label_smoothing"]),
+    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
+                           params["label_smoothing"])
+    trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs), loss=keras.losses.CategoricalCrossentropy(),
                     metrics=["accuracy"], jit_compile=jit_compile())
     return model, trainer, batches
 

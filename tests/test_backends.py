@@ -1,0 +1,80 @@
+"""Training on the JAX and PyTorch backends (the suite itself runs on TensorFlow): each runs
+in a fresh process, since Keras picks its backend once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Two trials of one architecture that differ in every number tune keeps out of the compiled
+# step (learning rate, schedule, L2, label smoothing), then a wider one. Prints one RESULT line.
+PROBE = r"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+cache = Path(sys.argv[2])
+from tuner.backend import configure
+configure("float32", cache)
+import keras
+if keras.backend.backend() == "jax":
+    import jax
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # record every program
+from tuner.data import load_search_data
+from tuner.spaces import load_space
+from tuner.training import train_trial
+
+space = load_space(sys.argv[3])
+data, _ = load_search_data(space, None, cache / "data")
+base = {"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "augment": 1.0}
+trials = [base, {**base, "learning_rate": 0.02, "lr_schedule": "cosine", "l2": 1e-4, "label_smoothing": 0.1},
+          {**base, "width": 16}]
+def programs():
+    return {p.name for p in (cache / "jax").glob("*")} if (cache / "jax").is_dir() else set()
+out = []
+for params in trials:
+    before = programs()
+    result = train_trial(space.complete(params), data, max_epochs=2, patience=2, seed=0)
+    out.append({"val_accuracy": result.val_accuracy, "new_programs": sorted(programs() - before)})
+print("RESULT " + json.dumps({"backend": keras.backend.backend(), "trials": out}))
+"""
+
+
+_RESULTS: dict[str, dict] = {}
+
+
+def run_probe(backend: str, tmp_path: Path) -> dict:
+    """The probe's result on `backend`, run once per test session."""
+    pytest.importorskip(backend)
+    if backend in _RESULTS:
+        return _RESULTS[backend]
+    from conftest import TINY_SPACE
+
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), str(tmp_path / "cache"), str(TINY_SPACE)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["backend"] == backend
+    _RESULTS[backend] = result
+    return result
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_trials_train_on_the_other_backends(backend, tmp_path):
+    trials = run_probe(backend, tmp_path)["trials"]
+    assert all(t["val_accuracy"] > 0.2 for t in trials), trials  # 2 epochs on digits: well above chance (0.1)
+
+
+def test_jax_trials_of_one_architecture_share_the_compiled_step(tmp_path):
+    first, same_architecture, wider = run_probe("jax", tmp_path)["trials"]
+    assert first["new_programs"]  # the probe does record programs
+    assert same_architecture["new_programs"] == [], "other numbers recompiled the step"
+    assert wider["new_programs"]  # a new architecture does compile

@@ -1,0 +1,89 @@
+"""`make_optimizer`: a trial's optimizer, with its numbers held as optimizer state.
+
+Keras compiles the training step with every Python number it reads baked in, so two trials that
+differ only in learning rate, schedule or L2 strength compile twice, and JAX's persistent cache
+cannot help (measured on JAX/CPU: a new step compiled for a trial that changed only these). Here
+the peak learning rate, the schedule's kind, length and warm-up, and the L2 strength are
+optimizer variables: the compiled step takes them as inputs, and every trial of one architecture
+and batch size runs the same program. (Label smoothing is applied to the labels on the host in
+`tuner.training`, for the same reason.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import ops
+
+# The index of each kind is what the step reads; "plateau" is constant here and lowered by
+# Keras's ReduceLROnPlateau, which assigns the learning-rate variable.
+SCHEDULE_KINDS = ("constant", "step", "cosine", "exponential", "onecycle", "plateau")
+
+
+def schedule_factor(kind, step, total_steps, warmup_steps):
+    """The learning rate over its peak at `step` (tensors in, so nothing is a constant): linear
+    warm-up, then constant, step (x0.1 at 50% and 75%), cosine, exponential (to 1% at the end)
+    or one-cycle (linear to zero)."""
+    step, total, warmup = (ops.cast(v, "float32") for v in (step, total_steps, warmup_steps))
+    frac = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
+    after = ops.stack([
+        ops.ones_like(frac),
+        ops.where(frac < 0.5, 1.0, ops.where(frac < 0.75, 0.1, 0.01)),
+        0.5 * (1 + ops.cos(math.pi * frac)),
+        ops.power(0.01, frac),
+        1.0 - frac,
+        ops.ones_like(frac),
+    ])
+    ramp = ops.where(warmup > 0, ops.minimum((step + 1) / ops.maximum(warmup, 1.0), 1.0), 1.0)
+    return ramp * ops.take(after, kind)
+
+
+class _StateHeld:
+    """Mixed into a Keras optimizer: learning rate = peak (Keras's own variable) x the schedule
+    factor from variables, and L2 on every kernel added to its gradient (the gradient of
+    l2 * sum(w**2), what a kernel_regularizer adds, minus the compile-time constant)."""
+
+    def __init__(self, *, learning_rate: float, schedule: str, total_steps: int, warmup_steps: int, l2: float,
+                 **kwargs: Any):
+        super().__init__(learning_rate=float(learning_rate), **kwargs)  # type: ignore[call-arg]
+        numbers = {"schedule_kind": (SCHEDULE_KINDS.index(schedule), "int32"), "total_steps": (total_steps, "float32"),
+                   "warmup_steps": (warmup_steps, "float32"), "l2": (l2, "float32")}
+        for name, (value, dtype) in numbers.items():
+            variable = self.add_variable((), initializer=keras.initializers.Constant(value), dtype=dtype, name=name)
+            setattr(self, f"_{name}", variable)
+
+    def _get_current_learning_rate(self):
+        factor = schedule_factor(self._schedule_kind, self.iterations, self._total_steps, self._warmup_steps)
+        return self._learning_rate * ops.cast(factor, self._learning_rate.dtype)
+
+    def apply(self, grads, trainable_variables=None):
+        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        grads = [g if g is None or v.name != "kernel" else g + 2.0 * ops.cast(self._l2, g.dtype) * ops.cast(v, g.dtype)
+                 for g, v in zip(grads, variables)]
+        return super().apply(grads, trainable_variables)
+
+
+def _state_held(base: type) -> type:
+    return type(f"StateHeld{base.__name__}", (_StateHeld, base), {})
+
+
+OPTIMIZERS = {name: _state_held(cls) for name, cls in (
+    ("sgd", keras.optimizers.SGD), ("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW),
+    ("rmsprop", keras.optimizers.RMSprop))}
+
+
+def make_optimizer(params: dict[str, Any], steps_per_epoch: int, max_epochs: int) -> keras.optimizers.Optimizer:
+    """The optimizer of a complete parameter dict, for `max_epochs` of `steps_per_epoch`."""
+    total = steps_per_epoch * max_epochs
+    warmup = steps_per_epoch * params["warmup_epochs"]
+    if params["lr_schedule"] == "onecycle":
+        warmup = max(warmup, int(0.25 * total))  # the cycle's rising quarter
+    extra: dict[str, Any] = {}
+    if params["optimizer"] == "sgd":
+        extra = {"momentum": params["momentum"], "nesterov": True}
+    elif params["optimizer"] == "adamw":
+        extra = {"weight_decay": params["weight_decay"]}
+    return OPTIMIZERS[params["optimizer"]](learning_rate=params["learning_rate"], schedule=params["lr_schedule"],
+                                           total_steps=total, warmup_steps=warmup, l2=params["l2"], **extra)
