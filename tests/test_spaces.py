@@ -30,7 +30,8 @@ def test_builtin_spaces_cover_the_datasets():
 def test_domain_rules_in_builtins():
     assert load_space("digits").params["flip"] is False
     assert load_space("mnist").params["flip"] is False
-    assert load_space("cifar10").searched()["flip"].type == "bool"
+    assert load_space("cifar10").searched()["tta_flip"].type == "bool" and load_space("cifar10").params["flip"] is True
+    assert load_space("fashion_mnist").searched()["flip"].type == "bool"
     assert load_space("digits").searched()["momentum"].when == {"optimizer": ["sgd"]}
 
 

@@ -57,5 +57,7 @@ def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_cla
         if params["dropout"] > 0:
             x = layers.Dropout(params["dropout"])(x)
     logits = layers.Dense(n_classes, name="logits")(x)
+    if params["logit_scale"] != 1.0:
+        logits = layers.Rescaling(params["logit_scale"], name="logit_scale")(logits)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=f"{params['model']}_d{params['depth']}_w{params['width']}")

@@ -35,6 +35,8 @@ PARAMETERS: dict[str, ParamInfo] = {
     "head_units": ParamInfo(int, 128, "dense units before the classifier (0: none)", lambda v: 0 <= v <= 8192, "0 to 8192"),
     "dropout": ParamInfo(float, 0.0, "dropout rate before the head and classifier", lambda v: 0 <= v < 1, "in [0, 1)"),
     "l2": ParamInfo(float, 0.0, "L2 penalty on kernels", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "logit_scale": ParamInfo(float, 1.0, "multiplies the classifier's logits (the DAWNBench ResNet-9 uses 0.125)",
+                             lambda v: 0 < v <= 10, "in (0, 10]"),
     "batch_norm": ParamInfo(bool, True, "batch normalization after each conv"),
     "batch_size": ParamInfo(int, 128, "training batch size", lambda v: 1 <= v <= 65536, "1 to 65536"),
     "learning_rate": ParamInfo(float, 1e-3, "peak learning rate", lambda v: 0 < v <= 10, "in (0, 10]"),

@@ -88,14 +88,13 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_recipe_arguments(parser)
-    parser.add_argument("--logit-scale", type=float, default=1.0, help="0.125 in the DAWNBench original")
     args = parser.parse_args()
     recipe = recipe_from_args(args)
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy("mixed_bfloat16" if args.precision == "bf16" else "float32")
     data = load_split(args)
     batches = Batches(data.x_train, data.y_train, recipe["batch_size"], args.seed)
-    model = resnet9(recipe["width"], recipe["l2"], args.logit_scale)
+    model = resnet9(recipe["width"], recipe["l2"], recipe["logit_scale"])
     sched = Schedule(recipe["lr_schedule"], recipe["learning_rate"], len(batches) * args.epochs)
     model.compile(keras.optimizers.SGD(sched, momentum=recipe["momentum"], nesterov=True),
                   keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]), metrics=["accuracy"])
