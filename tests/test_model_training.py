@@ -102,6 +102,19 @@ def test_learning_rate_schedules():
     assert at("onecycle", 25, warmup=25) == pytest.approx(0.1, rel=0.05) and at("onecycle", 100, warmup=25) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_plateau_learning_rate_is_settable_as_reduce_on_plateau_does():
+    import keras
+
+    from tuner.optim import make_optimizer
+
+    params = {"learning_rate": 0.5, "lr_schedule": "plateau", "warmup_epochs": 0, "optimizer": "sgd",
+              "momentum": 0.9, "l2": 0.0, "weight_decay": 0.0}
+    optimizer = make_optimizer(params, steps_per_epoch=10, max_epochs=5)
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.5)
+    optimizer.learning_rate = 0.1  # what keras.callbacks.ReduceLROnPlateau does
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_optimizer_state_numbers_train_as_constants_would(optimizer):
     """Three steps with tune's optimizer (schedule, L2 and label smoothing as state) give the
