@@ -37,14 +37,14 @@ def front_layers(variant: str) -> list:
             "flip": [Augment(0, True, seed=0)], "random_only": [RandomOnly()]}[variant]
 
 
-def host_trainer(model, shape: tuple[int, ...]):
-    """What `tune` trains since session 2: shift 4 + flip with the choices drawn on the host."""
+def host_trainer(model, shape: tuple[int, ...], cutout: int):
+    """What `tune` trains since session 2: shift 4 + flip (+ cutout) with the choices drawn on the host."""
     import keras
 
-    from tuner.augment import Augment
+    from tuner.augment import CHOICES, Augment
 
-    pixels, choices = keras.Input(shape), keras.Input((3,), dtype="int32")
-    return keras.Model([pixels, choices], model(Augment(4, True)([pixels, choices])))
+    pixels, choices = keras.Input(shape), keras.Input((CHOICES,), dtype="int32")
+    return keras.Model([pixels, choices], model(Augment(4, True, cutout=cutout)([pixels, choices])))
 
 
 def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
@@ -55,11 +55,13 @@ def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.nda
 
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
     model = build_model(params, x.shape[1:], 10)
-    if variant == "host":
+    if variant in ("host", "host_cutout"):
         from tuner.augment import draw_choices
 
-        trainer = host_trainer(model, x.shape[1:])
-        inputs = [x, draw_choices(np.random.default_rng(0), len(x), 4, True)]  # one set: timing only
+        cutout = 8 if variant == "host_cutout" else 0
+        trainer = host_trainer(model, x.shape[1:], cutout)
+        choices = draw_choices(np.random.default_rng(0), len(x), 4, True, cutout, x.shape[1:3])  # one set: timing only
+        inputs = [x, choices]
     else:
         trainer = keras.Sequential([keras.Input(x.shape[1:]), *front_layers(variant), model])
         inputs = x
@@ -84,7 +86,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--variants", default="plain,shift_flip",
                         help="comma list of plain, host (shift+flip, choices drawn on the host: what tune "
-                             "trains), shift_flip (drawn in the step), shift, flip, random_only")
+                             "trains), host_cutout (the same + 8x8 cutout), shift_flip (drawn in the step), "
+                             "shift, flip, random_only")
     args = parser.parse_args()
 
     from tuner.backend import configure

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Two trials of one architecture that differ in every number tune keeps out of the compiled
-# step (learning rate, schedule, L2, label smoothing), then a wider one. Prints one RESULT line.
+# step (learning rate, schedule, L2, label smoothing, cutout size), then a wider one. Prints one RESULT line.
 PROBE = r"""
 import json, sys
 from pathlib import Path
@@ -32,8 +32,8 @@ from tuner.training import train_trial
 
 space = load_space(sys.argv[3])
 data, _ = load_search_data(space, None, cache / "data")
-base = {"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "augment": 1.0}
-trials = [base, {**base, "learning_rate": 0.02, "lr_schedule": "cosine", "l2": 1e-4, "label_smoothing": 0.1},
+base = {"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "augment": 1.0, "cutout": 3}
+trials = [base, {**base, "learning_rate": 0.02, "lr_schedule": "cosine", "l2": 1e-4, "label_smoothing": 0.1, "cutout": 4},
           {**base, "width": 16}]
 def programs():
     return {p.name for p in (cache / "jax").glob("*")} if (cache / "jax").is_dir() else set()

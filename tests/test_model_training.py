@@ -62,28 +62,46 @@ def test_augment_shifts_and_flips_on_device_only_in_training():
 
 
 def test_augment_applies_the_choices_it_is_given():
-    """Choices drawn on the host (flip, row offset, column offset) select exactly that window."""
+    """Choices drawn on the host (flip, row and column offset, cutout box) give exactly that image."""
     import keras
 
-    from tuner.augment import Augment, draw_choices
+    from tuner.augment import CUTOUT_FILL, Augment, draw_choices
     from tuner.training import EpochBatches
 
     x = np.arange(3 * 6 * 6).reshape(3, 6, 6, 1).astype("float32") + 1
-    choices = np.array([[0, 0, 4], [1, 2, 2], [1, 4, 1]], dtype="int32")
-    out = keras.ops.convert_to_numpy(Augment(max_shift=2, flip=True)([x, choices], training=True))
-    for i, (flip, dy, dx) in enumerate(choices):
+    choices = np.array([[0, 0, 4, 0, 0, 0, 0], [1, 2, 2, 1, 2, 4, 3], [1, 4, 1, 5, 0, 6, 6]], dtype="int32")
+    out = keras.ops.convert_to_numpy(Augment(max_shift=2, flip=True, cutout=3)([x, choices], training=True))
+    for i, (flip, dy, dx, top, left, bottom, right) in enumerate(choices):
         image = x[i, :, ::-1, 0] if flip else x[i, :, :, 0]
-        assert np.array_equal(out[i, :, :, 0], np.pad(image, 2)[dy:dy + 6, dx:dx + 6])
+        expected = np.pad(image, 2)[dy:dy + 6, dx:dx + 6].copy()
+        expected[top:bottom, left:right] = CUTOUT_FILL
+        assert np.array_equal(out[i, :, :, 0], expected)
     assert np.array_equal(keras.ops.convert_to_numpy(Augment(2, True)([x, choices], training=False)), x)
 
     drawn = draw_choices(np.random.default_rng(0), 1000, max_shift=2, flip=False)
-    assert drawn.shape == (1000, 3) and set(drawn[:, 0]) == {0} and set(drawn[:, 1]) == set(range(5))
+    assert drawn.shape == (1000, 7) and set(drawn[:, 0]) == {0} and set(drawn[:, 1]) == set(range(5))
+    assert not drawn[:, 3:].any()  # no cutout: empty boxes
+    boxes = draw_choices(np.random.default_rng(0), 1000, max_shift=0, flip=False, cutout=4, size=(6, 8))[:, 3:]
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    assert (boxes >= 0).all() and (boxes[:, 2] <= 6).all() and (boxes[:, 3] <= 8).all()
+    assert set(heights) == {2, 3, 4} and set(widths) == {2, 3, 4}  # clipped at the borders, else 4x4
     batches = EpochBatches(x.repeat(4, axis=0), np.zeros(12, int), 10, 4, seed=0, augment=Augment(2, True))
     (images, batch_choices), labels = batches[0]
-    assert images.shape == (4, 6, 6, 1) and batch_choices.shape == (4, 3) and labels.shape == (4, 10)
+    assert images.shape == (4, 6, 6, 1) and batch_choices.shape == (4, 7) and labels.shape == (4, 10)
     first = batches.choices.copy()
     batches.on_epoch_end()
     assert not np.array_equal(first, batches.choices)  # fresh choices every epoch
+
+
+def test_augment_draws_cutout_itself_on_images_alone():
+    import keras
+
+    from tuner.augment import CUTOUT_FILL, Augment
+
+    x = np.ones((64, 8, 8, 1), "float32")
+    out = keras.ops.convert_to_numpy(Augment(cutout=4, seed=0)(x, training=True))
+    blanked = (out == CUTOUT_FILL).sum(axis=(1, 2, 3))
+    assert (blanked >= 4).all() and (blanked <= 16).all() and (blanked == 16).any()
 
 
 def test_learning_rate_schedules():

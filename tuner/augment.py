@@ -1,13 +1,17 @@
-"""Batched random flips and pad-and-crop shifts that run where the model runs.
+"""Batched random flips, pad-and-crop shifts and cutout that run where the model runs.
 
 Keras's `RandomTranslation` + `RandomFlip` layers made a CIFAR-10 epoch 150x slower on an
 H100 (JAX), and numpy augmentation on the host cost more than the GPU epoch itself. This
 layer crops with static slices and elementwise selects, which every backend compiles into the
 training step. The per-sample choices (flip or not, row and column offset) are drawn on the
-host, three small integers per image (`draw_choices`), and passed in with the batch: on the
+host, seven small integers per image (`draw_choices`), and passed in with the batch: on the
 H100 drawing them in the compiled step from a `SeedGenerator` cost as much as the crop and
 flip together (BENCHMARKS.md). Called on images alone it draws them itself. It is used only by
 the training wrapper, so saved models hold plain Keras layers.
+
+Cutout (DeVries & Taylor 2017; part of the DAWNBench ResNet-9 recipe) blanks a square at a
+random centre, clipped at the borders, to mid-grey (0 after the model's input scaling). Its box
+comes with the choices, so the cutout size is not a constant of the compiled step.
 """
 
 from __future__ import annotations
@@ -17,44 +21,73 @@ import numpy as np
 from keras import ops
 
 
-def draw_choices(rng: np.random.Generator, n: int, max_shift: int, flip: bool) -> np.ndarray:
-    """(n, 3) int32: flip (0/1), row offset and column offset (0..2*max_shift) per image."""
-    return np.stack([rng.integers(0, 2 if flip else 1, n), rng.integers(0, 2 * max_shift + 1, n),
-                     rng.integers(0, 2 * max_shift + 1, n)], axis=1).astype(np.int32)
+CHOICES = 7  # flip, row offset, column offset, cutout top, left, bottom, right (exclusive)
+CUTOUT_FILL = 127.5  # mid-grey in 0-255 pixels
+
+
+def draw_choices(rng: np.random.Generator, n: int, max_shift: int, flip: bool, cutout: int = 0,
+                 size: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(n, 7) int32 per image: flip (0/1), row and column offset (0..2*max_shift), and the
+    cutout box (top, left, bottom, right; empty without cutout) in an image of `size`."""
+    choices = np.zeros((n, CHOICES), np.int32)
+    choices[:, 0] = rng.integers(0, 2 if flip else 1, n)
+    choices[:, 1] = rng.integers(0, 2 * max_shift + 1, n)
+    choices[:, 2] = rng.integers(0, 2 * max_shift + 1, n)
+    if cutout:
+        centre = np.stack([rng.integers(0, size[0], n), rng.integers(0, size[1], n)], axis=1)
+        choices[:, 3:5] = np.maximum(centre - cutout // 2, 0)
+        choices[:, 5:7] = np.minimum(centre - cutout // 2 + cutout, size)
+    return choices
 
 
 class Augment(keras.layers.Layer):
-    """Random horizontal flip (optional) and random shift of up to `max_shift` pixels.
-    Takes images, or [images, choices] with choices from `draw_choices`."""
+    """Random horizontal flip (optional), random shift of up to `max_shift` pixels and cutout
+    of a `cutout`-pixel square (optional). Takes images, or [images, choices] with choices
+    from `draw_choices`."""
 
-    def __init__(self, max_shift: int = 0, flip: bool = False, seed: int | None = None, **kwargs):
+    def __init__(self, max_shift: int = 0, flip: bool = False, seed: int | None = None, cutout: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.max_shift = int(max_shift)
         self.flip = bool(flip)
+        self.cutout = int(cutout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     @property
     def active(self) -> bool:
-        return self.max_shift > 0 or self.flip
+        return self.max_shift > 0 or self.flip or self.cutout > 0
 
     def call(self, inputs, training=False):
         x, choices = inputs if isinstance(inputs, (list, tuple)) else (inputs, None)
         if not training or not self.active:
             return x
         if choices is None:
-            choices = self._draw(ops.shape(x)[0])
-        per_image = ops.reshape(ops.cast(choices, "int32"), (-1, 3, 1, 1, 1))  # broadcasts over H, W, C
+            choices = self._draw(x)
+        per_image = ops.reshape(ops.cast(choices, "int32"), (-1, CHOICES, 1, 1, 1))  # broadcasts over H, W, C
         if self.flip:
             x = ops.where(per_image[:, 0] == 1, ops.flip(x, axis=2), x)
         if self.max_shift:
             x = self._shift(x, per_image[:, 1], per_image[:, 2])
+        if self.cutout:
+            rows = ops.reshape(ops.arange(x.shape[1], dtype="int32"), (1, -1, 1, 1))
+            cols = ops.reshape(ops.arange(x.shape[2], dtype="int32"), (1, 1, -1, 1))
+            top, left, bottom, right = (per_image[:, i] for i in range(3, 7))
+            box = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+            x = ops.where(box, ops.cast(CUTOUT_FILL, x.dtype), x)
         return x
 
-    def _draw(self, batch):
+    def _draw(self, x):
+        batch, size = ops.shape(x)[0], (x.shape[1], x.shape[2])
         coin = keras.random.randint((batch, 1), 0, 2 if self.flip else 1, seed=self.seed_generator)
         offsets = keras.random.randint((batch, 2), 0, 2 * self.max_shift + 1, seed=self.seed_generator)
-        return ops.concatenate([coin, offsets], axis=1)
+        box = ops.zeros((batch, 4), "int32")
+        if self.cutout:
+            centre = keras.random.randint((batch, 2), 0, 1 << 30, seed=self.seed_generator)
+            centre = ops.stack([centre[:, 0] % size[0], centre[:, 1] % size[1]], axis=1)
+            start = ops.maximum(centre - self.cutout // 2, 0)
+            end = ops.minimum(centre - self.cutout // 2 + self.cutout, ops.convert_to_tensor(size, "int32"))
+            box = ops.concatenate([start, end], axis=1)
+        return ops.concatenate([coin, offsets, box], axis=1)
 
     def _shift(self, x, dy, dx):
         # Pad, then pick each sample's window among the 2p+1 static slices per axis with
@@ -75,4 +108,5 @@ class Augment(keras.layers.Layer):
         return input_shape[0] if nested else input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "max_shift": self.max_shift, "flip": self.flip, "seed": self.seed}
+        return {**super().get_config(), "max_shift": self.max_shift, "flip": self.flip, "seed": self.seed,
+                "cutout": self.cutout}

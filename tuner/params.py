@@ -49,6 +49,8 @@ PARAMETERS: dict[str, ParamInfo] = {
     "augment": ParamInfo(float, 0.0, "augmentation strength: shift = augment * max_shift pixels", lambda v: 0 <= v <= 1, "in [0, 1]"),
     "max_shift": ParamInfo(int, 0, "largest random shift in pixels at augment 1", lambda v: 0 <= v <= 64, "0 to 64"),
     "flip": ParamInfo(bool, False, "random horizontal flips while training (when augment > 0)"),
+    "cutout": ParamInfo(int, 0, "side in pixels of a square blanked at a random place in each training image (0: none)",
+                        lambda v: 0 <= v <= 256, "0 to 256"),
     "tta_flip": ParamInfo(bool, False, "average predictions over the image and its mirror"),
 }
 

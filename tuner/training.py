@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from tuner import interrupts
-from tuner.augment import Augment, draw_choices
+from tuner.augment import CHOICES, Augment, draw_choices
 from tuner.backend import jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
@@ -70,7 +70,8 @@ class EpochBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.x))
         if self.augment is not None:
-            self.choices = draw_choices(self.rng, len(self.x), self.augment.max_shift, self.augment.flip)
+            a = self.augment
+            self.choices = draw_choices(self.rng, len(self.x), a.max_shift, a.flip, a.cutout, self.x.shape[1:3])
 
 
 def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) -> np.ndarray:
@@ -156,12 +157,12 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
     """The model, the model as trained (augmentation in front), and its batches."""
     model = build_model(params, data.input_shape, data.n_classes)
     shift = round(params["augment"] * params["max_shift"])
-    augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed)
+    augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed, cutout=params["cutout"])
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
     # optimizer or schedule and loads with plain Keras.
     pixels = keras.Input(data.input_shape)
     if augment.active:
-        choices = keras.Input((3,), dtype="int32")
+        choices = keras.Input((CHOICES,), dtype="int32")
         trainer = keras.Model([pixels, choices], model(augment([pixels, choices])))
     else:
         trainer = keras.Model(pixels, model(pixels))

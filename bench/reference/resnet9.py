@@ -46,10 +46,12 @@ def resnet9(width: int, l2: float, logit_scale: float) -> keras.Model:
 
 
 class Batches(keras.utils.PyDataset):
-    """Shuffled full batches, each image randomly flipped and cropped from a 4-pixel pad."""
+    """Shuffled full batches, each image randomly flipped and cropped from a 4-pixel pad, and
+    with `cutout`, a square at a random centre set to mid-grey."""
 
-    def __init__(self, x, y, batch_size: int, seed: int):
+    def __init__(self, x, y, batch_size: int, seed: int, cutout: int = 0):
         super().__init__()
+        self.cutout = cutout
         self.x = np.pad(x, [(0, 0), (4, 4), (4, 4), (0, 0)], mode="constant")
         self.y, self.batch_size, self.rng = keras.utils.to_categorical(y, 10), batch_size, np.random.default_rng(seed)
         self.on_epoch_end()
@@ -63,6 +65,11 @@ class Batches(keras.utils.PyDataset):
         out = self.x[idx, dy:dy + 32, dx:dx + 32]
         flip = self.rng.random(len(idx)) < 0.5  # ...and flips per image
         out[flip] = out[flip, :, ::-1]
+        if self.cutout:
+            out = out.astype("float32")
+            for image, (cy, cx) in zip(out, self.rng.integers(0, 32, (len(idx), 2))):
+                top, left = max(cy - self.cutout // 2, 0), max(cx - self.cutout // 2, 0)
+                image[top:cy - self.cutout // 2 + self.cutout, left:cx - self.cutout // 2 + self.cutout] = 127.5
         return out, self.y[idx]
 
     def on_epoch_end(self):
@@ -93,7 +100,7 @@ def main() -> None:
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy("mixed_bfloat16" if args.precision == "bf16" else "float32")
     data = load_split(args)
-    batches = Batches(data.x_train, data.y_train, recipe["batch_size"], args.seed)
+    batches = Batches(data.x_train, data.y_train, recipe["batch_size"], args.seed, recipe["cutout"])
     model = resnet9(recipe["width"], recipe["l2"], recipe["logit_scale"])
     sched = Schedule(recipe["lr_schedule"], recipe["learning_rate"], len(batches) * args.epochs)
     model.compile(keras.optimizers.SGD(sched, momentum=recipe["momentum"], nesterov=True),
