@@ -11,7 +11,7 @@ from tuner.store import SearchStore, TrialRecord
 _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",
            "lr_schedule": "", "batch_size": "bs", "dropout": "drop", "l2": "l2", "weight_decay": "wd",
            "momentum": "mom", "batch_norm": "bn", "label_smoothing": "ls", "augment": "aug", "flip": "flip",
-           "tta_flip": "tta", "warmup_epochs": "warm"}
+           "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm"}
 
 
 def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
