@@ -185,6 +185,22 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
     assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
 
 
+def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
+    """Epochs are validated without flips (cheaper; the pruner compares like with like); the
+    trial's figures and kept predictions are the best epoch's with flips."""
+    from tuner.training import log_loss, predict_padded, train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "tta_flip": True})
+    result = train_trial(params, data, max_epochs=3, patience=3, seed=0)
+    plain, flipped = predict_padded(result.model, data.x_val), predict_padded(result.model, data.x_val, tta_flip=True)
+    assert not np.allclose(plain, flipped)
+    assert result.history["val_loss"][result.best_epoch] == pytest.approx(log_loss(plain, data.y_val), rel=1e-4)
+    np.testing.assert_allclose(result.val_probs, flipped, atol=1e-6)
+    assert result.val_loss == pytest.approx(log_loss(flipped, data.y_val), rel=1e-5)
+    assert result.val_accuracy == pytest.approx(np.mean(flipped.argmax(1) == data.y_val))
+
+
 def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space, monkeypatch):
     import keras
 

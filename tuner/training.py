@@ -34,10 +34,10 @@ EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
 class TrialResult:
     model: keras.Model
     history: dict[str, list[float]]
-    best_epoch: int  # 0-based; its weights are the model's
-    val_accuracy: float
-    val_loss: float
-    val_probs: np.ndarray  # (n_val, n_classes) at the best epoch
+    best_epoch: int  # 0-based, by validation loss; its weights are the model's
+    val_accuracy: float  # at the best epoch, with test-time flips if the params ask for them
+    val_loss: float  # likewise (the history's per-epoch figures have no flips)
+    val_probs: np.ndarray  # (n_val, n_classes) at the best epoch, likewise
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,11 +97,14 @@ def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
 
 
 class Validation(keras.callbacks.Callback):
-    """Per epoch: validation loss and accuracy from `predict`, NaN checks, timing, the hook."""
+    """Per epoch: validation loss and accuracy from `predict`, NaN checks, timing, the hook.
+    Without test-time flips: they would double the cost of every epoch's validation, and the
+    pruner compares trials with and without them on equal terms. The trial's own figures take
+    the flips, once, at the best epoch (`train_trial`)."""
 
-    def __init__(self, model: keras.Model, data: SearchData, tta_flip: bool, hook: EpochHook | None):
+    def __init__(self, model: keras.Model, data: SearchData, hook: EpochHook | None):
         super().__init__()
-        self.inner, self.data, self.tta_flip, self.hook = model, data, tta_flip, hook
+        self.inner, self.data, self.hook = model, data, hook
         self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
         self.best_loss, self.best_probs = math.inf, None
         self.train_seconds: list[float] = []
@@ -117,7 +120,7 @@ class Validation(keras.callbacks.Callback):
         if not math.isfinite(loss):
             raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
         start = time.perf_counter()
-        probs = predict_padded(self.inner, self.data.x_val, self.tta_flip)
+        probs = predict_padded(self.inner, self.data.x_val)
         self.predict_seconds += time.perf_counter() - start
         val_loss, val_acc = log_loss(probs, self.data.y_val), float(np.mean(probs.argmax(1) == self.data.y_val))
         if val_loss < self.best_loss:
@@ -181,7 +184,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     validation: Validation | None = None
     try:
         model, trainer, batches = _compile(params, data, max_epochs, seed)
-        validation = Validation(model, data, params["tta_flip"], on_epoch)
+        validation = Validation(model, data, on_epoch)
         callbacks: list[keras.callbacks.Callback] = [
             validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
         if params["lr_schedule"] == "plateau":
@@ -197,9 +200,14 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         raise failure from e
     hist = validation.history
     best = int(np.argmin(hist["val_loss"]))
+    probs, val_loss, val_accuracy = validation.best_probs, hist["val_loss"][best], hist["val_accuracy"][best]
+    if params["tta_flip"]:  # early stopping restored the best epoch's weights
+        start_tta = time.perf_counter()
+        probs = predict_padded(model, data.x_val, tta_flip=True)
+        val_loss, val_accuracy = log_loss(probs, data.y_val), float(np.mean(probs.argmax(1) == data.y_val))
+        validation.predict_seconds += time.perf_counter() - start_tta
     timings = {"build_seconds": build_seconds, "train_seconds": sum(validation.train_seconds),
                "first_epoch_seconds": validation.train_seconds[0],
                "epoch_seconds": float(np.median(validation.train_seconds[1:] or validation.train_seconds)),
                "predict_seconds": validation.predict_seconds, "total_seconds": time.perf_counter() - start}
-    return TrialResult(model, hist, best, hist["val_accuracy"][best], hist["val_loss"][best],
-                       validation.best_probs, timings)
+    return TrialResult(model, hist, best, val_accuracy, val_loss, probs, timings)
