@@ -78,3 +78,15 @@ def test_jax_trials_of_one_architecture_share_the_compiled_step(tmp_path):
     assert first["new_programs"]  # the probe does record programs
     assert same_architecture["new_programs"] == [], "other numbers recompiled the step"
     assert wider["new_programs"]  # a new architecture does compile
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_optimizer_matches_keras_on_the_other_backends(backend):
+    """The state-held schedule, L2 and label smoothing equal Keras's own on this backend too
+    (torch hands out its own optimizer subclasses; JAX runs the step stateless)."""
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(ROOT / "tests" / "test_model_training.py"), "-k", "state_numbers or plateau"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -11,6 +11,7 @@ and batch size runs the same program. (Label smoothing is applied to the labels 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -65,13 +66,14 @@ class _StateHeld:
         return super().apply(grads, trainable_variables)
 
 
-def _state_held(base: type) -> type:
-    return type(f"StateHeld{base.__name__}", (_StateHeld, base), {})
-
-
-OPTIMIZERS = {name: _state_held(cls) for name, cls in (
-    ("sgd", keras.optimizers.SGD), ("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW),
-    ("rmsprop", keras.optimizers.RMSprop))}
+@functools.cache
+def optimizer_class(name: str) -> type:
+    """Keras's optimizer `name` with the numbers held as state. Built on the class Keras really
+    hands out: on torch a backend subclass with batched (torch._foreach) updates."""
+    keras_class = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                   "rmsprop": keras.optimizers.RMSprop}[name]
+    backend_class = type(keras_class(learning_rate=0.01))
+    return type(f"StateHeld{keras_class.__name__}", (_StateHeld, backend_class), {})
 
 
 def make_optimizer(params: dict[str, Any], steps_per_epoch: int, max_epochs: int) -> keras.optimizers.Optimizer:
@@ -85,5 +87,5 @@ def make_optimizer(params: dict[str, Any], steps_per_epoch: int, max_epochs: int
         extra = {"momentum": params["momentum"], "nesterov": True}
     elif params["optimizer"] == "adamw":
         extra = {"weight_decay": params["weight_decay"]}
-    return OPTIMIZERS[params["optimizer"]](learning_rate=params["learning_rate"], schedule=params["lr_schedule"],
+    return optimizer_class(params["optimizer"])(learning_rate=params["learning_rate"], schedule=params["lr_schedule"],
                                            total_steps=total, warmup_steps=warmup, l2=params["l2"], **extra)
