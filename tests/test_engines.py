@@ -128,3 +128,17 @@ def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, ti
     first_point = data["start"][0]
     assert all({k: t.params[k] for k in first_point} != first_point for t in trials[1:])  # not run again
     assert sum(t.finished for t in trials) == 4
+
+
+def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, results, digits_data):
+    """Params and seed in the store are the whole recipe: training them again gives the same curve."""
+    from tuner.training import train_trial
+
+    store = SearchStore(None, results)
+    search(store, tiny_space, engine, 2)
+    record = next(t for t in store.trials("study") if t.state == "complete")
+    data, _ = digits_data
+    again = train_trial(record.params, data, max_epochs=tiny_space.training.max_epochs,
+                        patience=tiny_space.training.patience, seed=record.seed)
+    assert again.history["val_loss"] == pytest.approx(record.history["val_loss"], rel=1e-4)
+    assert again.val_accuracy == pytest.approx(record.value)
