@@ -108,6 +108,9 @@ def test_learning_rate_schedules():
     import keras
 
     from tuner.optim import SCHEDULE_KINDS, schedule_factor
+    from tuner.params import SCHEDULES
+
+    assert set(SCHEDULE_KINDS) == set(SCHEDULES)  # every schedule a space may name has a formula
 
     def at(kind, step, warmup=0):
         return 0.1 * float(keras.ops.convert_to_numpy(schedule_factor(SCHEDULE_KINDS.index(kind), step, 100, warmup)))

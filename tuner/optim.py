@@ -42,9 +42,9 @@ def schedule_factor(kind, step, total_steps, warmup_steps):
 
 
 class _StateHeld:
-    """Mixed into a Keras optimizer: learning rate = peak (Keras's own variable) x the schedule
-    factor from variables, and L2 on every kernel added to its gradient (the gradient of
-    l2 * sum(w**2), what a kernel_regularizer adds, minus the compile-time constant)."""
+    """Mixed into a Keras optimizer: the learning rate is the peak (Keras's own variable) times
+    the schedule factor of the step, and every kernel's gradient gets 2 * l2 * w, the gradient of
+    the l2 * sum(w**2) that a kernel_regularizer would add to the loss, with l2 a variable."""
 
     def __init__(self, *, learning_rate: float, schedule: str, total_steps: int, warmup_steps: int, l2: float,
                  **kwargs: Any):
