@@ -11,13 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import TINY_SPACE
 from tuner.store import SearchStore
 
 
-def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w") -> subprocess.Popen:
-    args = [sys.executable, "-m", "tuner", "search", "--space", str(TINY_SPACE), "--study", study, "--trials",
+def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
+           space: Path = TINY_SPACE) -> subprocess.Popen:
+    args = [sys.executable, "-m", "tuner", "search", "--space", str(space), "--study", study, "--trials",
             str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble"]
     if storage:
         args += ["--storage", storage]
@@ -44,7 +46,11 @@ def test_three_workers_share_one_study(backend, tmp_path, request):
         study = f"w{random.randrange(10**9)}"
     else:
         study = "w"
-    procs = [worker(tmp_path, 6, storage, study=study) for _ in range(3)]
+    # With start points: three processes opening one new study queue them once.
+    space = yaml.safe_load(TINY_SPACE.read_text())
+    space["start"] = [{"width": 5, "dropout": 0.123}, {"width": 7, "dropout": 0.234}]
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
+    procs = [worker(tmp_path, 6, storage, study=study, space=tmp_path / "space.yaml") for _ in range(3)]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
@@ -53,6 +59,7 @@ def test_three_workers_share_one_study(backend, tmp_path, request):
     ran = [out.count(" started: ") for out, _ in outputs]
     assert sum(ran) >= 6 and sum(r > 0 for r in ran) >= 2, ran
     assert all(t.state != "failed" for t in trials)
+    assert sorted(t.params["dropout"] for t in trials if t.params["dropout"] in (0.123, 0.234)) == [0.123, 0.234]
 
 
 def test_killed_workers_lose_nothing(tmp_path):

@@ -231,6 +231,18 @@ class SearchStore:
             return False
         return True
 
+    def discard_waiting(self, name: str, number: int) -> None:
+        """Take a queued trial that never ran out of the study (hidden like a surplus one)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.require_study(name), number)
+        try:
+            self.storage.set_trial_user_attr(trial_id, "surplus", True)
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (UpdateFinishedTrialError, RuntimeError):  # another process discarded it first
+            pass
+
     def fail_running(self, name: str, reason: str) -> int:
         """Mark every RUNNING trial of the study failed (for single-process engines)."""
         return sum(self.fail_trial(name, t.number, reason) for t in self.trials(name) if t.state == "running")

@@ -74,12 +74,22 @@ class OptunaEngine(BaseEngine):
 
     @classmethod
     def queue_start_points(cls, store: SearchStore, study_name: str, space: Space) -> None:
-        if not space.start or store.storage.get_all_trials(store.require_study(study_name), deepcopy=False):
+        if not space.start:
             return
         study = optuna.load_study(study_name=study_name, storage=store.storage)
-        for index, point in enumerate(space.start):
-            # Optuna's own queue: the sampler sees these values and draws the parameters left out.
-            study.enqueue_trial(point, user_attrs={"start_point": index}, skip_if_exists=True)
+        if not study.get_trials(deepcopy=False):
+            for index, point in enumerate(space.start):
+                # Optuna's own queue: the sampler sees these values and draws the parameters left out.
+                study.enqueue_trial(point, user_attrs={"start_point": index}, skip_if_exists=True)
+        # Processes that open a new study at the same moment each queue the points (measured: 3
+        # workers, 2 of 4 runs); keep each point's first copy. This runs before any worker of
+        # this process asks for a trial, and others take the lower-numbered copies first.
+        kept: set[int] = set()
+        for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+            index = t.user_attrs.get("start_point")
+            if index in kept and t.state == TrialState.WAITING:
+                store.discard_waiting(study_name, t.number)
+            kept.add(index)
 
     def search(self, n_trials: int, timeout: float | None) -> None:
         store, study_name = self.ctx.store, self.ctx.study
