@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tuner.leaderboard import trial_times  # noqa: E402
 from tuner.runner import QuietObserver  # noqa: E402
 
 
@@ -50,14 +51,6 @@ class Recorder(QuietObserver):
 
     def note(self, message: str) -> None:
         print(f"note: {message}", flush=True)
-
-
-def trial_breakdown(record) -> dict[str, float]:
-    t, epochs = record.timings, record.epochs
-    steady = epochs * t["epoch_seconds"]
-    return {"wall": record.seconds, "steady_train": steady,
-            "compile": max(t["first_epoch_seconds"] - t["epoch_seconds"], 0.0),
-            "outside": record.seconds - steady, "epochs": epochs}
 
 
 def main() -> None:
@@ -110,16 +103,17 @@ def main() -> None:
     run_search(store, request, recorder)
     wall = time.perf_counter() - start
     done = [r for r in recorder.records if r.state == "complete" and r.timings]
-    parts = [trial_breakdown(r) for r in done]
-    steady = sum(p["steady_train"] for p in parts)
+    parts = [trial_times(r) for r in done]
+    steady = sum(p.training for p in parts)
     best = max((r.value for r in done), default=None)
     report = {
         "space": args.space, "engine": args.engine, "sampler": args.sampler, "trials": len(recorder.records),
         "complete": len(done), "setup": recorder.setup, "python": platform.python_version(),
         "wall_seconds": wall, "trials_per_hour": 3600 * len(recorder.records) / wall,
-        "median_trial_seconds": statistics.median(p["wall"] for p in parts) if parts else None,
-        "median_outside_seconds": statistics.median(p["outside"] for p in parts) if parts else None,
-        "median_compile_seconds": statistics.median(p["compile"] for p in parts) if parts else None,
+        "median_trial_seconds": statistics.median(p.wall for p in parts) if parts else None,
+        "median_outside_seconds": statistics.median(p.outside for p in parts) if parts else None,
+        "median_compile_seconds": statistics.median(p.compile for p in parts) if parts else None,
+        "median_validation_seconds": statistics.median(p.validation for p in parts) if parts else None,
         "median_epoch_seconds": statistics.median(r.timings["epoch_seconds"] for r in done) if done else None,
         "busy_fraction": steady / wall, "best_val_accuracy": best,
     }

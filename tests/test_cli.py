@@ -71,6 +71,11 @@ def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
     assert code == 0 and board["counts"]["complete"] + board["counts"]["pruned"] == 3
     values = [r["val_accuracy"] for r in board["leaderboard"]]
     assert values == sorted(values, reverse=True)
+    times = board["median_trial_times"]  # where a trial's time goes, also printed under the table
+    assert times["trials"] == board["counts"]["complete"] and times["wall"] > 0 and times["compile"] >= 0
+    assert times["training"] + times["compile"] + times["validation"] <= times["wall"] * 1.5
+    code, out, _ = run_main(["leaderboard", "--study", "existing", *args], capsys)
+    assert "per trial, medians of" in out and "compile" in out
     code, out, _ = run_main(["studies", "--json", *args], capsys)
     assert code == 0 and json.loads(out)[0]["study"] == "existing"
     code, out, _ = run_main(["best", "--study", "existing", *args], capsys)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import statistics
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tuner.store import SearchStore, TrialRecord
@@ -55,11 +56,49 @@ class Board:
     rows: list[Row]  # best completed trials, best first
     failures: list[Row]  # most recent failed trials, with reasons
     mean_seconds: float | None  # mean duration of finished trials, for ETAs
+    times: "TrialTimes | None" = None  # medians over complete trials
 
     def to_json(self) -> dict[str, Any]:
         meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
         return {"study": self.study, "meta": meta, "counts": self.counts,
-                "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures]}
+                "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures],
+                "median_trial_times": asdict(self.times) if self.times else None}
+
+
+@dataclass(frozen=True)
+class TrialTimes:
+    """Where a complete trial's wall time went, in seconds. Training is its epochs at the
+    steady epoch time; compile is the first epoch's excess over it; validation is the
+    predictions; other is the rest (building, saving, the sampler, releasing memory)."""
+
+    wall: float
+    training: float
+    compile: float
+    validation: float
+    other: float
+    trials: int = 1  # how many trials a median was taken over
+
+    @property
+    def outside(self) -> float:
+        """Everything but steady training: the fixed cost of a trial."""
+        return self.wall - self.training
+
+
+def trial_times(t: TrialRecord) -> TrialTimes | None:
+    if t.state != "complete" or not t.timings or not t.seconds:
+        return None
+    training = t.epochs * t.timings["epoch_seconds"]
+    compile_ = max(t.timings["first_epoch_seconds"] - t.timings["epoch_seconds"], 0.0)
+    validation = t.timings.get("predict_seconds", 0.0)
+    return TrialTimes(t.seconds, training, compile_, validation, max(t.seconds - training - compile_ - validation, 0.0))
+
+
+def median_times(trials: list[TrialRecord]) -> TrialTimes | None:
+    times = [x for x in map(trial_times, trials) if x is not None]
+    if not times:
+        return None
+    medians = {f.name: statistics.median(getattr(x, f.name) for x in times) for f in fields(TrialTimes) if f.name != "trials"}
+    return TrialTimes(**medians, trials=len(times))
 
 
 def _row(rank: int | None, t: TrialRecord, searched: list[str] | None) -> Row:
@@ -76,4 +115,5 @@ def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5
     failed = sorted((t for t in trials if t.state == "failed"), key=lambda t: -t.number)[:failures]
     durations = [t.seconds for t in trials if t.finished and t.seconds]
     return Board(study, meta, counts, [_row(i + 1, t, searched) for i, t in enumerate(best)],
-                 [_row(None, t, searched) for t in failed], sum(durations) / len(durations) if durations else None)
+                 [_row(None, t, searched) for t in failed], sum(durations) / len(durations) if durations else None,
+                 median_times(trials))

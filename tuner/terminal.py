@@ -22,6 +22,14 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def _times_line(board: Board) -> str | None:
+    t = board.times
+    if t is None:
+        return None
+    return (f"per trial, medians of {t.trials} complete: {t.wall:.1f} s in all; training {t.training:.1f} s, "
+            f"compile {t.compile:.1f} s, validation {t.validation:.1f} s, other {t.other:.1f} s (build, save, sampler)")
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -53,7 +61,8 @@ class Terminal:
         c = board.counts
         title = (f"{board.study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed"
                  + (f", {c['running']} running" if c["running"] else ""))
-        table = Table(title=title, title_justify="left", expand=False)
+        table = Table(title=title, title_justify="left", expand=False, caption=_times_line(board),
+                      caption_justify="left")
         for name, justify in (("#", "right"), ("trial", "right"), ("val acc", "right"), ("val loss", "right"),
                               ("epochs", "right"), ("time", "right"), ("parameters", "left")):
             table.add_column(name, justify=justify, no_wrap=name != "parameters")
