@@ -187,3 +187,18 @@ def test_there_are_at_least_thirty_hostile_cases():
 def test_unknown_study_for_leaderboard(study_dir, capsys):
     code, _, err = run_main(["leaderboard", "--study", "nope", "--results-dir", str(study_dir)], capsys)
     assert code == 2 and "no study 'nope'" in err and "existing" in err
+
+
+def test_search_says_which_trials_are_start_points(tmp_path, capsys):
+    import yaml
+
+    space = yaml.safe_load(TINY_SPACE.read_text())
+    space["start"] = [{"width": 6, "optimizer": "adam"}]
+    path = tmp_path / "start.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    code, out, err = run_main(["search", "--space", str(path), "--trials", "2", "--epochs", "1", "--no-ensemble",
+                               "--in-process", "--results-dir", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    (first,) = [line for line in out.splitlines() if line.startswith("trial 0 started")]
+    assert first.startswith("trial 0 started (start point 1/1): ") and " w6 " in first and " adam " in first
+    assert "trial 1 started: " in out

@@ -140,14 +140,23 @@ class SearchView:
                 parts.append(failures)
         return Group(*parts)
 
+    def _start_point(self, params: dict[str, Any]) -> str:
+        """' (start point i/n)' when the params are one of the space's start points."""
+        points = self.board.meta.get("space", {}).get("start", []) if self.board else []
+        for i, point in enumerate(points):
+            if all(params.get(k) == v for k, v in point.items()):
+                return f" (start point {i + 1}/{len(points)})"
+        return ""
+
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
         from tuner.leaderboard import describe_params
 
+        start = self._start_point(params)
         if self.live is None:
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
-            self.t.info(f"trial {number} started: {describe_params(params, searched or None)}")
+            self.t.info(f"trial {number} started{start}: {describe_params(params, searched or None)}")
             return
-        self.tasks[number] = self.progress.add_task(f"trial {number}", total=max_epochs, metrics="compiling")
+        self.tasks[number] = self.progress.add_task(f"trial {number}{start}", total=max_epochs, metrics="compiling")
         self.live.update(self._render())
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
