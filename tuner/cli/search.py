@@ -25,7 +25,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 
 
 @click.command("search")
-@click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file.")
+@click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file. "
+              "A space's start points, if any, are its first trials.")
 @click.option("--study", help="Study name (default: the space's name). Same name again = resume.")
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
               help="The study ends with this many finished (complete or pruned) trials, across all workers.")
@@ -37,7 +38,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it (also in the start points).")
 @click.option("--seed", type=int, help="Sampler seed, for a reproducible sequence of proposals.")
 @click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
               help="Model files are kept for this many best trials (the ensemble's candidates).")
