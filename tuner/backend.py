@@ -2,7 +2,8 @@
 
 Mixed precision (bf16) is on by default where an accelerator supports it and off on the CPU,
 where bf16 is slower. JAX's persistent compilation cache lets a new trial of an architecture
-seen before skip most of its XLA compile.
+seen before skip most of its XLA compile (trials that differ only in numbers share one program:
+`tuner.optim`); it lives in the cache folder, capped at 4 GiB.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk
 
 
 def load_keras() -> None:
@@ -120,5 +123,6 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
 
         jax.config.update("jax_compilation_cache_dir", str(cache_dir / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)  # JAX evicts least recently used
     return {"backend": keras.backend.backend(), "device": device, "precision": precision,
             "keras": keras.__version__, "xla": "off" if jit_compile() is False else "on", "pid": str(os.getpid())}
