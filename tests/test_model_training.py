@@ -173,7 +173,8 @@ def test_optimizer_state_numbers_train_as_constants_would(optimizer):
 
 
 def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tiny_space):
-    from tuner.training import log_loss, train_trial
+    from tuner.metrics import log_loss
+    from tuner.training import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam"})
@@ -191,7 +192,8 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
 def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     """Epochs are validated without flips (cheaper; the pruner compares like with like); the
     trial's figures and kept predictions are the best epoch's with flips."""
-    from tuner.training import log_loss, predict_padded, train_trial
+    from tuner.metrics import log_loss
+    from tuner.training import predict_padded, train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "tta_flip": True})

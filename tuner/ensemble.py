@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import UserError
+from tuner.metrics import accuracy, log_loss
 from tuner.store import SearchStore
 
 METRICS = ("log_loss", "accuracy")
@@ -33,17 +34,9 @@ class Selection:
     candidates: list[int]
 
 
-def _loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
-
-
-def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(probs.argmax(1) == y))
-
-
 def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metric: str = "log_loss") -> dict[int, float]:
     """Forward selection with replacement for `size` steps; the best prefix's member counts."""
-    score = (lambda p: _loss(p, y)) if metric == "log_loss" else (lambda p: -_accuracy(p, y))
+    score = (lambda p: log_loss(p, y)) if metric == "log_loss" else (lambda p: -accuracy(p, y))
     total, counts, path = np.zeros_like(next(iter(probs.values()))), {n: 0 for n in probs}, []
     for step in range(1, size + 1):
         trial = min(probs, key=lambda n: (score((total + probs[n]) / step), n))
@@ -68,9 +61,9 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
         raise UserError(f"study '{study}' has no completed trial with a saved model yet")
     weights = greedy_weights(probs, y_val, size, metric)
     mix = sum(w * probs[n] for n, w in weights.items())
-    best = max(probs, key=lambda n: (_accuracy(probs[n], y_val), -_loss(probs[n], y_val), -n))
-    return Selection(weights, metric, _accuracy(mix, y_val), _loss(mix, y_val), best,
-                     _accuracy(probs[best], y_val), _loss(probs[best], y_val), sorted(probs))
+    best = max(probs, key=lambda n: (accuracy(probs[n], y_val), -log_loss(probs[n], y_val), -n))
+    return Selection(weights, metric, accuracy(mix, y_val), log_loss(mix, y_val), best,
+                     accuracy(probs[best], y_val), log_loss(probs[best], y_val), sorted(probs))
 
 
 def with_flip_tta(model: Any) -> Any:
@@ -106,7 +99,7 @@ def combine(models: dict[int, Any], weights: dict[int, float], tta: dict[int, bo
 
 def _scores(probs: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict[str, Any]:
     per_class = {name: float(np.mean(probs[y == i].argmax(1) == i)) for i, name in enumerate(class_names) if np.any(y == i)}
-    return {"accuracy": _accuracy(probs, y), "loss": _loss(probs, y), "per_class_accuracy": per_class}
+    return {"accuracy": accuracy(probs, y), "loss": log_loss(probs, y), "per_class_accuracy": per_class}
 
 
 def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_test: np.ndarray, y_test: np.ndarray,

@@ -23,6 +23,7 @@ from tuner.augment import CHOICES, Augment, draw_choices
 from tuner.backend import jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
+from tuner.metrics import scores
 from tuner.model import build_model
 from tuner.optim import make_optimizer
 
@@ -92,10 +93,6 @@ def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) ->
     return probs.astype(np.float32)
 
 
-def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
-
-
 class Validation(keras.callbacks.Callback):
     """Per epoch: validation loss and accuracy from `predict`, NaN checks, timing, the hook.
     Without test-time flips: they would double the cost of every epoch's validation, and the
@@ -122,7 +119,7 @@ class Validation(keras.callbacks.Callback):
         start = time.perf_counter()
         probs = predict_padded(self.inner, self.data.x_val)
         self.predict_seconds += time.perf_counter() - start
-        val_loss, val_acc = log_loss(probs, self.data.y_val), float(np.mean(probs.argmax(1) == self.data.y_val))
+        val_loss, val_acc = scores(probs, self.data.y_val)
         if val_loss < self.best_loss:
             self.best_loss, self.best_probs = val_loss, probs
         logs.update(val_loss=val_loss, val_accuracy=val_acc)
@@ -201,10 +198,11 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     hist = validation.history
     best = int(np.argmin(hist["val_loss"]))
     probs, val_loss, val_accuracy = validation.best_probs, hist["val_loss"][best], hist["val_accuracy"][best]
-    if params["tta_flip"]:  # early stopping restored the best epoch's weights
+    if params["tta_flip"]:  # early stopping restored the best epoch's weights: only the mirrors are new
         start_tta = time.perf_counter()
-        probs = predict_padded(model, data.x_val, tta_flip=True)
-        val_loss, val_accuracy = log_loss(probs, data.y_val), float(np.mean(probs.argmax(1) == data.y_val))
+        mirrored = predict_padded(model, np.ascontiguousarray(data.x_val[:, :, ::-1]))
+        probs = (probs + mirrored) / 2
+        val_loss, val_accuracy = scores(probs, data.y_val)
         validation.predict_seconds += time.perf_counter() - start_tta
     timings = {"build_seconds": build_seconds, "train_seconds": sum(validation.train_seconds),
                "first_epoch_seconds": validation.train_seconds[0],
