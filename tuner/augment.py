@@ -11,7 +11,8 @@ the training wrapper, so saved models hold plain Keras layers.
 
 Cutout (DeVries & Taylor 2017; part of the DAWNBench ResNet-9 recipe) blanks a square at a
 random centre, clipped at the borders, to mid-grey (0 after the model's input scaling). Its box
-comes with the choices, so the cutout size is not a constant of the compiled step.
+comes with the choices (empty without cutout) and is always applied to host choices, so neither the
+cutout size nor cutout on/off is a constant of the compiled step.
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ class Augment(keras.layers.Layer):
         x, choices = inputs if isinstance(inputs, (list, tuple)) else (inputs, None)
         if not training or not self.active:
             return x
-        if choices is None:
+        host_choices = choices is not None
+        if not host_choices:
             choices = self._draw(x)
         per_image = ops.reshape(ops.cast(choices, "int32"), (-1, CHOICES, 1, 1, 1))  # broadcasts over H, W, C
         if self.flip:
             x = ops.where(per_image[:, 0] == 1, ops.flip(x, axis=2), x)
         if self.max_shift:
             x = self._shift(x, per_image[:, 1], per_image[:, 2])
-        if self.cutout:
+        if self.cutout or host_choices:  # host boxes may be empty: cutout on or off is one program
             rows = ops.reshape(ops.arange(x.shape[1], dtype="int32"), (1, -1, 1, 1))
             cols = ops.reshape(ops.arange(x.shape[2], dtype="int32"), (1, 1, -1, 1))
             top, left, bottom, right = (per_image[:, i] for i in range(3, 7))

@@ -1,7 +1,8 @@
 """Greedy ensemble selection on validation predictions, then one evaluation on the test split.
 
 Selection (Caruana et al., 2004: forward selection with replacement, keeping the best prefix)
-reads the store's validation predictions and labels only. `evaluate_on_test` is the one
+reads the store's validation predictions and labels only; each candidate is first calibrated by
+its own temperature (`calibration.py`), which the ensemble model then applies to its logits. `evaluate_on_test` is the one
 place in `tune` that reads the test split; its result is recorded in the store, with the
 ensemble saved as one Keras model, so that asking again needs no second look at the test set.
 """
@@ -9,12 +10,13 @@ ensemble saved as one Keras model, so that asking again needs no second look at 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuner.calibration import fit_temperature, temper
 from tuner.errors import UserError
 from tuner.metrics import accuracy, log_loss
 from tuner.store import SearchStore
@@ -32,6 +34,7 @@ class Selection:
     best_val_accuracy: float
     best_val_loss: float
     candidates: list[int]
+    temperatures: dict[int, float] = field(default_factory=dict)  # trial number -> T (1: as trained)
 
 
 def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metric: str = "log_loss") -> dict[int, float]:
@@ -52,18 +55,22 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
     if metric not in METRICS:
         raise UserError(f"unknown ensemble metric '{metric}' (choose from {', '.join(METRICS)})")
     y_val = store.val_labels(study)
-    probs = {}
+    raw, probs, temperatures = {}, {}, {}
     for t in store.top_trials(study, top):
-        p = store.val_probs(study, t.number)
-        if p is not None and p.shape[0] == len(y_val) and store.model_path(study, t.number):
-            probs[t.number] = p
+        views = store.val_views(study, t.number)
+        if views is not None and views.shape[1] == len(y_val) and store.model_path(study, t.number):
+            # a flipped trial stored before views were kept has only their average: left as trained
+            legacy = bool(t.params.get("tta_flip")) and len(views) == 1
+            temperatures[t.number] = 1.0 if legacy else fit_temperature(views, y_val)
+            raw[t.number], probs[t.number] = views.mean(axis=0), temper(views, temperatures[t.number])
     if not probs:
         raise UserError(f"study '{study}' has no completed trial with a saved model yet")
     weights = greedy_weights(probs, y_val, size, metric)
     mix = sum(w * probs[n] for n, w in weights.items())
-    best = max(probs, key=lambda n: (accuracy(probs[n], y_val), -log_loss(probs[n], y_val), -n))
+    best = max(raw, key=lambda n: (accuracy(raw[n], y_val), -log_loss(raw[n], y_val), -n))  # as trained
     return Selection(weights, metric, accuracy(mix, y_val), log_loss(mix, y_val), best,
-                     accuracy(probs[best], y_val), log_loss(probs[best], y_val), sorted(probs))
+                     accuracy(raw[best], y_val), log_loss(raw[best], y_val), sorted(probs),
+                     {n: temperatures[n] for n in weights})
 
 
 def with_flip_tta(model: Any) -> Any:
@@ -81,8 +88,21 @@ def with_flip_tta(model: Any) -> Any:
     return keras.Model(inputs, layers.Average()([model(inputs), model(flipped)]), name=f"{model.name}_tta")
 
 
-def combine(models: dict[int, Any], weights: dict[int, float], tta: dict[int, bool]) -> Any:
-    """One Keras model whose output is the weighted mean of its members' probabilities."""
+def with_temperature(model: Any, temperature: float) -> Any:
+    """The model with its logits divided by `temperature` before the softmax (built-in layers)."""
+    import keras
+    from keras import layers
+
+    if temperature == 1.0:
+        return model
+    logits = model.get_layer("probabilities").input
+    tempered = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
+    return keras.Model(model.inputs, layers.Activation("softmax", dtype="float32", name="calibrated")(tempered))
+
+
+def combine(models: dict[int, Any], weights: dict[int, float], tta: dict[int, bool],
+            temperatures: dict[int, float] | None = None) -> Any:
+    """One Keras model whose output is the weighted mean of its members' (calibrated) probabilities."""
     import keras
     from keras import layers
 
@@ -90,6 +110,7 @@ def combine(models: dict[int, Any], weights: dict[int, float], tta: dict[int, bo
     inputs = keras.Input(first.input_shape[1:], name="pixels")
     outputs = []
     for n, model in models.items():
+        model = with_temperature(model, (temperatures or {}).get(n, 1.0))
         model.name = f"trial_{n}"
         member = with_flip_tta(model) if tta[n] else model
         outputs.append(layers.Rescaling(weights[n], name=f"weight_{n}")(member(inputs)))
@@ -118,7 +139,8 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     results: dict[str, Any] = {}
     for label, weights in (("ensemble", selection.members), ("best", {selection.best_trial: 1.0})):
         models = {n: keras.saving.load_model(store.model_path(study, n), compile=False) for n in weights}
-        model = combine(models, weights, {n: bool(trials[n].params.get("tta_flip")) for n in weights})
+        tta = {n: bool(trials[n].params.get("tta_flip")) for n in weights}
+        model = combine(models, weights, tta, selection.temperatures if label == "ensemble" else None)
         results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
         store.save_model_file(folder / ("model.keras" if label == "ensemble" else "best_trial.keras"), model)
         keras.backend.clear_session(free_memory=True)

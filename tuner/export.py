@@ -36,7 +36,8 @@ def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: Tria
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
 - search: {n_trials} finished trials, engine {meta['engine']}, sampler {meta['sampler']}
 - best trial: {best.number}, validation accuracy {100 * sel['best_val_accuracy']:.2f}%
-- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}
+- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}, each member's logits
+  divided by a temperature fitted on validation data
 
 | model | test accuracy | test loss |
 | --- | --- | --- |

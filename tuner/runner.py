@@ -103,7 +103,7 @@ class TrialRunner:
                              best_epoch=result.best_epoch, val_loss=result.val_loss, timings=result.timings)
             if ctx.store.ranks_in_top(ctx.study, result.val_accuracy, ctx.keep_models):
                 ctx.store.save_model(ctx.study, number, result.model)
-            ctx.store.save_trial_files(ctx.study, record, result.val_probs)
+            ctx.store.save_trial_files(ctx.study, record, result.val_views)
             del result
         record = replace(record, seconds=time.perf_counter() - start)
         if record.state != "complete":

@@ -263,12 +263,13 @@ class SearchStore:
     def write_json(self, path: Path, data: Any) -> None:
         _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=_jsonable)))
 
-    def save_trial_files(self, name: str, record: TrialRecord, val_probs: np.ndarray | None) -> None:
+    def save_trial_files(self, name: str, record: TrialRecord, val_views: np.ndarray | None) -> None:
+        """Params, history and the validation predictions, (views, n, classes) or (n, classes)."""
         folder = self.trial_dir(name, record.number)
         self.write_json(folder / "params.json", record.params)
         self.write_json(folder / "history.json", record.history)
-        if val_probs is not None:
-            _atomic(folder / "val_probs.npy", lambda tmp: np.save(tmp, val_probs.astype(np.float32), allow_pickle=False),
+        if val_views is not None:
+            _atomic(folder / "val_probs.npy", lambda tmp: np.save(tmp, val_views.astype(np.float32), allow_pickle=False),
                     suffix=".npy")
 
     def save_model(self, name: str, number: int, model: Any) -> None:
@@ -300,11 +301,18 @@ class SearchStore:
         path = self.trial_dir(name, number) / "model.keras"
         return path if path.is_file() else None
 
-    def val_probs(self, name: str, number: int) -> np.ndarray | None:
+    def val_views(self, name: str, number: int) -> np.ndarray | None:
+        """(views, n, classes): the plain images' predictions and, with test-time flips, the mirrors'."""
         try:
-            return np.load(self.trial_dir(name, number) / "val_probs.npy", allow_pickle=False)
+            views = np.load(self.trial_dir(name, number) / "val_probs.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
+        return views[None] if views.ndim == 2 else views  # stores before views kept the average only
+
+    def val_probs(self, name: str, number: int) -> np.ndarray | None:
+        """(n, classes): the trial's validation probabilities, views averaged."""
+        views = self.val_views(name, number)
+        return None if views is None else views.mean(axis=0)
 
     def top_trials(self, name: str, k: int) -> list[TrialRecord]:
         done = [t for t in self.trials(name) if t.state == "complete" and t.value is not None]

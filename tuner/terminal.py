@@ -205,6 +205,8 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
     members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")
     members.add_column("weight", justify="right")
+    members.add_column("temperature", justify="right")  # its logits / T: calibrated on validation data
+    temperatures = {str(n): t for n, t in sel.get("temperatures", {}).items()}  # JSON keys are strings
     for n, w in sorted(sel["members"].items(), key=lambda kv: -float(kv[1])):
-        members.add_row(str(n), f"{float(w):.3f}")
+        members.add_row(str(n), f"{float(w):.3f}", f"{temperatures.get(str(n), 1.0):.2f}")
     return [table, members]

@@ -3,6 +3,7 @@ wall time, best validation accuracy, and how long `tune` took to reach each peer
 
     python bench/peers/compare.py --data ../shared/datasets/cifar10.tar.gz --out bench/results/peers.json
     python bench/peers/compare.py --data ... --train-samples 3000 --val-fraction 0.04 --trials 6 --epochs 3  # CPU
+    python bench/peers/compare.py --data ... --only optuna,tune --keep peers/   # then --only kerastuner, then all
 
 Every contender runs in a fresh process; its clock starts when the process is started (imports
 and data loading count). The target (issue 6): `tune` reaches the peer's best validation
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=1, help="tune's --jobs")
     parser.add_argument("--only", default=",".join(CONTENDERS))
+    parser.add_argument("--keep", type=Path, help="folder for each contender's record; one already there is "
+                        "read, not run again (to split a comparison over several calls of one machine)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -56,11 +59,13 @@ def main() -> None:
     common += ["--data", str(args.data)] if args.data else []
     common += ["--train-samples", str(args.train_samples)] if args.train_samples else []
     common += ["--val-fraction", str(args.val_fraction)] if args.val_fraction else []
-    folder = Path(tempfile.mkdtemp(prefix="peers-"))
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="peers-"))
+    folder.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.only.split(","):
         extra = ["--jobs", str(args.jobs)] if name == "tune" else []
-        results[name] = run(CONTENDERS[name], common + extra, folder / f"{name}.json")
+        kept = folder / f"{name}.json"
+        results[name] = json.loads(kept.read_text()) if kept.is_file() else run(CONTENDERS[name], common + extra, kept)
     print("| contender | trials | wall | best val acc | tune reaches it after | ratio to the peer's wall |")
     print("| --- | --- | --- | --- | --- | --- |")
     tune = results.get("tune")

@@ -1,0 +1,35 @@
+"""Temperature scaling (Guo et al., 2017) of a trial's validation predictions, for the ensemble.
+
+Trials differ in calibration: label smoothing makes a model under-confident, a high learning rate
+without it over-confident. Averaging such members, or choosing them greedily by validation
+log-loss, then favours the most confident model instead of the best mix: on the H100 a cifar10
+search's selection kept one member of ten (BENCHMARKS.md, session 4). One temperature per trial,
+fitted on validation data, puts them on one footing; it never changes a single view's top class.
+
+A trial's predictions come as views: (views, n, classes), the plain images and, with test-time
+flips, their mirrors. The temperature divides each view's logits, then the views are averaged:
+what `ensemble.combine` builds as a Keras model, so the selection scores what is evaluated.
+Since softmax(z / T) = normalise(p ** (1 / T)), probabilities are enough.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from tuner.metrics import log_loss
+
+BOUNDS = (0.05, 20.0)  # beyond these a model is degenerate; the fit stays inside
+
+
+def temper(views: np.ndarray, temperature: float) -> np.ndarray:
+    """(n, classes): each view's logits divided by `temperature`, softmaxed, views averaged."""
+    scaled = np.power(np.maximum(views.astype(np.float64), 1e-30), 1.0 / temperature)
+    return (scaled / scaled.sum(axis=-1, keepdims=True)).mean(axis=0).astype(np.float32)
+
+
+def fit_temperature(views: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises validation log-loss (searched on a log scale)."""
+    result = minimize_scalar(lambda log_t: log_loss(temper(views, float(np.exp(log_t))), labels),
+                             bounds=tuple(np.log(BOUNDS)), method="bounded", options={"xatol": 1e-3})
+    return float(np.exp(result.x))
