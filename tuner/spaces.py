@@ -129,6 +129,9 @@ class InputSpec(_Strict):
     channels: Literal[1, 3]
 
 
+PRUNE_AFTER = 2
+
+
 class Training(_Strict):
     max_epochs: int = Field(20, ge=1, le=10000)
     patience: int = Field(3, ge=1)
@@ -136,6 +139,13 @@ class Training(_Strict):
     test_fraction: float = Field(0.2, gt=0, lt=1)  # only for data without its own test split
     seed: int = 0
     max_train_samples: int | None = Field(None, ge=10)  # a subset, for quick runs
+    # Epochs every trial trains before a pruner may stop it (default 2). Under a one-cycle or cosine
+    # schedule early epochs rank trials by their learning rate, not by where they end.
+    prune_after: int | None = Field(None, ge=0)
+
+    @property
+    def epochs_before_pruning(self) -> int:
+        return PRUNE_AFTER if self.prune_after is None else self.prune_after
 
 
 class Space(_Strict):

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from tuner import interrupts
 from tuner.engines.base import BaseEngine
 from tuner.errors import TrialFailed, TrialPruned
-from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.spaces import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
 from tuner.store import SearchStore, TrialRecord
 from tuner.workers import gone, this_worker
 
@@ -57,11 +57,13 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, max_epochs: int, prune_after: int = PRUNE_AFTER) -> optuna.pruners.BasePruner:
+    """Steps are 0-based epochs: a trial can be stopped after `prune_after` full epochs."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=prune_after)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, prune_after), max_resource=max_epochs,
+                                              reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
@@ -92,13 +94,13 @@ class OptunaEngine(BaseEngine):
             kept.add(index)
 
     def search(self, n_trials: int, timeout: float | None) -> None:
-        store, study_name = self.ctx.store, self.ctx.study
+        store, study_name, training = self.ctx.store, self.ctx.study, self.ctx.space.training
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # the terminal reports failed trials
         existing = len(store.storage.get_all_trials(store.require_study(study_name), deepcopy=False))
         # Offset by the trials already there: a resumed study must not replay its first proposals.
         seed = None if self.seed is None else self.seed + existing
         study = optuna.load_study(study_name=study_name, storage=store.storage, sampler=make_sampler(self.sampler, seed),
-                                  pruner=make_pruner(self.pruner, self.ctx.space.training.max_epochs))
+                                  pruner=make_pruner(self.pruner, training.max_epochs, training.epochs_before_pruning))
         deadline = None if timeout is None else time.monotonic() + timeout
         self._pending: TrialRecord | None = None
         while (deadline is None or time.monotonic() < deadline) and not self.runner.retiring:
