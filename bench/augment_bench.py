@@ -33,7 +33,11 @@ def front_layers(variant: str) -> list:
             r = keras.random.randint((keras.ops.shape(x)[0], 1, 1, 1), 0, 9, seed=self.gen)
             return x + keras.ops.cast(r, x.dtype) * 0
 
-    return {"plain": [], "shift_flip": [Augment(4, True, seed=0)], "shift": [Augment(4, False, seed=0)],
+    class Identity(keras.layers.Layer):  # a front layer that does nothing: the wrapper's own cost
+        def call(self, x, training=False):
+            return x
+
+    return {"plain": [], "identity": [Identity()], "shift_flip": [Augment(4, True, seed=0)], "shift": [Augment(4, False, seed=0)],
             "flip": [Augment(0, True, seed=0)], "random_only": [RandomOnly()]}[variant]
 
 
@@ -87,7 +91,7 @@ def main() -> None:
     parser.add_argument("--variants", default="plain,shift_flip",
                         help="comma list of plain, host (shift+flip, choices drawn on the host: what tune "
                              "trains), host_cutout (the same + 8x8 cutout), shift_flip (drawn in the step), "
-                             "shift, flip, random_only")
+                             "shift, flip, random_only, identity (a front layer that returns its input)")
     args = parser.parse_args()
 
     from tuner.backend import configure

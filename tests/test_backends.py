@@ -33,7 +33,7 @@ from tuner.training import train_trial
 space = load_space(sys.argv[3])
 data, _ = load_search_data(space, None, cache / "data")
 base = {"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "augment": 1.0, "cutout": 3}
-trials = [base, {**base, "learning_rate": 0.02, "lr_schedule": "cosine", "l2": 1e-4, "label_smoothing": 0.1, "cutout": 4},
+trials = [base, {**base, "learning_rate": 0.02, "lr_schedule": "cosine", "l2": 1e-4, "label_smoothing": 0.1, "cutout": 0},
           {**base, "width": 16}]
 def programs():
     return {p.name for p in (cache / "jax").glob("*")} if (cache / "jax").is_dir() else set()
@@ -41,7 +41,8 @@ out = []
 for params in trials:
     before = programs()
     result = train_trial(space.complete(params), data, max_epochs=2, patience=2, seed=0)
-    out.append({"val_accuracy": result.val_accuracy, "new_programs": sorted(programs() - before)})
+    out.append({"val_accuracy": result.val_accuracy, "new_programs": sorted(programs() - before),
+                "hits": result.timings.get("cache_hits"), "misses": result.timings.get("cache_misses")})
 print("RESULT " + json.dumps({"backend": keras.backend.backend(), "trials": out}))
 """
 
@@ -76,8 +77,11 @@ def test_trials_train_on_the_other_backends(backend, tmp_path):
 def test_jax_trials_of_one_architecture_share_the_compiled_step(tmp_path):
     first, same_architecture, wider = run_probe("jax", tmp_path)["trials"]
     assert first["new_programs"]  # the probe does record programs
-    assert same_architecture["new_programs"] == [], "other numbers recompiled the step"
+    assert same_architecture["new_programs"] == [], "other numbers (cutout off too) recompiled the step"
     assert wider["new_programs"]  # a new architecture does compile
+    # the trial's own record says so too (what a search on a GPU reports per trial)
+    assert first["misses"] > 0 and same_architecture["misses"] == 0 and same_architecture["hits"] > 0
+    assert wider["misses"] > 0
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

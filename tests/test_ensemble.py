@@ -115,3 +115,34 @@ for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
     assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
     readme = (out / "README.md").read_text()
     assert "import keras" in readme and f"{100 * record['test']['ensemble']['accuracy']:.2f}%" in readme
+
+
+def test_temperature_fit_recovers_a_known_miscalibration():
+    from tuner.calibration import fit_temperature, temper
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4000, 10))
+    truth = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(10, p=p) for p in truth])  # labels drawn from the true probabilities
+    shy = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(1, keepdims=True)  # under-confident by 2.5
+    t = fit_temperature(shy[None], y)
+    assert t == pytest.approx(1 / 2.5, rel=0.1)
+    np.testing.assert_allclose(temper(shy[None], t).argmax(1), shy.argmax(1))  # one view: top class kept
+    np.testing.assert_allclose(temper(np.stack([shy, truth]), 1.0), (shy + truth) / 2, atol=1e-6)
+
+
+def test_ensemble_model_computes_what_the_selection_scored():
+    """Temperature per branch, then the flip average: the Keras model matches `temper` on the views."""
+    import keras
+
+    from tuner.calibration import temper
+    from tuner.ensemble import combine
+    from tuner.model import build_model
+    from tuner.params import complete_params
+
+    keras.utils.set_random_seed(0)
+    model = build_model(complete_params({"depth": 1, "width": 4, "logit_scale": 4.0}), (8, 8, 1), 10)
+    x = np.random.default_rng(1).integers(0, 256, (16, 8, 8, 1)).astype("float32")
+    views = np.stack([model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)])
+    ensemble = combine({3: model}, {3: 1.0}, {3: True}, {3: 0.4})
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), temper(views, 0.4), atol=1e-5)

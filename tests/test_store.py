@@ -78,3 +78,14 @@ def test_unknown_study_lists_the_known_ones(tmp_path: Path):
     store.open_study("alpha", META)
     with pytest.raises(UserError, match=r"no study 'beta' .*studies: alpha"):
         store.trials("beta")
+
+
+def test_validation_views_are_kept_and_averaged(tmp_path: Path):
+    store = SearchStore(None, tmp_path)
+    store.open_study("s", META)
+    plain, mirrored = np.full((3, 2), 0.2), np.full((3, 2), 0.8)
+    store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"tta_flip": True}), np.stack([plain, mirrored]))
+    assert store.val_views("s", 0).shape == (2, 3, 2)
+    np.testing.assert_allclose(store.val_probs("s", 0), 0.5)
+    store.save_trial_files("s", TrialRecord(1, "complete", 0.5, {}), plain)  # a study from before views
+    assert store.val_views("s", 1).shape == (1, 3, 2)

@@ -18,6 +18,20 @@ import tempfile
 from pathlib import Path
 
 JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk
+_CACHE_EVENTS: dict[str, int] = {}  # JAX persistent-cache events in this process, once listening
+
+
+def _count_cache_event(event: str, *args: object, **kwargs: object) -> None:
+    name = event.rsplit("/", 1)[-1]
+    if event.startswith("/jax/compilation_cache/") and name in ("cache_hits", "cache_misses"):
+        _CACHE_EVENTS[name] += 1
+
+
+def compile_cache_counts() -> dict[str, int]:
+    """Programs this process loaded from JAX's persistent cache (hits) and compiled and wrote to it
+    (misses: only those over the 0.5 s threshold); empty on other backends. Per trial, these show
+    whether a seen architecture really skipped its compile."""
+    return dict(_CACHE_EVENTS)
 
 
 def load_keras() -> None:
@@ -124,5 +138,8 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
         jax.config.update("jax_compilation_cache_dir", str(cache_dir / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
         jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)  # JAX evicts least recently used
+        if not _CACHE_EVENTS:
+            _CACHE_EVENTS.update(cache_hits=0, cache_misses=0)
+            jax.monitoring.register_event_listener(_count_cache_event)
     return {"backend": keras.backend.backend(), "device": device, "precision": precision,
             "keras": keras.__version__, "xla": "off" if jit_compile() is False else "on", "pid": str(os.getpid())}
