@@ -2,9 +2,10 @@
 
 Selection (Caruana et al., 2004: forward selection with replacement, keeping the best prefix)
 reads the store's validation predictions and labels only; each candidate is first calibrated by
-its own temperature (`calibration.py`), which the ensemble model then applies to its logits. `evaluate_on_test` is the one
-place in `tune` that reads the test split; its result is recorded in the store, with the
-ensemble saved as one Keras model, so that asking again needs no second look at the test set.
+its own temperature (`calibration.py`), which the ensemble model then applies to its logits.
+`evaluate_on_test` is the one place in `tune` that reads the test split; its result is recorded
+in the store, with the ensemble saved as one Keras model, so that asking again needs no second
+look at the test set.
 """
 
 from __future__ import annotations

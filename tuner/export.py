@@ -29,6 +29,8 @@ def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: Tria
     split, test = meta["split"], record["test"]
     sel = record["selection"]
     members = ", ".join(f"trial {n} ({float(w):.2f})" for n, w in sel["members"].items())
+    calibrated = (", each member's logits divided by a temperature fitted on validation data"
+                  if sel.get("temperatures") else "")  # evaluations recorded before calibration have none
     return f"""# {study}: exported by `tune`
 
 - dataset: {meta['dataset']} (source: {split['source']})
@@ -36,8 +38,7 @@ def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: Tria
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
 - search: {n_trials} finished trials, engine {meta['engine']}, sampler {meta['sampler']}
 - best trial: {best.number}, validation accuracy {100 * sel['best_val_accuracy']:.2f}%
-- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}, each member's logits
-  divided by a temperature fitted on validation data
+- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}{calibrated}
 
 | model | test accuracy | test loss |
 | --- | --- | --- |
