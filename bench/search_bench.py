@@ -48,7 +48,8 @@ class Recorder(QuietObserver):
         print(f"trial {record.number} {record.state} val_acc={record.value} epochs={record.epochs} "
               f"wall={record.seconds:.1f}s first_epoch={t.get('first_epoch_seconds', 0):.1f}s "
               f"epoch={t.get('epoch_seconds', 0):.2f}s predict={t.get('predict_seconds', 0):.1f}s "
-              f"cache hits/misses={t.get('cache_hits', '-')}/{t.get('cache_misses', '-')}", flush=True)
+              f"programs={t.get('programs', '-')} cache hits/misses={t.get('cache_hits', '-')}/{t.get('cache_misses', '-')}",
+              flush=True)
 
     def note(self, message: str) -> None:
         print(f"note: {message}", flush=True)

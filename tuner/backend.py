@@ -18,20 +18,27 @@ import tempfile
 from pathlib import Path
 
 JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk
-_CACHE_EVENTS: dict[str, int] = {}  # JAX persistent-cache events in this process, once listening
+_COMPILES: dict[str, float] = {}  # JAX compile events in this process, once listening
 
 
-def _count_cache_event(event: str, *args: object, **kwargs: object) -> None:
+def _count_event(event: str, *args: object, **kwargs: object) -> None:
     name = event.rsplit("/", 1)[-1]
     if event.startswith("/jax/compilation_cache/") and name in ("cache_hits", "cache_misses"):
-        _CACHE_EVENTS[name] += 1
+        _COMPILES[name] += 1
 
 
-def compile_cache_counts() -> dict[str, int]:
-    """Programs this process loaded from JAX's persistent cache (hits) and compiled and wrote to it
-    (misses: only those over the 0.5 s threshold); empty on other backends. Per trial, these show
-    whether a seen architecture really skipped its compile."""
-    return dict(_CACHE_EVENTS)
+def _count_duration(event: str, duration: float, *args: object, **kwargs: object) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":  # a compile, or a load from the cache
+        _COMPILES["programs"] += 1
+        _COMPILES["compile_seconds"] += duration
+
+
+def compile_counts() -> dict[str, float]:
+    """This process's JAX programs so far: how many it asked XLA for ("programs") and the seconds
+    that took, how many came from the persistent cache ("cache_hits") and how many were compiled
+    and written to it ("cache_misses"); empty on other backends. Per trial, these show whether a
+    seen architecture really skipped its compile."""
+    return dict(_COMPILES)
 
 
 def load_keras() -> None:
@@ -136,10 +143,14 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
         import jax
 
         jax.config.update("jax_compilation_cache_dir", str(cache_dir / "jax"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        # Every program, the small ones too: `free_memory` clears JAX's in-memory caches after each
+        # trial, and the next one recompiled its ~50 small programs (initializers, optimizer set-up):
+        # 2.7 s of build a trial on the CPU against 0.3 s read from the cache (BENCHMARKS.md).
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)  # JAX evicts least recently used
-        if not _CACHE_EVENTS:
-            _CACHE_EVENTS.update(cache_hits=0, cache_misses=0)
-            jax.monitoring.register_event_listener(_count_cache_event)
+        if not _COMPILES:
+            _COMPILES.update(programs=0, compile_seconds=0.0, cache_hits=0, cache_misses=0)
+            jax.monitoring.register_event_listener(_count_event)
+            jax.monitoring.register_event_duration_secs_listener(_count_duration)
     return {"backend": keras.backend.backend(), "device": device, "precision": precision,
             "keras": keras.__version__, "xla": "off" if jit_compile() is False else "on", "pid": str(os.getpid())}

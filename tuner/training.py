@@ -20,7 +20,7 @@ from keras import ops
 
 from tuner import interrupts
 from tuner.augment import CHOICES, Augment, draw_choices
-from tuner.backend import compile_cache_counts, jit_compile
+from tuner.backend import compile_counts, jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.metrics import scores
@@ -177,7 +177,7 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
 def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
                 on_epoch: EpochHook | None = None) -> TrialResult:
     """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
-    start, cache_before = time.perf_counter(), compile_cache_counts()
+    start, compiles_before = time.perf_counter(), compile_counts()
     seed_everything(seed)
     validation: Validation | None = None
     try:
@@ -210,5 +210,5 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
                "first_epoch_seconds": validation.train_seconds[0],
                "epoch_seconds": float(np.median(validation.train_seconds[1:] or validation.train_seconds)),
                "predict_seconds": validation.predict_seconds, "total_seconds": time.perf_counter() - start,
-               **{k: float(n - cache_before[k]) for k, n in compile_cache_counts().items()}}
+               **{k: float(n - compiles_before[k]) for k, n in compile_counts().items()}}
     return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings)
