@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 
 from tuner.backend import selected_backend
@@ -29,3 +30,17 @@ def test_no_xla_for_tensorflow_on_a_cpu():
     if accelerator() != "cpu":
         pytest.skip("the rule under test is the CPU's")
     assert jit_compile() == (False if keras.backend.backend() == "tensorflow" else "auto")
+
+
+def test_the_compilation_cache_folder_is_bounded_least_recently_used_first(tmp_path):
+    from tuner.backend import bound_folder
+
+    for i, name in enumerate(["old", "middle", "new"]):
+        path = tmp_path / name
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))  # access and modification times, oldest first
+    bound_folder(tmp_path, 250)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["middle", "new"]
+    bound_folder(tmp_path, 250)  # already under the cap: nothing more goes
+    assert len(list(tmp_path.iterdir())) == 2
+    bound_folder(tmp_path / "missing", 0)  # no cache yet: nothing to do

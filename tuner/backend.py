@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk
+JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk (`bound_folder`)
 _COMPILES: dict[str, float] = {}  # JAX compile events in this process, once listening
 
 
@@ -39,6 +39,22 @@ def compile_counts() -> dict[str, float]:
     and written to it ("cache_misses"); empty on other backends. Per trial, these show whether a
     seen architecture really skipped its compile."""
     return dict(_COMPILES)
+
+
+def bound_folder(folder: Path, max_bytes: int) -> None:
+    """Delete the least recently used files of `folder` until it holds at most `max_bytes`."""
+    files = []
+    for path in folder.glob("*") if folder.is_dir() else []:
+        with contextlib.suppress(OSError):  # another worker may be deleting the same file
+            stat = path.stat()
+            files.append((max(stat.st_atime, stat.st_mtime), stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            return
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size
 
 
 def load_keras() -> None:
@@ -147,7 +163,10 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
         # trial, and the next one recompiled its ~50 small programs (initializers, optimizer set-up):
         # 2.7 s of build a trial on the CPU against 0.3 s read from the cache (BENCHMARKS.md).
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)  # JAX evicts least recently used
+        # Bounded here, once per process, not by JAX's own cap (`jax_compilation_cache_max_size`):
+        # that rescans the whole folder under a file lock on every write, 50 ms a program at 3,000
+        # entries, and the other workers wait on its lock.
+        bound_folder(cache_dir / "jax", JAX_CACHE_BYTES)
         if not _COMPILES:
             _COMPILES.update(programs=0, compile_seconds=0.0, cache_hits=0, cache_misses=0)
             jax.monitoring.register_event_listener(_count_event)
