@@ -37,7 +37,7 @@ def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_sp
         assert t.seconds and t.seconds > 0
         if t.state == "complete":
             assert 0 <= t.value <= 1 and len(t.history["val_loss"]) >= 1 and t.best_epoch is not None
-            assert store.val_probs("study", t.number).shape[1] == 10
+            assert store.val_views("study", t.number).shape[2] == 10
     assert len(list((results / "study" / "trials").glob("*/model.keras"))) <= 2
     assert store.meta("study")["engine"] == engine
 

@@ -146,3 +146,19 @@ def test_ensemble_model_computes_what_the_selection_scored():
     views = np.stack([model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)])
     ensemble = combine({3: model}, {3: 1.0}, {3: True}, {3: 0.4})
     np.testing.assert_allclose(ensemble.predict(x, verbose=0), temper(views, 0.4), atol=1e-5)
+
+
+def test_a_member_takes_its_mirror_images_only_where_they_help():
+    from tuner.ensemble import _calibrated
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 2000)
+    def noisy(scale):  # probabilities that favour the true class by `scale` (0: no information)
+        logits = rng.normal(0, 1, (2000, 10)) + scale * np.eye(10)[y]
+        return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    plain = noisy(2.0)
+    _, _, helped = _calibrated(np.stack([plain, noisy(2.0)]), y, tta=False)  # an independent second look
+    _, _, hurt = _calibrated(np.stack([plain, noisy(0.0)]), y, tta=False)  # a mirror that knows nothing
+    assert helped and not hurt
+    probs, temperature, flips = _calibrated(np.stack([plain]), y, tta=False)  # no mirrors stored
+    assert not flips and probs.shape == (2000, 10) and temperature > 0

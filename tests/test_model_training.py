@@ -204,6 +204,22 @@ def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     np.testing.assert_allclose(result.val_probs, flipped, atol=1e-6)
     assert result.val_loss == pytest.approx(log_loss(flipped, data.y_val), rel=1e-5)
     assert result.val_accuracy == pytest.approx(np.mean(flipped.argmax(1) == data.y_val))
+    np.testing.assert_allclose(result.val_views, np.stack([plain, 2 * flipped - plain]), atol=1e-5)
+
+
+def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digits_data, tiny_space):
+    """Trained on flips without test-time flips: its figures are the plain images', and the
+    mirrors' predictions are kept beside them for the ensemble to take or leave."""
+    from tuner.training import predict_padded, train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "flip": True,
+                                  "augment": 1.0, "tta_flip": False})
+    result = train_trial(params, data, max_epochs=2, patience=2, seed=0)
+    plain = predict_padded(result.model, data.x_val)
+    mirrored = predict_padded(result.model, np.ascontiguousarray(data.x_val[:, :, ::-1]))
+    np.testing.assert_allclose(result.val_probs, plain, atol=1e-6)
+    np.testing.assert_allclose(result.val_views, np.stack([plain, mirrored]), atol=1e-6)
 
 
 def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space, monkeypatch):

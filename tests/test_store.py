@@ -59,9 +59,9 @@ def test_half_written_artifacts_are_not_read(tmp_path: Path):
     folder = store.trial_dir("s", 0)
     folder.mkdir(parents=True)
     (folder / "val_probs.npy").write_bytes(b"\x93NUMPY trunc")  # a crash mid-write without rename
-    assert store.val_probs("s", 0) is None
+    assert store.val_views("s", 0) is None
     store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"a": 1}), np.ones((3, 2)))
-    assert store.val_probs("s", 0).shape == (3, 2)
+    assert store.val_views("s", 0).shape == (1, 3, 2)
     assert not list(folder.glob(".*tmp*"))  # no temporary files left behind
 
 
@@ -80,12 +80,12 @@ def test_unknown_study_lists_the_known_ones(tmp_path: Path):
         store.trials("beta")
 
 
-def test_validation_views_are_kept_and_averaged(tmp_path: Path):
+def test_validation_views_are_kept(tmp_path: Path):
     store = SearchStore(None, tmp_path)
     store.open_study("s", META)
     plain, mirrored = np.full((3, 2), 0.2), np.full((3, 2), 0.8)
     store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"tta_flip": True}), np.stack([plain, mirrored]))
     assert store.val_views("s", 0).shape == (2, 3, 2)
-    np.testing.assert_allclose(store.val_probs("s", 0), 0.5)
+    np.testing.assert_allclose(store.val_views("s", 0)[1], mirrored)
     store.save_trial_files("s", TrialRecord(1, "complete", 0.5, {}), plain)  # a study from before views
     assert store.val_views("s", 1).shape == (1, 3, 2)

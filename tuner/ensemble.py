@@ -2,7 +2,8 @@
 
 Selection (Caruana et al., 2004: forward selection with replacement, keeping the best prefix)
 reads the store's validation predictions and labels only; each candidate is first calibrated by
-its own temperature (`calibration.py`), which the ensemble model then applies to its logits.
+its own temperature (`calibration.py`), which the ensemble model then applies to its logits, and
+a trial trained on flips is averaged with its mirror images where that fits validation better.
 `evaluate_on_test` is the one place in `tune` that reads the test split; its result is recorded
 in the store, with the ensemble saved as one Keras model, so that asking again needs no second
 look at the test set.
@@ -36,6 +37,7 @@ class Selection:
     best_val_loss: float
     candidates: list[int]
     temperatures: dict[int, float] = field(default_factory=dict)  # trial number -> T (1: as trained)
+    flips: dict[int, bool] = field(default_factory=dict)  # trial number -> averaged with its mirror images
 
 
 def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metric: str = "log_loss") -> dict[int, float]:
@@ -56,14 +58,13 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
     if metric not in METRICS:
         raise UserError(f"unknown ensemble metric '{metric}' (choose from {', '.join(METRICS)})")
     y_val = store.val_labels(study)
-    raw, probs, temperatures = {}, {}, {}
+    raw, probs, temperatures, flips = {}, {}, {}, {}
     for t in store.top_trials(study, top):
         views = store.val_views(study, t.number)
         if views is not None and views.shape[1] == len(y_val) and store.model_path(study, t.number):
-            # a flipped trial stored before views were kept has only their average: left as trained
-            legacy = bool(t.params.get("tta_flip")) and len(views) == 1
-            temperatures[t.number] = 1.0 if legacy else fit_temperature(views, y_val)
-            raw[t.number], probs[t.number] = views.mean(axis=0), temper(views, temperatures[t.number])
+            tta = bool(t.params.get("tta_flip"))
+            raw[t.number] = views.mean(axis=0) if tta else views[0]  # the trial's own figures
+            probs[t.number], temperatures[t.number], flips[t.number] = _calibrated(views, y_val, tta)
     if not probs:
         raise UserError(f"study '{study}' has no completed trial with a saved model yet")
     weights = greedy_weights(probs, y_val, size, metric)
@@ -71,7 +72,19 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
     best = max(raw, key=lambda n: (accuracy(raw[n], y_val), -log_loss(raw[n], y_val), -n))  # as trained
     return Selection(weights, metric, accuracy(mix, y_val), log_loss(mix, y_val), best,
                      accuracy(raw[best], y_val), log_loss(raw[best], y_val), sorted(probs),
-                     {n: temperatures[n] for n in weights})
+                     {n: temperatures[n] for n in weights}, {n: flips[n] for n in weights})
+
+
+def _calibrated(views: np.ndarray, y_val: np.ndarray, tta: bool) -> tuple[np.ndarray, float, bool]:
+    """A candidate's calibrated validation probabilities, temperature, and whether it averages its
+    mirror images: with mirrors stored (a flip-trained trial), whichever of the two fits better."""
+    if len(views) == 1 and tta:  # stored before views were kept: only their average, left as trained
+        return views[0], 1.0, True
+    fitted = []
+    for option in [views[:1], views] if len(views) == 2 else [views]:
+        temperature = fit_temperature(option, y_val)
+        fitted.append((temper(option, temperature), temperature, len(option) == 2))
+    return min(fitted, key=lambda f: log_loss(f[0], y_val))
 
 
 def with_flip_tta(model: Any) -> Any:
@@ -140,8 +153,9 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     results: dict[str, Any] = {}
     for label, weights in (("ensemble", selection.members), ("best", {selection.best_trial: 1.0})):
         models = {n: keras.saving.load_model(store.model_path(study, n), compile=False) for n in weights}
-        tta = {n: bool(trials[n].params.get("tta_flip")) for n in weights}
-        model = combine(models, weights, tta, selection.temperatures if label == "ensemble" else None)
+        as_trained = {n: bool(trials[n].params.get("tta_flip")) for n in weights}
+        flips = {**as_trained, **selection.flips} if label == "ensemble" else as_trained
+        model = combine(models, weights, flips, selection.temperatures if label == "ensemble" else None)
         results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
         store.save_model_file(folder / ("model.keras" if label == "ensemble" else "best_trial.keras"), model)
         keras.backend.clear_session(free_memory=True)

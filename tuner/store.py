@@ -302,17 +302,13 @@ class SearchStore:
         return path if path.is_file() else None
 
     def val_views(self, name: str, number: int) -> np.ndarray | None:
-        """(views, n, classes): the plain images' predictions and, with test-time flips, the mirrors'."""
+        """(views, n, classes): the plain images' predictions and, for a trial trained on flips, the
+        mirrors'. A study from before views kept one: a flipped trial's average of both."""
         try:
             views = np.load(self.trial_dir(name, number) / "val_probs.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
         return views[None] if views.ndim == 2 else views  # stores before views kept the average only
-
-    def val_probs(self, name: str, number: int) -> np.ndarray | None:
-        """(n, classes): the trial's validation probabilities, views averaged."""
-        views = self.val_views(name, number)
-        return None if views is None else views.mean(axis=0)
 
     def top_trials(self, name: str, k: int) -> list[TrialRecord]:
         done = [t for t in self.trials(name) if t.state == "complete" and t.value is not None]

@@ -206,7 +206,10 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
     members.add_column("trial", justify="right")
     members.add_column("weight", justify="right")
     members.add_column("temperature", justify="right")  # its logits / T: calibrated on validation data
+    members.add_column("mirrored too", justify="right")
     temperatures = {str(n): t for n, t in sel.get("temperatures", {}).items()}  # JSON keys are strings
+    flips = {str(n): f for n, f in sel.get("flips", {}).items()}
     for n, w in sorted(sel["members"].items(), key=lambda kv: -float(kv[1])):
-        members.add_row(str(n), f"{float(w):.3f}", f"{temperatures.get(str(n), 1.0):.2f}")
+        flipped = {True: "yes", False: "no"}.get(flips.get(str(n)), "as trained")
+        members.add_row(str(n), f"{float(w):.3f}", f"{temperatures.get(str(n), 1.0):.2f}", flipped)
     return [table, members]

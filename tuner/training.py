@@ -39,7 +39,7 @@ class TrialResult:
     val_accuracy: float  # at the best epoch, with test-time flips if the params ask for them
     val_loss: float  # likewise (the history's per-epoch figures have no flips)
     val_probs: np.ndarray  # (n_val, n_classes) at the best epoch, likewise
-    val_views: np.ndarray  # (views, n_val, n_classes): the plain images' and, with flips, the mirrors'
+    val_views: np.ndarray  # (views, n_val, n_classes): the plain images' and, for flip trials, the mirrors'
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -200,12 +200,16 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     best = int(np.argmin(hist["val_loss"]))
     probs, val_loss, val_accuracy = validation.best_probs, hist["val_loss"][best], hist["val_accuracy"][best]
     views = [probs]
-    if params["tta_flip"]:  # early stopping restored the best epoch's weights: only the mirrors are new
+    # Mirrors, once, with the best epoch's weights (early stopping restored them): the trial's own
+    # figures if it asks for test-time flips; for any trial trained on flips, an option the
+    # ensemble may take for it (`ensemble.select`).
+    if params["tta_flip"] or params["flip"]:
         start_tta = time.perf_counter()
         views.append(predict_padded(model, np.ascontiguousarray(data.x_val[:, :, ::-1])))
+        validation.predict_seconds += time.perf_counter() - start_tta
+    if params["tta_flip"]:
         probs = (views[0] + views[1]) / 2
         val_loss, val_accuracy = scores(probs, data.y_val)
-        validation.predict_seconds += time.perf_counter() - start_tta
     timings = {"build_seconds": build_seconds, "train_seconds": sum(validation.train_seconds),
                "first_epoch_seconds": validation.train_seconds[0],
                "epoch_seconds": float(np.median(validation.train_seconds[1:] or validation.train_seconds)),
