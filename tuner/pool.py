@@ -10,7 +10,9 @@ code) costs its running trial only; another takes its place.
 
 The parent never imports Keras. It shows what its workers report, forwards Ctrl-C to them
 once per press (they run in their own process group) and turns their exit reports back into
-the errors an in-process search raises.
+the errors an in-process search raises. Each worker reports through a pipe of its own: a worker
+killed while it writes (the out-of-memory killer's SIGKILL) must not hold a lock that the others'
+reports wait on, as one shared multiprocessing.Queue's writer lock did.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
 import traceback
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,9 +57,9 @@ class _Pool:
     def __init__(self, store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp):
         self.store, self.request, self.observer, self.target, self.warm_up = store, request, observer, target, warm_up
         self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
-        self.events = self.mp.Queue()
+        self.inboxes: dict[int, Connection] = {}  # worker -> the read end of its reports
         self.workers: dict[int, Any] = {}
-        self.standby: tuple[int, Any, Any] | None = None  # (number, process, the pipe that starts it)
+        self.standby: tuple[int, Any, Any, Connection] | None = None  # (number, process, its start pipe, inbox)
         self.started = 0
         self.growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
         self.reports: dict[int, tuple[str, str]] = {}  # worker -> (status, message) of its exit
@@ -88,10 +90,7 @@ class _Pool:
         if interrupts.requested() and not self.forwarded:
             self.forwarded = True
             self._signal(signal.SIGINT)
-        try:
-            self._dispatch(*self.events.get(timeout=POLL_SECONDS))
-        except queue.Empty:
-            pass
+        self._receive_ready(POLL_SECONDS)
         if time.monotonic() >= self.next_reap:  # also while busy workers report without pause
             self.next_reap = time.monotonic() + POLL_SECONDS
             self._reap()
@@ -99,9 +98,12 @@ class _Pool:
     def _start(self) -> None:
         """Start a worker: the standby if there is one, else a new process."""
         if self.standby is None or not self.standby[1].is_alive():
+            if self.standby is not None:
+                self.standby[3].close()
             self.standby = self._spawn()
-        number, process, go = self.standby
+        number, process, go, inbox = self.standby
         self.standby = None
+        self.inboxes[number] = inbox
         remaining = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
         try:
             go.send(remaining)  # its timeout: the search's deadline counts from the parent's start
@@ -124,12 +126,14 @@ class _Pool:
         request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False, seed=seed)
         spec = (self.store.url, self.store.results_dir, self.store.heartbeat)
         receive, go = self.mp.Pipe(duplex=False)
+        inbox, outbox = self.mp.Pipe(duplex=False)
         process = self.mp.Process(target=_worker_main, name=f"tune-worker-{number}", daemon=True,
                                   args=(self.target, self.warm_up, spec, request, number, self.request.jobs,
-                                        self.events, os.getpid(), self.log_path(number), receive))
+                                        outbox, os.getpid(), self.log_path(number), receive))
         process.start()
         receive.close()
-        return number, process, go
+        outbox.close()  # the worker holds the only write end: its exit reads as end of file here
+        return number, process, go, inbox
 
     def log_path(self, worker: int) -> Path:
         return self.store.study_dir(self.request.study) / "logs" / f"worker-{worker}.log"
@@ -152,16 +156,30 @@ class _Pool:
             if process.is_alive():
                 continue
             process.join()
-            self._drain()  # its last reports may still be in the pipe
+            self._drain(worker)  # its last reports may still be in the pipe
             del self.workers[worker]
             self._after_exit(worker, self.reports.pop(worker, None), process.exitcode)
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                self._dispatch(*self.events.get(timeout=0.2))
-            except queue.Empty:
-                return
+    def _receive_ready(self, timeout: float) -> None:
+        senders = {conn: worker for worker, conn in self.inboxes.items()}
+        for conn in wait(list(senders), timeout=timeout):
+            self._receive(senders[conn])
+
+    def _receive(self, worker: int) -> bool:
+        """Dispatch one report of `worker`; False (and its inbox closed) once it has no more."""
+        conn = self.inboxes[worker]
+        try:
+            report = conn.recv()
+        except (EOFError, OSError):  # it exited (or was killed mid-write: a torn report is dropped)
+            conn.close()
+            del self.inboxes[worker]
+            return False
+        self._dispatch(*report)
+        return True
+
+    def _drain(self, worker: int) -> None:
+        while worker in self.inboxes and self._receive(worker):
+            pass
 
     def _after_exit(self, worker: int, report: tuple[str, str] | None, exitcode: int | None) -> None:
         status, message = report or ("died", f"exit code {exitcode}")
@@ -203,39 +221,41 @@ class _Pool:
             process = self.standby[1]
             process.kill()  # it holds no trial
             process.join()
+            self.standby[3].close()
         deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while any(p.is_alive() for p in self.workers.values()) and time.monotonic() < deadline:
+            self._receive_ready(0.1)  # a worker blocked on a full pipe could not end
         for process in self.workers.values():
-            process.join(max(deadline - time.monotonic(), 0.1))
             if process.is_alive():
                 process.kill()  # its trial is failed later: its pid is gone (tuner.workers)
-                process.join()
+            process.join()
 
 
 class _Forward:
     """A worker's observer: every event goes to the parent. Notes are dropped: the only ones
     come from opening the study, which the parent did first and showed."""
 
-    def __init__(self, events: Any, worker: int):
-        self.events, self.worker = events, worker
+    def __init__(self, outbox: Connection, worker: int):
+        self.outbox, self.worker = outbox, worker
 
     def search_started(self, setup: dict[str, str]) -> None:
-        self.events.put(("search_started", self.worker, setup))
+        self.outbox.send(("search_started", self.worker, setup))
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        self.events.put(("trial_started", self.worker, (number, params, max_epochs)))
+        self.outbox.send(("trial_started", self.worker, (number, params, max_epochs)))
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        self.events.put(("epoch_ended", self.worker, (number, epoch, metrics)))
+        self.outbox.send(("epoch_ended", self.worker, (number, epoch, metrics)))
 
     def trial_finished(self, record: TrialRecord) -> None:
-        self.events.put(("trial_finished", self.worker, record))
+        self.outbox.send(("trial_finished", self.worker, record))
 
     def note(self, message: str) -> None:
         pass
 
 
 def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], request: Any, worker: int, jobs: int,
-                 events: Any, parent: int, log_path: Path, go: Any) -> None:
+                 outbox: Connection, parent: int, log_path: Path, go: Any) -> None:
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
     _log_to(log_path)
     _exit_with(parent)
@@ -249,7 +269,7 @@ def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], 
     os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     try:
         with interrupts.catching_ctrl_c():
-            done = target(SearchStore(*spec), request, _Forward(events, worker))
+            done = target(SearchStore(*spec), request, _Forward(outbox, worker))
         report = ("done" if done else "retired", "")
     except KeyboardInterrupt:
         report = ("interrupted", "")
@@ -260,9 +280,8 @@ def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], 
     except BaseException:
         traceback.print_exc()
         report = ("crashed", traceback.format_exc())
-    events.put(("exit", worker, report))
-    events.close()
-    events.join_thread()
+    outbox.send(("exit", worker, report))
+    outbox.close()
 
 
 def _log_to(path: Path) -> None:
