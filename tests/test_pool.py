@@ -92,3 +92,26 @@ def test_keras_tuner_refuses_several_jobs(tiny_space, results):
     store = SearchStore(None, results)
     with pytest.raises(UserError, match="--jobs needs --engine optuna"):
         run_search(store, request_for(tiny_space, store, 2, engine="keras-tuner", jobs=2), Recorder())
+
+
+def _report_to_a_closed_parent() -> None:
+    from multiprocessing import Pipe
+
+    from tuner.pool import _Forward
+
+    inbox, outbox = Pipe(duplex=False)
+    inbox.close()  # the parent is gone
+    _Forward(outbox, 0).epoch_ended(0, 0, {"val_accuracy": 0.5})
+    raise SystemExit(0)  # reached only if the report did not end the process
+
+
+def test_a_worker_whose_parent_is_gone_ends_without_failing_its_trial():
+    # Raising BrokenPipeError inside the trial would record it failed with that error (seen in CI
+    # when a parent was killed mid-trial); the worker must end instead, leaving the trial for
+    # the next run to mark interrupted.
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(target=_report_to_a_closed_parent)
+    process.start()
+    process.join(60)
+    assert process.exitcode == 3

@@ -239,19 +239,28 @@ class _Forward:
         self.outbox, self.worker = outbox, worker
 
     def search_started(self, setup: dict[str, str]) -> None:
-        self.outbox.send(("search_started", self.worker, setup))
+        self._send("search_started", setup)
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        self.outbox.send(("trial_started", self.worker, (number, params, max_epochs)))
+        self._send("trial_started", (number, params, max_epochs))
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        self.outbox.send(("epoch_ended", self.worker, (number, epoch, metrics)))
+        self._send("epoch_ended", (number, epoch, metrics))
 
     def trial_finished(self, record: TrialRecord) -> None:
-        self.outbox.send(("trial_finished", self.worker, record))
+        self._send("trial_finished", record)
 
     def note(self, message: str) -> None:
         pass
+
+    def _send(self, kind: str, payload: Any) -> None:
+        try:
+            self.outbox.send((kind, self.worker, payload))
+        except (BrokenPipeError, ConnectionResetError):
+            # The parent is gone (killed). Raising here would record the running trial as failed
+            # with this error; ending at once leaves it running under a dead pid, which the next
+            # run marks interrupted, as for a parent killed together with its workers.
+            os._exit(3)
 
 
 def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], request: Any, worker: int, jobs: int,
@@ -280,7 +289,7 @@ def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], 
     except BaseException:
         traceback.print_exc()
         report = ("crashed", traceback.format_exc())
-    outbox.send(("exit", worker, report))
+    _Forward(outbox, worker)._send("exit", report)
     outbox.close()
 
 
