@@ -108,6 +108,8 @@ def main() -> None:
     parts = [trial_times(r) for r in done]
     steady = sum(p.training for p in parts)
     best = max((r.value for r in done), default=None)
+    fixed = [r.seconds - r.epochs * r.timings["epoch_seconds"] for r in recorder.records
+             if r.state in ("complete", "pruned") and "epoch_seconds" in r.timings and r.seconds]
     report = {
         "space": args.space, "engine": args.engine, "sampler": args.sampler, "trials": len(recorder.records),
         "complete": len(done), "setup": recorder.setup, "python": platform.python_version(),
@@ -117,6 +119,9 @@ def main() -> None:
         "median_compile_seconds": statistics.median(p.compile for p in parts) if parts else None,
         "median_validation_seconds": statistics.median(p.validation for p in parts) if parts else None,
         "median_epoch_seconds": statistics.median(r.timings["epoch_seconds"] for r in done) if done else None,
+        # Pruned trials pay build, compile and validation too: the fixed cost over every trial
+        # that trained (wall minus its epochs at the steady epoch time).
+        "median_fixed_seconds_all": statistics.median(fixed) if fixed else None,
         "busy_fraction": steady / wall, "best_val_accuracy": best,
     }
     if args.ensemble and done:

@@ -253,6 +253,10 @@ def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
     with pytest.raises(TrialPruned) as e:
         train_trial(tiny_space.complete({"depth": 1}), data, max_epochs=2, patience=2, seed=0, on_epoch=prune)
     assert len(e.value.history["val_accuracy"]) == 1 and math.isfinite(e.value.history["val_accuracy"][0])
+    # A pruned trial's fixed cost counts too: it keeps its timings.
+    t = e.value.timings
+    assert t["train_seconds"] == t["first_epoch_seconds"] > 0 and t["predict_seconds"] > 0
+    assert t["total_seconds"] >= t["build_seconds"] + t["train_seconds"]
 
 
 def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
@@ -264,3 +268,20 @@ def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
     with pytest.raises(TrialFailed) as e:
         train_trial(params, data, max_epochs=1, patience=1, seed=0)
     assert str(e.value)
+
+
+def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
+    from tuner.runner import QuietObserver, SearchContext, TrialRunner
+    from tuner.store import SearchStore
+
+    data, _ = digits_data
+    store = SearchStore(None, results)
+    store.open_study("s", {})
+    runner = TrialRunner(SearchContext(store, "s", tiny_space, data, QuietObserver()))
+
+    def report(epoch: int, val_accuracy: float) -> None:
+        raise TrialPruned("below the median")
+
+    record = runner.run(0, tiny_space.complete({"depth": 1}), report, max_epochs=2)
+    assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
+    assert record.timings["train_seconds"] == record.timings["first_epoch_seconds"] > 0

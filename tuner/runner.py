@@ -95,9 +95,10 @@ class TrialRunner:
                                  seed=seed, on_epoch=on_epoch)
         except TrialPruned as e:
             hist = getattr(e, "history", {})
-            record = replace(base, state="pruned", value=(hist.get("val_accuracy") or [None])[-1], history=hist)
+            record = replace(base, state="pruned", value=(hist.get("val_accuracy") or [None])[-1], history=hist,
+                             timings=getattr(e, "timings", {}))
         except TrialFailed as e:
-            record = replace(base, reason=str(e), history=getattr(e, "history", {}))
+            record = replace(base, reason=str(e), history=getattr(e, "history", {}), timings=getattr(e, "timings", {}))
         else:
             record = replace(base, state="complete", value=result.val_accuracy, history=result.history,
                              best_epoch=result.best_epoch, val_loss=result.val_loss, timings=result.timings)

@@ -180,6 +180,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     start, compiles_before = time.perf_counter(), compile_counts()
     seed_everything(seed)
     validation: Validation | None = None
+    build_seconds = 0.0
     try:
         model, trainer, batches = _compile(params, data, max_epochs, seed)
         validation = Validation(model, data, on_epoch)
@@ -190,11 +191,11 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         build_seconds = time.perf_counter() - start
         trainer.fit(batches, epochs=max_epochs, callbacks=callbacks, verbose=0)
     except (TrialFailed, TrialPruned) as e:
-        e.history = validation.history if validation else {}  # type: ignore[attr-defined]
+        _attach(e, validation, _timings(validation, build_seconds, start, compiles_before))
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
         failure = TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-        failure.history = validation.history if validation else {}  # type: ignore[attr-defined]
+        _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before))
         raise failure from e
     hist = validation.history
     best = int(np.argmin(hist["val_loss"]))
@@ -210,9 +211,24 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     if params["tta_flip"]:
         probs = (views[0] + views[1]) / 2
         val_loss, val_accuracy = scores(probs, data.y_val)
-    timings = {"build_seconds": build_seconds, "train_seconds": sum(validation.train_seconds),
-               "first_epoch_seconds": validation.train_seconds[0],
-               "epoch_seconds": float(np.median(validation.train_seconds[1:] or validation.train_seconds)),
-               "predict_seconds": validation.predict_seconds, "total_seconds": time.perf_counter() - start,
-               **{k: float(n - compiles_before[k]) for k, n in compile_counts().items()}}
+    timings = _timings(validation, build_seconds, start, compiles_before)
     return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings)
+
+
+def _timings(validation: Validation | None, build_seconds: float, start: float,
+             compiles_before: dict[str, int]) -> dict[str, float]:
+    """Where the trial's time went; for pruned and failed trials too (their fixed cost counts)."""
+    epochs = validation.train_seconds if validation is not None else []
+    timings = {"build_seconds": build_seconds, "train_seconds": sum(epochs),
+               "predict_seconds": validation.predict_seconds if validation is not None else 0.0,
+               "total_seconds": time.perf_counter() - start,
+               **{k: float(n - compiles_before[k]) for k, n in compile_counts().items()}}
+    if epochs:
+        timings.update(first_epoch_seconds=epochs[0], epoch_seconds=float(np.median(epochs[1:] or epochs)))
+    return timings
+
+
+def _attach(error: Exception, validation: Validation | None, timings: dict[str, float]) -> None:
+    """What a pruned or failed trial still tells: its epochs so far and its timings."""
+    error.history = validation.history if validation is not None else {}  # type: ignore[attr-defined]
+    error.timings = timings  # type: ignore[attr-defined]
