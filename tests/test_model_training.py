@@ -193,7 +193,8 @@ def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     """Epochs are validated without flips (cheaper; the pruner compares like with like); the
     trial's figures and kept predictions are the best epoch's with flips."""
     from tuner.metrics import log_loss
-    from tuner.training import predict_padded, train_trial
+    from tuner.predictor import predict_padded
+    from tuner.training import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "tta_flip": True})
@@ -210,7 +211,8 @@ def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
 def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digits_data, tiny_space):
     """Trained on flips without test-time flips: its figures are the plain images', and the
     mirrors' predictions are kept beside them for the ensemble to take or leave."""
-    from tuner.training import predict_padded, train_trial
+    from tuner.predictor import predict_padded
+    from tuner.training import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "flip": True,
@@ -285,3 +287,23 @@ def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, ti
     record = runner.run(0, tiny_space.complete({"depth": 1}), report, max_epochs=2)
     assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
     assert record.timings["train_seconds"] == record.timings["first_epoch_seconds"] > 0
+
+
+def test_predictor_matches_keras_predict_and_mirrors_the_images(digits_data, tiny_space):
+    """On JAX the predictor runs its own program (compiled ahead, in a thread); on every backend
+    it must give what Keras's predict gives, the last padded batch and the mirrors included."""
+    from tuner.model import build_model
+    from tuner.predictor import Predictor
+
+    data, _ = digits_data
+    x = data.x_val[:300]
+    model = build_model(tiny_space.complete({"depth": 1, "width": 8}), data.input_shape, data.n_classes)
+    predictor = Predictor(model, x.shape, x.dtype)
+    predictor.compile_ahead()
+    expected = np.asarray(model.predict(x, verbose=0))
+    mirrors = np.asarray(model.predict(np.ascontiguousarray(x[:, :, ::-1]), verbose=0))
+    assert not np.allclose(expected, mirrors, atol=1e-4)
+    np.testing.assert_allclose(predictor(x), expected, atol=1e-5)
+    np.testing.assert_allclose(predictor(x, mirrored=True), mirrors, atol=1e-5)
+    padded = Predictor(model, (130, *x.shape[1:]), x.dtype, batch=100)  # a second batch padded by 70
+    np.testing.assert_allclose(padded(x[:130]), expected[:130], atol=1e-5)

@@ -145,7 +145,7 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     load_keras()
     import keras
 
-    from tuner.training import predict_padded
+    from tuner.predictor import predict_padded
 
     keras.config.set_dtype_policy("float32")
     trials = {t.number: t for t in store.trials(study)}

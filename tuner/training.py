@@ -1,7 +1,8 @@
 """`train_trial`: the one fit loop. Build, train with early stopping, report each epoch.
 
-Validation runs through `predict` only (no separate `evaluate` compile), on batches padded to
-one fixed shape, and the best epoch's validation probabilities are kept for the ensemble.
+Validation runs through a `Predictor` only (no separate `evaluate` compile; on JAX its program
+compiles alongside the first epoch's), on batches padded to one fixed shape, and the best
+epoch's validation probabilities are kept for the ensemble.
 Training batches all have one shape too (the remainder is dropped per epoch, reshuffled), so
 JAX compiles the step once.
 """
@@ -26,8 +27,8 @@ from tuner.errors import TrialFailed, TrialPruned
 from tuner.metrics import scores
 from tuner.model import build_model
 from tuner.optim import make_optimizer
+from tuner.predictor import Predictor
 
-EVAL_BATCH = 1024
 EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
 
 
@@ -76,33 +77,15 @@ class EpochBatches(keras.utils.PyDataset):
             self.choices = draw_choices(self.rng, len(self.x), a.max_shift, a.flip, a.cutout, self.x.shape[1:3])
 
 
-def predict_padded(model: keras.Model, x: np.ndarray, tta_flip: bool = False) -> np.ndarray:
-    """Class probabilities, predicting on batches padded to one shape (no recompiles)."""
-    n = len(x)
-    batch = min(EVAL_BATCH, n)
-    padded = np.concatenate([x, np.zeros((-n % batch, *x.shape[1:]), x.dtype)]) if n % batch else x
-
-    def run(images: np.ndarray) -> np.ndarray:
-        # predict_on_batch reuses the compiled step without building a data pipeline per call,
-        # which costs tens of milliseconds per epoch on TensorFlow.
-        return np.concatenate([np.asarray(model.predict_on_batch(images[i:i + batch]))
-                               for i in range(0, len(images), batch)])[:n]
-
-    probs = run(padded)
-    if tta_flip:
-        probs = (probs + run(np.ascontiguousarray(padded[:, :, ::-1]))) / 2
-    return probs.astype(np.float32)
-
-
 class Validation(keras.callbacks.Callback):
     """Per epoch: validation loss and accuracy from `predict`, NaN checks, timing, the hook.
     Without test-time flips: they would double the cost of every epoch's validation, and the
     pruner compares trials with and without them on equal terms. The trial's own figures take
     the flips, once, at the best epoch (`train_trial`)."""
 
-    def __init__(self, model: keras.Model, data: SearchData, hook: EpochHook | None):
+    def __init__(self, predictor: Predictor, data: SearchData, hook: EpochHook | None):
         super().__init__()
-        self.inner, self.data, self.hook = model, data, hook
+        self.predict, self.data, self.hook = predictor, data, hook
         self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
         self.best_loss, self.best_probs = math.inf, None
         self.train_seconds: list[float] = []
@@ -118,7 +101,7 @@ class Validation(keras.callbacks.Callback):
         if not math.isfinite(loss):
             raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
         start = time.perf_counter()
-        probs = predict_padded(self.inner, self.data.x_val)
+        probs = self.predict(self.data.x_val)
         self.predict_seconds += time.perf_counter() - start
         val_loss, val_acc = scores(probs, self.data.y_val)
         if val_loss < self.best_loss:
@@ -180,10 +163,13 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     start, compiles_before = time.perf_counter(), compile_counts()
     seed_everything(seed)
     validation: Validation | None = None
+    predictor: Predictor | None = None
     build_seconds = 0.0
     try:
         model, trainer, batches = _compile(params, data, max_epochs, seed)
-        validation = Validation(model, data, on_epoch)
+        predictor = Predictor(model, data.x_val.shape, data.x_val.dtype)
+        predictor.compile_ahead()  # alongside the training step's compile, in the first epoch
+        validation = Validation(predictor, data, on_epoch)
         callbacks: list[keras.callbacks.Callback] = [
             validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
         if params["lr_schedule"] == "plateau":
@@ -197,6 +183,9 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         failure = TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
         _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before))
         raise failure from e
+    finally:
+        if predictor is not None:
+            predictor.close()
     hist = validation.history
     best = int(np.argmin(hist["val_loss"]))
     probs, val_loss, val_accuracy = validation.best_probs, hist["val_loss"][best], hist["val_accuracy"][best]
@@ -206,7 +195,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     # ensemble may take for it (`ensemble.select`).
     if params["tta_flip"] or params["flip"]:
         start_tta = time.perf_counter()
-        views.append(predict_padded(model, np.ascontiguousarray(data.x_val[:, :, ::-1])))
+        views.append(predictor(data.x_val, mirrored=True))
         validation.predict_seconds += time.perf_counter() - start_tta
     if params["tta_flip"]:
         probs = (views[0] + views[1]) / 2
