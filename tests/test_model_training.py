@@ -40,6 +40,41 @@ def test_saved_model_loads_with_plain_keras(tmp_path):
     assert np.allclose(keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(loaded(x)), atol=1e-6)
 
 
+def test_kernels_are_drawn_on_the_host_from_the_seed(caplog):
+    """Glorot uniform from numpy, the same for the same seed; on JAX a new kernel shape then
+    compiles no random-number program (each cost 0.1-0.3 s on a CPU)."""
+    import logging
+
+    import keras
+
+    from tuner.model import build_model
+
+    def kernels(seed: int, width: int = 8) -> list[np.ndarray]:
+        params = complete_params({"model": "resnet", "depth": 2, "width": width, "head_units": 16})
+        model = build_model(params, (16, 16, 3), 10, seed)
+        assert all(layer.get_config()["kernel_initializer"]["class_name"] == "GlorotUniform"
+                   for layer in model.layers if hasattr(layer, "kernel"))
+        return [keras.ops.convert_to_numpy(layer.kernel.value) for layer in model.layers if hasattr(layer, "kernel")]
+
+    first, again, other = kernels(1), kernels(1), kernels(2)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not any(np.array_equal(a, b) for a, b in zip(first, other))
+    for w in first:
+        limit = math.sqrt(6 / (np.prod(w.shape[:-2], dtype=int) * (w.shape[-2] + w.shape[-1])))
+        assert np.abs(w).max() <= limit and np.std(w) == pytest.approx(limit / math.sqrt(3), rel=0.15)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_log_compiles", True)
+        try:
+            with caplog.at_level(logging.WARNING, logger="jax"):
+                kernels(3, width=13)  # shapes no earlier test built
+        finally:
+            jax.config.update("jax_log_compiles", False)
+        compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+        assert compiled and not [m for m in compiled if "uniform" in m or "threefry" in m], compiled
+
+
 def test_augment_shifts_and_flips_on_device_only_in_training():
     import keras
 

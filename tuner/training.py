@@ -139,7 +139,7 @@ def seed_everything(seed: int) -> None:
 
 def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: int):
     """The model, the model as trained (augmentation in front), and its batches."""
-    model = build_model(params, data.input_shape, data.n_classes)
+    model = build_model(params, data.input_shape, data.n_classes, seed)
     shift = round(params["augment"] * params["max_shift"])
     augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed, cutout=params["cutout"])
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
