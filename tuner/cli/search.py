@@ -48,9 +48,10 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
               help="auto: bf16 mixed precision on a GPU/TPU, float32 on the CPU.")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
               help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes training trials at once on this machine (optuna engine). On one GPU, one "
-                   "compiles while another trains; each gets a share of its memory.")
+                   "compiles while another trains; each gets a share of its memory.  [default: 2 with an NVIDIA "
+                   "GPU and the optuna engine, else 1]")
 @click.option("--isolate/--in-process", default=None,
               help="Train in a worker process that is replaced once its memory grew 15%  [default: isolate on "
                    "TensorFlow, whose memory grows with every trial; in-process on JAX and PyTorch]")
@@ -59,11 +60,11 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @store_options
 def command(space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
             timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
-            keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int,
+            keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int | None,
             isolate: bool | None, ensemble: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
-    from tuner.backend import selected_backend
+    from tuner.backend import default_jobs, selected_backend
     from tuner.engines import check_choice
     from tuner.search import SearchRequest, run_search
     from tuner.spaces import load_space
@@ -80,6 +81,7 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
     if isolate is None:
         isolate = selected_backend() == "tensorflow"
+    jobs = jobs or default_jobs(engine)
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, cache, seed, keep_models,
                             max_failures, precision, jobs, isolate)
     store, terminal = open_store(storage, results_dir, heartbeat=True), Terminal()
