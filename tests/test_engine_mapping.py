@@ -16,7 +16,7 @@ SPACE = parse_space({"name": "m", "dataset": "digits", "params": {
     "depth": {"type": "int", "low": 1, "high": 2},
     "width": {"type": "int", "low": 4, "high": 64, "log": True},
     "head_units": {"type": "int", "low": 0, "high": 64, "step": 16},
-    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1},
     "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
     "optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},
     "momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}},
@@ -34,7 +34,8 @@ def test_kerastuner_declares_every_kind():
     space = {p.name: p for p in hp.space}
     assert type(space["depth"]).__name__ == "Int" and space["depth"].sampling == "linear"
     assert space["width"].sampling == "log" and space["head_units"].step == 16
-    assert type(space["dropout"]).__name__ == "Float"
+    assert type(space["dropout"]).__name__ == "Float" and space["dropout"].step == 0.1
+    assert SPACE.params["dropout"].admits(chosen["dropout"])  # on the grid
     assert space["learning_rate"].sampling == "log"
     assert type(space["optimizer"]).__name__ == "Choice" and list(space["optimizer"].values) == ["adam", "sgd"]
     assert type(space["batch_norm"]).__name__ == "Boolean"
@@ -63,7 +64,8 @@ def test_optuna_maps_every_kind_and_fixed_trial_replays_it():
     dists = trial.distributions
     assert isinstance(dists["depth"], optuna.distributions.IntDistribution) and not dists["depth"].log
     assert dists["width"].log and dists["head_units"].step == 16
-    assert isinstance(dists["dropout"], optuna.distributions.FloatDistribution)
+    assert isinstance(dists["dropout"], optuna.distributions.FloatDistribution) and dists["dropout"].step == 0.1
+    assert SPACE.params["dropout"].admits(chosen["dropout"])  # on the grid
     assert dists["learning_rate"].log
     assert dists["optimizer"].choices == ("adam", "sgd") and dists["batch_norm"].choices == (False, True)
     assert ("momentum" in dists) == (chosen["optimizer"] == "sgd") and "weight_decay" not in dists

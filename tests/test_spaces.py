@@ -70,6 +70,8 @@ def test_override_is_validated_too():
     ({"params": {"momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}}}},
      "params.momentum.when: 'optimizer' must be a parameter declared before"),
     ({"params": {"learning_rate": {"type": "float", "low": 0, "high": 0.1, "log": True}}}, "log scale needs low > 0"),
+    ({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.2}}}, "not a multiple of step (0.2)"),
+    ({"params": {"l2": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "log scale and step"),
     ({"training": {"max_epochs": 0}}, "training.max_epochs"),
     ({"training": {"max_epoch": 3}}, "training.max_epoch: unknown key"),
     ({"dataset": "folder"}, "needs an `input` section"),

@@ -77,18 +77,32 @@ class FloatParam(_Searched):
     type: Literal["float"]
     low: float
     high: float
+    # Values low + k * step only. A parameter compiled into the training step (dropout) then
+    # takes a few values, and trials that share them share a compiled program.
+    step: float | None = Field(None, gt=0)
     log: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> "FloatParam":
         _check_range(self.low, self.high, self.log)
+        if self.step is not None:
+            if self.log:
+                raise ValueError("log scale and step do not go together")
+            if not _on_grid(self.high, self.low, self.step):
+                raise ValueError(f"high - low ({self.high - self.low:g}) is not a multiple of step ({self.step:g})")
         return self
 
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
 
     def admits(self, value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (self.step is None or _on_grid(value, self.low, self.step)))
+
+
+def _on_grid(value: float, low: float, step: float) -> bool:
+    steps = (value - low) / step
+    return abs(steps - round(steps)) < 1e-6
 
 
 class CategoricalParam(_Searched):

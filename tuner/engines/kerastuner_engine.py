@@ -48,7 +48,7 @@ def _declare_one(hp: kt.HyperParameters, name: str, spec: Any) -> Any:
         return hp.Int(name, spec.low, spec.high, step=None if spec.log else spec.step,
                       sampling="log" if spec.log else "linear")
     if isinstance(spec, FloatParam):
-        return hp.Float(name, spec.low, spec.high, sampling="log" if spec.log else "linear")
+        return hp.Float(name, spec.low, spec.high, step=spec.step, sampling="log" if spec.log else "linear")
     if isinstance(spec, CategoricalParam):
         if len({type(c) for c in spec.choices}) > 1:
             raise UserError(f"params.{name}: KerasTuner needs choices of one type (got {spec.choices})")

@@ -38,7 +38,7 @@ def suggest_params(trial: optuna.trial.BaseTrial, space: Space) -> dict[str, Any
         if isinstance(spec, IntParam):
             chosen[name] = trial.suggest_int(name, spec.low, spec.high, step=spec.step, log=spec.log)
         elif isinstance(spec, FloatParam):
-            chosen[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+            chosen[name] = trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
         elif isinstance(spec, CategoricalParam):
             chosen[name] = trial.suggest_categorical(name, spec.choices)
         elif isinstance(spec, BoolParam):
