@@ -46,29 +46,9 @@ def test_the_compilation_cache_folder_is_bounded_least_recently_used_first(tmp_p
     bound_folder(tmp_path / "missing", 0)  # no cache yet: nothing to do
 
 
-def test_default_jobs_are_two_with_a_visible_gpu_and_one_without(monkeypatch):
+def test_default_jobs_are_two_on_two_cores_or_more_with_optuna(monkeypatch):
     import tuner.backend as backend
 
-    real_listdir = os.listdir
-
-    def driver_lists(n: int | None):
-        def listdir(path):
-            if str(path) == "/proc/driver/nvidia/gpus":
-                if n is None:
-                    raise FileNotFoundError(path)
-                return [f"0000:{i:02x}:00.0" for i in range(n)]
-            return real_listdir(path)
-        monkeypatch.setattr(os, "listdir", listdir)
-
-    monkeypatch.setattr(backend, "_nvidia_smi_count", lambda: 0)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    driver_lists(None)
-    assert backend.visible_gpus() == 0 and backend.default_jobs("optuna") == 1
-    driver_lists(2)
-    assert backend.visible_gpus() == 2 and backend.default_jobs("optuna") == 2
-    assert backend.default_jobs("keras-tuner") == 1  # one process per study
-    for listed, seen in (("1", 1), ("", 0), ("-1", 0), ("0,1,2,3", 2), ("0,-1,1", 1)):
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", listed)
-        assert backend.visible_gpus() == seen, listed
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert backend.default_jobs("optuna") == 1
+    for cores, engine, jobs in ((1, "optuna", 1), (2, "optuna", 2), (16, "optuna", 2), (16, "keras-tuner", 1)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert backend.default_jobs(engine) == jobs, (cores, engine)

@@ -24,7 +24,7 @@ def study_dir(tmp_path_factory) -> Path:
 
     with pytest.raises(SystemExit) as e:
         main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "2", "--epochs", "1",
-              "--results-dir", str(results), "--no-ensemble", "--seed", "0"])
+              "--results-dir", str(results), "--no-ensemble", "--seed", "0", "--jobs", "1"])
     assert e.value.code == 0
     return results
 
@@ -61,7 +61,7 @@ def test_spaces_lists_and_shows(capsys):
 def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
     args = ["--results-dir", str(study_dir)]
     code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "3",
-                               "--epochs", "1", "--seed", "0", *args], capsys)
+                               "--epochs", "1", "--seed", "0", "--jobs", "1", *args], capsys)
     assert code == 0, err
     assert "trial 2 started" in out and "trial 0 started" not in out  # resumed: one new trial only
     assert "held-out test set" in out  # the ensemble step ran at the end
@@ -171,7 +171,7 @@ def _zip(d: Path) -> Path:
 def test_hostile_input_is_one_line_exit_2_and_leaves_the_study(name, extra, expected, study_dir, tmp_path, capsys):
     before = count_trials(study_dir)
     args = ["search", "--space", str(TINY_SPACE), "--study", "existing", "--epochs", "1", "--trials", "5",
-            "--results-dir", str(study_dir), "--no-ensemble"]
+            "--results-dir", str(study_dir), "--no-ensemble", "--jobs", "1"]
     code, out, err = run_main(args + extra(tmp_path), capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, (out, err)
@@ -197,7 +197,7 @@ def test_search_says_which_trials_are_start_points(tmp_path, capsys):
     path = tmp_path / "start.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     code, out, err = run_main(["search", "--space", str(path), "--trials", "2", "--epochs", "1", "--no-ensemble",
-                               "--in-process", "--results-dir", str(tmp_path / "r")], capsys)
+                               "--in-process", "--jobs", "1", "--results-dir", str(tmp_path / "r")], capsys)
     assert code == 0, err
     (first,) = [line for line in out.splitlines() if line.startswith("trial 0 started")]
     assert first.startswith("trial 0 started (start point 1/1): ") and " w6 " in first and " adam " in first

@@ -21,7 +21,7 @@ from tuner.store import SearchStore
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
            space: Path = TINY_SPACE) -> subprocess.Popen:
     args = [sys.executable, "-m", "tuner", "search", "--space", str(space), "--study", study, "--trials",
-            str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble"]
+            str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble", "--jobs", "1"]
     if storage:
         args += ["--storage", storage]
     env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}

@@ -115,43 +115,14 @@ def selected_backend() -> str:
         return "tensorflow"
 
 
-def visible_gpus() -> int:
-    """NVIDIA GPUs this process may use, found without importing a framework (the CLI's default
-    --jobs): the driver's listing, narrowed by CUDA_VISIBLE_DEVICES; nvidia-smi where the
-    listing is not mounted."""
-    try:
-        installed = len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        installed = _nvidia_smi_count()
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is None or not installed:
-        return installed
-    ids = []
-    for part in listed.split(","):
-        if part.strip() in ("", "-1"):  # CUDA ignores the devices after an invalid one
-            break
-        ids.append(part)
-    return min(len(ids), installed)
-
-
-def _nvidia_smi_count() -> int:
-    import shutil
-    import subprocess
-
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(line.startswith("GPU ") for line in out.splitlines())
-
-
 def default_jobs(engine: str) -> int:
-    """Two workers on a machine with a GPU: one compiles or validates while the other trains
-    (an H100 was busy 77-82% of a cifar10 search with two; BENCHMARKS.md). One on a CPU, whose
-    cores already train one trial, and with the KerasTuner engine (one process a study)."""
-    return 2 if engine == "optuna" and visible_gpus() > 0 else 1
+    """Two workers where the machine has two cores or more. On a GPU one trial compiles or
+    validates while the other trains (an H100 was busy 77-82% of a cifar10 search with two); on
+    a CPU a small model's trial leaves a core idle in its single-threaded parts (the digits
+    quickstart on 2 cores: 1:04-1:08 with two, 1:33-1:57 with one; BENCHMARKS.md). One with the
+    KerasTuner engine, which keeps its oracle in one process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 2 if engine == "optuna" and cores >= 2 else 1
 
 
 def accelerator() -> str:

@@ -39,7 +39,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it (also in the start points).")
-@click.option("--seed", type=int, help="Sampler seed, for a reproducible sequence of proposals.")
+@click.option("--seed", type=int, help="Sampler seed, for a reproducible sequence of proposals (with --jobs 1).")
 @click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
               help="Model files are kept for this many best trials (the ensemble's candidates).")
 @click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
@@ -50,8 +50,9 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
               help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
 @click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes training trials at once on this machine (optuna engine). On one GPU, one "
-                   "compiles while another trains; each gets a share of its memory.  [default: 2 with an NVIDIA "
-                   "GPU and the optuna engine, else 1]")
+                   "compiles while another trains; each gets a share of its memory and of the CPU's threads. "
+                   "Proposals then depend on which trial ends first: --jobs 1 with --seed repeats a search's "
+                   "proposals.  [default: 2 with the optuna engine on 2 or more cores, else 1]")
 @click.option("--isolate/--in-process", default=None,
               help="Train in a worker process that is replaced once its memory grew 15%  [default: isolate on "
                    "TensorFlow, whose memory grows with every trial; in-process on JAX and PyTorch]")
