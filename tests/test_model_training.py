@@ -340,5 +340,5 @@ def test_predictor_matches_keras_predict_and_mirrors_the_images(digits_data, tin
     assert not np.allclose(expected, mirrors, atol=1e-4)
     np.testing.assert_allclose(predictor(x), expected, atol=1e-5)
     np.testing.assert_allclose(predictor(x, mirrored=True), mirrors, atol=1e-5)
-    padded = Predictor(model, (130, *x.shape[1:]), x.dtype, batch=100)  # a second batch padded by 70
+    padded = Predictor(model, (130, *x.shape[1:]), x.dtype, batch=20)  # 7 batches, more than in flight; the last padded
     np.testing.assert_allclose(padded(x[:130]), expected[:130], atol=1e-5)
