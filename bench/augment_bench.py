@@ -3,6 +3,13 @@ and without the Augment layer (shift + flip), after compilation, on the current 
 
     KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512 \
         --variants plain,host,shift_flip
+    KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512 \
+        --variants tune_plain,tune       # tune's own trainer and batches, augmentation off and on
+
+The `tune` variants are the product's own path (`tuner.training`: the training wrapper, its
+optimizer with the one-cycle schedule, `EpochBatches` with the choices drawn on the host): the
+cifar10 start point (shift 4, flip, 8x8 cutout, label smoothing 0.2) against the same with
+augmentation off. The other variants feed Keras's array adapter and time a bare SGD model.
 """
 
 from __future__ import annotations
@@ -51,8 +58,34 @@ def host_trainer(model, shape: tuple[int, ...], cutout: int):
     return keras.Model([pixels, choices], model(Augment(4, True, cutout=cutout)([pixels, choices])))
 
 
+def time_tune_epochs(augmented: bool, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
+    """Steady epoch time of tune's own trainer (`tuner.training._compile`), as a trial runs it."""
+    import keras
+
+    from tuner.data import SearchData
+    from tuner.params import complete_params
+    from tuner.training import _compile
+
+    params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0,
+                              "logit_scale": 0.125, "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.4,
+                              "lr_schedule": "onecycle", "l2": 2.5e-4, "batch_size": args.batch,
+                              "label_smoothing": 0.2, "augment": 1.0 if augmented else 0.0, "max_shift": 4,
+                              "flip": augmented, "cutout": 8 if augmented else 0})
+    data = SearchData(x, y, x[:args.batch], y[:args.batch], [str(i) for i in range(10)])
+    _, trainer, batches = _compile(params, data, args.epochs + 1, seed=0)
+    trainer.fit(batches, epochs=1, verbose=0)  # compile
+    start = time.perf_counter()
+    trainer.fit(batches, epochs=args.epochs, verbose=0)
+    elapsed = (time.perf_counter() - start) / args.epochs
+    keras.backend.clear_session(free_memory=True)
+    return elapsed
+
+
 def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
     import keras
+
+    if variant in ("tune", "tune_plain"):
+        return time_tune_epochs(variant == "tune", args, x, y)
 
     from tuner.model import build_model
     from tuner.params import complete_params
@@ -91,7 +124,8 @@ def main() -> None:
     parser.add_argument("--variants", default="plain,shift_flip",
                         help="comma list of plain, host (shift+flip, choices drawn on the host: what tune "
                              "trains), host_cutout (the same + 8x8 cutout), shift_flip (drawn in the step), "
-                             "shift, flip, random_only, identity (a front layer that returns its input)")
+                             "shift, flip, random_only, identity (a front layer that returns its input), "
+                             "tune_plain and tune (tune's own trainer and batches, augmentation off and on)")
     args = parser.parse_args()
 
     from tuner.backend import configure
@@ -105,6 +139,8 @@ def main() -> None:
     report = {**vars(args), **setup, "epoch_seconds": seconds,
               "step_ms": {v: 1000 * t / steps for v, t in seconds.items()},
               "overhead_vs_plain": {v: t / seconds["plain"] - 1 for v, t in seconds.items() if "plain" in seconds}}
+    if "tune" in seconds and "tune_plain" in seconds:
+        report["tune_augmentation_overhead"] = seconds["tune"] / seconds["tune_plain"] - 1
     print(json.dumps(report, indent=1))
 
 
