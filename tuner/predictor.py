@@ -50,8 +50,7 @@ class Predictor:
     def __call__(self, x: np.ndarray, mirrored: bool = False) -> np.ndarray:
         """Float32 probabilities of `x` (or of its mirror images: flipped left to right)."""
         n = len(x)
-        padded = np.concatenate([x, np.zeros((-n % self.batch, *x.shape[1:]), x.dtype)]) if n % self.batch else x
-        starts = range(0, len(padded), self.batch)
+        batches = (self._batch(x, i) for i in range(0, n, self.batch))
         if self.jax:
             program = self._compiled()
             trainable = [v.value for v in self.model.trainable_variables]
@@ -59,17 +58,24 @@ class Predictor:
             flag = np.bool_(mirrored)
             pending: deque = deque()
             parts = []
-            for i in starts:
-                pending.append(program(trainable, non_trainable, padded[i:i + self.batch], flag))
+            for images in batches:
+                pending.append(program(trainable, non_trainable, images, flag))
                 if len(pending) > IN_FLIGHT:
                     parts.append(np.asarray(pending.popleft()))
             parts += [np.asarray(p) for p in pending]
         else:
-            images = np.ascontiguousarray(padded[:, :, ::-1]) if mirrored else padded
             # predict_on_batch reuses the compiled step without building a data pipeline per call,
             # which costs tens of milliseconds per epoch on TensorFlow.
-            parts = [np.asarray(self.model.predict_on_batch(images[i:i + self.batch])) for i in starts]
+            parts = [np.asarray(self.model.predict_on_batch(np.ascontiguousarray(b[:, :, ::-1]) if mirrored else b))
+                     for b in batches]
         return np.concatenate(parts)[:n].astype(np.float32)
+
+    def _batch(self, x: np.ndarray, start: int) -> np.ndarray:
+        """Rows start.. of one batch; the last one padded with zeros (one shape, one program)."""
+        rows = x[start:start + self.batch]
+        if len(rows) == self.batch:
+            return rows
+        return np.concatenate([rows, np.zeros((self.batch - len(rows), *x.shape[1:]), x.dtype)])
 
     def _compiled(self) -> Any:
         self.close()
