@@ -1,11 +1,19 @@
-"""Backend choices made without importing Keras, and the XLA rule."""
+"""Backend choices made without importing Keras, the XLA rule, and the compilation cache."""
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from tuner.backend import selected_backend
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_selected_backend_reads_env_then_keras_json_then_defaults(tmp_path, monkeypatch):
@@ -52,3 +60,37 @@ def test_default_jobs_are_two_on_two_cores_or_more_with_optuna(monkeypatch):
     for cores, engine, jobs in ((1, "optuna", 1), (2, "optuna", 2), (16, "optuna", 2), (16, "keras-tuner", 1)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert backend.default_jobs(engine) == jobs, (cores, engine)
+
+
+CACHE_PROBE = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import jax, jax.numpy as jnp
+from tuner.backend import explain_cache  # what configure() calls with $TUNE_EXPLAIN_CACHE set (it imports Keras: slow)
+jax.config.update("jax_compilation_cache_dir", sys.argv[2])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+explain_cache()
+jax.jit(lambda x: jnp.sin(x) @ x.T + 1)(jnp.ones((16, 16))).block_until_ready()
+"""
+
+
+def test_cache_misses_are_explained_by_the_part_of_the_key_that_differs(tmp_path):
+    """With TUNE_EXPLAIN_CACHE each process logs its cache lookups; bench/cache_keys.py then names
+    what made one process miss another's program (here: other XLA flags)."""
+    pytest.importorskip("jax")
+    logs = []
+    for name, flags in (("first", ""), ("same", ""), ("other_flags", "--xla_cpu_enable_fast_math=false")):
+        env = {**os.environ, "XLA_FLAGS": flags}
+        proc = subprocess.run([sys.executable, "-c", CACHE_PROBE, str(ROOT), str(tmp_path / "cache")],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        logs.append(tmp_path / f"{name}.log")
+        logs[-1].write_text(proc.stderr)
+    spec = importlib.util.spec_from_file_location("cache_keys", ROOT / "bench" / "cache_keys.py")
+    cache_keys = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cache_keys)
+    found = cache_keys.lookups(logs)
+    by_process = [[r["hit"] for r in found if r["pid"] == pid] for pid in dict.fromkeys(r["pid"] for r in found)]
+    assert [all(h) for h in by_process] == [False, True, False]  # the second process hit everything
+    assert cache_keys.explain(found) == {"new": len(by_process[0]), "same program, differs in XLA flags": len(by_process[2])}

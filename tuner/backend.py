@@ -156,6 +156,27 @@ def jit_compile() -> bool | str:
     return False if keras.backend.backend() == "tensorflow" and accelerator() == "cpu" else "auto"
 
 
+_KEY_LINES = ("get_cache_key hash of serialized", "Persistent compilation cache hit", "PERSISTENT COMPILATION CACHE MISS")
+
+
+def explain_cache() -> None:
+    """One stderr line (a worker's log) per persistent-cache lookup, hit or miss, with its program
+    and key, and one per part of the key with that part's hash: when one process misses what
+    another compiled, the parts show what differed (`bench/cache_keys.py` reads them). JAX logs
+    these at debug level; set $TUNE_EXPLAIN_CACHE to turn them on (each key's parts are then
+    hashed twice: 0.02 s over the 41 programs of a cifar10 trial on a CPU)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cache-key %(created).3f %(process)d %(threadName)s %(message)s"))
+    handler.addFilter(lambda record: record.getMessage().startswith(_KEY_LINES))
+    for name in ("jax._src.cache_key", "jax._src.compiler"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(handler)
+
+
 def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[str, str]:
     """Set the dtype policy ('auto', 'bf16' or 'float32'); returns what was chosen."""
     load_keras()
@@ -181,5 +202,7 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
             _COMPILES.update(programs=0, compile_seconds=0.0, cache_hits=0, cache_misses=0)
             jax.monitoring.register_event_listener(_count_event)
             jax.monitoring.register_event_duration_secs_listener(_count_duration)
+            if os.environ.get("TUNE_EXPLAIN_CACHE"):
+                explain_cache()
     return {"backend": keras.backend.backend(), "device": device, "precision": precision,
             "keras": keras.__version__, "xla": "off" if jit_compile() is False else "on", "pid": str(os.getpid())}
