@@ -224,6 +224,31 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
     assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
 
 
+def test_the_training_step_is_traced_once(digits_data, tiny_space):
+    """Every variable (optimizer slots, metric totals) exists before `fit`: TensorFlow traces a
+    step that creates variables twice (about 1 s a trial on the CPU: BENCHMARKS.md)."""
+    import keras
+
+    from tuner.training import _compile
+
+    if keras.backend.backend() == "torch":
+        pytest.skip("torch runs the step eagerly: no tracing to count")
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8, "optimizer": "adam", "augment": 1.0, "max_shift": 1})
+    model, trainer, batches = _compile(params, data, 1, 0)
+    traced = []
+    step = trainer.train_step
+
+    def counted(*args):  # Python runs the step's body only while tracing it (eager runs aside)
+        traced.append(1)
+        return step(*args)
+
+    trainer.train_step = counted
+    trainer.fit(batches, epochs=2, steps_per_epoch=3, verbose=0)
+    assert len(traced) == 1
+
+
 def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     """Epochs are validated without flips (cheaper; the pruner compares like with like); the
     trial's figures and kept predictions are the best epoch's with flips."""

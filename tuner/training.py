@@ -153,7 +153,8 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
                            params["label_smoothing"])
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs), loss=keras.losses.CategoricalCrossentropy(),
-                    metrics=["accuracy"], jit_compile=jit_compile())
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit_compile())
+    trainer.optimizer.build(trainer.trainable_variables)
     return model, trainer, batches
 
 
