@@ -3,8 +3,8 @@
 # to $OUT (at most 8 files come back), state that a later call resumes stays in .devrun/ (kept
 # while the machine stays warm: call again within its 30 s).
 #
-#   run(command="bash bench/device/session.sh search 540 --no-ensemble", carry=[".whl", ".devdata"])
-#   run(command="bash bench/device/session.sh search 540", carry=[".whl", ".devdata"])   # resumes, then the ensemble
+#   run(command="bash bench/device/session.sh search 480 --no-ensemble", carry=[".whl", ".devdata"])
+#   run(command="bash bench/device/session.sh search 400", carry=[".whl", ".devdata"])   # resumes, then the ensemble
 #   run(command="bash bench/device/session.sh peers tune,optuna", ...)   # then: peers kerastuner
 #   run(command="bash bench/device/session.sh flags", ...)  |  augment  |  precision
 #
