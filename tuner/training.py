@@ -152,6 +152,8 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: in
         trainer = keras.Model(pixels, model(pixels))
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
                            params["label_smoothing"])
+    # The metric as an object and the optimizer built here, so that their variables exist before
+    # the step is traced: TensorFlow traces a step that creates variables twice (~1 s a trial).
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs), loss=keras.losses.CategoricalCrossentropy(),
                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit_compile())
     trainer.optimizer.build(trainer.trainable_variables)
