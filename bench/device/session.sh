@@ -3,8 +3,8 @@
 # to $OUT (at most 8 files come back), state that a later call resumes stays in .devrun/ (kept
 # while the machine stays warm: call again within its 30 s).
 #
-#   run(command="bash bench/device/session.sh search 480 --no-ensemble", carry=[".whl", ".devdata"])
-#   run(command="bash bench/device/session.sh search 400", carry=[".whl", ".devdata"])   # resumes, then the ensemble
+#   run(command="bash bench/device/session.sh search 450 --no-ensemble", carry=[".whl", ".devdata"])
+#   run(command="bash bench/device/session.sh search 420", carry=[".whl", ".devdata"])   # resumes, then the ensemble
 #   run(command="bash bench/device/session.sh peers tune,optuna", ...)   # then: peers kerastuner
 #   run(command="bash bench/device/session.sh flags", ...)  |  augment  |  precision
 #
@@ -49,7 +49,10 @@ case $step in
     set -e
     python3 bench/trial_costs.py "$results/tune.db" "$SPACE" > "$OUT/costs-$call.md" || true
     tail -1 "$OUT/costs-$call.md"
-    python3 -m tuner best --study "$SPACE" --json --results-dir "$results" > "$OUT/best-$call.json" 2>&1 || true
+    case " $* " in
+      *" --no-ensemble "*) ;;  # `best` would evaluate the test split now, mid-search
+      *) python3 -m tuner best --study "$SPACE" --json --results-dir "$results" > "$OUT/best-$call.json" 2>&1 || true ;;
+    esac
     cp "$results/tune.db" "$OUT/tune.db" || true
     # The workers' stderr: why a worker missed what another compiled, and what else they said.
     logs=("$results/$SPACE"/logs/worker-*.log)
