@@ -96,6 +96,6 @@ def test_optimizer_matches_keras_on_the_other_backends(backend):
     pytest.importorskip(backend)
     env = {**os.environ, "KERAS_BACKEND": backend}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(ROOT / "tests" / "test_model_training.py"), "-k", "state_numbers or plateau or predictor_matches or kernels_are_drawn"],
+                           str(ROOT / "tests" / "test_model_training.py"), "-k", "state_numbers or plateau or predictor_matches or kernels_are_drawn or history_is_the_optimizers"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0 and "5 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0 and "8 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]

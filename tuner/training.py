@@ -107,9 +107,9 @@ class Validation(keras.callbacks.Callback):
         if val_loss < self.best_loss:
             self.best_loss, self.best_probs = val_loss, probs
         logs.update(val_loss=val_loss, val_accuracy=val_acc)
-        lr = self.model.optimizer.learning_rate
+        lr = self.model.optimizer.learning_rate_now()
         for key, value in (("loss", loss), ("accuracy", float(logs.get("accuracy", math.nan))),
-                           ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", float(ops.convert_to_numpy(lr)))):
+                           ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", lr)):
             self.history[key].append(value)
         interrupts.check()
         if self.hook is not None:
