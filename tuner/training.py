@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import keras
 import numpy as np
-from keras import ops
 
 from tuner import interrupts
 from tuner.augment import CHOICES, Augment, draw_choices

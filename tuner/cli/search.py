@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tuner.cli import abort, open_store, store_options
+from tuner.cli import open_store, store_options
 from tuner.engines import ENGINES
 from tuner.errors import UserError
 from tuner.spaces import parse_value

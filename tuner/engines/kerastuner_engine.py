@@ -20,7 +20,6 @@ import keras_tuner as kt
 from tuner.engines.base import BaseEngine
 from tuner.errors import SearchStopped, UserError
 from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
-from tuner.store import TrialRecord
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 
