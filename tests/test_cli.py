@@ -84,6 +84,18 @@ def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
     assert code == 0 and (tmp_path / "exp" / "model.keras").is_file()
 
 
+def test_ensemble_refit_is_shown_recorded_and_exported(study_dir, capsys, tmp_path):
+    args = ["--study", "existing", "--results-dir", str(study_dir)]
+    code, out, err = run_main(["ensemble", "--refit", *args], capsys)
+    assert code == 0, err
+    assert "refit 1/" in out and "ensemble refit on train+val" in out and "refit gain over the ensemble" in out
+    code, out, _ = run_main(["ensemble", "--refit", *args], capsys)
+    assert code == 0 and "recorded evaluation" in out and "refit 1/" not in out  # recorded: not trained again
+    code, _, _ = run_main(["best", "--export", str(tmp_path / "exp"), *args], capsys)
+    readme = (tmp_path / "exp" / "README.md").read_text()
+    assert code == 0 and "each member trained again on train + validation" in readme
+
+
 def _npz(path: Path, **arrays) -> Path:
     np.savez(path, **arrays)
     return path
@@ -151,6 +163,7 @@ CASES = [
     ("--set unknown parameter", lambda d: ["--set", "lr=0.1"], "params.lr: unknown parameter"),
     ("--set value not allowed", lambda d: ["--set", "optimizer=lion"], "'lion' is not allowed"),
     ("--set breaks a domain rule", lambda d: ["--set", "flip=true"], "must not be mirrored"),
+    ("--refit without the ensemble step", lambda d: ["--refit"], "needs the ensemble step"),
     ("same study, other space", lambda d: ["--space", "digits"], "exists with a different space"),
 ]
 

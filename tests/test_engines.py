@@ -138,7 +138,8 @@ def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, r
     search(store, tiny_space, engine, 2)
     record = next(t for t in store.trials("study") if t.state == "complete")
     data, _ = digits_data
-    again = train_trial(record.params, data, max_epochs=tiny_space.training.max_epochs,
+    assert record.max_epochs == tiny_space.training.max_epochs  # its schedule's length, for a refit
+    again = train_trial(record.params, data, max_epochs=record.max_epochs,
                         patience=tiny_space.training.patience, seed=record.seed)
     assert again.history["val_loss"] == pytest.approx(record.history["val_loss"], rel=1e-4)
     assert again.val_accuracy == pytest.approx(record.value)

@@ -65,9 +65,9 @@ def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
     real = ensemble.evaluate_on_test
     seen = []
 
-    def spy(store, study, selection, x_test, y_test, names):
+    def spy(store, study, selection, x_test, y_test, names, **kw):
         seen.append(selection)
-        return real(store, study, selection, x_test, np.random.default_rng(len(seen)).permutation(y_test), names)
+        return real(store, study, selection, x_test, np.random.default_rng(len(seen)).permutation(y_test), names, **kw)
 
     monkeypatch.setattr(ensemble, "evaluate_on_test", spy)
     cache = searched.results_dir / "cache"
@@ -162,3 +162,44 @@ def test_a_member_takes_its_mirror_images_only_where_they_help():
     assert helped and not hurt
     probs, temperature, flips = _calibrated(np.stack([plain]), y, tta=False)  # no mirrors stored
     assert not flips and probs.shape == (2000, 10) and temperature > 0
+
+
+def test_refit_trains_the_members_on_train_and_validation_before_the_test(searched, monkeypatch):
+    """Each member once, on both splits, with its trial's seed, best epoch count and schedule
+    length; then one test pass that scores the refit ensemble beside the searched one, whose
+    saved model.keras computes the recorded figure. The choices made on validation stay."""
+    import keras
+
+    import tuner.data as data
+    import tuner.training as training
+    from tuner.ensemble import run_ensemble, select, stored_space
+
+    events, real_fit, real_test = [], training.train_final, data.load_test_data
+
+    def fit_spy(params, x, y, n_classes, **kw):
+        events.append(("fit", len(x), kw))
+        return real_fit(params, x, y, n_classes, **kw)
+
+    def test_spy(*args, **kw):
+        events.append(("test",))
+        return real_test(*args, **kw)
+
+    monkeypatch.setattr(training, "train_final", fit_spy)
+    monkeypatch.setattr(data, "load_test_data", test_spy)
+    record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
+    split, trials = searched.meta("s")["split"], {t.number: t for t in searched.trials("s")}
+    members = list(select(searched, "s", 10, 20).members)
+    assert record["selection"]["members"] == select(searched, "s", 10, 20).members
+    assert [e[0] for e in events] == ["fit"] * len(members) + ["test"]  # the test split is read after every refit
+    for (_, n_images, kw), n in zip(events, members):
+        assert n_images == split["n_train"] + split["n_val"] == record["refit"]["n_images"]
+        assert kw["epochs"] == trials[n].best_epoch + 1 and kw["seed"] == trials[n].seed
+        assert kw["max_epochs"] == trials[n].max_epochs == 2
+    assert set(record["test"]) == {"best", "ensemble", "refit"} and not record["refit"]["failed"]
+    assert sorted(map(int, record["refit"]["models"])) == sorted(members)
+    assert record["refit_gain"] == pytest.approx(record["test"]["refit"]["accuracy"] - record["test"]["ensemble"]["accuracy"])
+    x_test, y_test = real_test(stored_space(searched, "s"), None, searched.results_dir / "cache")
+    model = keras.saving.load_model(searched.evaluation_dir("s") / "model.keras", compile=False)
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
+    assert accuracy == pytest.approx(record["test"]["refit"]["accuracy"], abs=1e-9)
+

@@ -6,15 +6,16 @@ its own temperature (`calibration.py`), which the ensemble model then applies to
 a trial trained on flips is averaged with its mirror images where that fits validation better.
 `evaluate_on_test` is the one place in `tune` that reads the test split; its result is recorded
 in the store, with the ensemble saved as one Keras model, so that asking again needs no second
-look at the test set.
+look at the test set. With a refit (`tuner.refit`) the same members, weights and temperatures,
+trained again on train + validation, are scored in the same pass and become model.keras.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -137,9 +138,44 @@ def _scores(probs: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict[st
     return {"accuracy": accuracy(probs, y), "loss": log_loss(probs, y), "per_class_accuracy": per_class}
 
 
+@dataclass(frozen=True)
+class _Variant:
+    """One model the test pass scores: whose files, with which weights, mirrors and temperatures."""
+
+    paths: dict[int, Path]
+    weights: dict[int, float]
+    flips: dict[int, bool]
+    temperatures: dict[int, float] | None
+    filename: str
+
+
+def _variants(store: SearchStore, study: str, selection: Selection, refit: dict[str, Any] | None) -> dict[str, _Variant]:
+    """The best trial as trained, the ensemble of search models and, after a refit, the same
+    ensemble of refit models (then the one saved as model.keras)."""
+    trials = {t.number: t for t in store.trials(study)}
+    as_trained = {n: bool(trials[n].params.get("tta_flip")) for n in selection.members}
+    searched = {n: store.model_path(study, n) for n in selection.members}
+    best = selection.best_trial
+    variants = {
+        "ensemble": _Variant(searched, selection.members, {**as_trained, **selection.flips}, selection.temperatures,
+                             "search_ensemble.keras" if refit else "model.keras"),
+        "best": _Variant({best: store.model_path(study, best)}, {best: 1.0},
+                         {best: bool(trials[best].params.get("tta_flip"))}, None, "best_trial.keras")}
+    if refit:
+        paths = {n: Path(refit["models"].get(str(n), searched[n])) for n in selection.members}
+        variants["refit"] = replace(variants["ensemble"], paths=paths, filename="model.keras")
+    return variants
+
+
+def final_model(record: dict[str, Any]) -> str:
+    """Which of a record's test results is the exported model.keras: 'refit' or 'ensemble'."""
+    return "refit" if "refit" in record["test"] else "ensemble"
+
+
 def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_test: np.ndarray, y_test: np.ndarray,
-                     class_names: list[str]) -> dict[str, Any]:
-    """Predict the test split with the ensemble and the single best trial, once; record both."""
+                     class_names: list[str], refit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Predict the test split with the ensemble, the single best trial and (with `refit`, the
+    summary of `tuner.refit.refit_members`) the refit ensemble, once; record them all."""
     from tuner.backend import load_keras
 
     load_keras()
@@ -148,20 +184,19 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     from tuner.predictor import predict_padded
 
     keras.config.set_dtype_policy("float32")
-    trials = {t.number: t for t in store.trials(study)}
     folder = store.evaluation_dir(study)
     results: dict[str, Any] = {}
-    for label, weights in (("ensemble", selection.members), ("best", {selection.best_trial: 1.0})):
-        models = {n: keras.saving.load_model(store.model_path(study, n), compile=False) for n in weights}
-        as_trained = {n: bool(trials[n].params.get("tta_flip")) for n in weights}
-        flips = {**as_trained, **selection.flips} if label == "ensemble" else as_trained
-        model = combine(models, weights, flips, selection.temperatures if label == "ensemble" else None)
+    for label, variant in _variants(store, study, selection, refit).items():
+        models = {n: keras.saving.load_model(variant.paths[n], compile=False) for n in variant.weights}
+        model = combine(models, variant.weights, variant.flips, variant.temperatures)
         results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
-        store.save_model_file(folder / ("model.keras" if label == "ensemble" else "best_trial.keras"), model)
+        store.save_model_file(folder / variant.filename, model)
         keras.backend.clear_session(free_memory=True)
     record = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "selection": asdict(selection),
               "n_finished": store.count_finished(study), "n_test": int(len(y_test)), "test": results,
               "gain": results["ensemble"]["accuracy"] - results["best"]["accuracy"]}
+    if refit:
+        record.update(refit=refit, refit_gain=results["refit"]["accuracy"] - results["ensemble"]["accuracy"])
     store.add_evaluation(study, record)
     return record
 
@@ -183,8 +218,9 @@ def stored_space(store: SearchStore, study: str) -> Any:
 
 
 def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: str, data: Path | None,
-                 cache_dir: Path) -> dict[str, Any]:
-    """Select on validation data, then evaluate once on the held-out test split and record it."""
+                 cache_dir: Path, refit: bool = False, progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Select on validation data, optionally refit the members on train + validation, then
+    evaluate once on the held-out test split and record it."""
     from tuner.data import load_search_data, load_test_data
 
     selection = select(store, study, top, size, metric)
@@ -195,5 +231,13 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     if split.fingerprint != recorded["fingerprint"]:
         raise UserError(f"study '{study}': the data at {split.source} does not match the study's split "
                         f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
+    summary = None
+    if refit:
+        from tuner.backend import configure
+        from tuner.refit import refit_members
+
+        configure("auto", cache_dir)
+        summary = refit_members(store, study, list(selection.members), search_data, space.training.max_epochs,
+                                store.evaluation_dir(study) / "refit", progress)
     x_test, y_test = load_test_data(space, data, cache_dir)
-    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names)
+    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary)

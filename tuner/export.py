@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tuner.ensemble import evaluation_files
+from tuner.ensemble import evaluation_files, final_model
 from tuner.errors import UserError
 from tuner.store import SearchStore, TrialRecord
 
@@ -42,8 +42,7 @@ def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: Tria
 
 | model | test accuracy | test loss |
 | --- | --- | --- |
-| `model.keras` (ensemble) | {100 * test['ensemble']['accuracy']:.2f}% | {test['ensemble']['loss']:.4f} |
-| `best_trial.keras` | {100 * test['best']['accuracy']:.2f}% | {test['best']['loss']:.4f} |
+{_test_rows(record)}
 
 Evaluated once on the {record['n_test']} test images ({record['when']}); nothing was chosen with them.
 
@@ -61,6 +60,15 @@ probabilities = model.predict(images)  # images: (n, {', '.join(map(str, _shape(
 trains it again. `metrics.json` holds the figures above with per-class accuracy; `history.json` the
 per-epoch history of the best trial and of each ensemble member.
 """
+
+
+def _test_rows(record: dict[str, Any]) -> str:
+    test, refit = record["test"], final_model(record) == "refit"
+    names = {"refit": "`model.keras` (the ensemble, each member trained again on train + validation)",
+             "ensemble": "the same ensemble as searched (not exported)" if refit else "`model.keras` (ensemble)",
+             "best": "`best_trial.keras` (trained on train only)" if refit else "`best_trial.keras`"}
+    return "\n".join(f"| {names[k]} | {100 * test[k]['accuracy']:.2f}% | {test[k]['loss']:.4f} |"
+                     for k in ("refit", "ensemble", "best") if k in test)
 
 
 def _shape(meta: dict[str, Any]) -> tuple[int, ...]:

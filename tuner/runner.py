@@ -89,7 +89,7 @@ class TrialRunner:
             if report is not None:
                 report(epoch, metrics["val_accuracy"])
 
-        base = TrialRecord(number=number, state="failed", value=None, params=params, seed=seed)
+        base = TrialRecord(number=number, state="failed", value=None, params=params, seed=seed, max_epochs=epochs)
         try:
             result = train_trial(params, ctx.data, max_epochs=epochs, patience=ctx.space.training.patience,
                                  seed=seed, on_epoch=on_epoch)

@@ -54,7 +54,8 @@ class TrialRecord:
     reason: str | None = None  # why it failed
     seconds: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    seed: int | None = None  # the training seed: with params, enough to run the trial again
+    seed: int | None = None  # the training seed: with params and max_epochs, enough to run the trial again
+    max_epochs: int | None = None  # the epochs it was given (its schedule's length); None: the space's
     started: dt.datetime | None = None
 
     @property
@@ -67,7 +68,7 @@ class TrialRecord:
 
     def user_attrs(self) -> dict[str, Any]:
         """What an engine writes into the storage for this trial."""
-        keys = ("params", "history", "best_epoch", "val_loss", "reason", "seconds", "timings", "seed")
+        keys = ("params", "history", "best_epoch", "val_loss", "reason", "seconds", "timings", "seed", "max_epochs")
         return {k: getattr(self, k) for k in keys if getattr(self, k) not in (None, {}, [])}
 
 
@@ -91,7 +92,8 @@ def _record(frozen: Any) -> TrialRecord:
         history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
         reason=attrs.get("reason") or (_NO_HEARTBEAT if state == "failed" and "worker" in attrs else None),
         seconds=attrs.get("seconds"),
-        timings=attrs.get("timings", {}), seed=attrs.get("seed"), started=frozen.datetime_start)
+        timings=attrs.get("timings", {}), seed=attrs.get("seed"), max_epochs=attrs.get("max_epochs"),
+        started=frozen.datetime_start)
 
 
 class SearchStore:

@@ -198,9 +198,16 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
                   _pct(test["best"]["accuracy"]), f"{test['best']['loss']:.4f}")
     table.add_row(f"ensemble ({len(sel['members'])} members)", _pct(sel["val_accuracy"]), f"{sel['val_loss']:.4f}",
                   _pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
-    gain = 100 * record["gain"]
-    table.caption = (f"ensemble gain over the best trial on test: {gain:+.2f} points\nmembers chosen by greedy "
-                     f"selection on validation {sel['metric']}; evaluated {record['when']}")
+    caption = f"ensemble gain over the best trial on test: {100 * record['gain']:+.2f} points"
+    if "refit" in test:  # validation trained these models: no validation figure
+        refit = record["refit"]
+        table.add_row(f"ensemble refit on train+val ({len(refit['models'])} refit)", "-", "-",
+                      _pct(test["refit"]["accuracy"]), f"{test['refit']['loss']:.4f}")
+        caption += (f"\nrefit gain over the ensemble on test: {100 * record['refit_gain']:+.2f} points "
+                    f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
+        caption += "".join(f"\nrefit of trial {n} failed: {why}" for n, why in refit["failed"].items())
+    table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel['metric']}; "
+                     f"evaluated {record['when']}")
     table.caption_justify = "left"
     members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")

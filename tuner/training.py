@@ -206,6 +206,33 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings)
 
 
+class _FiniteLoss(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        loss = float((logs or {}).get("loss", math.nan))
+        if not math.isfinite(loss):
+            raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+
+
+def train_final(params: dict[str, Any], x: np.ndarray, y: np.ndarray, n_classes: int, *, epochs: int,
+                max_epochs: int, seed: int, learning_rates: list[float] | None = None) -> keras.Model:
+    """Train `params` on all of (x, y) for exactly `epochs` epochs of a `max_epochs` schedule, with
+    no validation: a trial trained again on more data (`tuner.refit`). Per epoch the schedule is
+    the trial's; a plateau trial replays its recorded `learning_rates`. Raises TrialFailed."""
+    seed_everything(seed)
+    data = SearchData(x, y, x[:0], y[:0], [str(i) for i in range(n_classes)])
+    model, trainer, batches = _compile(params, data, max_epochs, seed)
+    callbacks: list[keras.callbacks.Callback] = [_FiniteLoss()]
+    if params["lr_schedule"] == "plateau" and learning_rates:
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda e, lr: learning_rates[min(e, len(learning_rates) - 1)]))
+    try:
+        trainer.fit(batches, epochs=epochs, callbacks=callbacks, verbose=0)
+    except TrialFailed:
+        raise
+    except Exception as e:
+        raise TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from e
+    return model
+
+
 def _timings(validation: Validation | None, build_seconds: float, start: float,
              compiles_before: dict[str, int]) -> dict[str, float]:
     """Where the trial's time went; for pruned and failed trials too (their fixed cost counts)."""

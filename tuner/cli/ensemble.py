@@ -24,21 +24,26 @@ def show(terminal: Any, record: dict[str, Any]) -> None:
 
 
 def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: int = 10, size: int = 20,
-                 metric: str = "log_loss", when: str = "changed") -> dict[str, Any]:
+                 metric: str = "log_loss", when: str = "changed", refit: bool = False) -> dict[str, Any]:
     """Show the latest recorded evaluation, or evaluate: `when` is 'changed' (the study has
-    finished trials the record does not cover), 'missing' (no record yet) or 'always'."""
+    finished trials the record does not cover), 'missing' (no record yet) or 'always'; with
+    `refit`, a record without a refit counts as missing."""
     from tuner.ensemble import latest_evaluation, run_ensemble
 
     record = latest_evaluation(store, study)
     finished = store.count_finished(study)
     stale = record is not None and record["n_finished"] != finished
+    if refit and record is not None and "refit" not in record:
+        record = None
     if record is not None and when != "always" and not (when == "changed" and stale):
         terminal.info(f"recorded evaluation of {record['when']}; the test set was not read again"
                       + (f" (the study has {finished - record['n_finished']} more finished trials since)" if stale else "")
                       + "; --reevaluate selects and evaluates anew")
     else:
-        terminal.info(f"selecting an ensemble among the top {top} trials on validation data; one pass over the test split")
-        record = run_ensemble(store, study, top, size, metric, data, cache_dir())
+        terminal.info(f"selecting an ensemble among the top {top} trials on validation data"
+                      + ("; its members trained again on train + validation" if refit else "")
+                      + "; one pass over the test split")
+        record = run_ensemble(store, study, top, size, metric, data, cache_dir(), refit, terminal.info)
     show(terminal, record)
     return record
 
@@ -51,10 +56,12 @@ def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: 
 @click.option("--metric", type=click.Choice(["log_loss", "accuracy"]), default="log_loss", show_default=True,
               help="What the selection optimizes on the validation split.")
 @click.option("--reevaluate", is_flag=True, help="Select and evaluate on the test split again (recorded too).")
+@click.option("--refit", is_flag=True, help="Before the test, train each member again on train + validation (its "
+              "parameters, seed and best epoch count); that ensemble becomes model.keras. Costs the members' training.")
 @click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")
 @store_options
-def command(study: str | None, top: int, size: int, metric: str, reevaluate: bool, data: Path | None,
+def command(study: str | None, top: int, size: int, metric: str, reevaluate: bool, refit: bool, data: Path | None,
             as_json: bool, storage: str | None, results_dir: Path) -> None:
     """Build the ensemble of the best trials and evaluate it once on the held-out test split."""
     from tuner.ensemble import latest_evaluation, run_ensemble
@@ -64,8 +71,9 @@ def command(study: str | None, top: int, size: int, metric: str, reevaluate: boo
     name = pick_study(store, study)
     if as_json:
         record = latest_evaluation(store, name)
-        if record is None or reevaluate:
-            record = run_ensemble(store, name, top, size, metric, data, cache_dir())
+        if record is None or reevaluate or (refit and "refit" not in record):
+            record = run_ensemble(store, name, top, size, metric, data, cache_dir(), refit)
         click.echo(json.dumps(record, indent=1))
         return
-    run_and_show(store, name, data, terminal, top, size, metric, when="always" if reevaluate else "missing")
+    run_and_show(store, name, data, terminal, top, size, metric, when="always" if reevaluate else "missing",
+                 refit=refit)

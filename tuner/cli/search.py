@@ -58,11 +58,13 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
                    "TensorFlow, whose memory grows with every trial; in-process on JAX and PyTorch]")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="After the search, build the ensemble and evaluate it once on the test split.")
+@click.option("--refit", is_flag=True, help="The ensemble's members are trained again on train + validation "
+              "before the test (see `tune ensemble --help`).")
 @store_options
 def command(space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
             timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
             keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int | None,
-            isolate: bool | None, ensemble: bool,
+            isolate: bool | None, ensemble: bool, refit: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
     from tuner.backend import default_jobs, selected_backend
@@ -75,6 +77,8 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     check_choice(engine, sampler, pruner)
+    if refit and not ensemble:
+        raise UserError("--refit trains the ensemble's members again: it needs the ensemble step (drop --no-ensemble)")
     loaded = load_space(space)
     if epochs or sets:
         loaded = loaded.with_overrides(epochs=epochs, fixed=_parse_sets(sets))
@@ -101,4 +105,4 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     if ensemble:
         from tuner.cli.ensemble import run_and_show
 
-        run_and_show(store, name, data, terminal)
+        run_and_show(store, name, data, terminal, refit=refit)

@@ -1,0 +1,46 @@
+"""Refit: an ensemble member trained again on train + validation, exactly as its trial trained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tuner.params import complete_params
+
+# A plateau trial whose learning rate dropped at its last epoch (checked below), so that the
+# replay of its recorded learning rates is exercised, not only the fixed schedules.
+PLATEAU = {"model": "cnn", "depth": 1, "width": 8, "head_units": 0, "dropout": 0.0, "l2": 1e-5, "batch_norm": True,
+           "batch_size": 64, "learning_rate": 3e-2, "lr_schedule": "plateau", "optimizer": "adam", "augment": 0.0}
+COSINE = {**PLATEAU, "depth": 2, "head_units": 16, "dropout": 0.2, "lr_schedule": "cosine", "learning_rate": 3e-3,
+          "augment": 1.0, "max_shift": 1, "label_smoothing": 0.1}
+
+
+@pytest.mark.parametrize("params", [COSINE, PLATEAU], ids=["cosine", "plateau"])
+def test_train_final_on_the_trials_own_data_reproduces_its_model(params, digits_data):
+    """With the trial's data, seed and best epoch count, `train_final` rebuilds the very model that
+    early stopping kept: what it changes in a refit is the data, nothing else."""
+    from tuner.training import train_final, train_trial
+
+    data, _ = digits_data
+    params = complete_params(params)
+    trial = train_trial(params, data, max_epochs=6, patience=2, seed=7)
+    if params["lr_schedule"] == "plateau":
+        assert trial.history["lr"][-1] < trial.history["lr"][0]  # the plateau callback did lower it
+    kept = trial.model.predict(data.x_val, verbose=0)
+    again = train_final(params, data.x_train, data.y_train, data.n_classes, epochs=trial.best_epoch + 1, max_epochs=6,
+                        seed=7, learning_rates=trial.history["lr"])
+    np.testing.assert_allclose(again.predict(data.x_val, verbose=0), kept, atol=1e-6)
+    if params["lr_schedule"] == "plateau":  # without the replay its last epoch ran at the first rate
+        unreplayed = train_final(params, data.x_train, data.y_train, data.n_classes, epochs=trial.best_epoch + 1,
+                                 max_epochs=6, seed=7)
+        assert np.abs(unreplayed.predict(data.x_val, verbose=0) - kept).max() > 1e-3
+
+
+def test_a_diverging_refit_is_a_failed_trial(digits_data):
+    from tuner.errors import TrialFailed
+    from tuner.training import train_final
+
+    data, _ = digits_data
+    params = complete_params({**PLATEAU, "batch_norm": False, "optimizer": "sgd", "learning_rate": 1e6})
+    with pytest.raises(TrialFailed, match="training loss became nan"):
+        train_final(params, data.x_train, data.y_train, data.n_classes, epochs=2, max_epochs=2, seed=0)

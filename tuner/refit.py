@@ -1,0 +1,78 @@
+"""`refit_members`: each ensemble member trained again on train + validation, before the test.
+
+A search model learned from the training split only; the validation split served to choose it,
+its ensemble weight, temperature and mirror option. Once those are chosen the validation images
+can train too (KerasTuner's guide does this by hand after a search; AutoGluon's `refit_full`):
+each member is trained again with its parameters and seed on both splits, for its best epoch + 1
+epochs of its own schedule, so its learning rate per epoch is the trial's. The choices made on
+validation stay as they were: no held-out data is left to revisit them. The test split is not
+read here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tuner.data import SearchData
+from tuner.errors import TrialFailed
+from tuner.store import SearchStore, TrialRecord
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RefitJob:
+    """What one member's refit trains: its trial's parameters and seed, for `epochs` of a
+    `max_epochs` schedule (and, for a plateau schedule, the learning rates it ran)."""
+
+    trial: int
+    params: dict[str, Any]
+    seed: int
+    epochs: int
+    max_epochs: int
+    learning_rates: list[float]
+
+
+def refit_job(record: TrialRecord, space_max_epochs: int) -> RefitJob:
+    if record.best_epoch is None or record.seed is None:
+        raise ValueError(f"trial {record.number} has no best epoch or seed recorded: it cannot be refit")
+    return RefitJob(record.number, dict(record.params), record.seed, record.best_epoch + 1,
+                    record.max_epochs or space_max_epochs, list(record.history.get("lr", [])))
+
+
+def refit_members(store: SearchStore, study: str, members: list[int], data: SearchData, space_max_epochs: int,
+                  folder: Path, progress: Progress = lambda line: None) -> dict[str, Any]:
+    """Train each member on train + validation and save it as `folder/trial_<n>.keras`. A member
+    whose refit fails (its loss diverged on the larger set) keeps its search model; the returned
+    summary says which, with each member's epochs and seconds."""
+    from tuner.runner import free_memory
+    from tuner.training import train_final
+
+    trials = {t.number: t for t in store.trials(study)}
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    summary: dict[str, Any] = {"n_images": int(len(x)), "models": {}, "epochs": {}, "seconds": {}, "failed": {}}
+    for i, number in enumerate(members, 1):
+        job = refit_job(trials[number], space_max_epochs)
+        start = time.perf_counter()
+        try:
+            model = train_final(job.params, x, y, data.n_classes, epochs=job.epochs, max_epochs=job.max_epochs,
+                                seed=job.seed, learning_rates=job.learning_rates)
+        except TrialFailed as e:
+            summary["failed"][str(number)] = str(e)
+            progress(f"refit {i}/{len(members)}: trial {number} failed ({e}); its search model stays")
+            continue
+        seconds = time.perf_counter() - start
+        path = folder / f"trial_{number}.keras"
+        store.save_model_file(path, model)
+        del model
+        free_memory()
+        summary["models"][str(number)], summary["epochs"][str(number)] = str(path), job.epochs
+        summary["seconds"][str(number)] = round(seconds, 2)
+        progress(f"refit {i}/{len(members)}: trial {number}, {job.epochs} epochs on {len(x)} images, {seconds:.1f} s")
+    return summary
