@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     parser.add_argument("--space-seed", type=int, help="override training.seed (split and initialisation)")
     parser.add_argument("--train-samples", type=int, help="override training.max_train_samples (a stratified subset)")
+    parser.add_argument("--val-fraction", type=float, help="override training.validation_fraction")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (tune search --jobs)")
     parser.add_argument("--isolate", action="store_true", help="train in worker processes (the CLI's default on TF)")
@@ -87,7 +88,7 @@ def main() -> None:
     fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.sets)}
     if args.epochs or fixed:
         space = space.with_overrides(epochs=args.epochs, fixed=fixed)
-    if args.space_seed is not None or args.train_samples:
+    if args.space_seed is not None or args.train_samples or args.val_fraction:
         from tuner.spaces import parse_space
 
         data = space.to_dict()
@@ -95,6 +96,8 @@ def main() -> None:
             data["training"]["seed"] = args.space_seed
         if args.train_samples:
             data["training"]["max_train_samples"] = args.train_samples
+        if args.val_fraction:
+            data["training"]["validation_fraction"] = args.val_fraction
         space = parse_space(data, space.source)
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="tune-bench-"))
     cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))

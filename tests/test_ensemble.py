@@ -203,3 +203,17 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
     assert accuracy == pytest.approx(record["test"]["refit"]["accuracy"], abs=1e-9)
 
+
+
+def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch):
+    import tuner.training as training
+    from tuner.errors import TrialFailed
+    from tuner.ensemble import run_ensemble
+
+    def diverge(*args, **kw):
+        raise TrialFailed("training loss became nan at epoch 1")
+
+    monkeypatch.setattr(training, "train_final", diverge)
+    record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
+    assert set(record["refit"]["failed"]) == set(map(str, record["selection"]["members"])) and not record["refit"]["models"]
+    assert record["test"]["refit"] == record["test"]["ensemble"]  # every member as searched: the same ensemble

@@ -40,7 +40,7 @@ class RefitJob:
 
 def refit_job(record: TrialRecord, space_max_epochs: int) -> RefitJob:
     if record.best_epoch is None or record.seed is None:
-        raise ValueError(f"trial {record.number} has no best epoch or seed recorded: it cannot be refit")
+        raise TrialFailed("no seed or best epoch recorded (a study from an older tune)")
     return RefitJob(record.number, dict(record.params), record.seed, record.best_epoch + 1,
                     record.max_epochs or space_max_epochs, list(record.history.get("lr", [])))
 
@@ -58,13 +58,14 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
     y = np.concatenate([data.y_train, data.y_val])
     summary: dict[str, Any] = {"n_images": int(len(x)), "models": {}, "epochs": {}, "seconds": {}, "failed": {}}
     for i, number in enumerate(members, 1):
-        job = refit_job(trials[number], space_max_epochs)
         start = time.perf_counter()
         try:
+            job = refit_job(trials[number], space_max_epochs)
             model = train_final(job.params, x, y, data.n_classes, epochs=job.epochs, max_epochs=job.max_epochs,
                                 seed=job.seed, learning_rates=job.learning_rates)
         except TrialFailed as e:
             summary["failed"][str(number)] = str(e)
+            free_memory()
             progress(f"refit {i}/{len(members)}: trial {number} failed ({e}); its search model stays")
             continue
         seconds = time.perf_counter() - start
