@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Iterator
 
 JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk (`bound_folder`)
 _COMPILES: dict[str, float] = {}  # JAX compile events in this process, once listening
@@ -84,7 +85,7 @@ def load_keras() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_to(file):
+def _stderr_to(file: Any) -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(2)
     os.dup2(file.fileno(), 2)

@@ -24,7 +24,7 @@ from tuner import initializers as host
 MAX_FILTERS = 512
 
 
-def _conv(x, filters: int, params: dict[str, Any], rng: np.random.Generator):
+def _conv(x: Any, filters: int, params: dict[str, Any], rng: np.random.Generator) -> Any:
     x = layers.Conv2D(filters, 3, padding="same", use_bias=not params["batch_norm"],
                       kernel_initializer=host.glorot_uniform(rng), bias_initializer=host.ZEROS)(x)
     if params["batch_norm"]:
@@ -33,11 +33,11 @@ def _conv(x, filters: int, params: dict[str, Any], rng: np.random.Generator):
     return layers.Activation("relu")(x)
 
 
-def _dense(x, units: int, rng: np.random.Generator, **kwargs: Any):
+def _dense(x: Any, units: int, rng: np.random.Generator, **kwargs: Any) -> Any:
     return layers.Dense(units, kernel_initializer=host.glorot_uniform(rng), bias_initializer=host.ZEROS, **kwargs)(x)
 
 
-def _cnn_body(x, params: dict[str, Any], rng: np.random.Generator):
+def _cnn_body(x: Any, params: dict[str, Any], rng: np.random.Generator) -> Any:
     """VGG-style: each block is two 3x3 convs and a 2x2 max-pool; filters double per block."""
     for block in range(params["depth"]):
         filters = min(params["width"] * 2**block, MAX_FILTERS)
@@ -46,7 +46,7 @@ def _cnn_body(x, params: dict[str, Any], rng: np.random.Generator):
     return layers.GlobalAveragePooling2D()(x)
 
 
-def _resnet_body(x, params: dict[str, Any], rng: np.random.Generator):
+def _resnet_body(x: Any, params: dict[str, Any], rng: np.random.Generator) -> Any:
     """ResNet-9 style (depth 3, width 64 is the DAWNBench ResNet-9): a prep conv, then stages
     of conv + pool, every other one followed by a two-conv residual block."""
     x = _conv(x, params["width"], params, rng)

@@ -62,7 +62,7 @@ class EpochBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return len(self.x) // self.batch_size
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[Any, np.ndarray]:
         rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
         idx = np.sort(self.order[rows])
         if self.augment is None:
@@ -136,7 +136,8 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def _compile(params: dict[str, Any], data: SearchData, max_epochs: int, seed: int):
+def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
+             seed: int) -> tuple[keras.Model, keras.Model, EpochBatches]:
     """The model, the model as trained (augmentation in front), and its batches."""
     model = build_model(params, data.input_shape, data.n_classes, seed)
     shift = round(params["augment"] * params["max_shift"])
@@ -182,7 +183,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         _attach(e, validation, _timings(validation, build_seconds, start, compiles_before))
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
-        failure = TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+        failure = _failure(e)
         _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before))
         raise failure from e
     finally:
@@ -229,8 +230,13 @@ def train_final(params: dict[str, Any], x: np.ndarray, y: np.ndarray, n_classes:
     except TrialFailed:
         raise
     except Exception as e:
-        raise TrialFailed(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from e
+        raise _failure(e) from e
     return model
+
+
+def _failure(error: Exception) -> TrialFailed:
+    """An error of this trial only (out of memory, a shape that cannot build, ...), in one line."""
+    return TrialFailed(f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}")
 
 
 def _timings(validation: Validation | None, build_seconds: float, start: float,

@@ -4,7 +4,8 @@
 # while the machine stays warm: call again within its 30 s).
 #
 #   run(command="bash bench/device/session.sh search 450 --no-ensemble", carry=[".whl", ".devdata"])
-#   run(command="bash bench/device/session.sh search 420", carry=[".whl", ".devdata"])   # resumes, then the ensemble
+#   run(command="bash bench/device/session.sh search 300 --refit", carry=[".whl", ".devdata"])   # resumes, then the
+#       ensemble, scored as searched and refit on train + validation in one test pass
 #   run(command="bash bench/device/session.sh peers tune,optuna", ...)   # then: peers kerastuner
 #   run(command="bash bench/device/session.sh flags", ...)  |  augment  |  precision
 #

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import click
 
 from tuner import __version__
 from tuner.errors import SearchStopped, UserError
+
+if TYPE_CHECKING:
+    from tuner.store import SearchStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -36,7 +39,7 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
                              "e.g. postgresql://user:pass@host/db for several workers.")(func)
 
 
-def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False):
+def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False) -> SearchStore:
     from tuner.store import SearchStore
 
     return SearchStore(storage, results_dir, heartbeat=heartbeat)
