@@ -137,6 +137,7 @@ def main() -> None:
         report["ensemble_seconds"] = time.perf_counter() - start
         report["test_ensemble"] = record["test"]["ensemble"]["accuracy"]
         report["test_best"] = record["test"]["best"]["accuracy"]
+        report["test_loss"] = {k: v["loss"] for k, v in record["test"].items()}
         report["ensemble_members"] = record["selection"]["members"]
         if args.refit:
             report["test_refit"] = record["test"]["refit"]["accuracy"]
