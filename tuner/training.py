@@ -208,6 +208,8 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
 
 
 class _FiniteLoss(keras.callbacks.Callback):
+    """A refit's NaN check (a search trial's is in `Validation`, which a refit has no data for)."""
+
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         loss = float((logs or {}).get("loss", math.nan))
         if not math.isfinite(loss):
