@@ -217,3 +217,4 @@ def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
     assert set(record["refit"]["failed"]) == set(map(str, record["selection"]["members"])) and not record["refit"]["models"]
     assert record["test"]["refit"] == record["test"]["ensemble"]  # every member as searched: the same ensemble
+

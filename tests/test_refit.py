@@ -44,3 +44,23 @@ def test_a_diverging_refit_is_a_failed_trial(digits_data):
     params = complete_params({**PLATEAU, "batch_norm": False, "optimizer": "sgd", "learning_rate": 1e6})
     with pytest.raises(TrialFailed, match="training loss became nan"):
         train_final(params, data.x_train, data.y_train, data.n_classes, epochs=2, max_epochs=2, seed=0)
+
+
+def test_a_refit_model_must_fit_the_validation_images_it_trained_on(digits_data):
+    """The one check left without held-out data: clearly worse on the validation images than its
+    search model was (unseen), and the refit model is dropped; within noise of it, kept."""
+    from tuner.errors import TrialFailed
+    from tuner.model import build_model
+    from tuner.refit import check_fit
+
+    data, _ = digits_data
+    blank = build_model(complete_params({"depth": 1, "width": 4, "logit_scale": 0.0}), data.input_shape,
+                        data.n_classes)  # zero logits: class 0 for every image
+    blank_accuracy = float(np.mean(data.y_val == 0))
+    sure = np.eye(data.n_classes)[data.y_val][None]  # a search model right on every image
+    with pytest.raises(TrialFailed, match=r"fits the validation images it trained on worse \(\d+\.\d\d%\)"):
+        check_fit(blank, data, sure)
+    as_blank = np.eye(data.n_classes)[np.where(np.arange(len(data.y_val)) < 5, data.y_val, 0)][None]
+    assert float(np.mean(as_blank[0].argmax(1) == data.y_val)) > blank_accuracy  # a little better, within noise
+    check_fit(blank, data, as_blank)
+    check_fit(blank, data, None)  # a study without stored predictions: nothing to compare with

@@ -205,7 +205,7 @@ def evaluation_tables(record: dict[str, Any]) -> list[Table]:
                       _pct(test["refit"]["accuracy"]), f"{test['refit']['loss']:.4f}")
         caption += (f"\nrefit gain over the ensemble on test: {100 * record['refit_gain']:+.2f} points "
                     f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
-        caption += "".join(f"\nrefit of trial {n} failed: {why}" for n, why in refit["failed"].items())
+        caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
     table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel['metric']}; "
                      f"evaluated {record['when']}")
     table.caption_justify = "left"
