@@ -97,8 +97,7 @@ class Validation(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         loss = float(logs.get("loss", math.nan))  # reading it waits for the epoch's last step
         self.train_seconds.append(time.perf_counter() - self.epoch_start)
-        if not math.isfinite(loss):
-            raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+        check_finite(loss, epoch)
         start = time.perf_counter()
         probs = self.predict(self.data.x_val)
         self.predict_seconds += time.perf_counter() - start
@@ -207,13 +206,16 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings)
 
 
+def check_finite(loss: float, epoch: int) -> None:
+    if not math.isfinite(loss):
+        raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+
+
 class _FiniteLoss(keras.callbacks.Callback):
     """A refit's NaN check (a search trial's is in `Validation`, which a refit has no data for)."""
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        loss = float((logs or {}).get("loss", math.nan))
-        if not math.isfinite(loss):
-            raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+        check_finite(float((logs or {}).get("loss", math.nan)), epoch)
 
 
 def train_final(params: dict[str, Any], x: np.ndarray, y: np.ndarray, n_classes: int, *, epochs: int,
