@@ -28,16 +28,18 @@ def main() -> None:
     args = parser.parse_args()
     import keras
 
+    from tuner import config
     from tuner.data import load_test_data
-    from tuner.ensemble import stored_space
+    from tuner.ensemble import latest_evaluation, stored_space
     from tuner.store import SearchStore
 
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    cache = config.cache_dir()
     for results in args.results:
         store = SearchStore(None, results)
         x, y = load_test_data(stored_space(store, args.study), args.data, cache)
-        folder = store.evaluation_dir(args.study)
-        right = [keras.saving.load_model(folder / name, compile=False).predict(x, verbose=0).argmax(1) == y
+        files = latest_evaluation(store, args.study)["files"]
+        right = [keras.saving.load_model(store.verified_file(args.study, files[name]), compile=False)
+                 .predict(x, verbose=0).argmax(1) == y
                  for name in ("search_ensemble.keras", "model.keras")]
         only_refit, only_searched = int(np.sum(right[1] & ~right[0])), int(np.sum(right[0] & ~right[1]))
         z = (only_refit - only_searched) / max(1.0, np.sqrt(only_refit + only_searched))

@@ -118,8 +118,8 @@ def _space(path: Path, text: str) -> Path:
     return path
 
 
-GOOD = {"x_train": np.zeros((40, 28, 28), np.uint8), "y_train": np.arange(40) % 10,
-        "x_test": np.zeros((10, 28, 28), np.uint8), "y_test": np.arange(10)}
+_PIXELS = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
+GOOD = {"x_train": _PIXELS[:40], "y_train": np.arange(40) % 10, "x_test": _PIXELS[40:], "y_test": np.arange(10)}
 
 # (name, extra arguments built from a temporary folder, text the one line must contain)
 CASES = [

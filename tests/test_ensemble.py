@@ -199,7 +199,8 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
     assert sorted(map(int, record["refit"]["models"])) == sorted(members)
     assert record["refit_gain"] == pytest.approx(record["test"]["refit"]["accuracy"] - record["test"]["ensemble"]["accuracy"])
     x_test, y_test = real_test(stored_space(searched, "s"), None, searched.results_dir / "cache")
-    model = keras.saving.load_model(searched.evaluation_dir("s") / "model.keras", compile=False)
+    model_file = searched.verified_file("s", record["files"]["model.keras"])
+    model = keras.saving.load_model(model_file, compile=False)
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
     assert accuracy == pytest.approx(record["test"]["refit"]["accuracy"], abs=1e-9)
 

@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from tuner import config
+from tuner.errors import UserError
+
 JAX_CACHE_BYTES = 4 << 30  # the persistent compilation cache's cap on disk (`bound_folder`)
 _COMPILES: dict[str, float] = {}  # JAX compile events in this process, once listening
 
@@ -65,6 +68,7 @@ def load_keras() -> None:
     the JAX and torch backends, so it is imported here quietly in that case too."""
     if "keras" in sys.modules and "tensorflow" in sys.modules:
         return
+    require_backend(selected_backend())
     with tempfile.TemporaryFile() as captured, _stderr_to(captured):
         try:
             import keras  # noqa: F401
@@ -109,11 +113,40 @@ def selected_backend() -> str:
     importing Keras."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     try:
-        return str(json.loads((home / "keras.json").read_text()).get("backend", "tensorflow"))
+        return str(json.loads((config.keras_home() / "keras.json").read_text()).get("backend", "tensorflow"))
     except (OSError, ValueError, AttributeError):
         return "tensorflow"
+
+
+# backend -> (the module it needs, the package extra that installs it)
+BACKENDS = {"tensorflow": ("tensorflow", "tensorflow"), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
+
+
+def require_backend(backend: str) -> None:
+    """One line naming what to install when Keras or the chosen backend is missing, before any
+    data is decoded or any worker starts."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown Keras backend '{backend}' (KERAS_BACKEND or keras.json; choose from "
+                        f"{', '.join(BACKENDS)})")
+    module, extra = BACKENDS[backend]
+    for name, install in (("keras", "pip install keras"), (module, f"pip install 'tune[{extra}]'")):
+        if importlib.util.find_spec(name) is None:
+            raise UserError(f"the {backend} backend needs {name}, which is not installed: {install} "
+                            f"(or choose another with --backend / KERAS_BACKEND)")
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def check_jobs(jobs: int) -> int:
+    """Worker processes beyond the machine's cores only compete for them (and for memory)."""
+    cores = usable_cores()
+    if jobs > cores:
+        raise UserError(f"--jobs {jobs}: this machine runs {cores} at most (its usable cores); "
+                        f"start more machines with the same --study to go wider")
+    return jobs
 
 
 def default_jobs(engine: str) -> int:
@@ -122,8 +155,7 @@ def default_jobs(engine: str) -> int:
     a CPU a small model's trial leaves a core idle in its single-threaded parts (the digits
     quickstart on 2 cores: 1:11 with two, 1:40 with one; BENCHMARKS.md, session 6). One with the
     KerasTuner engine, which keeps its oracle in one process."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if engine == "optuna" and cores >= 2 else 1
+    return 2 if engine == "optuna" and usable_cores() >= 2 else 1
 
 
 def accelerator() -> str:
@@ -203,7 +235,7 @@ def configure(precision: str = "auto", cache_dir: Path | None = None) -> dict[st
             _COMPILES.update(programs=0, compile_seconds=0.0, cache_hits=0, cache_misses=0)
             jax.monitoring.register_event_listener(_count_event)
             jax.monitoring.register_event_duration_secs_listener(_count_duration)
-            if os.environ.get("TUNE_EXPLAIN_CACHE"):
+            if config.explain_cache():
                 explain_cache()
     return {"backend": keras.backend.backend(), "device": device, "precision": precision,
             "keras": keras.__version__, "xla": "off" if jit_compile() is False else "on", "pid": str(os.getpid())}

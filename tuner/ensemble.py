@@ -184,17 +184,21 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     from tuner.predictor import predict_padded
 
     keras.config.set_dtype_policy("float32")
-    folder = store.evaluation_dir(study)
+    folder = store.new_evaluation_dir(study)
     results: dict[str, Any] = {}
+    files: dict[str, dict[str, str]] = {}
     for label, variant in _variants(store, study, selection, refit).items():
         models = {n: keras.saving.load_model(variant.paths[n], compile=False) for n in variant.weights}
         model = combine(models, variant.weights, variant.flips, variant.temperatures)
         results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
         store.save_model_file(folder / variant.filename, model)
+        files[variant.filename] = store.file_entry(study, folder / variant.filename)
         keras.backend.clear_session(free_memory=True)
+    # The record is written after its files, and names them with their checksums: a crash
+    # before it leaves the previous record and its own folder as they were.
     record = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "selection": asdict(selection),
               "n_finished": store.count_finished(study), "n_test": int(len(y_test)), "test": results,
-              "gain": results["ensemble"]["accuracy"] - results["best"]["accuracy"]}
+              "gain": results["ensemble"]["accuracy"] - results["best"]["accuracy"], "files": files}
     if refit:
         record.update(refit=refit, refit_gain=results["refit"]["accuracy"] - results["ensemble"]["accuracy"])
     store.add_evaluation(study, record)
@@ -206,9 +210,13 @@ def latest_evaluation(store: SearchStore, study: str) -> dict[str, Any] | None:
     return evaluations[-1] if evaluations else None
 
 
-def evaluation_files(store: SearchStore, study: str) -> tuple[Path, Path]:
-    folder = store.evaluation_dir(study)
-    return folder / "model.keras", folder / "best_trial.keras"
+def evaluation_files(store: SearchStore, study: str, record: dict[str, Any]) -> tuple[Path, Path]:
+    """The record's model.keras and best_trial.keras, checked against its checksums."""
+    files = record.get("files")
+    if not files or "model.keras" not in files or "best_trial.keras" not in files:
+        raise UserError(f"study '{study}': its evaluation of {record.get('when')} names no checksummed model "
+                        f"files; run `tune ensemble --study {study} --reevaluate`")
+    return store.verified_file(study, files["model.keras"]), store.verified_file(study, files["best_trial.keras"])
 
 
 def stored_space(store: SearchStore, study: str) -> Any:

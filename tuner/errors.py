@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class TuneError(Exception):
     """Base of every error `tune` raises on purpose."""
@@ -29,3 +31,24 @@ class TrialPruned(TuneError):
 
 class SearchStopped(TuneError):
     """A fatal condition that stops the search (not the user's input)."""
+
+
+_WHAT_TO_DO = {
+    errno.ENOSPC: "the disk is full; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",
+    errno.EACCES: "permission denied; use a folder you can write to",
+    errno.EPERM: "not permitted; use a folder you can write to",
+    errno.EROFS: "read-only file system; use a folder you can write to",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "a folder is where a file should be",
+    errno.ENAMETOOLONG: "a name in the path is too long",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error: the path, what happened, what to do."""
+    path = error.filename or ""
+    what = _WHAT_TO_DO.get(error.errno or 0) or error.strerror or type(error).__name__
+    return f"{path}: {what}" if path else f"{what} ({error})"

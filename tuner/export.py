@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,15 @@ import yaml
 
 from tuner.ensemble import evaluation_files, final_model
 from tuner.errors import UserError
-from tuner.store import SearchStore, TrialRecord
+from tuner.paths import check_can_write, replace_folder
+from tuner.store import SearchStore, TrialRecord, sha256_of
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
     """The study's space with every parameter fixed to the best trial's value: running
     `tune search --space config.yaml --trials 1` trains that trial again."""
     space = dict(meta["space"])
-    space["name"] = f"{study}-trial-{best.number}"
+    space["name"] = f"{study[:80]}-trial-{best.number}"
     space["description"] = f"best trial {best.number} of study {study}"
     space["params"] = dict(best.params)
     return space
@@ -77,22 +79,46 @@ def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
     return parse_space(meta["space"], "study").input_shape
 
 
-def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Path) -> Path:
-    ensemble_file, best_file = evaluation_files(store, study)
-    if not (ensemble_file.is_file() and best_file.is_file()):
-        raise UserError(f"study '{study}': the evaluated models are missing under {ensemble_file.parent}; "
-                        f"run `tune ensemble --study {study} --reevaluate`")
+def check_export_target(out: Path, force: bool) -> None:
+    """Before anything is evaluated: `out` is new or an empty folder (any folder with `force`),
+    and its parent can be written."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--export {out}: a file is there, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        held = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+        raise UserError(f"--export {out}: the folder is not empty (holds {held}); choose a new or empty folder, "
+                        f"or add --force to replace it")
+    check_can_write(out.parent if out.parent != out else out, "export folder")
+
+
+def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Path, force: bool = False) -> Path:
+    """Build the export in a hidden folder beside `out`, check it, then rename it into place:
+    `out` is either complete and consistent or as it was."""
+    check_export_target(out, force)
+    ensemble_file, best_file = evaluation_files(store, study, record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
+        replace_folder(built, out)
+    finally:
+        shutil.rmtree(built, ignore_errors=True)
+    return out
+
+
+def _write_export(store: SearchStore, study: str, record: dict[str, Any], out: Path, models: dict[str, Path]) -> None:
     meta, trials = store.meta(study), {t.number: t for t in store.trials(study)}
     sel = record["selection"]
     best = trials[int(sel["best_trial"])]
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ensemble_file, out / "model.keras")
-    shutil.copyfile(best_file, out / "best_trial.keras")
+    for name, source in models.items():
+        shutil.copyfile(source, out / name)
+        if sha256_of(out / name) != record["files"][name]["sha256"]:
+            raise UserError(f"copying {source} to the export changed it (checksum differs); nothing was exported")
     (out / "config.yaml").write_text(yaml.safe_dump(best_config(meta, best, study), sort_keys=False))
-    metrics = {"study": study, "best_trial": best.number, "best_params": best.params, **record}
+    checksums = {name: record["files"][name]["sha256"] for name in models}
+    metrics = {"study": study, "best_trial": best.number, "best_params": best.params, **record, "sha256": checksums}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     histories = {str(n): trials[n].history for n in {int(m) for m in sel["members"]} | {best.number}}
     (out / "history.json").write_text(json.dumps({"best_trial": best.history, "members": histories}, indent=1))
     n_trials = sum(t.finished for t in trials.values())
     (out / "README.md").write_text(_readme(study, meta, record, best, n_trials))
-    return out

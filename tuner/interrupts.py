@@ -1,10 +1,12 @@
-"""Ctrl-C that always stops a search, cleanly.
+"""Ctrl-C and SIGTERM that always stop a search, cleanly.
 
 An asynchronous KeyboardInterrupt is unreliable mid-training: Keras converts logs inside a
 bare `except:` (the interrupt is lost there) and JAX's gc callbacks print it as ignored. So
 while a search runs, the first Ctrl-C only sets a flag, which the training loop checks at
 every epoch end and the engines before every trial and while waiting; a second Ctrl-C
-interrupts at once.
+interrupts at once. SIGTERM (what `kill`, systemd, Docker, Kubernetes and Slurm send, with a
+short grace period before SIGKILL) interrupts at once, as `Terminated`, and sets the flag too,
+in case the exception lands where Keras swallows it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ import contextlib
 import os
 import signal
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 _requested = threading.Event()
+_terminated = threading.Event()
+EXIT_CODES = {"Ctrl-C": 130, "SIGTERM": 143}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as a Ctrl-C that stops at once (a KeyboardInterrupt, so every path that
+    records an interrupted trial records this one too)."""
 
 
 def requested() -> bool:
@@ -23,9 +32,33 @@ def requested() -> bool:
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C was pressed during the search."""
+    """Raise KeyboardInterrupt (Terminated after SIGTERM) if the search was asked to stop."""
+    if _terminated.is_set():
+        raise Terminated
     if _requested.is_set():
         raise KeyboardInterrupt
+
+
+def cause(error: BaseException | None) -> str:
+    """'SIGTERM' or 'Ctrl-C': what stopped the process, for the trial's reason and exit code."""
+    while error is not None:
+        if isinstance(error, Terminated):
+            return "SIGTERM"
+        error = error.__cause__ or error.__context__
+    return "SIGTERM" if _terminated.is_set() else "Ctrl-C"
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _terminated.set()
+    _requested.set()
+    raise Terminated
+
+
+def terminate_as_interrupt() -> None:
+    """Outside a search too (the ensemble step, an export): SIGTERM raises `Terminated`, so
+    the command ends through its normal error path, in one line."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @contextlib.contextmanager
@@ -34,8 +67,9 @@ def catching_ctrl_c() -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: Any) -> None:
         if _requested.is_set():
             raise KeyboardInterrupt
         _requested.set()
@@ -43,9 +77,12 @@ def catching_ctrl_c() -> Iterator[None]:
 
     if previous is not signal.SIG_IGN:  # a background job that ignores Ctrl-C keeps ignoring it
         signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     _requested.clear()
+    _terminated.clear()
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         _requested.clear()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tuner import interrupts
-from tuner.errors import SearchStopped, UserError
+from tuner.errors import SearchStopped, UserError, describe_os_error
 from tuner.runner import SearchObserver
 from tuner.store import SearchStore, TrialRecord
 
@@ -69,6 +69,7 @@ class _Pool:
         self.fatal: Exception | None = None
         self.forwarded = False
         self.next_reap = 0.0
+        self.pids: set[int] = set()  # of every worker started: their trials are failed if left running
 
     def run(self) -> None:
         try:
@@ -76,11 +77,13 @@ class _Pool:
                 self._start()
             while self.workers:
                 self._step()
-        except KeyboardInterrupt:
-            self._signal(signal.SIGINT)  # their second Ctrl-C: fail the running trial now
+        except KeyboardInterrupt as e:
+            # Their second Ctrl-C, or SIGTERM passed on: they fail their running trial now.
+            self._signal(signal.SIGTERM if interrupts.cause(e) == "SIGTERM" else signal.SIGINT)
             raise
         finally:
             self._wait_or_kill()
+            self.store.fail_running_of(self.request.study, self.pids, "interrupted: the search stopped before it ended")
         if self.fatal is not None:
             raise self.fatal
         if interrupts.requested():
@@ -111,6 +114,7 @@ class _Pool:
             pass  # it died meanwhile: _reap reports it and starts another
         go.close()
         self.workers[number] = process
+        self.pids.add(process.pid)
         if self.request.isolate and self._may_continue():
             # With --isolate a standby is always ready. It holds about 300 MiB of its own
             # (TensorFlow's libraries are shared), and replacing a retiring worker then takes no
@@ -286,6 +290,8 @@ def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], 
         report = ("stopped", str(e))
     except UserError as e:
         report = ("error", str(e))
+    except OSError as e:  # a full disk, a folder made read-only meanwhile: one line in the parent
+        report = ("stopped", describe_os_error(e))
     except BaseException:
         traceback.print_exc()
         report = ("crashed", traceback.format_exc())

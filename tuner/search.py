@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +84,16 @@ def warm_up(request: SearchRequest) -> None:
 def search_here(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> bool:
     """Run the engine in this process; False if it stopped early to retire its process
     (`request.retire_growth`) before the study was done."""
+    data = open_search(store, request, observer)
+    try:
+        return _run_engine(store, request, observer, data)
+    finally:  # a stop, an error or a signal: none of this process's trials stays RUNNING
+        store.fail_running_of(request.study, {os.getpid()}, "interrupted: the search stopped before it ended")
+
+
+def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObserver, data: SearchData) -> bool:
     from tuner.backend import configure
 
-    data = open_search(store, request, observer)
     setup = configure(request.precision, request.cache_dir)
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
                         request.max_failures, request.retire_growth)

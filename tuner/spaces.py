@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from tuner.errors import UserError
 from tuner.params import PARAMETERS, check_value, complete_params
+from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
 
@@ -37,7 +38,8 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity pass every `low <= x <= high` test that compares with them: refused here.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Searched(_Strict):
@@ -64,6 +66,8 @@ class IntParam(_Searched):
         _check_range(self.low, self.high, self.log)
         if self.log and self.step != 1:
             raise ValueError("log scale and step > 1 do not go together")
+        if (self.high - self.low) % self.step:
+            raise ValueError(f"high - low ({self.high - self.low}) is not a multiple of step ({self.step})")
         return self
 
     def bounds(self) -> list[Any]:
@@ -148,14 +152,14 @@ PRUNE_AFTER = 2
 
 class Training(_Strict):
     max_epochs: int = Field(20, ge=1, le=10000)
-    patience: int = Field(3, ge=1)
+    patience: int = Field(3, ge=1, le=10000)
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # only for data without its own test split
-    seed: int = 0
-    max_train_samples: int | None = Field(None, ge=10)  # a subset, for quick runs
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # what numpy's and scikit-learn's generators take
+    max_train_samples: int | None = Field(None, ge=10, le=10**9)  # a subset, for quick runs
     # Epochs every trial trains before a pruner may stop it (default 2). Under a one-cycle or cosine
     # schedule early epochs rank trials by their learning rate, not by where they end.
-    prune_after: int | None = Field(None, ge=0)
+    prune_after: int | None = Field(None, ge=0, le=10000)
 
     @property
     def epochs_before_pruning(self) -> int:
@@ -163,7 +167,7 @@ class Training(_Strict):
 
 
 class Space(_Strict):
-    name: str
+    name: str  # the default study name: a folder under the results folder (tuner.paths)
     dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "folder"]
     description: str = ""
     input: InputSpec | None = None
@@ -174,6 +178,13 @@ class Space(_Strict):
     start: list[dict[str, Scalar]] = []
     source: str = Field("", exclude=True)  # where it was loaded from, for messages
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if (why := name_problem(name)) is not None:
+            raise ValueError(f"{name[:60]!r} cannot name a study: {why} ({NAME_RULE})")
+        return name
+
     @model_validator(mode="after")
     def _check_params(self) -> "Space":
         info = DATASETS[self.dataset]
@@ -181,6 +192,8 @@ class Space(_Strict):
             raise ValueError("dataset 'folder' needs an `input` section (height, width, channels)")
         parsed = {name: _parse_param(name, value, self.params) for name, value in self.params.items()}
         object.__setattr__(self, "params", parsed)
+        for name, spec in parsed.items():
+            _check_when(name, spec, parsed)
         _check_domain_rules(self)
         for i, point in enumerate(self.start):
             _check_start_point(self, i, point)
@@ -252,6 +265,20 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
     return spec
 
 
+def _check_when(name: str, spec: Any, params: dict[str, Any]) -> None:
+    """Every value a `when` names must be one its parent can take, else the child would never be
+    active. A parent fixed to another value (`--set optimizer=adam`) rules the child out on purpose."""
+    for parent, allowed in ((spec.when if isinstance(spec, _Searched) else None) or {}).items():
+        parent_spec = params[parent]
+        for value in allowed:
+            why = check_value(parent, value)
+            if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(
+                    float(value) if isinstance(parent_spec, FloatParam) and type(value) is int else value):
+                why = f"{value!r} is not among the values {parent} takes ({parent_spec.bounds()})"
+            if why is not None:
+                raise ValueError(f"params.{name}.when.{parent}: {why}, so {name} would never be active")
+
+
 def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
     where = f"start[{index}]"
     searched = space.searched()
@@ -296,9 +323,52 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def parse_value(text: str) -> Any:
+MAX_SPACE_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000  # a space file has a few hundred; aliases may not expand past this
+MAX_YAML_DEPTH = 64
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """`yaml.safe_load`, bounded: a document whose aliases would expand past MAX_YAML_NODES
+    nodes (a 'billion laughs' file of 466 bytes holds 10^9), that refers to itself or that nests
+    past MAX_YAML_DEPTH levels is one line, before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, source, {}, set(), 0)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise UserError(f"{source}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: Any, source: str, sizes: dict[int, int], open_nodes: set[int], depth: int) -> int:
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise UserError(f"{source}: a YAML alias refers to itself")
+    if depth > MAX_YAML_DEPTH:
+        raise UserError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels")
+    open_nodes.add(id(node))
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
+    size = 1 + sum(_expanded_size(child, source, sizes, open_nodes, depth + 1) for child in children)
+    if size > MAX_YAML_NODES:
+        raise UserError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values (aliases?); refused")
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size
+
+
+def parse_value(text: str, what: str = "value") -> Any:
     """A command-line value with YAML typing, plus what YAML 1.1 leaves as text: '5e-4' is 0.0005."""
-    value = yaml.safe_load(text)
+    try:
+        value = safe_yaml(text, what)
+    except yaml.YAMLError as e:
+        raise UserError(f"{what}: cannot read {text!r} ({getattr(e, 'problem', None) or type(e).__name__})") from None
     if isinstance(value, str):
         try:
             return float(value)
@@ -332,7 +402,9 @@ def load_space(name_or_path: str) -> Space:
     if not path.is_file():
         raise UserError(f"no space '{name_or_path}': not a built-in ({', '.join(sorted(builtins))}) nor a file")
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_SPACE_BYTES:
+            raise UserError(f"{path}: {path.stat().st_size} bytes; a space file is at most {MAX_SPACE_BYTES}")
+        data = safe_yaml(path.read_text(), str(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -21,19 +22,47 @@ from typing import Any
 
 import numpy as np
 
+from tuner import config
 from tuner.errors import UserError
+from tuner.workers import this_worker
+from tuner.paths import check_can_write, check_study_name, inside, make_folder
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
+_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.IGNORECASE)  # query keys that carry one
+_HIDDEN = "***"
+
+
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
+    """The URL with its password and every credential-bearing query value replaced by ***."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {k: (_HIDDEN if _SECRET.search(k) else v) for k, v in parsed.query.items()}
+        return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
     except Exception:  # not parseable as a URL: show only its scheme
-        return url.split("://")[0] + "://***" if "://" in url else "***"
+        return url.split("://")[0] + "://***" if "://" in url else _HIDDEN
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (an error message, say) with every secret of `url` replaced by ***."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return text.replace(url, redact(url))
+    secrets = [str(parsed.password)] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _SECRET.search(key):
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN).replace(quote(secret, safe=""), _HIDDEN)
+    return text
 
 
 def default_storage_url(results_dir: Path) -> str:
@@ -96,13 +125,26 @@ def _record(frozen: Any) -> TrialRecord:
         started=frozen.datetime_start)
 
 
-class SearchStore:
-    """One storage URL plus one results folder."""
+# Optuna's schema. A database holding other tables and no `version_info` belongs to another
+# application: it is never written. A schema part-way through creation (several workers
+# opening a fresh database at once) holds some of these and nothing else.
+OPTUNA_TABLES = frozenset({
+    "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
+    "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
+    "trial_heartbeats", "alembic_version"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
-    def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False):
+
+class SearchStore:
+    """One storage URL plus one results folder. Only `create=True` (the search) may create a
+    database or its folder; every other command opens what exists, or says there is nothing."""
+
+    def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False):
         self.results_dir = results_dir
         self.url = url or default_storage_url(results_dir)
         self.heartbeat = heartbeat
+        self.create = create
         self._storage: Any = None
 
     @property
@@ -114,43 +156,121 @@ class SearchStore:
 
     def _open(self) -> Any:
         import optuna
-        from sqlalchemy.engine import make_url
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            url = make_url(self.url)
-        except Exception:
-            raise UserError(f"storage {redact(self.url)}: not a SQLAlchemy URL (e.g. sqlite:///tune.db)") from None
-        if url.get_backend_name() == "sqlite":
-            if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = self.check()
+        database = self._parsed().database
+        if self._is_sqlite() and database and not Path(database).exists():
+            make_folder(Path(database).parent)  # only a search gets here (`check` refuses the rest)
+        # A dead worker's trial is failed once its heartbeat is older than the grace period.
+        interval = config.heartbeat_seconds()
+        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self.heartbeat else {}
+        return self._guarded(lambda: _create_storage(self.url, kwargs, beat))
+
+    def check(self) -> dict[str, Any]:
+        """Refuse what cannot or must not be opened, creating nothing: a URL that is not one,
+        another application's database, a missing one for a command that only reads. Returns
+        the engine options for the URL."""
+        if self._is_sqlite():
+            exists = self._check_sqlite_file(self._parsed().database)
             kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}  # wait, not 'database is locked'
         else:
+            exists = True
             kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-        # A dead worker's trial is failed once its heartbeat is older than the grace period.
-        interval = int(os.environ.get("TUNE_HEARTBEAT_SECONDS", 10))
-        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self.heartbeat else {}
+        if exists:
+            self._guarded(lambda: self._check_tables(kwargs))
+        return kwargs
+
+    def _guarded(self, call: Any) -> Any:
+        """`call()`, with any database error turned into one line that shows no secret."""
         try:
-            return _create_storage(self.url, kwargs, beat)
+            return call()
+        except UserError:
+            raise
         except Exception as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if url.password:
-                reason = reason.replace(str(url.password), "***")
-            raise UserError(f"cannot open storage {redact(self.url)}: {reason}") from None
+            raise UserError(f"cannot open storage {redact(self.url)}: {scrub(reason, self.url)}") from None
+
+    def _is_sqlite(self) -> bool:
+        return self._parsed().get_backend_name() == "sqlite"
+
+    def check_writable(self, name: str) -> None:
+        """Before a search does any work: its folders can be written (nothing is created)."""
+        folders = [self.results_dir, self.study_dir(name)]
+        database = self._parsed().database if self._is_sqlite() else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folders.append(Path(database).parent)
+        for folder in folders:
+            check_can_write(folder)
+
+    def _parsed(self) -> Any:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url)
+        except Exception:
+            raise UserError(f"storage {redact(self.url)}: not a SQLAlchemy URL (e.g. sqlite:///tune.db)") from None
+
+    def _check_sqlite_file(self, database: str | None) -> bool:
+        """Whether the SQLite file exists. It may be missing only for a search, which creates
+        it; an existing file must be a SQLite database."""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return True
+        path = Path(database)
+        if not path.exists():
+            if not self.create:
+                raise UserError(f"no studies yet: {path} does not exist (run `tune search` first, or pass the "
+                                f"--results-dir or --storage the search used)")
+            check_can_write(path.parent)
+            return False
+        if not path.is_file():
+            raise UserError(f"storage {path}: not a file")
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+        if head and head != _SQLITE_MAGIC:
+            raise UserError(f"storage {path}: not a SQLite database; refused (tune never writes a file it did not make)")
+        return True
+
+    def _check_tables(self, kwargs: dict[str, Any]) -> None:
+        """Refuse another application's database before Optuna adds its tables to it."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.url, **kwargs)
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        if tables - OPTUNA_TABLES and "version_info" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise UserError(f"storage {redact(self.url)} holds another application's tables ({shown}), not an "
+                            f"Optuna study database; refused. Point --storage at a database of its own")
+        if "version_info" not in tables and not self.create:
+            raise UserError(f"no studies yet in {redact(self.url)} (run `tune search` first)")
 
     # --- studies -------------------------------------------------------------------------
     def study_id(self, name: str) -> int | None:
+        check_study_name(name)
         try:
             return self.storage.get_study_id_from_name(name)
         except KeyError:
             return None
 
     def require_study(self, name: str) -> int:
+        """The id of a study that `tune` made; one line for a missing or a foreign one."""
         study_id = self.study_id(name)
         if study_id is None:
-            known = ", ".join(s.study_name for s in self.storage.get_all_studies()) or "none yet"
+            known = ", ".join(self.study_names()) or "none yet"
             raise UserError(f"no study '{name}' in {redact(self.url)} (studies: {known})")
+        if "tune" not in self.storage.get_study_user_attrs(study_id):
+            raise UserError(_foreign(name, self.url))
         return study_id
+
+    def study_names(self) -> list[str]:
+        """The studies `tune` made (others in the same database are left alone)."""
+        return [s.study_name for s in self.storage.get_all_studies() if "tune" in s.user_attrs]
+
+    def foreign_study_names(self) -> list[str]:
+        return [s.study_name for s in self.storage.get_all_studies() if "tune" not in s.user_attrs]
 
     def open_study(self, name: str, meta: dict[str, Any]) -> int:
         """Create the study, or check that an existing one has the same engine, space and split."""
@@ -164,12 +284,22 @@ class SearchStore:
                 self.storage.set_study_user_attr(study_id, "tune", {**meta, "created": _now()})
                 return study_id
             except DuplicatedStudyError:  # another worker created it a moment ago
-                study_id = self.require_study(name)
+                study_id = self.study_id(name)
+        self._wait_for_record(name, study_id)
         _check_same(name, self.meta(name), meta)
         return study_id
 
+    def _wait_for_record(self, name: str, study_id: Any) -> None:
+        """A study without tune's record is another tool's, unless another worker has only just
+        created it and is about to write the record."""
+        deadline = time.monotonic() + _FOREIGN_WAIT_SECONDS
+        while "tune" not in self.storage.get_study_user_attrs(study_id):
+            if self.storage.get_all_trials(study_id, deepcopy=False) or time.monotonic() > deadline:
+                raise UserError(_foreign(name, self.url))
+            time.sleep(0.1)
+
     def meta(self, name: str) -> dict[str, Any]:
-        return self.storage.get_study_user_attrs(self.require_study(name)).get("tune", {})
+        return self.storage.get_study_user_attrs(self.require_study(name))["tune"]
 
     def set_study_attr(self, name: str, key: str, value: Any) -> None:
         self.storage.set_study_user_attr(self.require_study(name), key, value)
@@ -180,10 +310,12 @@ class SearchStore:
     def studies(self) -> list[StudyInfo]:
         out = []
         for s in self.storage.get_all_studies():
+            if "tune" not in s.user_attrs:
+                continue
             trials = self.trials(s.study_name)
             counts = {state: sum(t.state == state for t in trials) for state in ("complete", "pruned", "failed", "running")}
             values = [t.value for t in trials if t.state == "complete" and t.value is not None]
-            out.append(StudyInfo(s.study_name, s.user_attrs.get("tune", {}), counts, max(values, default=None)))
+            out.append(StudyInfo(s.study_name, s.user_attrs["tune"], counts, max(values, default=None)))
         return out
 
     # --- trials --------------------------------------------------------------------------
@@ -245,6 +377,28 @@ class SearchStore:
         except (UpdateFinishedTrialError, RuntimeError):  # another process discarded it first
             pass
 
+    def start_point(self, name: str, number: int) -> int | None:
+        """Which of the space's start points this trial runs (its recorded origin), or None."""
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.require_study(name), number)
+        index = self.storage.get_trial(trial_id).user_attrs.get("start_point")
+        return index if isinstance(index, int) else None
+
+    def fail_running_of(self, name: str, pids: set[int], reason: str) -> int:
+        """Mark failed the RUNNING trials that these processes of this machine started: no way
+        out of a search (a stop, an error, a signal) leaves its own trials running."""
+        from optuna.trial import TrialState
+
+        here = this_worker()
+        study_id = self.study_id(name)
+        if study_id is None:
+            return 0
+        failed = 0
+        for t in self.storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = t.user_attrs.get("worker") or {}
+            if (worker.get("host"), worker.get("boot")) == (here["host"], here["boot"]) and worker.get("pid") in pids:
+                failed += self.fail_trial(name, t.number, reason)
+        return failed
+
     def fail_running(self, name: str, reason: str) -> int:
         """Mark every RUNNING trial of the study failed (for single-process engines)."""
         return sum(self.fail_trial(name, t.number, reason) for t in self.trials(name) if t.state == "running")
@@ -257,7 +411,8 @@ class SearchStore:
 
     # --- artifacts -----------------------------------------------------------------------
     def study_dir(self, name: str) -> Path:
-        return self.results_dir / name
+        """`<results>/<study>`: every artifact path starts here, so none can land outside."""
+        return inside(self.results_dir, self.results_dir / check_study_name(name))
 
     def trial_dir(self, name: str, number: int) -> Path:
         return self.study_dir(name) / "trials" / str(number)
@@ -294,6 +449,26 @@ class SearchStore:
 
     def evaluation_dir(self, name: str) -> Path:
         return self.study_dir(name) / "ensemble"
+
+    def new_evaluation_dir(self, name: str) -> Path:
+        """A folder of its own for one evaluation's models: a later evaluation, or one killed
+        half-way, never touches the files an earlier record names."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        return make_folder(self.evaluation_dir(name) / f"{stamp}-{os.getpid()}")
+
+    def file_entry(self, name: str, path: Path) -> dict[str, str]:
+        """What a record says of one of its files: where it is (in the study folder), its checksum."""
+        return {"path": path.relative_to(self.study_dir(name)).as_posix(), "sha256": sha256_of(path)}
+
+    def verified_file(self, name: str, entry: dict[str, str]) -> Path:
+        """The recorded file, if it is there and unchanged; else one line."""
+        path = inside(self.study_dir(name), self.study_dir(name) / str(entry["path"]))
+        if not path.is_file():
+            raise UserError(f"study '{name}': {path} is missing; run `tune ensemble --study {name} --reevaluate`")
+        if sha256_of(path) != entry["sha256"]:
+            raise UserError(f"study '{name}': {path} is not the file its record names (checksum differs); "
+                            f"refused. Run `tune ensemble --study {name} --reevaluate`")
+        return path
 
     def add_evaluation(self, name: str, record: dict[str, Any]) -> None:
         """Append a test-set evaluation; every one is kept, none is overwritten."""
@@ -349,6 +524,11 @@ def _create_storage(url: str, engine_kwargs: dict[str, Any], beat: dict[str, int
     raise AssertionError("unreachable")
 
 
+def _foreign(name: str, url: str) -> str:
+    return (f"study '{name}' in {redact(url)} was not made by tune (it has no record of its space and split); "
+            f"tune leaves it alone: use another --study name")
+
+
 def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if old.get("engine") and old["engine"] != new.get("engine"):
         raise UserError(f"study '{name}' was searched with engine {old['engine']}; it cannot mix in "
@@ -379,6 +559,16 @@ def _atomic(path: Path, write: Any, suffix: str = "") -> None:
     finally:
         if tmp.exists():
             tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _jsonable(value: Any) -> Any:

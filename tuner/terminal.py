@@ -140,18 +140,17 @@ class SearchView:
                 parts.append(failures)
         return Group(*parts)
 
-    def _start_point(self, params: dict[str, Any]) -> str:
-        """' (start point i/n)' when the params are one of the space's start points."""
+    def _start_point(self, number: int) -> str:
+        """' (start point i/n)' when the trial was queued as one of the space's start points
+        (its recorded origin: a sampled trial may happen to draw the same values)."""
         points = self.board.meta.get("space", {}).get("start", []) if self.board else []
-        for i, point in enumerate(points):
-            if all(params.get(k) == v for k, v in point.items()):
-                return f" (start point {i + 1}/{len(points)})"
-        return ""
+        index = self.store.start_point(self.study, number) if points else None
+        return "" if index is None else f" (start point {index + 1}/{len(points)})"
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
         from tuner.leaderboard import describe_params
 
-        start = self._start_point(params)
+        start = self._start_point(number)
         if self.live is None:
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
             self.t.info(f"trial {number} started{start}: {describe_params(params, searched or None)}")

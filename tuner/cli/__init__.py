@@ -6,6 +6,7 @@ and `tune leaderboard` start fast.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 import click
 
 from tuner import __version__
-from tuner.errors import SearchStopped, UserError
+from tuner.errors import SearchStopped, UserError, describe_os_error
 
 if TYPE_CHECKING:
     from tuner.store import SearchStore
@@ -22,10 +23,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def abort(message: str, code: int = 2) -> NoReturn:
-    """The one way a command reports a user error: one line on stderr, exit code 2."""
-    from tuner.terminal import Terminal
+    """The one way a command reports an error: one line on stderr, then the exit code (2: the
+    input; 1: the search stopped or the system refused; 130 Ctrl-C; 143 SIGTERM)."""
+    line = " ".join(str(message).split()) or "failed"
+    try:
+        from tuner.terminal import Terminal
 
-    Terminal().error(message)
+        Terminal().error(line)
+    except BaseException:  # interrupted while importing, say: the line must still come out
+        sys.stderr.write(f"error: {line}\n")
     sys.exit(code)
 
 
@@ -39,22 +45,41 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
                              "e.g. postgresql://user:pass@host/db for several workers.")(func)
 
 
-def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False) -> SearchStore:
+def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False) -> SearchStore:
+    """The store; only `create` (the search) may create a database or a results folder."""
     from tuner.store import SearchStore
 
-    return SearchStore(storage, results_dir, heartbeat=heartbeat)
+    return SearchStore(storage, results_dir, heartbeat=heartbeat, create=create)
 
 
 def pick_study(store: Any, study: str | None) -> str:
     """The named study, or the only one in the storage."""
-    if study:
+    if study is not None:
         store.require_study(study)
         return study
-    names = [s.study_name for s in store.storage.get_all_studies()]
+    names = store.study_names()
     if len(names) == 1:
         return names[0]
     raise UserError("no studies in the storage yet; run `tune search` first" if not names else
                     f"several studies in the storage; pick one with --study ({', '.join(names)})")
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds, at least `low` (click's FloatRange lets nan through)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float = 1.0):
+        self.low = low
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < self.low:
+            self.fail(f"{value!r}: expected a finite number of seconds, at least {self.low:g}", param, ctx)
+        return seconds
 
 
 @click.group(context_settings=CONTEXT)
@@ -80,18 +105,27 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register()
+    from tuner import interrupts
+
+    interrupts.terminate_as_interrupt()
     try:
+        _register()
         cli.main(args=argv, prog_name="tune", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.Abort:
-        abort("interrupted", 130)
+    except (click.Abort, KeyboardInterrupt) as e:
+        how = interrupts.cause(e)
+        abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
+              interrupts.EXIT_CODES[how])
     except click.ClickException as e:
-        abort(e.format_message().replace("\n", " "), 2)
+        abort(e.format_message(), 2)
     except UserError as e:
         abort(str(e), 2)
     except SearchStopped as e:
         abort(str(e), 1)
+    except OSError as e:
+        abort(describe_os_error(e), 1)
+    except MemoryError:
+        abort("out of memory (a dataset or a space file too large for this machine?)", 1)
     sys.exit(0)
 

@@ -15,23 +15,27 @@ from tuner.cli import open_store, pick_study, store_options
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write model.keras (ensemble), best_trial.keras, config.yaml, metrics.json, history.json and "
                    "README.md to this folder.")
+@click.option("--force", is_flag=True, help="With --export: replace a folder that is not empty.")
 @click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @store_options
-def command(study: str | None, export_dir: Path | None, data: Path | None, as_json: bool, storage: str | None,
-            results_dir: Path) -> None:
+def command(study: str | None, export_dir: Path | None, force: bool, data: Path | None, as_json: bool,
+            storage: str | None, results_dir: Path) -> None:
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
     from rich.table import Table
 
-    from tuner.cli.ensemble import cache_dir, run_and_show
+    from tuner import config
+    from tuner.cli.ensemble import run_and_show
     from tuner.ensemble import latest_evaluation, run_ensemble
     from tuner.errors import UserError
-    from tuner.export import export_study
+    from tuner.export import check_export_target, export_study
     from tuner.leaderboard import build_board
     from tuner.terminal import Terminal
 
     store, terminal = open_store(storage, results_dir), Terminal()
     name = pick_study(store, study)
+    if export_dir:
+        check_export_target(export_dir, force)  # before the test split may be read
     board = build_board(store, name, top=1)
     if not board.rows:
         raise UserError(f"study '{name}' has no completed trial yet")
@@ -40,7 +44,7 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
     if not as_json:
         record = run_and_show(store, name, data, terminal, when="missing")
     elif record is None and export_dir:  # --json: evaluate without printing tables
-        record = run_ensemble(store, name, 10, 20, "log_loss", data, cache_dir())
+        record = run_ensemble(store, name, 10, 20, "log_loss", data, config.cache_dir())
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
                                "val_loss": best.val_loss, "params": best.params}, "evaluation": record}, indent=1))
@@ -52,5 +56,5 @@ def command(study: str | None, export_dir: Path | None, data: Path | None, as_js
             table.add_row(key, str(value))
         terminal.console.print(table)
     if export_dir:
-        out = export_study(store, name, record, export_dir)
+        out = export_study(store, name, record, export_dir, force)
         terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")

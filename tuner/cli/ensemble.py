@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tuner import config
 from tuner.cli import open_store, pick_study, store_options
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
 
 
 def show(terminal: Any, record: dict[str, Any]) -> None:
@@ -43,7 +39,7 @@ def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: 
         terminal.info(f"selecting an ensemble among the top {top} trials on validation data"
                       + ("; its members trained again on train + validation" if refit else "")
                       + "; one pass over the test split")
-        record = run_ensemble(store, study, top, size, metric, data, cache_dir(), refit, terminal.info)
+        record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, terminal.info)
     show(terminal, record)
     return record
 
@@ -72,7 +68,7 @@ def command(study: str | None, top: int, size: int, metric: str, reevaluate: boo
     if as_json:
         record = latest_evaluation(store, name)
         if record is None or reevaluate or (refit and "refit" not in record):
-            record = run_ensemble(store, name, top, size, metric, data, cache_dir(), refit)
+            record = run_ensemble(store, name, top, size, metric, data, config.cache_dir(), refit)
         click.echo(json.dumps(record, indent=1))
         return
     run_and_show(store, name, data, terminal, top, size, metric, when="always" if reevaluate else "missing",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from tuner.cli import open_store, store_options
+from tuner.cli import Seconds, open_store, store_options
 from tuner.engines import ENGINES
 from tuner.errors import UserError
 from tuner.spaces import parse_value
@@ -20,7 +19,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
-        fixed[name.strip()] = parse_value(value)  # 3 -> int, 1e-3 -> float, true -> bool
+        fixed[name.strip()] = parse_value(value, f"--set {name.strip()}")  # 3 -> int, 1e-3 -> float, true -> bool
     return fixed
 
 
@@ -34,7 +33,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--sampler", help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
                                 "hyperband (its brackets count as trials; see README).")
 @click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials after an epoch.")
-@click.option("--timeout", type=click.FloatRange(min=1), help="No new trial starts after this many seconds.")
+@click.option("--timeout", type=Seconds(1), help="No new trial starts after this many seconds.")
 @click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
@@ -67,8 +66,10 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
             isolate: bool | None, ensemble: bool, refit: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
-    from tuner.backend import default_jobs, selected_backend
+    from tuner import config
+    from tuner.backend import check_jobs, default_jobs, require_backend, selected_backend
     from tuner.engines import check_choice
+    from tuner.paths import check_study_name
     from tuner.search import SearchRequest, run_search
     from tuner.spaces import load_space
     from tuner.store import redact
@@ -76,30 +77,28 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
 
     if backend:
         os.environ["KERAS_BACKEND"] = backend
+    config.check()
     check_choice(engine, sampler, pruner)
     if refit and not ensemble:
         raise UserError("--refit trains the ensemble's members again: it needs the ensemble step (drop --no-ensemble)")
     loaded = load_space(space)
     if epochs or sets:
         loaded = loaded.with_overrides(epochs=epochs, fixed=_parse_sets(sets))
-    name = study or loaded.name
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    name = check_study_name(loaded.name if study is None else study, "the space's name" if study is None else "--study")
+    require_backend(selected_backend())  # before any data is decoded or any worker starts
     if isolate is None:
         isolate = selected_backend() == "tensorflow"
-    jobs = jobs or default_jobs(engine)
-    request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, cache, seed, keep_models,
-                            max_failures, precision, jobs, isolate)
-    store, terminal = open_store(storage, results_dir, heartbeat=True), Terminal()
+    jobs = check_jobs(jobs or default_jobs(engine))
+    request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
+                            keep_models, max_failures, precision, jobs, isolate)
+    store, terminal = open_store(storage, results_dir, heartbeat=True, create=True), Terminal()
     terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
                   f"{trials} trials, storage {redact(store.url)}")
     view = SearchView(terminal, store, name, trials)
-    try:
-        store.storage  # a bad --storage fails here, before any data is decoded
-        with view:
-            run_search(store, request, view)
-    except KeyboardInterrupt:
-        terminal.error("interrupted; the running trial is marked failed. Resume with the same command.")
-        sys.exit(130)
+    store.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
+    store.check_writable(name)
+    with view:
+        run_search(store, request, view)
     if view.live is None and view.board is not None:
         terminal.print_board(view.board)
     if ensemble:

@@ -36,4 +36,9 @@ def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
         engine = f"{s.meta.get('engine', '?')}/{s.meta.get('sampler', '?')}"
         table.add_row(s.name, s.meta.get("dataset", "?"), engine, str(s.counts["complete"]), str(s.counts["pruned"]),
                       str(s.counts["failed"]), best, s.meta.get("created", "")[:16])
-    Terminal().console.print(table)
+    terminal = Terminal()
+    terminal.console.print(table)
+    others = store.foreign_study_names()
+    if others:
+        terminal.info(f"{len(others)} {'study' if len(others) == 1 else 'studies'} in this storage "
+                      f"{'was' if len(others) == 1 else 'were'} not made by tune (left alone): {', '.join(others)}")

@@ -12,6 +12,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ def _decode_one(args: tuple[str, int, int, int]) -> np.ndarray | None:
     path, height, width, channels = args
     try:
         with Image.open(path) as img:
+            img = _eight_bit(img)
             img = img.convert("L" if channels == 1 else "RGB")
             if img.size != (width, height):
                 img = img.resize((width, height), Image.Resampling.BILINEAR)
@@ -52,6 +54,38 @@ def _decode_one(args: tuple[str, int, int, int]) -> np.ndarray | None:
     except Exception:  # PIL raises many kinds for broken files; all mean "unreadable"
         return None
     return arr[..., None] if channels == 1 else arr
+
+
+def _eight_bit(img: Any) -> Any:
+    """16-bit, 32-bit and float grey images scaled to 8 bits (PIL's own convert clips them:
+    a 16-bit PNG became all 255). Other modes convert correctly as they are."""
+    from PIL import Image
+
+    if not img.mode.startswith(("I", "F")):
+        return img
+    arr = np.asarray(img, dtype=np.float64)
+    high = arr.max(initial=0)
+    if arr.min(initial=0) < 0 or not np.isfinite(arr).all():
+        raise ValueError(f"{img.mode} pixels outside 0 and up")
+    if img.mode.startswith("I;16") or 255 < high <= 65535 and img.mode == "I":
+        arr = arr / 257
+    elif img.mode == "F" and high <= 1:
+        arr = arr * 255
+    elif high > 255:
+        raise ValueError(f"{img.mode} pixels reach {high:g}")
+    return Image.fromarray(np.round(arr).astype(np.uint8))
+
+
+def _check_fits_in_memory(folder: Path, n_files: int, shape: tuple[int, int, int]) -> None:
+    """Refuse up front a folder whose decoded images would not fit in memory (twice: the
+    split copies them), rather than fail with MemoryError after minutes of decoding."""
+    import psutil
+
+    need = 2 * n_files * int(np.prod(shape))
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise UserError(f"{folder}: {n_files} images of {'x'.join(map(str, shape))} need about {need / 2**30:.1f} GiB "
+                        f"of memory decoded; {free / 2**30:.1f} GiB is free. Use a smaller input size in the space")
 
 
 def decode_folder(folder: Path, classes: list[str], shape: tuple[int, int, int]) -> DecodedFolder:
@@ -66,6 +100,7 @@ def decode_folder(folder: Path, classes: list[str], shape: tuple[int, int, int])
         if sub.is_dir():
             files += [(str(p), label) for p in sorted(sub.rglob("*")) if p.is_file() and not p.name.startswith(".")]
     height, width, channels = shape
+    _check_fits_in_memory(folder, len(files), shape)
     jobs = [(path, height, width, channels) for path, _ in files]
     workers = max(1, min(len(os.sched_getaffinity(0)), 16))
     if len(jobs) > 2000 and workers > 1:

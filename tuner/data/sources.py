@@ -13,11 +13,14 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from tuner import config
 from tuner.archives import extract, is_archive
 from tuner.data.images import class_folders, decode_folder, find_root
+from tuner.data.validate import validated
 from tuner.errors import UserError
 
 CLASS_NAMES = {
@@ -42,7 +45,7 @@ class RawDataset:
 
 
 def keras_cache_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    return config.keras_home() / "datasets"
 
 
 def _names(dataset: str) -> list[str]:
@@ -69,30 +72,7 @@ def read_npz(path: Path, class_names: list[str] | None) -> RawDataset:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
-    x_train, y_train, x_test, y_test = (_images(a, path) if i % 2 == 0 else _labels(a, path) for i, a in enumerate(arrays))
-    n = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
-    return RawDataset(x_train, y_train, x_test, y_test, class_names or [str(i) for i in range(n)], str(path))
-
-
-def _images(x: np.ndarray, path: Path) -> np.ndarray:
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise UserError(f"{path}: images must be (n, height, width[, 1 or 3]); got shape {x.shape}")
-    if x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.number) or x.size and (x.min() < 0 or x.max() > 255):
-            raise UserError(f"{path}: pixels must be 0-255 (dtype {x.dtype})")
-        x = x.astype(np.uint8)
-    return x
-
-
-def _labels(y: np.ndarray, path: Path) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise UserError(f"{path}: labels must be integers (dtype {y.dtype})")
-    if y.size and y.min() < 0:
-        raise UserError(f"{path}: labels must be 0 or more (found {int(y.min())})")
-    return y.astype(np.int64)
+    return RawDataset(*arrays, class_names or [], str(path))  # checked by `validated`
 
 
 def read_idx_folder(folder: Path, class_names: list[str]) -> RawDataset:
@@ -103,17 +83,36 @@ def read_idx_folder(folder: Path, class_names: list[str]) -> RawDataset:
         except (OSError, EOFError, ValueError) as e:
             raise UserError(f"{folder / name}: unreadable ({e})") from None
 
-    x_train, x_test = (read(_IDX[i], 16).reshape(-1, 28, 28, 1) for i in (0, 2))
-    y_train, y_test = (read(_IDX[i], 8).astype(np.int64) for i in (1, 3))
+    try:
+        x_train, x_test = (read(_IDX[i], 16).reshape(-1, 28, 28, 1) for i in (0, 2))
+    except ValueError:
+        raise UserError(f"{folder}: the IDX image files are not whole 28x28 images") from None
+    y_train, y_test = (read(_IDX[i], 8) for i in (1, 3))
     return RawDataset(x_train, y_train, x_test, y_test, class_names, str(folder))
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR-10's batches are pickles: only numpy arrays and plain containers may come out of
+    one, never an arbitrary object (a pickle from elsewhere could run code)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
 
 
 def read_cifar_batches(folder: Path) -> RawDataset:
     def read(name: str) -> tuple[np.ndarray, np.ndarray]:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")  # Keras's own cache format (trusted location)
-        x = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return x, np.asarray(batch[b"labels"], np.int64)
+        try:
+            with open(folder / name, "rb") as f:
+                batch = _ArraysOnly(f, encoding="bytes").load()
+            x = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            return x, np.asarray(batch[b"labels"])
+        except (OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as e:
+            raise UserError(f"{folder / name}: not a CIFAR-10 batch ({type(e).__name__}: {e})") from None
 
     parts = [read(f"data_batch_{i}") for i in range(1, 6)]
     x_test, y_test = read("test_batch")
@@ -131,10 +130,9 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
         raise UserError(f"{train_dir}: needs at least 2 class subfolders (found {len(classes)})")
     key = hashlib.sha256(repr((str(root.resolve()), _tree_stamp(root), shape, classes)).encode()).hexdigest()[:20]
     cached = cache_dir / "decoded" / f"{key}.npz"
-    if cached.is_file():
-        with np.load(cached, allow_pickle=False) as f:
-            test = (f["x_test"], f["y_test"]) if "x_test" in f.files else (None, None)
-            return RawDataset(f["x_train"], f["y_train"], *test, classes, str(folder), list(f["notes"]))
+    hit = _read_cached(cached, classes, folder)
+    if hit is not None:
+        return hit
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
     skipped = train.skipped + (test.skipped if test else [])
@@ -144,8 +142,25 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     arrays = {"x_train": train.x, "y_train": train.y, "notes": np.array(notes, dtype=str)}
     if test is not None:
         arrays |= {"x_test": test.x, "y_test": test.y}
-    _save_atomic(cached, arrays)
+    try:
+        _save_atomic(cached, arrays)
+    except OSError as e:  # the cache only saves time: decode again next run
+        notes.append(f"cannot write the decode cache {cached.parent} ({e.strerror}); set TUNE_CACHE_DIR to a "
+                     f"writable folder to decode once")
     return RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes, str(folder), notes)
+
+
+def _read_cached(cached: Path, classes: list[str], folder: Path) -> RawDataset | None:
+    """The decoded arrays, or None when there are none or they cannot be read (a corrupt or
+    foreign file there is decoded again and replaced)."""
+    if not cached.is_file():
+        return None
+    try:
+        with np.load(cached, allow_pickle=False) as f:
+            test = (f["x_test"], f["y_test"]) if "x_test" in f.files else (None, None)
+            return RawDataset(f["x_train"], f["y_train"], *test, classes, str(folder), list(f["notes"]))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 def _tree_stamp(root: Path) -> tuple[int, int]:
@@ -201,21 +216,24 @@ def read_online(dataset: str) -> RawDataset:
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
               "cifar10": keras.datasets.cifar10}[dataset]
     (x_train, y_train), (x_test, y_test) = loader.load_data()
-    src = Path(f"keras.datasets.{dataset}")
-    return RawDataset(_images(x_train, src), _labels(y_train, src), _images(x_test, src), _labels(y_test, src),
-                      CLASS_NAMES[dataset], f"keras.datasets.{dataset}")
+    return RawDataset(x_train, y_train, x_test, y_test, CLASS_NAMES[dataset], f"keras.datasets.{dataset}")
 
 
 def find_and_read(dataset: str, shape: tuple[int, int, int], data: Path | None, cache_dir: Path) -> RawDataset:
-    """The first source that has `dataset`; one line saying where it looked when none does."""
+    """The first source that has `dataset`, checked (`validated`); one line saying where it
+    looked when none does."""
+    return validated(_find(dataset, shape, data, cache_dir))
+
+
+def _find(dataset: str, shape: tuple[int, int, int], data: Path | None, cache_dir: Path) -> RawDataset:
     if data is not None:
         if not data.exists():
             raise UserError(f"--data {data}: no such file or folder")
         entry = _entry_for(dataset, data) if data.is_dir() else None
         return read_path(entry or data, dataset, shape, cache_dir)
     looked = []
-    env_dir = os.environ.get("TUNE_DATA_DIR")
-    places = ([Path(env_dir)] if env_dir else []) + [keras_cache_dir(), DEBIAN_DIR]
+    env_dir = config.data_dir()
+    places = ([env_dir] if env_dir else []) + [keras_cache_dir(), DEBIAN_DIR]
     for place in places:
         looked.append(str(place))
         entry = _entry_for(dataset, place) if place.is_dir() else None

@@ -17,9 +17,11 @@ from typing import Any
 
 import keras_tuner as kt
 
+from tuner import interrupts
 from tuner.engines.base import BaseEngine
 from tuner.errors import SearchStopped, UserError
 from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.workers import this_worker
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 
@@ -82,17 +84,19 @@ def make_oracle(sampler: str, space: Space, n_trials: int, seed: int | None) -> 
     return kt.oracles.BayesianOptimizationOracle(max_trials=None, num_initial_points=initial, **common)
 
 
-def start_with(oracle: kt.Oracle, space: Space) -> None:
+def start_with(oracle: kt.Oracle, space: Space) -> dict[str, int]:
     """Make the oracle's first new configurations the space's start points (KerasTuner has no
     queue for them): each replaces the named values of what the oracle proposed, so Hyperband's
     bracket bookkeeping stays intact; promotions of earlier trials are left alone."""
     propose = oracle.populate_space
+    started: dict[str, int] = {}  # KerasTuner's trial id -> the start point it runs
 
     def populate_space(trial_id: str) -> dict[str, Any]:
         response = propose(trial_id)
         index, values = len(oracle.trials), response.get("values")
         if index >= len(space.start) or values is None or "tuner/trial_id" in values:
             return response
+        started[trial_id] = index
         merged = {**values, **space.start[index]}
         chosen = space.fixed()
         for name in space.searched():  # a start value can switch a conditional parameter on or off
@@ -103,11 +107,13 @@ def start_with(oracle: kt.Oracle, space: Space) -> None:
         return {**response, "values": merged}
 
     oracle.populate_space = populate_space  # type: ignore[method-assign]
+    return started
 
 
 class _Tuner(kt.engine.base_tuner.BaseTuner):
-    def __init__(self, engine: "KerasTunerEngine", oracle: kt.Oracle, n_trials: int, timeout: float | None):
-        self.engine, self.n_trials = engine, n_trials
+    def __init__(self, engine: "KerasTunerEngine", oracle: kt.Oracle, n_trials: int, timeout: float | None,
+                 start_points: dict[str, int]):
+        self.engine, self.n_trials, self.start_points = engine, n_trials, start_points
         self.deadline = None if timeout is None else time.monotonic() + timeout
         ctx = engine.ctx
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
@@ -117,12 +123,15 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         ctx = self.engine.ctx
         params = self.hypermodel.build(trial.hyperparameters)
-        number = ctx.store.begin_trial(ctx.study, params, {"engine_trial": trial.trial_id})
+        attrs = {"engine_trial": trial.trial_id, "worker": this_worker()}
+        if trial.trial_id in self.start_points:
+            attrs["start_point"] = self.start_points[trial.trial_id]
+        number = ctx.store.begin_trial(ctx.study, params, attrs)
         epochs = trial.hyperparameters.values.get("tuner/epochs")
         try:
             record = self.engine.runner.run(number, params, max_epochs=epochs)
-        except KeyboardInterrupt:
-            ctx.store.fail_trial(ctx.study, number, "interrupted (Ctrl-C)")
+        except KeyboardInterrupt as e:
+            ctx.store.fail_trial(ctx.study, number, f"interrupted ({interrupts.cause(e)})")
             raise
         ctx.store.finish_trial(ctx.study, record)
         try:
@@ -154,8 +163,7 @@ class KerasTunerEngine(BaseEngine):
         if ctx.store.count_finished(ctx.study) >= n_trials:
             return
         oracle = make_oracle(self.sampler, ctx.space, n_trials, self.seed)
-        start_with(oracle, ctx.space)
-        tuner = _Tuner(self, oracle, n_trials, timeout)
+        tuner = _Tuner(self, oracle, n_trials, timeout, start_with(oracle, ctx.space))
         tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
         try:
             tuner.search(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints

@@ -146,9 +146,9 @@ class OptunaEngine(BaseEngine):
 
         try:
             record = self.runner.run(trial.number, params, report)
-        except KeyboardInterrupt:
-            trial.set_user_attr("reason", "interrupted (Ctrl-C)")
-            raise  # Optuna marks the trial failed, then the CLI exits with 130
+        except KeyboardInterrupt as e:
+            trial.set_user_attr("reason", f"interrupted ({interrupts.cause(e)})")
+            raise  # Optuna marks the trial failed, then the CLI exits with 130 (143 on SIGTERM)
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
         self._pending = record

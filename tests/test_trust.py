@@ -1,0 +1,390 @@
+"""Bad input, faults and attacks, one table per class (RELIABILITY.md lists them with their
+counts). Every case goes through the real `tune` entry point and must end in one line on
+stderr with the documented exit code, no traceback, the existing study's records and files
+unchanged and nothing written outside the results folder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from tests.conftest import TINY_SPACE, run_main
+from tests.test_data import make_folder
+
+STUDY = "existing"
+SECRET = "hunter2"
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory) -> Path:
+    """A results folder holding one study, 'existing': 2 trials of 1 epoch and their evaluation."""
+    results = tmp_path_factory.mktemp("trust") / "results"
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--space", str(TINY_SPACE), "--study", STUDY, "--trials", "2", "--epochs", "1",
+              "--results-dir", str(results), "--seed", "0", "--jobs", "1"])
+    assert e.value.code == 0
+    return results
+
+
+def snapshot(results: Path) -> dict[str, object]:
+    """Every file under the results folder with its checksum, and every trial record."""
+    from tuner.store import SearchStore
+
+    files = {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(results.rglob("*")) if p.is_file() and p.name != "tune.db"}
+    store = SearchStore(None, results)
+    trials = [(t.number, t.state, t.value, json.dumps(t.params, sort_keys=True)) for t in store.trials(STUDY)]
+    return {"files": files, "trials": trials, "studies": store.study_names(),
+            "evaluations": len(store.study_attr(STUDY, "evaluations", []))}
+
+
+def tree(folder: Path, skip: Path | None = None) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if skip is None or skip not in (p, *p.parents)}
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def check_refused(args: list[str], expected: str, study_dir: Path, work: Path, capsys, monkeypatch,
+                  code: int = 2) -> str:
+    """Run `tune ARGS` from `work`: one line containing `expected`, exit `code`, no traceback,
+    the study as it was, nothing new in `work` outside the results folder."""
+    monkeypatch.chdir(work)
+    before, outside = snapshot(study_dir), tree(work, study_dir)
+    status, out, err = run_main(args, capsys)
+    line = one_line(err)
+    assert status == code, (out, err)
+    assert expected in line, line
+    assert "Traceback" not in out + err and SECRET not in out + err
+    assert snapshot(study_dir) == before
+    assert tree(work, study_dir) == outside, "wrote outside the results folder"
+    return line
+
+
+def search_args(study_dir: Path, *extra: str, jobs: bool = True) -> list[str]:
+    return ["search", "--space", str(TINY_SPACE), "--study", STUDY, "--epochs", "1", "--trials", "5",
+            "--results-dir", str(study_dir), "--no-ensemble", "--seed", "0", *(["--jobs", "1"] * jobs), *extra]
+
+
+def _space(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+PIXELS = np.random.default_rng(0).integers(0, 256, (90, 28, 28), dtype=np.uint8)
+GOOD = {"x_train": PIXELS[:80], "y_train": np.arange(80) % 10, "x_test": PIXELS[80:], "y_test": np.arange(10)}
+
+
+# ---- 1. where a study name can write ----------------------------------------------------------
+NAME_CASES = [
+    ("parent path", lambda d: ["--study", "../../escaped"]),
+    ("absolute path", lambda d: ["--study", str(d / "elsewhere" / "abs")]),
+    ("through another study", lambda d: ["--study", f"x/../{STUDY}"]),
+    ("300 characters", lambda d: ["--study", "a" * 300]),
+    ("empty", lambda d: ["--study", ""]),
+    ("hidden", lambda d: ["--study", ".hidden"]),
+    ("dot dot", lambda d: ["--study", ".."]),
+    ("space inside", lambda d: ["--study", "a b"]),
+    ("backslash", lambda d: ["--study", "a\\..\\b"]),
+    ("newline", lambda d: ["--study", "a\nb"]),
+    ("non-ascii", lambda d: ["--study", "caf\u00e9"]),
+    ("NUL byte", lambda d: ["--study", "a\x00b"]),
+]
+
+
+@pytest.mark.parametrize("name, extra", NAME_CASES, ids=[c[0] for c in NAME_CASES])
+@pytest.mark.parametrize("command", ["search", "leaderboard", "best", "ensemble"])
+def test_a_study_name_is_one_plain_folder_name(command, name, extra, study_dir, tmp_path, capsys, monkeypatch):
+    args = search_args(study_dir) if command == "search" else [command, "--results-dir", str(study_dir)]
+    args = [a for i, a in enumerate(args) if a != "--study" and (i == 0 or args[i - 1] != "--study")]
+    check_refused(args + extra(tmp_path), "is not allowed", study_dir, tmp_path, capsys, monkeypatch)
+
+
+SPACE_NAME_CASES = ["../../evil", "/abs/evil", "a/b", "x" * 101, ""]
+
+
+@pytest.mark.parametrize("bad", SPACE_NAME_CASES)
+def test_a_space_name_that_is_not_a_plain_name_is_refused(bad, study_dir, tmp_path, capsys, monkeypatch):
+    text = TINY_SPACE.read_text().replace("name: tiny_digits", f"name: {json.dumps(bad)}")
+    args = ["search", "--space", str(_space(tmp_path / "s.yaml", text)), "--results-dir", str(study_dir),
+            "--epochs", "1", "--trials", "1", "--no-ensemble", "--jobs", "1"]
+    check_refused(args, "name", study_dir, tmp_path, capsys, monkeypatch)
+
+
+def test_a_link_in_the_results_folder_cannot_lead_outside(tmp_path, capsys):
+    from tuner.store import SearchStore
+    from tuner.errors import UserError
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (tmp_path / "outside").mkdir()
+    (results / "linked").symlink_to(tmp_path / "outside")
+    with pytest.raises(UserError, match="outside the results folder"):
+        SearchStore(None, results).study_dir("linked")
+
+
+# ---- 2. storage that is not ours ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def foreign(study_dir) -> str:
+    """A study of plain Optuna in the same database: minimized, other parameters."""
+    storage = f"sqlite:///{study_dir / 'tune.db'}"
+    study = optuna.create_study(study_name="plain", storage=storage, direction="minimize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: 45.3812 + t.suggest_float("x", 0, 1), n_trials=3)
+    return "plain"
+
+
+def _plain_trials(study_dir: Path) -> list[tuple]:
+    study = optuna.load_study(study_name="plain", storage=f"sqlite:///{study_dir / 'tune.db'}")
+    return [(t.number, t.state.name, t.value, t.params) for t in study.trials]
+
+
+FOREIGN_COMMANDS = [
+    ["leaderboard", "--study", "plain"], ["best", "--study", "plain"], ["ensemble", "--study", "plain"],
+    ["ensemble", "--study", "plain", "--reevaluate"], ["best", "--study", "plain", "--export", "exp"],
+    ["search", "--space", str(TINY_SPACE), "--study", "plain", "--trials", "5", "--epochs", "1", "--jobs", "1"],
+]
+
+
+@pytest.mark.parametrize("args", FOREIGN_COMMANDS, ids=[" ".join(a[:2] + a[3:4]) for a in FOREIGN_COMMANDS])
+def test_a_study_that_tune_did_not_make_is_refused_and_left_alone(args, foreign, study_dir, tmp_path, capsys,
+                                                                 monkeypatch):
+    before = _plain_trials(study_dir)
+    check_refused(args + ["--results-dir", str(study_dir)], "was not made by tune", study_dir, tmp_path, capsys,
+                  monkeypatch)
+    assert _plain_trials(study_dir) == before
+
+
+def test_studies_and_the_default_study_skip_other_tools_studies(foreign, study_dir, capsys):
+    code, out, _ = run_main(["studies", "--json", "--results-dir", str(study_dir)], capsys)
+    assert code == 0 and [s["study"] for s in json.loads(out)] == [STUDY]
+    code, out, _ = run_main(["leaderboard", "--json", "--results-dir", str(study_dir)], capsys)
+    assert code == 0 and json.loads(out)["study"] == STUDY  # the only study tune made
+    code, out, _ = run_main(["studies", "--results-dir", str(study_dir)], capsys)
+    assert code == 0 and "1 study in this storage was not made by tune" in out
+
+
+def _other_app_db(path: Path) -> Path:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("create table users (id integer primary key, name text)")
+        db.execute("insert into users (name) values ('ada')")
+    return path
+
+
+STORAGE_CASES = [
+    ("another application's SQLite file", lambda d: f"sqlite:///{_other_app_db(d / 'app.db')}", "another application's tables"),
+    ("a text file", lambda d: f"sqlite:///{_space(d / 'notes.db', 'my notes')}", "not a SQLite database"),
+    ("a folder", lambda d: f"sqlite:///{(d / 'dir.db').mkdir() or d / 'dir.db'}", "not a file"),
+]
+READ_COMMANDS = [["leaderboard"], ["studies"], ["best"], ["ensemble"], ["best", "--export", "exp"]]
+
+
+@pytest.mark.parametrize("case, url, expected", STORAGE_CASES, ids=[c[0] for c in STORAGE_CASES])
+@pytest.mark.parametrize("command", [["search", "--space", str(TINY_SPACE), "--epochs", "1"], *READ_COMMANDS],
+                         ids=lambda c: c[0] + (" --export" if "--export" in c else ""))
+def test_a_database_that_is_not_an_optuna_one_is_never_written(command, case, url, expected, study_dir, tmp_path,
+                                                               capsys, monkeypatch):
+    url = url(tmp_path)
+    path = Path(url.removeprefix("sqlite:///"))
+    before = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    check_refused(command + ["--storage", url], expected, study_dir, tmp_path, capsys, monkeypatch)
+    assert (hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None) == before
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c))
+def test_commands_that_read_create_nothing(command, study_dir, tmp_path, capsys, monkeypatch):
+    check_refused(command + ["--results-dir", "doesnotexist"], "no studies yet", study_dir, tmp_path, capsys,
+                  monkeypatch)
+    assert not (tmp_path / "doesnotexist").exists()
+    empty = tmp_path / "empty.db"
+    check_refused(command + ["--storage", f"sqlite:///{empty}"], "no studies yet", study_dir, tmp_path, capsys,
+                  monkeypatch)
+    assert not empty.exists()
+
+
+# ---- 3. data that is silently wrong --------------------------------------------------------------
+def _png16(folder: Path) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("dark", "light")):
+        (folder / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(c * 30000, c * 30000 + 20000, (12, 12)).astype(np.uint16)
+            Image.fromarray(pixels).save(folder / name / f"{i}.png")
+    return folder
+
+
+DATA_CASES = [
+    ("more images than labels", {"x_train": PIXELS[:80], "y_train": np.arange(40) % 10}, "x_train has 80 images but y_train has 40"),
+    ("more labels than images", {"y_train": np.arange(120) % 10}, "x_train has 80 images but y_train has 120"),
+    ("test lengths disagree", {"y_test": np.arange(7)}, "x_test has 10 images but y_test has 7"),
+    ("NaN pixels", {"x_train": np.where(PIXELS[:80] > 250, np.nan, PIXELS[:80] / 255.0)}, "NaN or infinite"),
+    ("infinite pixels", {"x_test": np.full((10, 28, 28), np.inf)}, "NaN or infinite"),
+    ("standardized pixels", {"x_train": (PIXELS[:80] - 127.5) / 64.0}, "negative values"),
+    ("16-bit pixels", {"x_train": PIXELS[:80].astype(np.uint16) * 200}, "pixels reach"),
+    ("negative int pixels", {"x_train": PIXELS[:80].astype(np.int16) - 1}, "negative values"),
+    ("blank images", {"x_train": np.zeros((80, 28, 28), np.uint8)}, "the images are blank"),
+    ("blank float images", {"x_train": np.zeros((80, 28, 28), np.float64)}, "the images are blank"),
+    ("soft labels", {"y_train": np.full((80, 10), 0.1)}, "not one-hot rows"),
+    ("label matrix", {"y_train": np.ones((80, 2, 2), int)}, "shape (n,)"),
+    ("fractional labels", {"y_train": (np.arange(80) % 10) + 0.5}, "whole class indices"),
+    ("NaN labels", {"y_train": np.full(80, np.nan)}, "whole class indices"),
+    ("string labels", {"y_train": np.array(["cat"] * 80)}, "integer class indices"),
+    ("boolean labels", {"y_train": np.arange(80) % 2 == 0}, "integer class indices"),
+    ("huge label", {"y_train": np.full(80, 10**12)}, "more than 10000 classes"),
+    ("negative labels", {"y_train": -np.ones(80, int)}, "labels must be 0 or more"),
+    ("labels out of range", {"y_train": np.arange(80)}, "out of range for 10 classes"),
+    ("no images", {"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)}, "no images"),
+    ("channels first", {"x_train": PIXELS[:80].reshape(80, 1, 28, 28).repeat(3, 1)}, "channels first"),
+    ("complex pixels", {"x_train": PIXELS[:80].astype(np.complex64)}, "pixels must be numbers"),
+    ("test images of another shape", {"x_test": PIXELS[80:, :14]}, "test images are 14x28x1"),
+    ("images of another shape", {"x_train": PIXELS[:80, :14], "x_test": PIXELS[80:, :14]}, "expects 28x28x1"),
+    ("a missing array", {"x_test": None}, "missing arrays ['x_test']"),
+    ("an object array", {"y_train": np.array([{"a": 1}] * 80, dtype=object)}, "not a readable .npz"),
+]
+
+
+@pytest.mark.parametrize("case, change, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_data_that_would_be_silently_wrong_is_refused_before_any_trial(case, change, expected, study_dir, tmp_path,
+                                                                       capsys, monkeypatch):
+    arrays = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)  # an object array needs pickling, which tune refuses to load
+    check_refused(search_args(study_dir, "--space", "mnist", "--data", str(path)), expected, study_dir, tmp_path,
+                  capsys, monkeypatch)
+
+
+FIXABLE = [
+    ("float pixels in [0, 1]", {"x_train": PIXELS[:80] / 255.0}, "scaled to 0-255"),
+    ("float pixels in [0, 255]", {"x_train": PIXELS[:80].astype(np.float32)}, None),
+    ("int64 pixels", {"x_train": PIXELS[:80].astype(np.int64)}, None),
+    ("one-hot labels", {"y_train": np.eye(10, dtype=np.float32)[np.arange(80) % 10]}, "one-hot labels"),
+    ("column labels", {"y_train": (np.arange(80) % 10)[:, None]}, None),
+    ("whole float labels", {"y_train": (np.arange(80) % 10).astype(float)}, "read as class indices"),
+]
+
+
+@pytest.mark.parametrize("case, change, note", FIXABLE, ids=[c[0] for c in FIXABLE])
+def test_data_with_one_meaning_is_converted_and_said(case, change, note, tmp_path):
+    from tuner.data.sources import find_and_read
+
+    path = _npz(tmp_path / "data.npz", **{**GOOD, **change})
+    raw = find_and_read("mnist", (28, 28, 1), path, tmp_path / "cache")
+    assert raw.x_train.dtype == np.uint8 and raw.y_train.dtype == np.int64
+    assert np.array_equal(raw.x_train[..., 0], PIXELS[:80])  # the same pixels, whatever came in
+    assert np.array_equal(raw.y_train, np.arange(80) % 10)
+    assert (note is None) == (not raw.notes) and (note is None or any(note in n for n in raw.notes))
+
+
+def test_16_bit_pngs_keep_their_contrast(tmp_path):
+    from tuner.data.sources import find_and_read
+
+    raw = find_and_read("folder", (12, 12, 1), _png16(tmp_path / "png16"), tmp_path / "cache")
+    dark, light = raw.x_train[raw.y_train == 0], raw.x_train[raw.y_train == 1]
+    # 0-20000 and 30000-50000 of 65535, scaled by 257: means near 39 and 156, not all 255.
+    assert 30 < dark.mean() < 50 and 145 < light.mean() < 165 and dark.max() < light.min()
+
+
+def test_a_corrupt_decode_cache_entry_is_decoded_again(tmp_path):
+    from tuner.data.sources import read_image_folder
+
+    folder, cache = make_folder(tmp_path / "imgs"), tmp_path / "cache"
+    first = read_image_folder(folder, (16, 16, 3), cache)
+    (entry,) = (cache / "decoded").iterdir()
+    entry.write_bytes(b"junk")
+    again = read_image_folder(folder, (16, 16, 3), cache)
+    assert np.array_equal(first.x_train, again.x_train) and entry.stat().st_size > 100  # replaced
+
+
+def test_an_unwritable_decode_cache_only_costs_time(tmp_path):
+    from tuner.data.sources import read_image_folder
+
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder would go")  # fails for root too
+    raw = read_image_folder(make_folder(tmp_path / "imgs"), (16, 16, 3), blocker)
+    assert len(raw.y_train) == 16 and any("cannot write the decode cache" in n for n in raw.notes)
+
+
+# ---- 4. resources -----------------------------------------------------------------------------
+def _zip_of(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _bomb(d: Path) -> Path:
+    return _zip_of(d / "bomb.zip", {"a/x.png": bytes(50 << 20), "b/y.png": b"x"})  # 50 MiB of zeros: 50 KB zipped
+
+
+def _many(d: Path) -> Path:
+    return _zip_of(d / "many.zip", {f"{c}/{i}.png": b"x" for c in "ab" for i in range(30)})
+
+
+def _yaml_bomb(d: Path) -> Path:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefgh"):
+        prev = "abcdefgh"[i]
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines.append("name: bomb\ndataset: digits\nparams: {}")
+    return _space(d / "bomb.yaml", "\n".join(lines) + "\n")
+
+
+RESOURCE_CASES = [
+    ("zip bomb", {"TUNE_MAX_EXTRACT_BYTES": str(10 << 20)}, lambda d: ["--space", "folder", "--data", str(_bomb(d))],
+     "would extract 0.05 GiB (52428801 bytes), more than the limit of 0.01 GiB"),
+    ("too many members", {"TUNE_MAX_EXTRACT_FILES": "50"}, lambda d: ["--space", "folder", "--data", str(_many(d))],
+     "60 members, more than the limit of 50"),
+    ("YAML alias bomb", {}, lambda d: ["--space", str(_yaml_bomb(d))], "YAML expands to more than 100000 values"),
+    ("YAML alias loop", {}, lambda d: ["--space", str(_space(d / "l.yaml", "name: &n [*n]\n"))], "refers to itself"),
+    ("YAML nested deep", {}, lambda d: ["--space", str(_space(d / "n.yaml", "a: " + "[" * 5000 + "]" * 5000))],
+     "nested"),
+    ("a huge space file", {}, lambda d: ["--space", str(_space(d / "h.yaml", "name: x\n" + "#" * (2 << 20)))],
+     "a space file is at most"),
+    ("64 jobs", {}, lambda d: ["--jobs", "64"], "--jobs 64: this machine runs"),
+    ("bad extract limit", {"TUNE_MAX_EXTRACT_BYTES": "lots"}, lambda d: [], "TUNE_MAX_EXTRACT_BYTES='lots'"),
+]
+
+
+@pytest.mark.parametrize("case, env, extra, expected", RESOURCE_CASES, ids=[c[0] for c in RESOURCE_CASES])
+def test_resources_are_bounded_before_they_are_spent(case, env, extra, expected, study_dir, tmp_path, capsys,
+                                                     monkeypatch):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TUNE_CACHE_DIR", str(cache))
+    check_refused(search_args(study_dir, jobs=False) + extra(tmp_path), expected, study_dir, tmp_path, capsys, monkeypatch)
+    assert not any(p.is_file() for p in cache.rglob("*")), "extracted something"
+
+
+def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
+    import shutil as shutil_module
+
+    from tuner.archives import extract
+    from tuner.errors import UserError
+
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda p: shutil_module._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(UserError, match="has 0.00 GiB .* free"):
+        extract(_zip_of(tmp_path / "a.zip", {"a/x.png": bytes(5000)}), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

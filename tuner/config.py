@@ -1,0 +1,71 @@
+"""Every environment variable `tune` reads, with its default and its check, in one place.
+
+A bad value is one line naming the variable (never a traceback deep in a worker). Click reads
+`TUNE_RESULTS_DIR` and `TUNE_STORAGE` itself, as the defaults of `--results-dir` and `--storage`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tuner.errors import UserError
+
+# name -> what it sets (shown by `tune --help`'s epilog and README)
+VARIABLES = {
+    "TUNE_RESULTS_DIR": "--results-dir: the folder for the default SQLite file and the artifacts",
+    "TUNE_STORAGE": "--storage: the study database URL",
+    "TUNE_DATA_DIR": "a folder searched first for a dataset's .npz, archive or folder",
+    "TUNE_CACHE_DIR": "decoded images, extracted archives and JAX's compiled programs (~/.cache/tune)",
+    "TUNE_HEARTBEAT_SECONDS": "seconds between a running trial's heartbeats (10; failed after 3 missed)",
+    "TUNE_MAX_EXTRACT_BYTES": "the most an archive may extract to (4 GiB)",
+    "TUNE_MAX_EXTRACT_FILES": "the most members an archive may have (500000)",
+    "TUNE_EXPLAIN_CACHE": "set: JAX's persistent-cache lookups are logged with their keys",
+}
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{name}={text!r}: expected a whole number of 1 or more") from None
+    if value < 1:
+        raise UserError(f"{name}={text!r}: expected a whole number of 1 or more")
+    return value
+
+
+def cache_dir() -> Path:
+    text = os.environ.get("TUNE_CACHE_DIR", "").strip()
+    return Path(text).expanduser() if text else Path.home() / ".cache" / "tune"
+
+
+def data_dir() -> Path | None:
+    text = os.environ.get("TUNE_DATA_DIR", "").strip()
+    return Path(text).expanduser() if text else None
+
+
+def keras_home() -> Path:
+    text = os.environ.get("KERAS_HOME", "").strip()
+    return Path(text).expanduser() if text else Path.home() / ".keras"
+
+
+def heartbeat_seconds() -> int:
+    return _positive_int("TUNE_HEARTBEAT_SECONDS", 10)
+
+
+def extract_limits() -> tuple[int, int]:
+    """(bytes, members) an archive may extract to at most."""
+    return _positive_int("TUNE_MAX_EXTRACT_BYTES", 4 << 30), _positive_int("TUNE_MAX_EXTRACT_FILES", 500_000)
+
+
+def explain_cache() -> bool:
+    return bool(os.environ.get("TUNE_EXPLAIN_CACHE"))
+
+
+def check() -> None:
+    """Read every checked variable once, so that a bad value fails before any work starts."""
+    heartbeat_seconds()
+    extract_limits()

@@ -1,0 +1,81 @@
+"""What a study name may be, the check that every artifact path stays in its folder, and
+checks that a folder can be written before any work starts.
+
+A study name becomes a folder under the results folder, so it is one plain path component:
+no separator, no `..`, nothing hidden, short enough for any file system.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from tuner.errors import UserError
+
+MAX_NAME = 100
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME_RULE = f"1-{MAX_NAME} characters: letters, digits, '.', '_' and '-', starting with a letter or digit, no '..'"
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot name a study, or None."""
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if len(name) > MAX_NAME:
+        return f"{len(name)} characters, more than {MAX_NAME}"
+    if not _NAME.fullmatch(name) or ".." in name:
+        return f"only {NAME_RULE}"
+    return None
+
+
+def check_study_name(name: object, what: str = "study name") -> str:
+    why = name_problem(name)
+    if why is not None:
+        shown = name if isinstance(name, str) and len(name) <= 60 else f"{str(name)[:60]}..."
+        raise UserError(f"{what} {shown!r} is not allowed: {why} ({NAME_RULE})")
+    return name  # type: ignore[return-value]
+
+
+def inside(root: Path, path: Path) -> Path:
+    """`path` if it resolves (links followed) to a place inside `root`; else one line."""
+    base = root.resolve()
+    resolved = path.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise UserError(f"{path} resolves to {resolved}, outside the results folder {base}; refused")
+    return path
+
+
+def check_can_write(folder: Path, what: str = "folder") -> None:
+    """One line if `folder` could not be created or written, without creating anything."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot use the {what} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {existing} (read-only or not yours); choose another {what}")
+
+
+def make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the folder {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def replace_folder(built: Path, target: Path) -> None:
+    """Put the complete folder `built` at `target` in one rename; an old `target` is moved
+    aside first and deleted after, so `target` is always whole or absent, never half-written."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    try:
+        built.rename(target)
+    except OSError:
+        if old.exists() and not target.exists():
+            old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
