@@ -75,11 +75,14 @@ def test_data_dir_finds_dataset_by_name(tmp_path: Path, monkeypatch):
     assert info.source.endswith("mnist.npz")
 
 
+_NOISE = np.random.default_rng(1).integers(0, 256, (25, 28, 28), dtype=np.uint8)
+
+
 @pytest.mark.parametrize("arrays, message", [
-    ({"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.arange(20) % 10 + 5,
-      "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.arange(5)}, "out of range for 10 classes"),
-    ({"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.zeros(20, int),
-      "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.zeros(5, int)}, "at least 2 classes"),
+    ({"x_train": _NOISE[:20], "y_train": np.arange(20) % 10 + 5,
+      "x_test": _NOISE[20:], "y_test": np.arange(5)}, "out of range for 10 classes"),
+    ({"x_train": _NOISE[:20], "y_train": np.zeros(20, int),
+      "x_test": _NOISE[20:], "y_test": np.zeros(5, int)}, "at least 2 classes"),
     ({"x_train": np.zeros((20, 28, 28), np.uint8)}, "missing arrays"),
 ])
 def test_bad_npz_contents(tmp_path: Path, arrays, message):

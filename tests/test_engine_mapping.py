@@ -81,7 +81,7 @@ def test_optuna_maps_every_kind_and_fixed_trial_replays_it():
 def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
     if sampler == "gp":
         pytest.importorskip("torch", reason="Optuna's GP sampler needs torch")
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     request = SearchRequest(tiny_space.with_overrides(epochs=1), "s", 2, engine, sampler, pruner,
                             cache_dir=results / "cache", seed=0)
     run_search(store, request, QuietObserver())

@@ -27,7 +27,7 @@ def engine(request) -> str:
 
 
 def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_space, results):
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 3, keep_models=2)
     trials = store.trials("study")
     assert sum(t.finished for t in trials) == 3
@@ -43,7 +43,7 @@ def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_sp
 
 
 def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, results):
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
     before = {t.number: t for t in store.trials("study") if t.finished}
     search(store, tiny_space, engine, 4)
@@ -56,7 +56,7 @@ def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, resul
 def test_stored_params_rebuild_the_model(engine, tiny_space, results):
     from tuner.model import build_model
 
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 1)
     (trial,) = [t for t in store.trials("study") if t.state == "complete"]
     import keras
@@ -79,7 +79,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, r
         return real(params, data, **kw)
 
     monkeypatch.setattr(training, "train_trial", flaky)
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
     trials = store.trials("study")
     failed = [t for t in trials if t.state == "failed"]
@@ -94,7 +94,7 @@ def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monke
         raise TrialFailed("broken (simulated)")
 
     monkeypatch.setattr(training, "train_trial", broken)
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     with pytest.raises(SearchStopped, match="3 trials failed in a row"):
         search(store, tiny_space, engine, 10, max_failures=3)
     assert [t.state for t in store.trials("study")] == ["failed"] * 3
@@ -103,7 +103,7 @@ def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monke
 def test_an_engine_cannot_take_over_another_engines_study(tiny_space, results):
     from tuner.errors import UserError
 
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space.with_overrides(epochs=1), ENGINE_NAMES[0], 1)
     for other in ENGINE_NAMES[1:]:
         with pytest.raises(UserError, match="cannot mix in"):
@@ -117,7 +117,7 @@ def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, ti
     from tuner.spaces import parse_space
 
     space = parse_space(data, "start.yaml").with_overrides(epochs=1)
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, space, engine, 1)
     (first,) = store.trials("study")  # the queued second point is not a trial until it runs
     assert (first.params["width"], first.params["optimizer"], first.params["momentum"], first.params["head_units"]) \
@@ -134,7 +134,7 @@ def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, r
     """Params and seed in the store are the whole recipe: training them again gives the same curve."""
     from tuner.training import train_trial
 
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
     record = next(t for t in store.trials("study") if t.state == "complete")
     data, _ = digits_data

@@ -40,7 +40,7 @@ def searched(tmp_path_factory):
     from tests.conftest import TINY_SPACE
 
     results = tmp_path_factory.mktemp("ens") / "results"
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     request = SearchRequest(load_space(str(TINY_SPACE)), "s", 4, cache_dir=results / "cache", seed=1)
     run_search(store, request, QuietObserver())
     return store

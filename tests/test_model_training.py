@@ -358,7 +358,7 @@ def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, ti
     from tuner.store import SearchStore
 
     data, _ = digits_data
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     store.open_study("s", {})
     runner = TrialRunner(SearchContext(store, "s", tiny_space, data, QuietObserver()))
 

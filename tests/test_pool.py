@@ -40,7 +40,7 @@ def worker_starts(store: SearchStore) -> int:
 
 
 def test_two_jobs_share_one_study(tiny_space, results):
-    store, seen = SearchStore(None, results), Recorder()
+    store, seen = SearchStore(None, results, create=True), Recorder()
     run_search(store, request_for(tiny_space, store, 4, jobs=2), seen)
     trials = store.trials("study")
     assert sum(t.finished for t in trials) == 4
@@ -55,7 +55,7 @@ def test_two_jobs_share_one_study(tiny_space, results):
 def test_workers_that_retire_after_each_trial_lose_nothing(engine, tiny_space, results):
     """A negative growth budget retires a worker after every trial: each engine must resume its
     study in the fresh process (KerasTuner reloads its oracle) and end with exactly N."""
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     run_search(store, request_for(tiny_space, store, 3, engine=engine, isolate=True, retire_growth=-1.0), Recorder())
     trials = store.trials("study")
     assert sum(t.finished for t in trials) == 3 and not [t for t in trials if t.state == "running"]
@@ -78,7 +78,7 @@ class KillFirstWorker(Recorder):
 
 
 def test_a_killed_worker_is_replaced_and_costs_its_trial_only(tiny_space, results):
-    store, seen = SearchStore(None, results), KillFirstWorker()
+    store, seen = SearchStore(None, results, create=True), KillFirstWorker()
     run_search(store, request_for(tiny_space, store, 2, isolate=True), seen)
     trials = store.trials("study")
     assert sum(t.finished for t in trials) == 2
@@ -89,7 +89,7 @@ def test_a_killed_worker_is_replaced_and_costs_its_trial_only(tiny_space, result
 
 
 def test_keras_tuner_refuses_several_jobs(tiny_space, results):
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     with pytest.raises(UserError, match="--jobs needs --engine optuna"):
         run_search(store, request_for(tiny_space, store, 2, engine="keras-tuner", jobs=2), Recorder())
 

@@ -65,7 +65,7 @@ def test_three_workers_share_one_study(backend, tmp_path, request):
 
 def test_killed_workers_lose_nothing(tmp_path):
     rng = random.Random(0)
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     finished_before: dict = {}
     for kill in range(5):
         proc = worker(tmp_path, 5, epochs=2)
@@ -92,7 +92,7 @@ def test_killed_workers_lose_nothing(tmp_path):
 def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
     proc = worker(tmp_path, 50, epochs=2, jobs=jobs)
     deadline = time.time() + 120
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     while time.time() < deadline:  # wait until a trial is running
         if store.study_id("w") is not None and any(t.state == "running" for t in store.trials("w")):
             break

@@ -15,7 +15,7 @@ META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprin
 
 
 def test_open_study_is_idempotent_and_refuses_mismatches(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     first = store.open_study("s", META)
     assert store.open_study("s", META) == first
     with pytest.raises(UserError, match="searched with engine optuna; it cannot mix in keras-tuner"):
@@ -27,7 +27,7 @@ def test_open_study_is_idempotent_and_refuses_mismatches(tmp_path: Path):
 
 
 def test_add_trial_round_trips_a_record(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     record = TrialRecord(number=-1, state="complete", value=0.9, params={"depth": 2},
                          history={"val_accuracy": [0.8, 0.9], "val_loss": [0.5, 0.3]}, best_epoch=1, val_loss=0.3,
@@ -41,7 +41,7 @@ def test_add_trial_round_trips_a_record(tmp_path: Path):
 
 
 def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     for value in (0.5, 0.9, 0.7, 0.6):
         n = store.add_trial("s", TrialRecord(-1, "complete", value, {}, val_loss=1 - value))
@@ -54,7 +54,7 @@ def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
 
 
 def test_half_written_artifacts_are_not_read(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     folder = store.trial_dir("s", 0)
     folder.mkdir(parents=True)
@@ -74,14 +74,14 @@ def test_passwords_never_shown():
 
 
 def test_unknown_study_lists_the_known_ones(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     store.open_study("alpha", META)
     with pytest.raises(UserError, match=r"no study 'beta' .*studies: alpha"):
         store.trials("beta")
 
 
 def test_validation_views_are_kept(tmp_path: Path):
-    store = SearchStore(None, tmp_path)
+    store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     plain, mirrored = np.full((3, 2), 0.2), np.full((3, 2), 0.8)
     store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"tta_flip": True}), np.stack([plain, mirrored]))

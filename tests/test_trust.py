@@ -388,3 +388,415 @@ def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="has 0.00 GiB .* free"):
         extract(_zip_of(tmp_path / "a.zip", {"a/x.png": bytes(5000)}), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# ---- 5. exports and records that disagree ---------------------------------------------------------
+def _latest(study_dir: Path) -> dict:
+    from tuner.ensemble import latest_evaluation
+    from tuner.store import SearchStore
+
+    return latest_evaluation(SearchStore(None, study_dir), STUDY)
+
+
+EXPORT_FILES = {"model.keras", "best_trial.keras", "config.yaml", "metrics.json", "history.json", "README.md"}
+
+
+def check_export(folder: Path, record: dict) -> None:
+    """A complete export whose models are the record's, byte for byte."""
+    assert {p.name for p in folder.iterdir()} == EXPORT_FILES
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for name in ("model.keras", "best_trial.keras"):
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert digest == record["files"][name]["sha256"] == metrics["sha256"][name]
+
+
+def test_an_export_is_complete_and_matches_its_record(study_dir, tmp_path, capsys):
+    code, _, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export",
+                             str(tmp_path / "exp")], capsys)
+    assert code == 0, err
+    check_export(tmp_path / "exp", _latest(study_dir))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_export_refuses_a_folder_with_the_users_files_unless_forced(study_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "README.md").write_text("my own notes")
+    args = ["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", str(out)]
+    check_refused(args, "the folder is not empty (holds README.md)", study_dir, tmp_path, capsys, monkeypatch)
+    assert (out / "README.md").read_text() == "my own notes"
+    code, _, err = run_main(args + ["--force"], capsys)
+    assert code == 0, err
+    check_export(out, _latest(study_dir))
+
+
+TAMPER_CASES = [
+    ("junk model", "model.keras", lambda p: p.write_bytes(b"junk!"), "checksum differs"),
+    ("other members", "model.keras", lambda p: p.write_bytes(p.read_bytes()[::-1]), "checksum differs"),
+    ("best model swapped", "best_trial.keras", lambda p: p.write_bytes(p.read_bytes() + b"x"), "checksum differs"),
+    ("model removed", "model.keras", lambda p: p.unlink(), "is missing"),
+]
+
+
+@pytest.mark.parametrize("case, name, tamper, expected", TAMPER_CASES, ids=[c[0] for c in TAMPER_CASES])
+def test_an_evaluated_model_that_is_not_its_records_is_never_exported(case, name, tamper, expected, tmp_path, capsys,
+                                                                      monkeypatch, study_dir):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    path = results / STUDY / _latest(results)["files"][name]["path"]
+    tamper(path)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", "exp"], capsys)
+    assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
+    assert not (tmp_path / "exp").exists()
+
+
+EXPORT_PATH_CASES = [
+    ("a file on the way", lambda d: str(_space(d / "afile", "x") / "sub"), "is a file, not a folder"),
+    ("a file there", lambda d: str(_space(d / "afile", "x")), "a file is there, not a folder"),
+]
+
+
+@pytest.mark.parametrize("case, target, expected", EXPORT_PATH_CASES, ids=[c[0] for c in EXPORT_PATH_CASES])
+def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expected, study_dir, tmp_path, capsys,
+                                                             monkeypatch):
+    path = target(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(study_dir)
+    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", path], capsys)
+    assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
+    assert snapshot(study_dir) == before
+
+
+# ---- 6. environment and OS errors -----------------------------------------------------------------
+def test_a_missing_backend_names_what_to_install_before_any_work(study_dir, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    import tuner.backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(tuner.backend.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    line = check_refused(search_args(study_dir, "--backend", "jax", "--in-process"), "pip install 'tune[jax]'",
+                         study_dir, tmp_path, capsys, monkeypatch)
+    assert "needs jax, which is not installed" in line
+    assert not (study_dir / STUDY / "logs" / "worker-9.log").exists()
+
+
+ENV_CASES = [
+    ("--results-dir under a file", lambda d: ["--results-dir", str(_space(d / "afile", "x") / "sub")],
+     {}, "is a file, not a folder"),
+    ("heartbeat not a number", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "abc"}, "TUNE_HEARTBEAT_SECONDS='abc'"),
+    ("heartbeat zero", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "0"}, "TUNE_HEARTBEAT_SECONDS='0'"),
+    ("unknown backend", lambda d: [], {"KERAS_BACKEND": "mxnet"}, "unknown Keras backend 'mxnet'"),
+    ("archive with an unwritable cache", lambda d: ["--space", "folder", "--data",
+                                                    str(_zip_of(d / "a.zip", {"a/x.png": b"x", "b/y.png": b"y"}))],
+     {"TUNE_CACHE_DIR": "FILE"}, "cannot extract into"),
+]
+
+
+@pytest.mark.parametrize("case, extra, env, expected", ENV_CASES, ids=[c[0] for c in ENV_CASES])
+def test_environment_problems_are_one_line(case, extra, env, expected, study_dir, tmp_path, capsys, monkeypatch):
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(_space(tmp_path / "cachefile", "x")) if value == "FILE" else value)
+    args = search_args(study_dir) + extra(tmp_path)
+    check_refused(args, expected, study_dir, tmp_path, capsys, monkeypatch)
+
+
+def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study_dir, tmp_path, capsys, monkeypatch):
+    import errno
+    import shutil
+
+    from tuner.store import SearchStore
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    before = _latest(results)
+
+    def full(self, path, model):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(SearchStore, "save_model_file", full)
+    code, out, err = run_main(["ensemble", "--study", STUDY, "--results-dir", str(results), "--reevaluate"], capsys)
+    assert code == 1 and "the disk is full" in one_line(err) and "Traceback" not in out + err
+    assert _latest(results) == before  # the record and its files as they were
+
+
+def test_a_read_only_results_folder_is_one_line(study_dir, tmp_path):
+    """Run as an unprivileged user (root writes anywhere): a results folder it cannot write."""
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.getuid() == 0:
+        runner = ["runuser", "-u", "nobody", "--"]
+    else:
+        runner = []
+    folder = Path(tempfile.mkdtemp(prefix="tune-ro-"))
+    folder.chmod(0o755)
+    results = folder / "results"
+    results.mkdir()
+    if not runner:
+        results.chmod(0o555)
+    env = {**os.environ, "TUNE_CACHE_DIR": str(folder / "cache"), "HOME": str(folder)}
+    proc = subprocess.run([*runner, sys.executable, "-m", "tuner", *search_args(results)],
+                          capture_output=True, text=True, env=env, cwd=folder, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write to" in one_line(proc.stderr) and "Traceback" not in proc.stdout + proc.stderr
+    assert list(results.iterdir()) == []
+
+
+# ---- 7. signals and stops -------------------------------------------------------------------------
+def _start(args: list[str], cwd: Path) -> "subprocess.Popen[str]":
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNE_HEARTBEAT_SECONDS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tuner", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=cwd, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for_line(proc, pattern: str, timeout: float = 240) -> list[str]:
+    """Read the process's stdout until a line contains `pattern` (an event, not a sleep)."""
+    import selectors
+    import time
+
+    seen, deadline = [], time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if sel.select(timeout=1) and (line := proc.stdout.readline()):
+                seen.append(line)
+                if pattern in line:
+                    return seen
+            elif proc.poll() is not None:
+                break
+    raise AssertionError(f"never saw {pattern!r}: {''.join(seen)[-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["--isolate", "--in-process"])
+def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
+    import signal
+
+    from tuner.store import SearchStore
+
+    proc = _start(["search", "--space", str(TINY_SPACE), "--study", "t", "--trials", "30", "--epochs", "2",
+                   "--results-dir", "r", "--no-ensemble", "--jobs", "1", "--seed", "0", where], tmp_path)
+    _wait_for_line(proc, "trial 1 started")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "interrupted (SIGTERM)" in one_line(err) and "Traceback" not in err
+    trials = SearchStore(None, tmp_path / "r").trials("t")
+    assert not [t for t in trials if t.state == "running"]
+    assert [t.reason for t in trials if t.state == "failed"] == ["interrupted (SIGTERM)"]
+
+
+DIVERGING = """name: diverging
+dataset: digits
+training: {max_epochs: 1, patience: 1, seed: 0}
+params:
+  model: cnn
+  depth: 1
+  width: {type: int, low: 4, high: 8}
+  head_units: 0
+  batch_norm: false
+  batch_size: 64
+  optimizer: sgd
+  momentum: 0.9
+  l2: 1.0
+  learning_rate: 10.0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_max_failures_stops_in_one_line_and_leaves_nothing_running(jobs, tmp_path, capsys):
+    from tuner.store import SearchStore
+
+    space = _space(tmp_path / "diverging.yaml", DIVERGING)  # weights grow x19 a step: a real NaN loss
+    code, out, err = run_main(["search", "--space", str(space), "--trials", "6", "--max-failures", "2", "--seed", "0",
+                               "--results-dir", str(tmp_path / "r"), "--no-ensemble", "--jobs", jobs], capsys)
+    assert code == 1 and "2 trials failed in a row" in one_line(err), err
+    trials = SearchStore(None, tmp_path / "r").trials("diverging")
+    assert trials and not [t for t in trials if t.state == "running"]
+    assert all(t.state == "failed" for t in trials)
+    assert "training loss became nan at epoch 1" in {t.reason for t in trials}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, tmp_path):
+    import shutil
+    import signal
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    before = _latest(results)
+    proc = _start(["ensemble", "--study", STUDY, "--results-dir", str(results), "--reevaluate"], tmp_path)
+    _wait_for_line(proc, "selecting an ensemble")
+    proc.send_signal(getattr(signal, signum))
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # it finished first: then its record is whole
+        assert _latest(results)["when"] >= before["when"]
+        return
+    assert proc.returncode == code and "interrupted" in one_line(err) and "Traceback" not in err
+    assert _latest(results) == before
+
+
+def _verify(results: Path, tmp_path: Path, capsys) -> None:
+    """After a kill: the record's files are its own, and an export is whole or refused in one line."""
+    from tuner.store import SearchStore
+
+    record, store = _latest(results), SearchStore(None, results)
+    for entry in record["files"].values():
+        store.verified_file(STUDY, entry)
+    out = tmp_path / "verify"
+    shutil_rm(out)
+    code, _, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", str(out)], capsys)
+    assert code == 0, err
+    check_export(out, record)
+
+
+def shutil_rm(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("command", ["ensemble", "export"])
+def test_killed_in_the_ensemble_or_export_step_the_record_and_files_agree(command, signum, study_dir, tmp_path,
+                                                                         capsys):
+    import random
+    import shutil
+    import signal
+    import time
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    export = tmp_path / "exp"
+    args = (["ensemble", "--reevaluate"] if command == "ensemble" else ["best", "--export", str(export), "--force"])
+    args += ["--study", STUDY, "--results-dir", str(results)]
+    start = time.monotonic()
+    first = _start(args, tmp_path)
+    assert first.communicate(timeout=300) and first.returncode == 0
+    duration = time.monotonic() - start
+    rng = random.Random(f"{command}-{signum}")
+    for _ in range(3):
+        proc = _start(args, tmp_path)
+        time.sleep(rng.uniform(0.3, 1.0) * duration)  # the import, the selection, the test pass, the copy
+        os.killpg(proc.pid, getattr(signal, signum))
+        _, err = proc.communicate(timeout=120)
+        if signum == "SIGTERM" and proc.returncode not in (0, -15):
+            assert proc.returncode == 143 and "interrupted (SIGTERM)" in one_line(err), err
+        if command == "export" and export.exists():
+            check_export(export, _latest(results))
+        _verify(results, tmp_path, capsys)
+
+
+# ---- 8. secrets -----------------------------------------------------------------------------------
+SECRET_URLS = [
+    f"postgresql://tune:{SECRET}@127.0.0.1:9/tune",
+    f"postgresql://tune@127.0.0.1:9/tune?password={SECRET}",
+    f"postgresql://tune@127.0.0.1:9/tune?sslpassword={SECRET}&sslmode=require",
+    f"postgresql+psycopg://tune:{SECRET}@127.0.0.1:9/tune?connect_timeout=1",
+    f"mysql://tune@127.0.0.1:9/tune?passwd={SECRET}",
+    f"postgresql://tune@127.0.0.1:9/tune?api_token={SECRET}",
+    f"postgresql://tune:{SECRET}@127.0.0.1:notaport/tune",
+    f"postgresql://tune:{SECRET}@/tune?host=/nonexistent",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+@pytest.mark.parametrize("command", ["search", "leaderboard", "studies"])
+def test_no_secret_of_a_storage_url_is_ever_printed(command, url, study_dir, tmp_path, capsys, monkeypatch):
+    args = search_args(study_dir) if command == "search" else [command]
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(args + ["--storage", url], capsys)
+    assert code == 2 and one_line(err) and SECRET not in out + err and "Traceback" not in err
+
+
+def test_the_start_line_shows_the_url_without_its_secrets(capsys):
+    from tuner.store import redact
+
+    assert redact(f"postgresql://u:{SECRET}@h/db?password={SECRET}&sslmode=require") == \
+        "postgresql://u:***@h/db?password=***&sslmode=require"
+
+
+# ---- 9. values ------------------------------------------------------------------------------------
+def _with(change: str) -> str:
+    return TINY_SPACE.read_text() + change
+
+
+VALUE_CASES = [
+    ("timeout nan", lambda d: ["--timeout", "nan"], "expected a finite number of seconds"),
+    ("timeout inf", lambda d: ["--timeout", "inf"], "expected a finite number of seconds"),
+    ("timeout huge", lambda d: ["--timeout", "1e400"], "expected a finite number of seconds"),
+    ("timeout text", lambda d: ["--timeout", "soon"], "is not a number of seconds"),
+    ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
+    ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),
+    ("--set python tag", lambda d: ["--set", "optimizer=!!python/object:os.system x"], "--set optimizer: cannot read"),
+    ("--set list", lambda d: ["--set", "width=[1, 2]"], "is not a int"),
+    ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
+    ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
+    ("seed -1", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace("seed: 0", "seed: -1")))],
+     "training.seed: Input should be greater than or equal to 0"),
+    ("seed 2**40", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace("seed: 0", "seed: 1099511627776")))],
+     "training.seed: Input should be less than or equal to 4294967295"),
+    ("when on a value the parent cannot take", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "when: {optimizer: sgd}", "when: {optimizer: lion}")))], "params.momentum.when.optimizer: 'lion' is not allowed"),
+    ("when on a value outside the choices", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "when: {optimizer: sgd}", "when: {optimizer: rmsprop}")))], "'rmsprop' is not among the values optimizer takes"),
+    ("int step 1e23", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1e23}")))], "is not a multiple of step"),
+    ("int step not dividing", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "width: {type: int, low: 4, high: 16, log: true}", "width: {type: int, low: 4, high: 16, step: 5}")))], "is not a multiple of step"),
+    ("float bound nan", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: .nan, high: 0.3}")))], "params.dropout"),
+    ("float bound inf", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: 0.0, high: .inf}")))], "params.dropout"),
+    ("validation fraction nan", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "validation_fraction: 0.2", "validation_fraction: .nan")))], "training.validation_fraction"),
+    ("patience huge", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "patience: 2", "patience: 100000000000")))], "training.patience"),
+    ("space in another encoding", lambda d: ["--space", str(_bytes(d / "s.yaml", "name: caf\u00e9\n".encode("latin-1")))],
+     "cannot read"),
+]
+
+
+def _bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case, extra, expected", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_values_out_of_their_domain_are_one_line(case, extra, expected, study_dir, tmp_path, capsys, monkeypatch):
+    check_refused(search_args(study_dir) + extra(tmp_path), expected, study_dir, tmp_path, capsys, monkeypatch)
+
+
+# ---- 10. labels from the recorded origin ------------------------------------------------------------
+def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, capsys):
+    import yaml
+
+    from tuner.leaderboard import build_board
+    from tuner.store import SearchStore
+    from tuner.terminal import SearchView, Terminal
+
+    space = yaml.safe_load(TINY_SPACE.read_text())
+    space["start"] = [{"width": 6, "optimizer": "adam"}]
+    path = _space(tmp_path / "start.yaml", yaml.safe_dump(space, sort_keys=False))
+    code, _, err = run_main(["search", "--space", str(path), "--trials", "1", "--epochs", "1", "--no-ensemble",
+                             "--in-process", "--jobs", "1", "--seed", "0", "--results-dir", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    store = SearchStore(None, tmp_path / "r")
+    number = store.begin_trial("tiny_digits", {"width": 6, "optimizer": "adam"})  # the same values, sampled
+    view = SearchView(Terminal(), store, "tiny_digits", 2)
+    view.board = build_board(store, "tiny_digits", 10)
+    assert view._start_point(0) == " (start point 1/1)" and view._start_point(number) == ""
