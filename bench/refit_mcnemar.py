@@ -11,7 +11,6 @@ report a figure, never to choose anything.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

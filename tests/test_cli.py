@@ -210,7 +210,7 @@ def test_search_says_which_trials_are_start_points(tmp_path, capsys):
     path = tmp_path / "start.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     code, out, err = run_main(["search", "--space", str(path), "--trials", "2", "--epochs", "1", "--no-ensemble",
-                               "--in-process", "--jobs", "1", "--results-dir", str(tmp_path / "r")], capsys)
+                               "--in-process", "--jobs", "1", "--seed", "0", "--results-dir", str(tmp_path / "r")], capsys)
     assert code == 0, err
     (first,) = [line for line in out.splitlines() if line.startswith("trial 0 started")]
     assert first.startswith("trial 0 started (start point 1/1): ") and " w6 " in first and " adam " in first

@@ -5,7 +5,6 @@ Hypothesis runs with a fixed seed (derandomize) so that CI sees the same example
 from __future__ import annotations
 
 import string
-from pathlib import Path
 
 import numpy as np
 import pytest

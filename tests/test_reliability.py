@@ -21,7 +21,8 @@ from tuner.store import SearchStore
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
            space: Path = TINY_SPACE, jobs: int = 1) -> subprocess.Popen:
     args = [sys.executable, "-m", "tuner", "search", "--space", str(space), "--study", study, "--trials",
-            str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble", "--jobs", str(jobs)]
+            str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble", "--jobs", str(jobs),
+            "--seed", "0"]
     if storage:
         args += ["--storage", storage]
     env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}

@@ -13,6 +13,7 @@ trained again on train + validation, are scored in the same pass and become mode
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -181,19 +182,13 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     load_keras()
     import keras
 
-    from tuner.predictor import predict_padded
-
     keras.config.set_dtype_policy("float32")
     folder = store.new_evaluation_dir(study)
-    results: dict[str, Any] = {}
-    files: dict[str, dict[str, str]] = {}
-    for label, variant in _variants(store, study, selection, refit).items():
-        models = {n: keras.saving.load_model(variant.paths[n], compile=False) for n in variant.weights}
-        model = combine(models, variant.weights, variant.flips, variant.temperatures)
-        results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
-        store.save_model_file(folder / variant.filename, model)
-        files[variant.filename] = store.file_entry(study, folder / variant.filename)
-        keras.backend.clear_session(free_memory=True)
+    try:
+        results, files = _score_and_save(store, study, selection, refit, x_test, y_test, class_names, folder)
+    except BaseException:  # a full disk, a signal: no half-filled folder is left beside the records
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     # The record is written after its files, and names them with their checksums: a crash
     # before it leaves the previous record and its own folder as they were.
     record = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "selection": asdict(selection),
@@ -203,6 +198,26 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
         record.update(refit=refit, refit_gain=results["refit"]["accuracy"] - results["ensemble"]["accuracy"])
     store.add_evaluation(study, record)
     return record
+
+
+def _score_and_save(store: SearchStore, study: str, selection: Selection, refit: dict[str, Any] | None,
+                    x_test: np.ndarray, y_test: np.ndarray, class_names: list[str],
+                    folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """Each variant's test scores, and its combined model saved in `folder` with its checksum."""
+    import keras
+
+    from tuner.predictor import predict_padded
+
+    results: dict[str, Any] = {}
+    files: dict[str, dict[str, str]] = {}
+    for label, variant in _variants(store, study, selection, refit).items():
+        models = {n: keras.saving.load_model(variant.paths[n], compile=False) for n in variant.weights}
+        model = combine(models, variant.weights, variant.flips, variant.temperatures)
+        results[label] = _scores(predict_padded(model, x_test), y_test, class_names)
+        store.save_model_file(folder / variant.filename, model)
+        files[variant.filename] = store.file_entry(study, folder / variant.filename)
+        keras.backend.clear_session(free_memory=True)
+    return results, files
 
 
 def latest_evaluation(store: SearchStore, study: str) -> dict[str, Any] | None:

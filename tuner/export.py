@@ -28,7 +28,7 @@ def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str
 
 
 def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: TrialRecord, n_trials: int) -> str:
-    split, test = meta["split"], record["test"]
+    split = meta["split"]
     sel = record["selection"]
     members = ", ".join(f"trial {n} ({float(w):.2f})" for n, w in sel["members"].items())
     calibrated = (", each member's logits divided by a temperature fitted on validation data"

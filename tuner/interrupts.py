@@ -39,6 +39,12 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
+def stop_requested() -> bool:
+    """Whether Ctrl-C or SIGTERM arrived: an error after it is that signal's doing (an
+    interrupt that lands inside an import can leave a module half-built)."""
+    return _requested.is_set() or _terminated.is_set()
+
+
 def cause(error: BaseException | None) -> str:
     """'SIGTERM' or 'Ctrl-C': what stopped the process, for the trial's reason and exit code."""
     while error is not None:
@@ -54,11 +60,29 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-def terminate_as_interrupt() -> None:
+@contextlib.contextmanager
+def terminating_as_interrupt() -> Iterator[None]:
     """Outside a search too (the ensemble step, an export): SIGTERM raises `Terminated`, so
     the command ends through its normal error path, in one line."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        _requested.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:  # an ignored SIGINT (a background job) stays ignored
+        signal.signal(signal.SIGINT, on_sigint)
+    _requested.clear()
+    _terminated.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager

@@ -163,7 +163,7 @@ class SearchStore:
         if self._is_sqlite() and database and not Path(database).exists():
             make_folder(Path(database).parent)  # only a search gets here (`check` refuses the rest)
         # A dead worker's trial is failed once its heartbeat is older than the grace period.
-        interval = config.heartbeat_seconds()
+        interval = config.heartbeat_seconds() if self.heartbeat else 0
         beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self.heartbeat else {}
         return self._guarded(lambda: _create_storage(self.url, kwargs, beat))
 

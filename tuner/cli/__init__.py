@@ -7,6 +7,7 @@ and `tune leaderboard` start fast.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
@@ -107,10 +108,10 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     from tuner import interrupts
 
-    interrupts.terminate_as_interrupt()
     try:
-        _register()
-        cli.main(args=argv, prog_name="tune", standalone_mode=False)
+        with interrupts.terminating_as_interrupt():
+            _register()
+            cli.main(args=argv, prog_name="tune", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except (click.Abort, KeyboardInterrupt) as e:
@@ -127,5 +128,26 @@ def main(argv: list[str] | None = None) -> None:
         abort(describe_os_error(e), 1)
     except MemoryError:
         abort("out of memory (a dataset or a space file too large for this machine?)", 1)
+    except Exception as e:
+        if interrupts.stop_requested():  # the signal broke what it interrupted: still an interrupt
+            how = interrupts.cause(e)
+            abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
+                  interrupts.EXIT_CODES[how])
+        abort(f"internal error, a bug in tune ({type(e).__name__}: {e}); the traceback is in {_crash_log()}", 1)
     sys.exit(0)
+
+
+def _crash_log() -> str:
+    """The current exception's traceback in a file of its own, for a bug report."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="tune-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(traceback.format_exc())
+        return path
+    except OSError:
+        traceback.print_exc()
+        return "the lines above"
 
