@@ -752,7 +752,9 @@ VALUE_CASES = [
     ("when on a value outside the choices", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
         "when: {optimizer: sgd}", "when: {optimizer: rmsprop}")))], "'rmsprop' is not among the values optimizer takes"),
     ("int step 1e23", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1e23}")))], "is not a multiple of step"),
+        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1.0e+23}")))], "params.depth.step"),
+    ("int step past the range", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1000000}")))], "is not a multiple of step"),
     ("int step not dividing", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
         "width: {type: int, low: 4, high: 16, log: true}", "width: {type: int, low: 4, high: 16, step: 5}")))], "is not a multiple of step"),
     ("float bound nan", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
