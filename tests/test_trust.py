@@ -119,6 +119,30 @@ def test_a_study_name_is_one_plain_folder_name(command, name, extra, study_dir, 
     check_refused(args + extra(tmp_path), "is not allowed", study_dir, tmp_path, capsys, monkeypatch)
 
 
+DATABASE_NAMES = ["tune.db", "tune.db-journal", "tune.db-wal"]
+
+
+@pytest.mark.parametrize("name", DATABASE_NAMES)
+def test_a_study_name_cannot_take_the_databases_own_files(name, study_dir, tmp_path, capsys, monkeypatch):
+    args = search_args(study_dir)
+    args[args.index("--study") + 1] = name
+    check_refused(args, "is taken by the study database", study_dir, tmp_path, capsys, monkeypatch)
+
+
+def test_a_link_below_the_study_folder_cannot_lead_outside(study_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(results / STUDY / "trials")
+    (results / STUDY / "trials").symlink_to(outside)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(search_args(results, "--trials", "3"), capsys)
+    assert code == 2 and "outside the results folder" in one_line(err) and list(outside.iterdir()) == []
+
+
 SPACE_NAME_CASES = ["../../evil", "/abs/evil", "a/b", "x" * 101, ""]
 
 
@@ -183,6 +207,15 @@ def test_studies_and_the_default_study_skip_other_tools_studies(foreign, study_d
     assert code == 0 and "1 study in this storage was not made by tune" in out
 
 
+def _sql(path: Path, *statements: str) -> Path:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    return path
+
+
 def _other_app_db(path: Path) -> Path:
     import sqlite3
 
@@ -193,7 +226,10 @@ def _other_app_db(path: Path) -> Path:
 
 
 STORAGE_CASES = [
-    ("another application's SQLite file", lambda d: f"sqlite:///{_other_app_db(d / 'app.db')}", "another application's tables"),
+    ("another application's SQLite file", lambda d: f"sqlite:///{_other_app_db(d / 'app.db')}", "not an Optuna study database's"),
+    ("a table named like Optuna's", lambda d: f"sqlite:///{_sql(d / 't.db', 'create table trials (id int, name text)')}", "not an Optuna study database's"),
+    ("version_info beside another table", lambda d: f"sqlite:///{_sql(d / 'v.db', 'create table version_info (id int)', 'create table users (id int)')}", "not an Optuna study database's"),
+    ("only a view", lambda d: f"sqlite:///{_sql(d / 'w.db', 'create view v as select 1')}", "not an Optuna study database's"),
     ("a text file", lambda d: f"sqlite:///{_space(d / 'notes.db', 'my notes')}", "not a SQLite database"),
     ("a folder", lambda d: f"sqlite:///{(d / 'dir.db').mkdir() or d / 'dir.db'}", "not a file"),
 ]
@@ -210,6 +246,19 @@ def test_a_database_that_is_not_an_optuna_one_is_never_written(command, case, ur
     before = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     check_refused(command + ["--storage", url], expected, study_dir, tmp_path, capsys, monkeypatch)
     assert (hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None) == before
+
+
+URL_CASES = [("in memory", "sqlite://", "an in-memory database keeps nothing"),
+             ("in memory, named", "sqlite:///:memory:", "an in-memory database keeps nothing"),
+             ("a SQLite URI", "sqlite:///file:x.db?mode=rwc&uri=true", "SQLite URI file names")]
+
+
+@pytest.mark.parametrize("case, url, expected", URL_CASES, ids=[c[0] for c in URL_CASES])
+@pytest.mark.parametrize("command", [["search", "--space", str(TINY_SPACE), "--epochs", "1"], ["studies"]],
+                         ids=lambda c: c[0])
+def test_storage_that_keeps_nothing_or_hides_a_file_is_refused(command, case, url, expected, study_dir, tmp_path,
+                                                               capsys, monkeypatch):
+    check_refused(command + ["--storage", url], expected, study_dir, tmp_path, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c))
@@ -257,6 +306,7 @@ DATA_CASES = [
     ("negative labels", {"y_train": -np.ones(80, int)}, "labels must be 0 or more"),
     ("labels out of range", {"y_train": np.arange(80)}, "out of range for 10 classes"),
     ("no images", {"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, int)}, "no images"),
+    ("images of no pixels", {"x_train": np.zeros((80, 28, 0), np.float32)}, "hold no pixels"),
     ("channels first", {"x_train": PIXELS[:80].reshape(80, 1, 28, 28).repeat(3, 1)}, "channels first"),
     ("complex pixels", {"x_train": PIXELS[:80].astype(np.complex64)}, "pixels must be numbers"),
     ("test images of another shape", {"x_test": PIXELS[80:, :14]}, "test images are 14x28x1"),
@@ -278,8 +328,9 @@ def test_data_that_would_be_silently_wrong_is_refused_before_any_trial(case, cha
 
 FIXABLE = [
     ("float pixels in [0, 1]", {"x_train": PIXELS[:80] / 255.0}, "scaled to 0-255"),
-    ("float pixels in [0, 255]", {"x_train": PIXELS[:80].astype(np.float32)}, None),
-    ("int64 pixels", {"x_train": PIXELS[:80].astype(np.int64)}, None),
+    ("float pixels in [0, 255]", {"x_train": PIXELS[:80].astype(np.float32)}, "read as 8-bit values"),
+    ("int64 pixels", {"x_train": PIXELS[:80].astype(np.int64)}, "read as 8-bit values"),
+    ("uint16 pixels up to 255", {"x_train": PIXELS[:80].astype(np.uint16)}, "read as 8-bit values"),
     ("one-hot labels", {"y_train": np.eye(10, dtype=np.float32)[np.arange(80) % 10]}, "one-hot labels"),
     ("column labels", {"y_train": (np.arange(80) % 10)[:, None]}, None),
     ("whole float labels", {"y_train": (np.arange(80) % 10).astype(float)}, "read as class indices"),
@@ -419,6 +470,16 @@ def test_an_export_is_complete_and_matches_its_record(study_dir, tmp_path, capsy
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
+def test_an_export_to_the_current_folder_fills_it(study_dir, tmp_path, capsys, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, _, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", "."], capsys)
+    assert code == 0, err
+    check_export(here, _latest(study_dir))
+    assert oct(here.stat().st_mode & 0o777) == "0o755"
+
+
 def test_export_refuses_a_folder_with_the_users_files_unless_forced(study_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "exp"
     out.mkdir()
@@ -457,16 +518,19 @@ def test_an_evaluated_model_that_is_not_its_records_is_never_exported(case, name
 EXPORT_PATH_CASES = [
     ("a file on the way", lambda d: str(_space(d / "afile", "x") / "sub"), "is a file, not a folder"),
     ("a file there", lambda d: str(_space(d / "afile", "x")), "is a file"),
+    ("the results folder", lambda d: "RESULTS", "which an export would replace"),
+    ("above the results folder", lambda d: "RESULTS/..", "which an export would replace"),
 ]
 
 
 @pytest.mark.parametrize("case, target, expected", EXPORT_PATH_CASES, ids=[c[0] for c in EXPORT_PATH_CASES])
 def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expected, study_dir, tmp_path, capsys,
                                                              monkeypatch):
-    path = target(tmp_path)
+    path = target(tmp_path).replace("RESULTS", str(study_dir))
     monkeypatch.chdir(tmp_path)
     before = snapshot(study_dir)
-    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", path], capsys)
+    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", path,
+                               "--force"], capsys)
     assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
     assert snapshot(study_dir) == before
 
@@ -492,6 +556,9 @@ ENV_CASES = [
     ("heartbeat not a number", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "abc"}, "TUNE_HEARTBEAT_SECONDS='abc'"),
     ("heartbeat zero", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "0"}, "TUNE_HEARTBEAT_SECONDS='0'"),
     ("unknown backend", lambda d: [], {"KERAS_BACKEND": "mxnet"}, "'mxnet' is not one of 'tensorflow', 'jax', 'torch'"),
+    ("heartbeat huge", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "99999999999999999999999"}, "from 1 to 3600"),
+    ("data folder missing", lambda d: [], {"TUNE_DATA_DIR": "/nonexistent/data"}, "TUNE_DATA_DIR='/nonexistent/data': no such folder"),
+    ("empty --results-dir", lambda d: ["--results-dir", ""], {}, "an empty path"),
     ("archive with an unwritable cache", lambda d: ["--space", "folder", "--data",
                                                     str(_zip_of(d / "a.zip", {"a/x.png": b"x", "b/y.png": b"y"}))],
      {"TUNE_CACHE_DIR": "FILE"}, "cannot extract into"),
@@ -537,6 +604,15 @@ def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study
         assert code == 1 and "the disk is full" in one_line(err) and "Traceback" not in out + err
         assert _latest(results) == before  # the record and its files as they were
         assert sorted((results / STUDY / "ensemble").iterdir()) == folders  # no half-filled folder left
+
+
+def test_a_disk_that_fills_during_a_search_is_one_line(tmp_path, capsys, monkeypatch):
+    with tmpfs(160) as disk:  # the database and the first trial's files, not much more
+        monkeypatch.chdir(tmp_path)
+        code, out, err = run_main(search_args(disk / "results", "--trials", "6")[:-2] + ["--jobs", "1", "--in-process"],
+                                  capsys)
+        assert code == 1 and "Traceback" not in out + err
+        assert "disk is full" in one_line(err) or "is its disk full" in one_line(err)
 
 
 def test_a_read_only_results_folder_is_one_line(study_dir, tmp_path, capsys, monkeypatch):
@@ -667,10 +743,10 @@ def shutil_rm(path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", ["SIGKILL", "SIGTERM"])
 @pytest.mark.parametrize("command", ["ensemble", "export"])
-def test_killed_in_the_ensemble_or_export_step_the_record_and_files_agree(command, signum, study_dir, tmp_path,
-                                                                         capsys):
+def test_killed_in_the_ensemble_or_export_step_the_record_and_files_agree(command, study_dir, tmp_path, capsys):
+    """SIGKILL and SIGTERM, twice each, at seeded points of a run's measured length: the
+    import, the selection, the test pass, the saving, the copy."""
     import random
     import shutil
     import signal
@@ -685,14 +761,14 @@ def test_killed_in_the_ensemble_or_export_step_the_record_and_files_agree(comman
     first = _start(args, tmp_path)
     assert first.communicate(timeout=300) and first.returncode == 0
     duration = time.monotonic() - start
-    rng = random.Random(f"{command}-{signum}")
-    for _ in range(3):
+    rng = random.Random(command)
+    for signum in ("SIGKILL", "SIGTERM", "SIGKILL", "SIGTERM"):
         proc = _start(args, tmp_path)
-        time.sleep(rng.uniform(0.3, 1.0) * duration)  # the import, the selection, the test pass, the copy
+        time.sleep(rng.uniform(0.3, 1.0) * duration)
         os.killpg(proc.pid, getattr(signal, signum))
         _, err = proc.communicate(timeout=120)
-        if signum == "SIGTERM" and proc.returncode not in (0, -15):
-            assert proc.returncode == 143 and "interrupted (SIGTERM)" in one_line(err), err
+        if signum == "SIGTERM" and proc.returncode not in (0, -15):  # -15: before Python set its handler
+            assert proc.returncode == 143 and "interrupted (SIGTERM)" in one_line(err), (proc.returncode, err)
         if command == "export" and export.exists():
             check_export(export, _latest(results))
         _verify(results, tmp_path, capsys)
@@ -737,6 +813,11 @@ VALUE_CASES = [
     ("timeout inf", lambda d: ["--timeout", "inf"], "expected a finite number of seconds"),
     ("timeout huge", lambda d: ["--timeout", "1e400"], "expected a finite number of seconds"),
     ("timeout text", lambda d: ["--timeout", "soon"], "is not a number of seconds"),
+    ("seed negative", lambda d: ["--seed", "-5"], "--seed"),
+    ("seed past 2**32", lambda d: ["--seed", "4294967296"], "--seed"),
+    ("a float step too fine", lambda d: ["--set", "dropout={type: float, low: 0.0, high: 0.3, step: 5.0e-324}"], "would give more than"),
+    ("when with no values", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
+        "when: {optimizer: sgd}", "when: {optimizer: []}")))], "would never make this parameter active"),
     ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
     ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),
     ("--set python tag", lambda d: ["--set", "optimizer=!!python/object:os.system x"], "--set optimizer: cannot read"),

@@ -75,7 +75,7 @@ def load_keras() -> None:
 
             if importlib.util.find_spec("tensorflow") is not None:
                 import tensorflow  # noqa: F401
-        except BaseException:
+        except Exception:  # not KeyboardInterrupt: a signal mid-import must end the command, not retry it
             failed = True
         else:
             failed = False

@@ -24,16 +24,16 @@ VARIABLES = {
 }
 
 
-def _positive_int(name: str, default: int) -> int:
+def _positive_int(name: str, default: int, high: int = 2**62) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
     try:
         value = int(text)
     except ValueError:
-        raise UserError(f"{name}={text!r}: expected a whole number of 1 or more") from None
-    if value < 1:
-        raise UserError(f"{name}={text!r}: expected a whole number of 1 or more")
+        raise UserError(f"{name}={text!r}: expected a whole number from 1 to {high}") from None
+    if not 1 <= value <= high:
+        raise UserError(f"{name}={text!r}: expected a whole number from 1 to {high}")
     return value
 
 
@@ -44,6 +44,8 @@ def cache_dir() -> Path:
 
 def data_dir() -> Path | None:
     text = os.environ.get("TUNE_DATA_DIR", "").strip()
+    if text and not Path(text).expanduser().is_dir():
+        raise UserError(f"TUNE_DATA_DIR={text!r}: no such folder")
     return Path(text).expanduser() if text else None
 
 
@@ -53,7 +55,7 @@ def keras_home() -> Path:
 
 
 def heartbeat_seconds() -> int:
-    return _positive_int("TUNE_HEARTBEAT_SECONDS", 10)
+    return _positive_int("TUNE_HEARTBEAT_SECONDS", 10, high=3600)
 
 
 def extract_limits() -> tuple[int, int]:

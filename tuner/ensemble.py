@@ -196,7 +196,11 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
               "gain": results["ensemble"]["accuracy"] - results["best"]["accuracy"], "files": files}
     if refit:
         record.update(refit=refit, refit_gain=results["refit"]["accuracy"] - results["ensemble"]["accuracy"])
-    store.add_evaluation(study, record)
+    try:
+        store.add_evaluation(study, record)
+    except BaseException:  # a database that refuses the record: its files go with it
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return record
 
 

@@ -52,3 +52,18 @@ def describe_os_error(error: OSError) -> str:
     path = error.filename or ""
     what = _WHAT_TO_DO.get(error.errno or 0) or error.strerror or type(error).__name__
     return f"{path}: {what}" if path else f"{what} ({error})"
+
+
+def describe_fault(error: BaseException) -> str | None:
+    """One line for a fault of the system rather than of `tune` (an OS error, the study database
+    refusing a write: a full disk, a read-only file), or None for anything else."""
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    for e in (error, error.__cause__, error.__context__):
+        module = type(e).__module__ if e is not None else ""
+        if module.startswith(("sqlalchemy", "optuna.storages", "sqlite3", "psycopg")) or \
+                type(e).__name__ == "StorageInternalError":
+            text = " ".join(str(e).split())[:300] or type(e).__name__
+            return (f"the study database refused a write ({text}); is its disk full or its file read-only? "
+                    f"The same command resumes once it can write")
+    return None

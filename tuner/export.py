@@ -13,7 +13,7 @@ import yaml
 
 from tuner.ensemble import evaluation_files, final_model
 from tuner.errors import UserError
-from tuner.paths import check_can_write, replace_folder
+from tuner.paths import check_can_write, remove_stale, replace_folder
 from tuner.store import SearchStore, TrialRecord, sha256_of
 
 
@@ -79,9 +79,15 @@ def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
     return parse_space(meta["space"], "study").input_shape
 
 
-def check_export_target(out: Path, force: bool) -> None:
-    """Before anything is evaluated: `out` is new or an empty folder (any folder with `force`),
-    and its parent can be written."""
+def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()) -> None:
+    """Before anything is evaluated: `out` is new or an empty folder (any folder with `force`)
+    that holds none of `protected` (the results folder, the database), and its parent can be
+    written."""
+    out = out.resolve()
+    for path in protected:
+        if out == path.resolve() or out in path.resolve().parents:
+            raise UserError(f"--export {out}: that folder holds {path}, which an export would replace; "
+                            f"choose a folder of its own")
     if out.exists() and not out.is_dir():
         raise UserError(f"--export {out}: a file is there, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -94,16 +100,25 @@ def check_export_target(out: Path, force: bool) -> None:
 def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Path, force: bool = False) -> Path:
     """Build the export in a hidden folder beside `out`, check it, then rename it into place:
     `out` is either complete and consistent or as it was."""
-    check_export_target(out, force)
+    out = out.resolve()  # `.`, a link: the folder itself
+    check_export_target(out, force, protected_paths(store))
     ensemble_file, best_file = evaluation_files(store, study, record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    built = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    remove_stale(list(out.parent.glob(".tune-export-*")) + list(out.parent.glob(".tune-old-*")))
+    built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
+    built.chmod(0o755)  # mkdtemp's 0700 would hide the export from everyone else
     try:
         _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
         replace_folder(built, out)
     finally:
         shutil.rmtree(built, ignore_errors=True)
     return out
+
+
+def protected_paths(store: SearchStore) -> tuple[Path, ...]:
+    """What an export must never replace: the results folder and the study database."""
+    database = store.sqlite_file()
+    return (store.results_dir,) + ((database,) if database is not None else ())
 
 
 def _write_export(store: SearchStore, study: str, record: dict[str, Any], out: Path, models: dict[str, Path]) -> None:

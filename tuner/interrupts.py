@@ -20,6 +20,7 @@ from typing import Any, Iterator
 _requested = threading.Event()
 _terminated = threading.Event()
 EXIT_CODES = {"Ctrl-C": 130, "SIGTERM": 143}
+_STDERR = [2]  # the command's own stderr, kept open while a command runs
 
 
 class Terminated(KeyboardInterrupt):
@@ -60,29 +61,35 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def _exit_now(signum: int, frame: Any) -> None:
+    """Outside a search nothing needs recording: every file tune keeps is written whole or not
+    at all (temporary names, then a rename; a record after its files). So leave at once, in one
+    line: unwinding through native code (TensorFlow's threads) could crash the teardown."""
+    how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+    # To the terminal's stderr even while a Keras import has fd 2 captured (backend.load_keras).
+    os.write(_STDERR[0], f"error: interrupted ({how}); the study's records and any export are as they were\n".encode())
+    os._exit(EXIT_CODES[how])
+
+
 @contextlib.contextmanager
-def terminating_as_interrupt() -> Iterator[None]:
-    """Outside a search too (the ensemble step, an export): SIGTERM raises `Terminated`, so
-    the command ends through its normal error path, in one line."""
+def exiting_on_signals() -> Iterator[None]:
+    """For a whole command: Ctrl-C and SIGTERM end it at once with one line, except inside
+    `catching_ctrl_c` (a search), which records the running trial first."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        _requested.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _STDERR[0] = os.dup(2)
+    previous = signal.signal(signal.SIGTERM, _exit_now)
     previous_int = signal.getsignal(signal.SIGINT)
     if previous_int is signal.default_int_handler:  # an ignored SIGINT (a background job) stays ignored
-        signal.signal(signal.SIGINT, on_sigint)
-    _requested.clear()
-    _terminated.clear()
+        signal.signal(signal.SIGINT, _exit_now)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+        os.close(_STDERR[0])
+        _STDERR[0] = 2
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ def make_folder(folder: Path) -> Path:
 def replace_folder(built: Path, target: Path) -> None:
     """Put the complete folder `built` at `target` in one rename; an old `target` is moved
     aside first and deleted after, so `target` is always whole or absent, never half-written."""
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    old = target.with_name(f".tune-old-{os.getpid()}")
     if target.exists():
         target.rename(old)
     try:
@@ -79,3 +79,18 @@ def replace_folder(built: Path, target: Path) -> None:
             old.rename(target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+STALE_SECONDS = 24 * 3600  # a folder a killed command left behind is this old before it is removed
+
+
+def remove_stale(folders: list[Path], keep: set[Path] = frozenset()) -> None:
+    """Delete folders a killed command left half-written (none still in use is that old)."""
+    import time
+
+    for folder in folders:
+        try:
+            if folder not in keep and time.time() - folder.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tuner import interrupts
-from tuner.errors import SearchStopped, UserError, describe_os_error
-from tuner.runner import SearchObserver
+from tuner.errors import SearchStopped, UserError, describe_fault
+from tuner.runner import SearchObserver, fail_own_trials
 from tuner.store import SearchStore, TrialRecord
 
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
@@ -83,7 +83,7 @@ class _Pool:
             raise
         finally:
             self._wait_or_kill()
-            self.store.fail_running_of(self.request.study, self.pids, "interrupted: the search stopped before it ended")
+            fail_own_trials(self.store, self.request.study, self.pids)
         if self.fatal is not None:
             raise self.fatal
         if interrupts.requested():
@@ -126,7 +126,7 @@ class _Pool:
         number, self.started = self.started, self.started + 1
         # Workers started together see the same number of trials in the study, from which the
         # Optuna engine offsets its seed: without a stride of their own they would propose alike.
-        seed = None if self.request.seed is None else self.request.seed + SEED_STRIDE * number
+        seed = None if self.request.seed is None else (self.request.seed + SEED_STRIDE * number) % 2**32
         request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False, seed=seed)
         spec = (self.store.url, self.store.results_dir, self.store.heartbeat)
         receive, go = self.mp.Pipe(duplex=False)
@@ -140,7 +140,7 @@ class _Pool:
         return number, process, go, inbox
 
     def log_path(self, worker: int) -> Path:
-        return self.store.study_dir(self.request.study) / "logs" / f"worker-{worker}.log"
+        return self.store.artifact_dir(self.request.study, "logs") / f"worker-{worker}.log"
 
     def _dispatch(self, kind: str, worker: int, payload: Any) -> None:
         if kind == "exit":
@@ -290,11 +290,10 @@ def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], 
         report = ("stopped", str(e))
     except UserError as e:
         report = ("error", str(e))
-    except OSError as e:  # a full disk, a folder made read-only meanwhile: one line in the parent
-        report = ("stopped", describe_os_error(e))
-    except BaseException:
+    except BaseException as e:
         traceback.print_exc()
-        report = ("crashed", traceback.format_exc())
+        fault = describe_fault(e) if isinstance(e, Exception) else None  # a full disk, a read-only database
+        report = ("stopped", fault) if fault else ("crashed", traceback.format_exc())
     _Forward(outbox, worker)._send("exit", report)
     outbox.close()
 

@@ -157,3 +157,12 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def fail_own_trials(store: SearchStore, study: str, pids: set[int]) -> None:
+    """Best effort: a database that cannot be written now (a full disk) is told by the next run,
+    which fails a trial whose process is gone."""
+    try:
+        store.fail_running_of(study, pids, "interrupted: the search stopped before it ended")
+    except Exception:
+        pass

@@ -11,7 +11,7 @@ from tuner.data import SearchData, SplitInfo, load_search_data
 from tuner.engines import check_choice, engine_class
 from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
-from tuner.runner import SearchContext, SearchObserver, TrialRunner
+from tuner.runner import SearchContext, SearchObserver, TrialRunner, fail_own_trials
 from tuner.spaces import Space
 from tuner.store import SearchStore
 
@@ -88,7 +88,9 @@ def search_here(store: SearchStore, request: SearchRequest, observer: SearchObse
     try:
         return _run_engine(store, request, observer, data)
     finally:  # a stop, an error or a signal: none of this process's trials stays RUNNING
-        store.fail_running_of(request.study, {os.getpid()}, "interrupted: the search stopped before it ended")
+        fail_own_trials(store, request.study, {os.getpid()})
+
+
 
 
 def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObserver, data: SearchData) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -51,6 +52,8 @@ class _Searched(_Strict):
     def _listify_when(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("when"), dict):
             data = {**data, "when": {k: v if isinstance(v, list) else [v] for k, v in data["when"].items()}}
+            if any(not values for values in data["when"].values()):
+                raise ValueError("when: a parent with no values would never make this parameter active")
         return data
 
 
@@ -92,6 +95,8 @@ class FloatParam(_Searched):
         if self.step is not None:
             if self.log:
                 raise ValueError("log scale and step do not go together")
+            if (self.high - self.low) / self.step > MAX_GRID:
+                raise ValueError(f"step ({self.step:g}) would give more than {MAX_GRID} values")
             if not _on_grid(self.high, self.low, self.step):
                 raise ValueError(f"high - low ({self.high - self.low:g}) is not a multiple of step ({self.step:g})")
         return self
@@ -104,9 +109,12 @@ class FloatParam(_Searched):
                 and (self.step is None or _on_grid(value, self.low, self.step)))
 
 
+MAX_GRID = 10**9  # values a stepped float may take: past this the step means nothing
+
+
 def _on_grid(value: float, low: float, step: float) -> bool:
     steps = (value - low) / step
-    return abs(steps - round(steps)) < 1e-6
+    return math.isfinite(steps) and abs(steps) <= MAX_GRID and abs(steps - round(steps)) < 1e-6
 
 
 class CategoricalParam(_Searched):

@@ -25,12 +25,12 @@ import numpy as np
 from tuner import config
 from tuner.errors import UserError
 from tuner.workers import this_worker
-from tuner.paths import check_can_write, check_study_name, inside, make_folder
+from tuner.paths import check_can_write, check_study_name, inside, make_folder, remove_stale
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
-_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.IGNORECASE)  # query keys that carry one
+_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig|dsn|options", re.IGNORECASE)  # query keys that carry one
 _HIDDEN = "***"
 
 
@@ -132,6 +132,7 @@ OPTUNA_TABLES = frozenset({
     "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
     "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
     "trial_heartbeats", "alembic_version"})
+OPTUNA_CORE = frozenset({"studies", "version_info", "study_directions", "trials", "trial_values"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
@@ -214,8 +215,12 @@ class SearchStore:
     def _check_sqlite_file(self, database: str | None) -> bool:
         """Whether the SQLite file exists. It may be missing only for a search, which creates
         it; an existing file must be a SQLite database."""
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return True
+        if not database or database == ":memory:":
+            raise UserError(f"storage {redact(self.url)}: an in-memory database keeps nothing; give a file "
+                            f"(sqlite:///path/tune.db)")
+        if database.startswith("file:"):
+            raise UserError(f"storage {redact(self.url)}: SQLite URI file names (file:...) are not supported; "
+                            f"give a path (sqlite:///path/tune.db)")
         path = Path(database)
         if not path.exists():
             if not self.create:
@@ -233,19 +238,31 @@ class SearchStore:
 
     def _check_tables(self, kwargs: dict[str, Any]) -> None:
         """Refuse another application's database before Optuna adds its tables to it."""
+        tables = self._tables(kwargs)
+        if tables and not tables & OPTUNA_TABLES or tables - OPTUNA_TABLES and not OPTUNA_CORE <= tables:
+            raise UserError(self._not_optuna(tables))
+        if tables and not OPTUNA_CORE <= tables:  # Optuna's schema part-way: another process creating it?
+            time.sleep(_FOREIGN_WAIT_SECONDS)
+            if not OPTUNA_CORE <= self._tables(kwargs):
+                raise UserError(self._not_optuna(tables))
+        if not tables and not self.create:
+            raise UserError(f"no studies yet in {redact(self.url)} (run `tune search` first)")
+
+    def _tables(self, kwargs: dict[str, Any]) -> set[str]:
+        """The database's tables and views (a view is something of someone else's too)."""
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(self.url, **kwargs)
         try:
-            tables = set(sqlalchemy.inspect(engine).get_table_names())
+            inspector = sqlalchemy.inspect(engine)
+            return set(inspector.get_table_names()) | set(inspector.get_view_names())
         finally:
             engine.dispose()
-        if tables - OPTUNA_TABLES and "version_info" not in tables:
-            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-            raise UserError(f"storage {redact(self.url)} holds another application's tables ({shown}), not an "
-                            f"Optuna study database; refused. Point --storage at a database of its own")
-        if "version_info" not in tables and not self.create:
-            raise UserError(f"no studies yet in {redact(self.url)} (run `tune search` first)")
+
+    def _not_optuna(self, tables: set[str]) -> str:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        return (f"storage {redact(self.url)} holds tables that are not an Optuna study database's ({shown}); "
+                f"refused. Point --storage at a database of its own")
 
     # --- studies -------------------------------------------------------------------------
     def study_id(self, name: str) -> int | None:
@@ -278,6 +295,7 @@ class SearchStore:
         from optuna.study import StudyDirection
 
         study_id = self.study_id(name)
+        self.study_dir(name)  # a name that cannot be a folder here is refused before the study exists
         if study_id is None:
             try:
                 study_id = self.storage.create_new_study([StudyDirection.MAXIMIZE], name)
@@ -411,14 +429,35 @@ class SearchStore:
 
     # --- artifacts -----------------------------------------------------------------------
     def study_dir(self, name: str) -> Path:
-        """`<results>/<study>`: every artifact path starts here, so none can land outside."""
-        return inside(self.results_dir, self.results_dir / check_study_name(name))
+        """`<results>/<study>`: every artifact path starts here, so none can land outside. A name
+        that is the database's own file (or its journal) is refused: that folder would break it."""
+        folder = inside(self.results_dir, self.results_dir / check_study_name(name))
+        database = self.sqlite_file()
+        if database is not None and database.parent.resolve() == folder.parent.resolve() \
+                and name.startswith(database.name):
+            raise UserError(f"study name {name!r} is taken by the study database {database} (and its journal files)")
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"study name {name!r}: {folder} is a file, not a study folder")
+        return folder
+
+    def artifact_dir(self, name: str, *parts: str) -> Path:
+        """A folder under the study's, checked again once links are followed (a link planted below
+        the study folder cannot lead outside either)."""
+        return inside(self.results_dir, self.study_dir(name).joinpath(*parts))
+
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, when the storage is one."""
+        try:
+            database = self._parsed().database if self._is_sqlite() else None
+        except UserError:
+            return None
+        return Path(database) if database and database != ":memory:" else None
 
     def trial_dir(self, name: str, number: int) -> Path:
-        return self.study_dir(name) / "trials" / str(number)
+        return self.artifact_dir(name, "trials", str(int(number)))
 
     def write_json(self, path: Path, data: Any) -> None:
-        _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=_jsonable)))
+        _atomic(inside(self.results_dir, path), lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=_jsonable)))
 
     def save_trial_files(self, name: str, record: TrialRecord, val_views: np.ndarray | None) -> None:
         """Params, history and the validation predictions, (views, n, classes) or (n, classes)."""
@@ -433,11 +472,11 @@ class SearchStore:
         self.save_model_file(self.trial_dir(name, number) / "model.keras", model)
 
     def save_model_file(self, path: Path, model: Any) -> None:
-        _atomic(path, lambda tmp: model.save(tmp), suffix=".keras")
+        _atomic(inside(self.results_dir, path), lambda tmp: model.save(tmp), suffix=".keras")
 
     def save_val_labels(self, name: str, labels: np.ndarray) -> None:
         """The validation labels, so the ensemble selection reads the store alone."""
-        path = self.study_dir(name) / "val_labels.npy"
+        path = inside(self.results_dir, self.study_dir(name) / "val_labels.npy")
         _atomic(path, lambda tmp: np.save(tmp, labels.astype(np.int64), allow_pickle=False), suffix=".npy")
 
     def val_labels(self, name: str) -> np.ndarray:
@@ -448,13 +487,17 @@ class SearchStore:
                             f"(is --results-dir the folder the search wrote to?)") from None
 
     def evaluation_dir(self, name: str) -> Path:
-        return self.study_dir(name) / "ensemble"
+        return self.artifact_dir(name, "ensemble")
 
     def new_evaluation_dir(self, name: str) -> Path:
         """A folder of its own for one evaluation's models: a later evaluation, or one killed
         half-way, never touches the files an earlier record names."""
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        return make_folder(self.evaluation_dir(name) / f"{stamp}-{os.getpid()}")
+        folder = self.evaluation_dir(name)
+        named = {(self.study_dir(name) / entry["path"]).parent for e in self.study_attr(name, "evaluations", [])
+                 for entry in e.get("files", {}).values()}
+        remove_stale([p for p in folder.glob("2*-*") if p.is_dir()], keep=named)
+        return inside(self.results_dir, make_folder(folder / f"{stamp}-{os.getpid()}"))
 
     def file_entry(self, name: str, path: Path) -> dict[str, str]:
         """What a record says of one of its files: where it is (in the study folder), its checksum."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 import click
 
 from tuner import __version__
-from tuner.errors import SearchStopped, UserError, describe_os_error
+from tuner.errors import SearchStopped, UserError, describe_fault
 
 if TYPE_CHECKING:
     from tuner.store import SearchStore
@@ -33,17 +33,29 @@ def abort(message: str, code: int = 2) -> NoReturn:
         Terminal().error(line)
     except BaseException:  # interrupted while importing, say: the line must still come out
         sys.stderr.write(f"error: {line}\n")
+    if code in (130, 143):
+        # A signal may have cut native code (TensorFlow's threads) short, which can crash the
+        # interpreter's teardown: leave at once, with what was written flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--storage and --results-dir, shared by every command that reads or writes studies."""
-    func = click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default="results",
-                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True,
+    func = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
+                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True, callback=_not_empty,
                         help="Folder for the default SQLite file and each trial's artifacts.")(func)
     return click.option("--storage", envvar="TUNE_STORAGE", show_envvar=True, metavar="URL",
                         help="SQLAlchemy URL of the study database (default: sqlite:///<results-dir>/tune.db), "
                              "e.g. postgresql://user:pass@host/db for several workers.")(func)
+
+
+def _not_empty(ctx: Any, param: Any, value: Any) -> Path:
+    if not str(value).strip():
+        raise click.BadParameter("an empty path; give a folder (default: results)")
+    return Path(value)
 
 
 def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False) -> SearchStore:
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     from tuner import interrupts
 
     try:
-        with interrupts.terminating_as_interrupt():
+        with interrupts.exiting_on_signals():
             _register()
             cli.main(args=argv, prog_name="tune", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -124,17 +136,31 @@ def main(argv: list[str] | None = None) -> None:
         abort(str(e), 2)
     except SearchStopped as e:
         abort(str(e), 1)
-    except OSError as e:
-        abort(describe_os_error(e), 1)
     except MemoryError:
         abort("out of memory (a dataset or a space file too large for this machine?)", 1)
     except Exception as e:
+        if describe_fault(e) is not None:
+            abort(scrub_all(describe_fault(e)), 1)
         if interrupts.stop_requested():  # the signal broke what it interrupted: still an interrupt
             how = interrupts.cause(e)
             abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
                   interrupts.EXIT_CODES[how])
         abort(f"internal error, a bug in tune ({type(e).__name__}: {e}); the traceback is in {_crash_log()}", 1)
     sys.exit(0)
+
+
+def scrub_all(text: str) -> str:
+    """`text` without the secrets of the storage URL the command was given."""
+    from tuner.store import scrub
+
+    url = os.environ.get("TUNE_STORAGE", "")
+    args = sys.argv
+    for i, arg in enumerate(args):
+        if arg == "--storage" and i + 1 < len(args):
+            url = args[i + 1]
+        elif arg.startswith("--storage="):
+            url = arg.partition("=")[2]
+    return scrub(text, url) if url else text
 
 
 def _crash_log() -> str:

@@ -28,14 +28,14 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
     from tuner.cli.ensemble import run_and_show
     from tuner.ensemble import latest_evaluation, run_ensemble
     from tuner.errors import UserError
-    from tuner.export import check_export_target, export_study
+    from tuner.export import check_export_target, export_study, protected_paths
     from tuner.leaderboard import build_board
     from tuner.terminal import Terminal
 
     store, terminal = open_store(storage, results_dir), Terminal()
     name = pick_study(store, study)
     if export_dir:
-        check_export_target(export_dir, force)  # before the test split may be read
+        check_export_target(export_dir, force, protected_paths(store))  # before the test split may be read
     board = build_board(store, name, top=1)
     if not board.rows:
         raise UserError(f"study '{name}' has no completed trial yet")

@@ -38,7 +38,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it (also in the start points).")
-@click.option("--seed", type=int, help="Sampler seed, for a reproducible sequence of proposals (with --jobs 1).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed, for a reproducible sequence of proposals (with --jobs 1).")
 @click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
               help="Model files are kept for this many best trials (the ensemble's candidates).")
 @click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,

@@ -136,18 +136,20 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
     skipped = train.skipped + (test.skipped if test else [])
-    notes = [f"skipped {len(skipped)} unreadable image files in {folder} (e.g. {skipped[0]})"] if skipped else []
+    notes = [f"skipped {len(skipped)} unreadable image files in {folder} (e.g. {skipped[0]!r})"] if skipped else []
     if len(train.y) == 0:
         raise UserError(f"{folder}: no readable images (skipped {len(skipped)} files)")
+    raw = validated(RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes,
+                               str(folder), notes))  # refused data is not cached
     arrays = {"x_train": train.x, "y_train": train.y, "notes": np.array(notes, dtype=str)}
     if test is not None:
         arrays |= {"x_test": test.x, "y_test": test.y}
     try:
         _save_atomic(cached, arrays)
     except OSError as e:  # the cache only saves time: decode again next run
-        notes.append(f"cannot write the decode cache {cached.parent} ({e.strerror}); set TUNE_CACHE_DIR to a "
-                     f"writable folder to decode once")
-    return RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes, str(folder), notes)
+        raw.notes.append(f"cannot write the decode cache {cached.parent} ({e.strerror}); set TUNE_CACHE_DIR to "
+                         f"a writable folder to decode once")
+    return raw
 
 
 def _read_cached(cached: Path, classes: list[str], folder: Path) -> RawDataset | None:

@@ -52,9 +52,9 @@ def images(x: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         hint = "; channels first? (n, c, h, w) needs moving to (n, h, w, c)" if x.ndim == 4 and x.shape[1] in (1, 3) else ""
         raise UserError(f"{what}: images must be (n, height, width[, 1 or 3]); got shape {x.shape}{hint}")
-    if len(x) == 0:
-        raise UserError(f"{what}: no images")
-    if x.dtype == np.uint8:
+    if x.size == 0:
+        raise UserError(f"{what}: no images" if len(x) == 0 else f"{what}: images of shape {x.shape[1:]} hold no pixels")
+    if x.dtype == np.uint8 and x.max() > 1:
         return x
     if x.dtype == np.bool_:
         notes.append(f"{what}: boolean pixels scaled to 0 and 255")
@@ -79,8 +79,13 @@ def _to_uint8(x: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
     if np.issubdtype(x.dtype, np.floating) and high <= 1:
         notes.append(f"{what}: {x.dtype} pixels in [0, 1] scaled to 0-255")
         return np.round(x * 255).astype(np.uint8)
+    if high <= 1:  # 0 and 1 only: a binary image, as booleans are
+        notes.append(f"{what}: {x.dtype} pixels of 0 and 1 only, scaled to 0 and 255")
+        return x.astype(np.uint8) * 255
     if np.issubdtype(x.dtype, np.floating) and not np.array_equal(x, np.round(x)):
         notes.append(f"{what}: {x.dtype} pixels in [0, 255] rounded to whole values")
+    else:
+        notes.append(f"{what}: {x.dtype} pixels read as 8-bit values 0-255")
     return np.round(x).astype(np.uint8)
 
 

@@ -117,6 +117,7 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):
         self.deadline = None if timeout is None else time.monotonic() + timeout
         ctx = engine.ctx
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+            ctx.store.artifact_dir(ctx.study, "kt")  # KerasTuner's own folder: checked like ours
             super().__init__(oracle, SpaceHyperModel(ctx.space), directory=str(ctx.store.study_dir(ctx.study)),
                              project_name="kt")
 

@@ -98,7 +98,7 @@ class OptunaEngine(BaseEngine):
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # the terminal reports failed trials
         existing = len(store.storage.get_all_trials(store.require_study(study_name), deepcopy=False))
         # Offset by the trials already there: a resumed study must not replay its first proposals.
-        seed = None if self.seed is None else self.seed + existing
+        seed = None if self.seed is None else (self.seed + existing) % 2**32  # what numpy's generators take
         study = optuna.load_study(study_name=study_name, storage=store.storage, sampler=make_sampler(self.sampler, seed),
                                   pruner=make_pruner(self.pruner, training.max_epochs, training.epochs_before_pruning))
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -131,6 +131,13 @@ class OptunaEngine(BaseEngine):
         return sum(t.state in FINISHED for t in trials), sum(t.state == TrialState.RUNNING for t in trials)
 
     def _objective(self, study: optuna.Study, trial: optuna.Trial, n_trials: int) -> float:
+        try:
+            return self._run(study, trial, n_trials)
+        except KeyboardInterrupt as e:  # also before the runner started: the reason is recorded
+            trial.set_user_attr("reason", f"interrupted ({interrupts.cause(e)})")
+            raise  # Optuna marks the trial failed, then the CLI exits with 130 (143 on SIGTERM)
+
+    def _run(self, study: optuna.Study, trial: optuna.Trial, n_trials: int) -> float:
         trial.set_user_attr("worker", this_worker())
         before = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:
@@ -144,11 +151,7 @@ class OptunaEngine(BaseEngine):
             if trial.should_prune():
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
 
-        try:
-            record = self.runner.run(trial.number, params, report)
-        except KeyboardInterrupt as e:
-            trial.set_user_attr("reason", f"interrupted ({interrupts.cause(e)})")
-            raise  # Optuna marks the trial failed, then the CLI exits with 130 (143 on SIGTERM)
+        record = self.runner.run(trial.number, params, report)
         for key, value in record.user_attrs().items():
             trial.set_user_attr(key, value)
         self._pending = record
