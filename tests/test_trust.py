@@ -784,6 +784,8 @@ SECRET_URLS = [
     f"postgresql://tune@127.0.0.1:9/tune?api_token={SECRET}",
     f"postgresql://tune:{SECRET}@127.0.0.1:notaport/tune",
     f"postgresql://tune:{SECRET}@/tune?host=/nonexistent",
+    f"postgresql://tune@127.0.0.1:9/tune?dsn=password%3D{SECRET}",
+    f"postgresql://tune@127.0.0.1:9/tune?options=-c%20password%3D{SECRET}",
 ]
 
 

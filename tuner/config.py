@@ -11,13 +11,13 @@ from pathlib import Path
 
 from tuner.errors import UserError
 
-# name -> what it sets (shown by `tune --help`'s epilog and README)
+# name -> what it sets (shown by `tune --help`; README's table says the same)
 VARIABLES = {
     "TUNE_RESULTS_DIR": "--results-dir: the folder for the default SQLite file and the artifacts",
     "TUNE_STORAGE": "--storage: the study database URL",
-    "TUNE_DATA_DIR": "a folder searched first for a dataset's .npz, archive or folder",
+    "TUNE_DATA_DIR": "a folder searched first for a dataset's .npz, archive or folder (it must exist)",
     "TUNE_CACHE_DIR": "decoded images, extracted archives and JAX's compiled programs (~/.cache/tune)",
-    "TUNE_HEARTBEAT_SECONDS": "seconds between a running trial's heartbeats (10; failed after 3 missed)",
+    "TUNE_HEARTBEAT_SECONDS": "seconds between a running trial's heartbeats (10, at most 3600; failed after 3 missed)",
     "TUNE_MAX_EXTRACT_BYTES": "the most an archive may extract to (4 GiB)",
     "TUNE_MAX_EXTRACT_FILES": "the most members an archive may have (500000)",
     "TUNE_EXPLAIN_CACHE": "set: JAX's persistent-cache lookups are logged with their keys",

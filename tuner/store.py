@@ -134,6 +134,7 @@ OPTUNA_TABLES = frozenset({
     "trial_heartbeats", "alembic_version"})
 OPTUNA_CORE = frozenset({"studies", "version_info", "study_directions", "trials", "trial_values"})
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_SCHEMA_WAIT_SECONDS = 2.0  # a schema another process is creating is complete within this
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
 
@@ -242,7 +243,7 @@ class SearchStore:
         if tables and not tables & OPTUNA_TABLES or tables - OPTUNA_TABLES and not OPTUNA_CORE <= tables:
             raise UserError(self._not_optuna(tables))
         if tables and not OPTUNA_CORE <= tables:  # Optuna's schema part-way: another process creating it?
-            time.sleep(_FOREIGN_WAIT_SECONDS)
+            time.sleep(_SCHEMA_WAIT_SECONDS)
             if not OPTUNA_CORE <= self._tables(kwargs):
                 raise UserError(self._not_optuna(tables))
         if not tables and not self.create:

@@ -95,7 +95,13 @@ class Seconds(click.ParamType):
         return seconds
 
 
-@click.group(context_settings=CONTEXT)
+def _environment_help() -> str:
+    from tuner.config import VARIABLES
+
+    return "\b\nEnvironment variables:\n" + "\n".join(f"  {name:24} {what}" for name, what in VARIABLES.items())
+
+
+@click.group(context_settings=CONTEXT, epilog=_environment_help())
 @click.version_option(__version__, prog_name="tune")
 def cli() -> None:
     """Hyperparameter search for Keras 3 image classifiers.
