@@ -54,7 +54,7 @@ def tree(folder: Path, skip: Path | None = None) -> set[str]:
 
 
 def one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = err.rstrip("\n").splitlines()  # a blank line before it counts as a line too
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
 
@@ -129,18 +129,23 @@ def test_a_study_name_cannot_take_the_databases_own_files(name, study_dir, tmp_p
     check_refused(args, "is taken by the study database", study_dir, tmp_path, capsys, monkeypatch)
 
 
-def test_a_link_below_the_study_folder_cannot_lead_outside(study_dir, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("where", ["trials", "trials/0", "logs", "logs/worker-0.log", "kt/oracle.json"])
+def test_a_link_below_the_study_folder_cannot_lead_outside(where, study_dir, tmp_path, capsys, monkeypatch):
     import shutil
 
     results = tmp_path / "results"
     shutil.copytree(study_dir, results)
     outside = tmp_path / "outside"
     outside.mkdir()
-    shutil.rmtree(results / STUDY / "trials")
-    (results / STUDY / "trials").symlink_to(outside)
+    (outside / "victim").write_text("mine")
+    link = results / STUDY / where
+    shutil.rmtree(link) if link.is_dir() else link.unlink(missing_ok=True)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside / "victim" if where.endswith((".log", ".json")) else outside)
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_main(search_args(results, "--trials", "3"), capsys)
-    assert code == 2 and "outside the results folder" in one_line(err) and list(outside.iterdir()) == []
+    code, out, err = run_main(search_args(results, "--trials", "3")[:-2] + ["--jobs", "1", "--isolate"], capsys)
+    assert code == 2 and "outside the results folder" in one_line(err)
+    assert [p.name for p in outside.iterdir()] == ["victim"] and (outside / "victim").read_text() == "mine"
 
 
 SPACE_NAME_CASES = ["../../evil", "/abs/evil", "a/b", "x" * 101, ""]
@@ -250,7 +255,10 @@ def test_a_database_that_is_not_an_optuna_one_is_never_written(command, case, ur
 
 URL_CASES = [("in memory", "sqlite://", "an in-memory database keeps nothing"),
              ("in memory, named", "sqlite:///:memory:", "an in-memory database keeps nothing"),
-             ("a SQLite URI", "sqlite:///file:x.db?mode=rwc&uri=true", "SQLite URI file names")]
+             ("a SQLite URI", "sqlite:///file:x.db", "SQLite URI file names"),
+             ("memory by URI", "sqlite:///x.db?mode=memory&uri=true", "query options on a SQLite URL"),
+             ("read-only by URI", "sqlite:///x.db?mode=ro&uri=true", "query options on a SQLite URL"),
+             ("an ignored option", "sqlite:///x.db?mode=memory", "query options on a SQLite URL")]
 
 
 @pytest.mark.parametrize("case, url, expected", URL_CASES, ids=[c[0] for c in URL_CASES])
@@ -520,6 +528,8 @@ EXPORT_PATH_CASES = [
     ("a file there", lambda d: str(_space(d / "afile", "x")), "is a file"),
     ("the results folder", lambda d: "RESULTS", "which an export would replace"),
     ("above the results folder", lambda d: "RESULTS/..", "which an export would replace"),
+    ("inside the results folder", lambda d: f"RESULTS/{STUDY}", "inside the results folder"),
+    ("deep inside the results folder", lambda d: f"RESULTS/{STUDY}/trials/0", "inside the results folder"),
 ]
 
 
@@ -785,6 +795,7 @@ SECRET_URLS = [
     f"postgresql://tune:{SECRET}@127.0.0.1:notaport/tune",
     f"postgresql://tune:{SECRET}@/tune?host=/nonexistent",
     f"postgresql://tune@127.0.0.1:9/tune?dsn=password%3D{SECRET}",
+    f"postgresql://tune:{SECRET}@x@127.0.0.1:9/tune",
     f"postgresql://tune@127.0.0.1:9/tune?options=-c%20password%3D{SECRET}",
 ]
 

@@ -33,6 +33,11 @@ class SearchStopped(TuneError):
     """A fatal condition that stops the search (not the user's input)."""
 
 
+class Interrupted(TuneError):
+    """Ctrl-C or SIGTERM ended a search after its trials were recorded; `str()` is the signal.
+    Not a KeyboardInterrupt, so the command line reports it in its own one line."""
+
+
 _WHAT_TO_DO = {
     errno.ENOSPC: "the disk is full; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",
     errno.EDQUOT: "the disk quota is used up; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",

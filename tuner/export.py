@@ -88,6 +88,9 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
         if out == path.resolve() or out in path.resolve().parents:
             raise UserError(f"--export {out}: that folder holds {path}, which an export would replace; "
                             f"choose a folder of its own")
+        if path.is_dir() and path.resolve() in out.parents:
+            raise UserError(f"--export {out}: inside the results folder {path}, whose files it could replace; "
+                            f"choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise UserError(f"--export {out}: a file is there, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:

@@ -302,7 +302,7 @@ def _log_to(path: Path) -> None:
     """The worker's stderr (backend warnings, tracebacks) goes to a log file: in the terminal it
     would tear the parent's live view."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)  # never through a link
     os.dup2(fd, 2)
     os.close(fd)
 

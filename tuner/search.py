@@ -67,6 +67,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
     data, split = load_search_data(request.space, request.data, request.cache_dir)
     for note in split.notes:
         observer.note(note)
+    store.check_no_links_out(request.study)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
     engine_class(request.engine).queue_start_points(store, request.study, request.space)
     store.save_val_labels(request.study, data.y_val)

@@ -34,10 +34,22 @@ _SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig|dsn|options", re.
 _HIDDEN = "***"
 
 
+def _raw_userinfo(url: str) -> str | None:
+    """What stands before the last '@' of the URL's authority: a password holding an unescaped
+    '@' would be cut there by a URL parser, and its rest taken for the host."""
+    _, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    return authority.rpartition("@")[0] if sep and "@" in authority else None
+
+
 def redact(url: str) -> str:
     """The URL with its password and every credential-bearing query value replaced by ***."""
     from sqlalchemy.engine import make_url
 
+    userinfo = _raw_userinfo(url)
+    if userinfo is not None and "@" in userinfo:  # not parseable as its writer meant it
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{userinfo.split(':', 1)[0].split('@')[0]}:***@{rest.split('/', 1)[0].rpartition('@')[2]}/***"
     try:
         parsed = make_url(url)
         query = {k: (_HIDDEN if _SECRET.search(k) else v) for k, v in parsed.query.items()}
@@ -57,6 +69,9 @@ def scrub(text: str, url: str) -> str:
     except Exception:
         return text.replace(url, redact(url))
     secrets = [str(parsed.password)] if parsed.password else []
+    userinfo = _raw_userinfo(url)
+    if userinfo and ":" in userinfo:
+        secrets.append(userinfo.split(":", 1)[1])
     for key, value in parsed.query.items():
         if _SECRET.search(key):
             secrets += [value] if isinstance(value, str) else list(value)
@@ -208,6 +223,9 @@ class SearchStore:
     def _parsed(self) -> Any:
         from sqlalchemy.engine import make_url
 
+        userinfo = _raw_userinfo(self.url)
+        if userinfo is not None and "@" in userinfo:
+            raise UserError(f"storage {redact(self.url)}: the user or password holds an '@'; write it as %40")
         try:
             return make_url(self.url)
         except Exception:
@@ -219,6 +237,9 @@ class SearchStore:
         if not database or database == ":memory:":
             raise UserError(f"storage {redact(self.url)}: an in-memory database keeps nothing; give a file "
                             f"(sqlite:///path/tune.db)")
+        if self._parsed().query:
+            raise UserError(f"storage {redact(self.url)}: query options on a SQLite URL are not supported "
+                            f"(they can point SQLite at another file); give a plain sqlite:///path/tune.db")
         if database.startswith("file:"):
             raise UserError(f"storage {redact(self.url)}: SQLite URI file names (file:...) are not supported; "
                             f"give a path (sqlite:///path/tune.db)")
@@ -441,6 +462,16 @@ class SearchStore:
             raise UserError(f"study name {name!r}: {folder} is a file, not a study folder")
         return folder
 
+    def check_no_links_out(self, name: str) -> None:
+        """Before a search writes anything: no link anywhere under the study folder leads outside
+        the results folder (KerasTuner's own files and the worker logs are written there too)."""
+        folder = self.study_dir(name)
+        for dirpath, dirnames, filenames in os.walk(folder) if folder.is_dir() else []:
+            for entry in dirnames + filenames:
+                path = Path(dirpath) / entry
+                if path.is_symlink():
+                    inside(self.results_dir, path)
+
     def artifact_dir(self, name: str, *parts: str) -> Path:
         """A folder under the study's, checked again once links are followed (a link planted below
         the study folder cannot lead outside either)."""
@@ -597,6 +628,8 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
 def _atomic(path: Path, write: Any, suffix: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    if tmp.is_symlink():
+        tmp.unlink()  # a link planted at the temporary name is not written through
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 import click
 
 from tuner import __version__
-from tuner.errors import SearchStopped, UserError, describe_fault
+from tuner.errors import Interrupted, SearchStopped, UserError, describe_fault
 
 if TYPE_CHECKING:
     from tuner.store import SearchStore
@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         how = interrupts.cause(e)
         abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
               interrupts.EXIT_CODES[how])
+    except Interrupted as e:
+        abort(f"interrupted ({e}); any running trial is marked failed. Resume with the same command",
+              interrupts.EXIT_CODES[str(e)])
     except click.ClickException as e:
         abort(e.format_message(), 2)
     except UserError as e:

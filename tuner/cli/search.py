@@ -66,7 +66,8 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
             isolate: bool | None, ensemble: bool, refit: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
-    from tuner import config
+    from tuner import config, interrupts
+    from tuner.errors import Interrupted
     from tuner.backend import check_jobs, default_jobs, require_backend, selected_backend
     from tuner.engines import check_choice
     from tuner.paths import check_study_name
@@ -97,8 +98,11 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     view = SearchView(terminal, store, name, trials)
     store.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.check_writable(name)
-    with view:
-        run_search(store, request, view)
+    try:
+        with view:
+            run_search(store, request, view)
+    except KeyboardInterrupt as e:
+        raise Interrupted(interrupts.cause(e)) from None
     if view.live is None and view.board is not None:
         terminal.print_board(view.board)
     if ensemble:
