@@ -108,7 +108,7 @@ def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Pa
     data, info = load_search_data(space, root, tmp_path / "cache")
     assert data.x_train.shape[1:] == (16, 16, 3) and data.class_names == ["cat", "dog"]
     assert info.n_train + info.n_val + info.n_test == 16
-    assert info.notes == [f"skipped 4 unreadable image files in {root} (e.g. {root / 'cat' / 'broken0.jpg'})"]
+    assert info.notes == [f"skipped 4 unreadable image files in {root} (e.g. {str(root / 'cat' / 'broken0.jpg')!r})"]
     cached = list((tmp_path / "cache" / "decoded").glob("*.npz"))
     assert len(cached) == 1
     # A second load reads the cache: it still works with the image files made unreadable.
