@@ -140,9 +140,9 @@ def _record(frozen: Any) -> TrialRecord:
         started=frozen.datetime_start)
 
 
-# Optuna's schema. A database holding other tables and no `version_info` belongs to another
-# application: it is never written. A schema part-way through creation (several workers
-# opening a fresh database at once) holds some of these and nothing else.
+# Optuna's schema. A database is written only when it is empty or holds the core of it; any
+# other table or view is another application's. A schema part-way through creation (several
+# workers opening a fresh database at once) holds some of these and nothing else, for a moment.
 OPTUNA_TABLES = frozenset({
     "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
     "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
@@ -180,8 +180,10 @@ class SearchStore:
         if self._is_sqlite() and database and not Path(database).exists():
             make_folder(Path(database).parent)  # only a search gets here (`check` refuses the rest)
         # A dead worker's trial is failed once its heartbeat is older than the grace period.
-        interval = config.heartbeat_seconds() if self.heartbeat else 0
-        beat = {"heartbeat_interval": interval, "grace_period": 3 * interval} if self.heartbeat else {}
+        beat: dict[str, int] = {}
+        if self.heartbeat:
+            interval = config.heartbeat_seconds()
+            beat = {"heartbeat_interval": interval, "grace_period": 3 * interval}
         return self._guarded(lambda: _create_storage(self.url, kwargs, beat))
 
     def check(self) -> dict[str, Any]:
@@ -213,11 +215,8 @@ class SearchStore:
 
     def check_writable(self, name: str) -> None:
         """Before a search does any work: its folders can be written (nothing is created)."""
-        folders = [self.results_dir, self.study_dir(name)]
-        database = self._parsed().database if self._is_sqlite() else None
-        if database and database != ":memory:" and not database.startswith("file:"):
-            folders.append(Path(database).parent)
-        for folder in folders:
+        database = self.sqlite_file()
+        for folder in [self.results_dir, self.study_dir(name)] + ([database.parent] if database else []):
             check_can_write(folder)
 
     def _parsed(self) -> Any:
