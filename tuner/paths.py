@@ -25,8 +25,10 @@ def name_problem(name: object) -> str | None:
         return "empty"
     if len(name) > MAX_NAME:
         return f"{len(name)} characters, more than {MAX_NAME}"
-    if not _NAME.fullmatch(name) or ".." in name:
-        return f"only {NAME_RULE}"
+    if ".." in name:
+        return "it holds '..'"
+    if not _NAME.fullmatch(name):
+        return "it starts with or holds a character outside the rule"
     return None
 
 

@@ -133,12 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except (click.Abort, KeyboardInterrupt) as e:
-        how = interrupts.cause(e)
-        abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
-              interrupts.EXIT_CODES[how])
+        _interrupted(interrupts.cause(e))
     except Interrupted as e:
-        abort(f"interrupted ({e}); any running trial is marked failed. Resume with the same command",
-              interrupts.EXIT_CODES[str(e)])
+        _interrupted(str(e))
     except click.ClickException as e:
         abort(e.format_message(), 2)
     except UserError as e:
@@ -149,21 +146,25 @@ def main(argv: list[str] | None = None) -> None:
         abort("out of memory (a dataset or a space file too large for this machine?)", 1)
     except Exception as e:
         if describe_fault(e) is not None:
-            abort(scrub_all(describe_fault(e)), 1)
+            abort(scrub_all(describe_fault(e), sys.argv[1:] if argv is None else argv), 1)
         if interrupts.stop_requested():  # the signal broke what it interrupted: still an interrupt
-            how = interrupts.cause(e)
-            abort(f"interrupted ({how}); a running trial is marked failed. Resume with the same command",
-                  interrupts.EXIT_CODES[how])
+            _interrupted(interrupts.cause(e))
         abort(f"internal error, a bug in tune ({type(e).__name__}: {e}); the traceback is in {_crash_log()}", 1)
     sys.exit(0)
 
 
-def scrub_all(text: str) -> str:
+def _interrupted(how: str) -> NoReturn:
+    from tuner import interrupts
+
+    abort(f"interrupted ({how}); any running trial is marked failed. Resume with the same command",
+          interrupts.EXIT_CODES[how])
+
+
+def scrub_all(text: str, args: list[str]) -> str:
     """`text` without the secrets of the storage URL the command was given."""
     from tuner.store import scrub
 
     url = os.environ.get("TUNE_STORAGE", "")
-    args = sys.argv
     for i, arg in enumerate(args):
         if arg == "--storage" and i + 1 < len(args):
             url = args[i + 1]
