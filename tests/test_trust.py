@@ -817,8 +817,10 @@ def test_the_start_line_shows_the_url_without_its_secrets(capsys):
 
 
 # ---- 9. values ------------------------------------------------------------------------------------
-def _with(change: str) -> str:
-    return TINY_SPACE.read_text() + change
+def _edited(folder: Path, old: str, new: str) -> list[str]:
+    """`--space` with the tiny space's text `old` replaced by `new`."""
+    assert old in TINY_SPACE.read_text()
+    return ["--space", str(_space(folder / "s.yaml", TINY_SPACE.read_text().replace(old, new)))]
 
 
 VALUE_CASES = [
@@ -829,36 +831,26 @@ VALUE_CASES = [
     ("seed negative", lambda d: ["--seed", "-5"], "--seed"),
     ("seed past 2**32", lambda d: ["--seed", "4294967296"], "--seed"),
     ("a float step too fine", lambda d: ["--set", "dropout={type: float, low: 0.0, high: 0.3, step: 5.0e-324}"], "would give more than"),
-    ("when with no values", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "when: {optimizer: sgd}", "when: {optimizer: []}")))], "would never make this parameter active"),
+    ("when with no values", lambda d: _edited(d, "when: {optimizer: sgd}", "when: {optimizer: []}"), "would never make this parameter active"),
     ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
     ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),
     ("--set python tag", lambda d: ["--set", "optimizer=!!python/object:os.system x"], "--set optimizer: cannot read"),
     ("--set list", lambda d: ["--set", "width=[1, 2]"], "is not a int"),
     ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
     ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
-    ("seed -1", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace("seed: 0", "seed: -1")))],
+    ("seed -1", lambda d: _edited(d, "seed: 0", "seed: -1"),
      "training.seed: Input should be greater than or equal to 0"),
-    ("seed 2**40", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace("seed: 0", "seed: 1099511627776")))],
+    ("seed 2**40", lambda d: _edited(d, "seed: 0", "seed: 1099511627776"),
      "training.seed: Input should be less than or equal to 4294967295"),
-    ("when on a value the parent cannot take", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "when: {optimizer: sgd}", "when: {optimizer: lion}")))], "params.momentum.when.optimizer: 'lion' is not allowed"),
-    ("when on a value outside the choices", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "when: {optimizer: sgd}", "when: {optimizer: rmsprop}")))], "'rmsprop' is not among the values optimizer takes"),
-    ("int step 1e23", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1.0e+23}")))], "params.depth.step"),
-    ("int step past the range", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1000000}")))], "is not a multiple of step"),
-    ("int step not dividing", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "width: {type: int, low: 4, high: 16, log: true}", "width: {type: int, low: 4, high: 16, step: 5}")))], "is not a multiple of step"),
-    ("float bound nan", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: .nan, high: 0.3}")))], "params.dropout"),
-    ("float bound inf", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: 0.0, high: .inf}")))], "params.dropout"),
-    ("validation fraction nan", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "validation_fraction: 0.2", "validation_fraction: .nan")))], "training.validation_fraction"),
-    ("patience huge", lambda d: ["--space", str(_space(d / "s.yaml", TINY_SPACE.read_text().replace(
-        "patience: 2", "patience: 100000000000")))], "training.patience"),
+    ("when on a value the parent cannot take", lambda d: _edited(d, "when: {optimizer: sgd}", "when: {optimizer: lion}"), "params.momentum.when.optimizer: 'lion' is not allowed"),
+    ("when on a value outside the choices", lambda d: _edited(d, "when: {optimizer: sgd}", "when: {optimizer: rmsprop}"), "'rmsprop' is not among the values optimizer takes"),
+    ("int step 1e23", lambda d: _edited(d, "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1.0e+23}"), "params.depth.step"),
+    ("int step past the range", lambda d: _edited(d, "depth: {type: int, low: 1, high: 2}", "depth: {type: int, low: 1, high: 2, step: 1000000}"), "is not a multiple of step"),
+    ("int step not dividing", lambda d: _edited(d, "width: {type: int, low: 4, high: 16, log: true}", "width: {type: int, low: 4, high: 16, step: 5}"), "is not a multiple of step"),
+    ("float bound nan", lambda d: _edited(d, "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: .nan, high: 0.3}"), "params.dropout"),
+    ("float bound inf", lambda d: _edited(d, "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: 0.0, high: .inf}"), "params.dropout"),
+    ("validation fraction nan", lambda d: _edited(d, "validation_fraction: 0.2", "validation_fraction: .nan"), "training.validation_fraction"),
+    ("patience huge", lambda d: _edited(d, "patience: 2", "patience: 100000000000"), "training.patience"),
     ("space in another encoding", lambda d: ["--space", str(_bytes(d / "s.yaml", "name: caf\u00e9\n".encode("latin-1")))],
      "cannot read"),
 ]
