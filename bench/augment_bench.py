@@ -6,7 +6,7 @@ and without the Augment layer (shift + flip), after compilation, on the current 
     KERAS_BACKEND=jax python bench/augment_bench.py --model resnet --depth 3 --width 64 --batch 512 \
         --variants tune_plain,tune       # tune's own trainer and batches, augmentation off and on
 
-The `tune` variants are the product's own path (`tuner.training`: the training wrapper, its
+The `tune` variants are the product's own path (`tuner.training.fit`: the training wrapper, its
 optimizer with the one-cycle schedule, `EpochBatches` with the choices drawn on the host): the
 cifar10 start point (shift 4, flip, 8x8 cutout, label smoothing 0.2) against the same with
 augmentation off. The other variants feed Keras's array adapter and time a bare SGD model.
@@ -29,7 +29,7 @@ def front_layers(variant: str) -> list:
     """What goes in front of the model: nothing, our augmentation, or parts of it."""
     import keras
 
-    from tuner.augment import Augment
+    from tuner.training.augment import Augment
 
     class RandomOnly(keras.layers.Layer):  # draws the same random numbers, changes nothing
         def __init__(self):
@@ -52,19 +52,19 @@ def host_trainer(model, shape: tuple[int, ...], cutout: int):
     """What `tune` trains since session 2: shift 4 + flip (+ cutout) with the choices drawn on the host."""
     import keras
 
-    from tuner.augment import CHOICES, Augment
+    from tuner.training.augment import CHOICES, Augment
 
     pixels, choices = keras.Input(shape), keras.Input((CHOICES,), dtype="int32")
     return keras.Model([pixels, choices], model(Augment(4, True, cutout=cutout)([pixels, choices])))
 
 
 def time_tune_epochs(augmented: bool, args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> float:
-    """Steady epoch time of tune's own trainer (`tuner.training._compile`), as a trial runs it."""
+    """Steady epoch time of tune's own trainer (`tuner.training.fit._compile`), as a trial runs it."""
     import keras
 
     from tuner.data import SearchData
-    from tuner.params import complete_params
-    from tuner.training import _compile
+    from tuner.space.params import complete_params
+    from tuner.training.fit import _compile
 
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0,
                               "logit_scale": 0.125, "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.4,
@@ -87,13 +87,13 @@ def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.nda
     if variant in ("tune", "tune_plain"):
         return time_tune_epochs(variant == "tune", args, x, y)
 
-    from tuner.model import build_model
-    from tuner.params import complete_params
+    from tuner.training.model import build_model
+    from tuner.space.params import complete_params
 
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
     model = build_model(params, x.shape[1:], 10)
     if variant in ("host", "host_cutout"):
-        from tuner.augment import draw_choices
+        from tuner.training.augment import draw_choices
 
         cutout = 8 if variant == "host_cutout" else 0
         trainer = host_trainer(model, x.shape[1:], cutout)
@@ -128,7 +128,7 @@ def main() -> None:
                              "tune_plain and tune (tune's own trainer and batches, augmentation off and on)")
     args = parser.parse_args()
 
-    from tuner.backend import configure
+    from tuner.training.backend import configure
 
     setup = configure(args.precision)
     rng = np.random.default_rng(0)

@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def child(args: argparse.Namespace) -> None:
     """One variant: trials of each width in this process, printed as JSON lines."""
     sys.path.insert(0, str(ROOT))
-    from tuner.backend import configure
+    from tuner.training.backend import configure
 
     setup = configure(args.precision, Path(tempfile.mkdtemp(prefix="tune-flags-")))
     from tuner.data import load_search_data
-    from tuner.runner import free_memory
-    from tuner.spaces import load_space, parse_value
-    from tuner.training import train_trial
+    from tuner.search.runner import free_memory
+    from tuner.space.schema import load_space, parse_value
+    from tuner.training.fit import train_trial
 
     space = load_space(args.space)
     data, _ = load_search_data(space, args.data, Path.home() / ".cache" / "tune")

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from tuner.backend import configure
+    from tuner.training.backend import configure
 
     cache = Path(tempfile.mkdtemp(prefix="tune-compile-"))
     setup = configure(args.precision, cache)
@@ -41,8 +41,8 @@ def main() -> None:
 
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # count every program
     from tuner.data import load_search_data
-    from tuner.spaces import load_space
-    from tuner.training import train_trial
+    from tuner.space.schema import load_space
+    from tuner.training.fit import train_trial
 
     space = load_space(args.space)
     data, _ = load_search_data(space, args.data, Path.home() / ".cache" / "tune")

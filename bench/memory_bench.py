@@ -20,7 +20,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.runner import QuietObserver  # noqa: E402
+from tuner.search.runner import QuietObserver  # noqa: E402
 
 
 class RssObserver(QuietObserver):
@@ -52,9 +52,9 @@ def main() -> None:
     parser.add_argument("--isolate", action="store_true", help="train in worker processes, as the CLI does on TF")
     args = parser.parse_args()
 
-    from tuner.search import SearchRequest, run_search
-    from tuner.spaces import load_space
-    from tuner.store import SearchStore
+    from tuner.search.run import SearchRequest, run_search
+    from tuner.space.schema import load_space
+    from tuner.store.search_store import SearchStore
 
     results = Path(tempfile.mkdtemp(prefix="tune-mem-"))
     space = load_space(args.space).with_overrides(epochs=args.epochs)

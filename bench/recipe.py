@@ -1,5 +1,5 @@
 """The fixed ResNet-9 recipe that `bench/recipe_check.py` and `bench/reference/resnet9.py` share:
-its parameters in tune's vocabulary (`tuner/params.py`), the options to change them, and tune's
+its parameters in tune's vocabulary (`tuner/space/params.py`), the options to change them, and tune's
 fixed split of the data (so the reference and `tune` train and validate on the same images)."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipe_from_args(args: argparse.Namespace) -> dict:
-    from tuner.params import complete_params
-    from tuner.spaces import parse_value
+    from tuner.space.params import complete_params
+    from tuner.space.schema import parse_value
 
     recipe = dict(RECIPE)
     for item in args.set:
@@ -46,7 +46,7 @@ def recipe_from_args(args: argparse.Namespace) -> dict:
 def load_split(args: argparse.Namespace):
     """tune's train/validation split of the cifar10 space (its seed), optionally subsampled."""
     from tuner.data import load_search_data
-    from tuner.spaces import load_space, parse_space
+    from tuner.space.schema import load_space, parse_space
 
     raw = load_space("cifar10").to_dict()
     raw["training"]["validation_fraction"] = args.val_fraction

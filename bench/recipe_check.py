@@ -1,4 +1,4 @@
-"""Train one fixed recipe two ways on the same split: by `tuner.training.train_trial` (what every
+"""Train one fixed recipe two ways on the same split: by `tuner.training.fit.train_trial` (what every
 trial of `tune search` runs) and by the hand-written plain-Keras reference
 (`bench/reference/resnet9.py`). Each runs in its own process; prints both validation curves.
 A gap beyond seed noise means tune's training path loses accuracy the reference keeps.
@@ -25,8 +25,8 @@ def train_with_tune(args: argparse.Namespace) -> dict:
     """The recipe through train_trial, early stopping off (patience = epochs) as the reference has none."""
     import keras
 
-    from tuner.backend import configure
-    from tuner.training import train_trial
+    from tuner.training.backend import configure
+    from tuner.training.fit import train_trial
 
     recipe = recipe_from_args(args)
     setup = configure(args.precision)

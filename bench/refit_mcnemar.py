@@ -29,8 +29,8 @@ def main() -> None:
 
     from tuner import config
     from tuner.data import load_test_data
-    from tuner.ensemble import latest_evaluation, stored_space
-    from tuner.store import SearchStore
+    from tuner.ensemble.evaluate import latest_evaluation, stored_space
+    from tuner.store.search_store import SearchStore
 
     cache = config.cache_dir()
     for results in args.results:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.leaderboard import trial_times  # noqa: E402
-from tuner.runner import QuietObserver  # noqa: E402
+from tuner.ui.board import trial_times  # noqa: E402
+from tuner.search.runner import QuietObserver  # noqa: E402
 
 
 class Recorder(QuietObserver):
@@ -80,16 +80,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from tuner.search import SearchRequest, run_search
-    from tuner.spaces import load_space, parse_value
-    from tuner.store import SearchStore
+    from tuner.search.run import SearchRequest, run_search
+    from tuner.space.schema import load_space, parse_value
+    from tuner.store.search_store import SearchStore
 
     space = load_space(args.space)
     fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.sets)}
     if args.epochs or fixed:
         space = space.with_overrides(epochs=args.epochs, fixed=fixed)
     if args.space_seed is not None or args.train_samples or args.val_fraction:
-        from tuner.spaces import parse_space
+        from tuner.space.schema import parse_space
 
         data = space.to_dict()
         if args.space_seed is not None:
@@ -130,7 +130,7 @@ def main() -> None:
         "busy_fraction": steady / wall, "best_val_accuracy": best,
     }
     if args.ensemble and done:
-        from tuner.ensemble import run_ensemble
+        from tuner.ensemble.evaluate import run_ensemble
 
         start = time.perf_counter()
         record = run_ensemble(store, "bench", 10, 20, "log_loss", args.data, cache, refit=args.refit, progress=print)

@@ -20,13 +20,13 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 cache = Path(sys.argv[2])
-from tuner.backend import configure
+from tuner.training.backend import configure
 configure("float32", cache)
 import keras
 from tuner.data import load_search_data
-from tuner.spaces import load_space
-from tuner.training import train_trial
-from tuner.runner import free_memory
+from tuner.space.schema import load_space
+from tuner.training.fit import train_trial
+from tuner.search.runner import free_memory
 
 space = load_space(sys.argv[3])
 data, _ = load_search_data(space, None, cache / "data")

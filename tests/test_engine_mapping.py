@@ -5,12 +5,12 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from tuner.engines.kerastuner_engine import declare
-from tuner.engines.optuna_engine import suggest_params
-from tuner.runner import QuietObserver
-from tuner.search import SearchRequest, run_search
-from tuner.spaces import parse_space
-from tuner.store import SearchStore
+from tuner.search.engines.kerastuner_engine import declare
+from tuner.search.engines.optuna_engine import suggest_params
+from tuner.search.runner import QuietObserver
+from tuner.search.run import SearchRequest, run_search
+from tuner.space.schema import parse_space
+from tuner.store.search_store import SearchStore
 
 SPACE = parse_space({"name": "m", "dataset": "digits", "params": {
     "depth": {"type": "int", "low": 1, "high": 2},

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.engines import ENGINES
+from tuner.search.engines import ENGINES
 from tuner.errors import SearchStopped, TrialFailed
-from tuner.params import PARAMETERS
-from tuner.runner import QuietObserver
-from tuner.search import SearchRequest, run_search
-from tuner.store import SearchStore
+from tuner.space.params import PARAMETERS
+from tuner.search.runner import QuietObserver
+from tuner.search.run import SearchRequest, run_search
+from tuner.store.search_store import SearchStore
 
 ENGINE_NAMES = list(ENGINES)
 
@@ -53,7 +53,7 @@ def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, resul
 
 
 def test_stored_params_rebuild_the_model(engine, tiny_space, results):
-    from tuner.model import build_model
+    from tuner.training.model import build_model
 
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 1)
@@ -66,7 +66,7 @@ def test_stored_params_rebuild_the_model(engine, tiny_space, results):
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, results, monkeypatch):
-    import tuner.training as training
+    import tuner.training.fit as training
 
     real = training.train_trial
     calls = {"n": 0}
@@ -87,7 +87,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, r
 
 
 def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monkeypatch):
-    import tuner.training as training
+    import tuner.training.fit as training
 
     def broken(params, data, **kw):
         raise TrialFailed("broken (simulated)")
@@ -113,7 +113,7 @@ def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, ti
     data = tiny_space.to_dict()
     data["start"] = [{"width": 5, "optimizer": "sgd", "momentum": 0.85, "head_units": 0},
                      {"width": 7, "optimizer": "adam"}]
-    from tuner.spaces import parse_space
+    from tuner.space.schema import parse_space
 
     space = parse_space(data, "start.yaml").with_overrides(epochs=1)
     store = SearchStore(None, results, create=True)
@@ -131,7 +131,7 @@ def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, ti
 
 def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, results, digits_data):
     """Params and seed in the store are the whole recipe: training them again gives the same curve."""
-    from tuner.training import train_trial
+    from tuner.training.fit import train_trial
 
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from tuner.ensemble import greedy_weights, select
-from tuner.runner import QuietObserver
-from tuner.search import SearchRequest, run_search
-from tuner.store import SearchStore
+from tuner.ensemble.evaluate import greedy_weights, select
+from tuner.search.runner import QuietObserver
+from tuner.search.run import SearchRequest, run_search
+from tuner.store.search_store import SearchStore
 
 
 def test_greedy_weights_prefer_complementary_models():
@@ -35,7 +35,7 @@ def test_greedy_weights_keep_the_best_prefix():
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """One tiny finished study shared by the tests below."""
-    from tuner.spaces import load_space
+    from tuner.space.schema import load_space
     from tests.conftest import TINY_SPACE
 
     results = tmp_path_factory.mktemp("ens") / "results"
@@ -59,7 +59,7 @@ def test_selection_reads_validation_data_only(searched, monkeypatch):
 
 
 def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
-    import tuner.ensemble as ensemble
+    import tuner.ensemble.evaluate as ensemble
 
     real = ensemble.evaluate_on_test
     seen = []
@@ -76,8 +76,8 @@ def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
 
 
 def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
-    from tuner.ensemble import latest_evaluation, run_ensemble
-    from tuner.export import export_study
+    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ensemble.export import export_study
 
     before = len(searched.study_attr("s", "evaluations", []))
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache")
@@ -117,7 +117,7 @@ for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
 
 
 def test_temperature_fit_recovers_a_known_miscalibration():
-    from tuner.calibration import fit_temperature, temper
+    from tuner.ensemble.calibration import fit_temperature, temper
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (4000, 10))
@@ -134,10 +134,10 @@ def test_ensemble_model_computes_what_the_selection_scored():
     """Temperature per branch, then the flip average: the Keras model matches `temper` on the views."""
     import keras
 
-    from tuner.calibration import temper
-    from tuner.ensemble import combine
-    from tuner.model import build_model
-    from tuner.params import complete_params
+    from tuner.ensemble.calibration import temper
+    from tuner.ensemble.evaluate import combine
+    from tuner.training.model import build_model
+    from tuner.space.params import complete_params
 
     keras.utils.set_random_seed(0)
     model = build_model(complete_params({"depth": 1, "width": 4, "logit_scale": 4.0}), (8, 8, 1), 10)
@@ -148,7 +148,7 @@ def test_ensemble_model_computes_what_the_selection_scored():
 
 
 def test_a_member_takes_its_mirror_images_only_where_they_help():
-    from tuner.ensemble import _calibrated
+    from tuner.ensemble.evaluate import _calibrated
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 2000)
@@ -170,8 +170,8 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
     import keras
 
     import tuner.data as data
-    import tuner.training as training
-    from tuner.ensemble import run_ensemble, select, stored_space
+    import tuner.training.fit as training
+    from tuner.ensemble.evaluate import run_ensemble, select, stored_space
 
     events, real_fit, real_test = [], training.train_final, data.load_test_data
 
@@ -206,9 +206,9 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
 
 
 def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch):
-    import tuner.training as training
+    import tuner.training.fit as training
     from tuner.errors import TrialFailed
-    from tuner.ensemble import run_ensemble
+    from tuner.ensemble.evaluate import run_ensemble
 
     def diverge(*args, **kw):
         raise TrialFailed("training loss became nan at epoch 1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.leaderboard import describe_params, median_times, trial_times
-from tuner.store import TrialRecord
+from tuner.ui.board import describe_params, median_times, trial_times
+from tuner.store.search_store import TrialRecord
 
 
 def record(number: int, seconds: float, epochs: int, first: float, epoch: float, predict: float,

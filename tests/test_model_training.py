@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tuner.errors import TrialFailed, TrialPruned
-from tuner.params import complete_params
+from tuner.space.params import complete_params
 
 
 @pytest.mark.parametrize("params, shape", [
@@ -19,7 +19,7 @@ from tuner.params import complete_params
 def test_build_model_outputs_probabilities(params, shape):
     import keras
 
-    from tuner.model import build_model
+    from tuner.training.model import build_model
 
     model = build_model(complete_params(params), shape, 10)
     x = np.random.default_rng(0).integers(0, 255, (4, *shape)).astype("uint8")
@@ -31,7 +31,7 @@ def test_build_model_outputs_probabilities(params, shape):
 def test_saved_model_loads_with_plain_keras(tmp_path):
     import keras
 
-    from tuner.model import build_model
+    from tuner.training.model import build_model
 
     model = build_model(complete_params({"model": "resnet", "depth": 2, "width": 4}), (16, 16, 3), 3)
     model.save(tmp_path / "m.keras")
@@ -48,7 +48,7 @@ def test_kernels_are_drawn_on_the_host_from_the_seed(caplog):
 
     import keras
 
-    from tuner.model import build_model
+    from tuner.training.model import build_model
 
     def kernels(seed: int, width: int = 8) -> list[np.ndarray]:
         params = complete_params({"model": "resnet", "depth": 2, "width": width, "head_units": 16})
@@ -80,7 +80,7 @@ def test_kernels_are_drawn_on_the_host_from_the_seed(caplog):
 def test_augment_shifts_and_flips_on_device_only_in_training():
     import keras
 
-    from tuner.augment import Augment
+    from tuner.training.augment import Augment
 
     x = np.arange(2 * 6 * 6).reshape(2, 6, 6, 1).astype("float32") + 1
     shift = Augment(max_shift=2, seed=0)
@@ -102,8 +102,8 @@ def test_augment_applies_the_choices_it_is_given():
     """Choices drawn on the host (flip, row and column offset, cutout box) give exactly that image."""
     import keras
 
-    from tuner.augment import CUTOUT_FILL, Augment, draw_choices
-    from tuner.training import EpochBatches
+    from tuner.training.augment import CUTOUT_FILL, Augment, draw_choices
+    from tuner.training.fit import EpochBatches
 
     x = np.arange(3 * 6 * 6).reshape(3, 6, 6, 1).astype("float32") + 1
     choices = np.array([[0, 0, 4, 0, 0, 0, 0], [1, 2, 2, 1, 2, 4, 3], [1, 4, 1, 5, 0, 6, 6]], dtype="int32")
@@ -133,7 +133,7 @@ def test_augment_applies_the_choices_it_is_given():
 def test_augment_draws_cutout_itself_on_images_alone():
     import keras
 
-    from tuner.augment import CUTOUT_FILL, Augment
+    from tuner.training.augment import CUTOUT_FILL, Augment
 
     x = np.ones((64, 8, 8, 1), "float32")
     out = keras.ops.convert_to_numpy(Augment(cutout=4, seed=0)(x, training=True))
@@ -144,8 +144,8 @@ def test_augment_draws_cutout_itself_on_images_alone():
 def test_learning_rate_schedules():
     import keras
 
-    from tuner.optim import SCHEDULE_KINDS, schedule_factor
-    from tuner.params import SCHEDULES
+    from tuner.training.optim import SCHEDULE_KINDS, schedule_factor
+    from tuner.space.params import SCHEDULES
 
     assert set(SCHEDULE_KINDS) == set(SCHEDULES)  # every schedule a space may name has a formula
 
@@ -163,7 +163,7 @@ def test_learning_rate_schedules():
 def test_plateau_learning_rate_is_settable_as_reduce_on_plateau_does():
     import keras
 
-    from tuner.optim import make_optimizer
+    from tuner.training.optim import make_optimizer
 
     params = {"learning_rate": 0.5, "lr_schedule": "plateau", "warmup_epochs": 0, "optimizer": "sgd",
               "momentum": 0.9, "l2": 0.0, "weight_decay": 0.0}
@@ -179,7 +179,7 @@ def test_the_learning_rate_read_for_the_history_is_the_optimizers(schedule):
     rate gives, at any step and after ReduceLROnPlateau's assignment."""
     import keras
 
-    from tuner.optim import make_optimizer
+    from tuner.training.optim import make_optimizer
 
     params = {"learning_rate": 0.4, "lr_schedule": schedule, "warmup_epochs": 1, "optimizer": "sgd",
               "momentum": 0.9, "l2": 0.0, "weight_decay": 0.0}
@@ -198,8 +198,8 @@ def test_optimizer_state_numbers_train_as_constants_would(optimizer):
     weights that Keras's own schedule, kernel_regularizer and label_smoothing give."""
     import keras
 
-    from tuner.optim import make_optimizer
-    from tuner.training import EpochBatches
+    from tuner.training.optim import make_optimizer
+    from tuner.training.fit import EpochBatches
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
@@ -229,8 +229,8 @@ def test_optimizer_state_numbers_train_as_constants_would(optimizer):
 
 
 def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tiny_space):
-    from tuner.metrics import log_loss
-    from tuner.training import train_trial
+    from tuner.training.metrics import log_loss
+    from tuner.training.fit import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam"})
@@ -250,7 +250,7 @@ def test_the_training_step_is_traced_once(digits_data, tiny_space):
     step that creates variables twice (about 1 s a trial on the CPU: BENCHMARKS.md)."""
     import keras
 
-    from tuner.training import _compile
+    from tuner.training.fit import _compile
 
     if keras.backend.backend() == "torch":
         pytest.skip("torch runs the step eagerly: no tracing to count")
@@ -273,9 +273,9 @@ def test_the_training_step_is_traced_once(digits_data, tiny_space):
 def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     """Epochs are validated without flips (cheaper; the pruner compares like with like); the
     trial's figures and kept predictions are the best epoch's with flips."""
-    from tuner.metrics import log_loss
-    from tuner.predictor import predict_padded
-    from tuner.training import train_trial
+    from tuner.training.metrics import log_loss
+    from tuner.training.predictor import predict_padded
+    from tuner.training.fit import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "tta_flip": True})
@@ -292,8 +292,8 @@ def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
 def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digits_data, tiny_space):
     """Trained on flips without test-time flips: its figures are the plain images', and the
     mirrors' predictions are kept beside them for the ensemble to take or leave."""
-    from tuner.predictor import predict_padded
-    from tuner.training import train_trial
+    from tuner.training.predictor import predict_padded
+    from tuner.training.fit import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam", "flip": True,
@@ -308,7 +308,7 @@ def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digi
 def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space, monkeypatch):
     import keras
 
-    from tuner.training import train_trial
+    from tuner.training.fit import train_trial
 
     class NanLoss(keras.losses.Loss):  # stands in for a diverging run, deterministically
         def __init__(self, label_smoothing=0.0):
@@ -326,7 +326,7 @@ def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space, monke
 
 
 def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
-    from tuner.training import train_trial
+    from tuner.training.fit import train_trial
 
     data, _ = digits_data
 
@@ -343,7 +343,7 @@ def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
 
 
 def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
-    from tuner.training import train_trial
+    from tuner.training.fit import train_trial
 
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8})
@@ -354,8 +354,8 @@ def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
 
 
 def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
-    from tuner.runner import QuietObserver, SearchContext, TrialRunner
-    from tuner.store import SearchStore
+    from tuner.search.runner import QuietObserver, SearchContext, TrialRunner
+    from tuner.store.search_store import SearchStore
 
     data, _ = digits_data
     store = SearchStore(None, results, create=True)
@@ -373,8 +373,8 @@ def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, ti
 def test_predictor_matches_keras_predict_and_mirrors_the_images(digits_data, tiny_space):
     """On JAX the predictor runs its own program (compiled ahead, in a thread); on every backend
     it must give what Keras's predict gives, the last padded batch and the mirrors included."""
-    from tuner.model import build_model
-    from tuner.predictor import Predictor
+    from tuner.training.model import build_model
+    from tuner.training.predictor import Predictor
 
     data, _ = digits_data
     x = data.x_val[:300]

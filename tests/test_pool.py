@@ -9,9 +9,9 @@ import signal
 import pytest
 
 from tuner.errors import UserError
-from tuner.runner import QuietObserver
-from tuner.search import SearchRequest, run_search
-from tuner.store import SearchStore
+from tuner.search.runner import QuietObserver
+from tuner.search.run import SearchRequest, run_search
+from tuner.store.search_store import SearchStore
 
 
 class Recorder(QuietObserver):
@@ -97,7 +97,7 @@ def test_keras_tuner_refuses_several_jobs(tiny_space, results):
 def _report_to_a_closed_parent() -> None:
     from multiprocessing import Pipe
 
-    from tuner.pool import _Forward
+    from tuner.search.pool.supervisor import _Forward
 
     inbox, outbox = Pipe(duplex=False)
     inbox.close()  # the parent is gone

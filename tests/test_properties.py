@@ -43,7 +43,7 @@ spaces = st.fixed_dictionaries(
 @given(data=st.one_of(spaces, yaml_values))
 def test_any_space_document_is_a_space_or_one_line(data):
     from tuner.paths import name_problem
-    from tuner.spaces import Space, parse_space
+    from tuner.space.schema import Space, parse_space
 
     try:
         space = parse_space(data, "s.yaml")
@@ -69,7 +69,7 @@ def test_any_space_file_text_gives_a_space_or_one_line_through_the_cli(text, tmp
 @given(name=st.sampled_from(["depth", "width", "dropout", "optimizer", "batch_size", "learning_rate", "flip", "lr"]),
        text=st.text(max_size=30))
 def test_any_set_value_gives_a_space_or_one_line(name, text):
-    from tuner.spaces import load_space, parse_value
+    from tuner.space.schema import load_space, parse_value
 
     space = load_space(str(TINY_SPACE))
     try:
@@ -83,7 +83,7 @@ def test_any_set_value_gives_a_space_or_one_line(name, text):
 @SETTINGS
 @given(name=st.text(max_size=120))
 def test_a_study_name_either_names_a_folder_right_under_the_results_or_is_refused(name, tmp_path):
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     results = tmp_path / "results"
     try:
@@ -136,7 +136,7 @@ secrets = st.text(alphabet=string.ascii_letters + string.digits + "!$%&()*+,;=-.
 def test_no_secret_of_a_url_survives_redaction(secret, key, where):
     from urllib.parse import quote
 
-    from tuner.store import redact, scrub
+    from tuner.store.search_store import redact, scrub
 
     encoded = quote(secret, safe="")
     url = (f"postgresql://tune:{encoded}@db.example/tune?sslmode=require" if where == "userinfo"
@@ -149,7 +149,7 @@ def test_no_secret_of_a_url_survives_redaction(secret, key, where):
 
 @pytest.mark.parametrize("text", ["a: &a [*a]", "[" * 3000, "a: b: c", "{", "- !!python/object:os.system x"])
 def test_the_bounded_yaml_reader_refuses_what_plain_yaml_would_choke_on(text):
-    from tuner.spaces import safe_yaml
+    from tuner.space.schema import safe_yaml
 
     with pytest.raises((UserError, yaml.YAMLError)):
         safe_yaml(text, "s.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuner.params import complete_params
+from tuner.space.params import complete_params
 
 # A plateau trial whose learning rate dropped at its last epoch (checked below), so that the
 # replay of its recorded learning rates is exercised, not only the fixed schedules.
@@ -19,7 +19,7 @@ COSINE = {**PLATEAU, "depth": 2, "head_units": 16, "dropout": 0.2, "lr_schedule"
 def test_train_final_on_the_trials_own_data_reproduces_its_model(params, digits_data):
     """With the trial's data, seed and best epoch count, `train_final` rebuilds the very model that
     early stopping kept: what it changes in a refit is the data, nothing else."""
-    from tuner.training import train_final, train_trial
+    from tuner.training.fit import train_final, train_trial
 
     data, _ = digits_data
     params = complete_params(params)
@@ -38,7 +38,7 @@ def test_train_final_on_the_trials_own_data_reproduces_its_model(params, digits_
 
 def test_a_diverging_refit_is_a_failed_trial(digits_data):
     from tuner.errors import TrialFailed
-    from tuner.training import train_final
+    from tuner.training.fit import train_final
 
     data, _ = digits_data
     params = complete_params({**PLATEAU, "batch_norm": False, "optimizer": "sgd", "learning_rate": 1e6})
@@ -50,8 +50,8 @@ def test_a_refit_model_must_fit_the_validation_images_it_trained_on(digits_data)
     """The one check left without held-out data: clearly worse on the validation images than its
     search model was (unseen), and the refit model is dropped; within noise of it, kept."""
     from tuner.errors import TrialFailed
-    from tuner.model import build_model
-    from tuner.refit import check_fit
+    from tuner.training.model import build_model
+    from tuner.ensemble.refit import check_fit
 
     data, _ = digits_data
     blank = build_model(complete_params({"depth": 1, "width": 4, "logit_scale": 0.0}), data.input_shape,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_SPACE
-from tuner.store import SearchStore
+from tuner.store.search_store import SearchStore
 
 
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tuner.errors import UserError
-from tuner.params import PARAMETERS
-from tuner.spaces import builtin_spaces, load_space, parse_space
+from tuner.space.params import PARAMETERS
+from tuner.space.schema import builtin_spaces, load_space, parse_space
 
 from conftest import TINY_SPACE
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tuner.errors import UserError
-from tuner.store import SearchStore, TrialRecord, redact
+from tuner.store.search_store import SearchStore, TrialRecord, redact
 
 META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprint": "a",
         "split": {"fingerprint": "s1", "source": "x"}}

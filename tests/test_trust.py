@@ -39,7 +39,7 @@ def study_dir(tmp_path_factory) -> Path:
 
 def snapshot(results: Path) -> dict[str, object]:
     """Every file under the results folder with its checksum, and every trial record."""
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     files = {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(results.rglob("*")) if p.is_file() and p.name != "tune.db"}
@@ -160,7 +160,7 @@ def test_a_space_name_that_is_not_a_plain_name_is_refused(bad, study_dir, tmp_pa
 
 
 def test_a_link_in_the_results_folder_cannot_lead_outside(tmp_path, capsys):
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
     from tuner.errors import UserError
 
     results = tmp_path / "results"
@@ -441,7 +441,7 @@ def test_resources_are_bounded_before_they_are_spent(case, env, extra, expected,
 def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
     import shutil as shutil_module
 
-    from tuner.archives import extract
+    from tuner.data.archives import extract
     from tuner.errors import UserError
 
     monkeypatch.setattr(shutil_module, "disk_usage", lambda p: shutil_module._ntuple_diskusage(10**9, 10**9, 1000))
@@ -452,8 +452,8 @@ def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
 
 # ---- 5. exports and records that disagree ---------------------------------------------------------
 def _latest(study_dir: Path) -> dict:
-    from tuner.ensemble import latest_evaluation
-    from tuner.store import SearchStore
+    from tuner.ensemble.evaluate import latest_evaluation
+    from tuner.store.search_store import SearchStore
 
     return latest_evaluation(SearchStore(None, study_dir), STUDY)
 
@@ -549,10 +549,10 @@ def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expect
 def test_a_missing_backend_names_what_to_install_before_any_work(study_dir, tmp_path, capsys, monkeypatch):
     import importlib.util
 
-    import tuner.backend
+    import tuner.training.backend
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(tuner.backend.importlib.util, "find_spec",
+    monkeypatch.setattr(tuner.training.backend.importlib.util, "find_spec",
                         lambda name, *a: None if name == "jax" else real(name, *a))
     line = check_refused(search_args(study_dir, "--backend", "jax", "--in-process"), "pip install 'tune[jax]'",
                          study_dir, tmp_path, capsys, monkeypatch)
@@ -666,7 +666,7 @@ def _wait_for_line(proc, pattern: str, timeout: float = 240) -> list[str]:
 def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
     import signal
 
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     proc = _start(["search", "--space", str(TINY_SPACE), "--study", "t", "--trials", "30", "--epochs", "2",
                    "--results-dir", "r", "--no-ensemble", "--jobs", "1", "--seed", "0", where], tmp_path)
@@ -700,7 +700,7 @@ params:
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_max_failures_stops_in_one_line_and_leaves_nothing_running(jobs, tmp_path, capsys):
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     space = _space(tmp_path / "diverging.yaml", DIVERGING)  # weights grow x19 a step: a real NaN loss
     code, out, err = run_main(["search", "--space", str(space), "--trials", "6", "--max-failures", "2", "--seed", "0",
@@ -734,7 +734,7 @@ def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, 
 
 def _verify(results: Path, tmp_path: Path, capsys) -> None:
     """After a kill: the record's files are its own, and an export is whole or refused in one line."""
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     record, store = _latest(results), SearchStore(None, results)
     for entry in record["files"].values():
@@ -810,7 +810,7 @@ def test_no_secret_of_a_storage_url_is_ever_printed(command, url, study_dir, tmp
 
 
 def test_the_start_line_shows_the_url_without_its_secrets(capsys):
-    from tuner.store import redact
+    from tuner.store.search_store import redact
 
     assert redact(f"postgresql://u:{SECRET}@h/db?password={SECRET}&sslmode=require") == \
         "postgresql://u:***@h/db?password=***&sslmode=require"
@@ -870,9 +870,9 @@ def test_values_out_of_their_domain_are_one_line(case, extra, expected, study_di
 def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, capsys):
     import yaml
 
-    from tuner.leaderboard import build_board
-    from tuner.store import SearchStore
-    from tuner.terminal import SearchView, Terminal
+    from tuner.ui.board import build_board
+    from tuner.store.search_store import SearchStore
+    from tuner.ui.terminal import SearchView, Terminal
 
     space = yaml.safe_load(TINY_SPACE.read_text())
     space["start"] = [{"width": 6, "optimizer": "adam"}]

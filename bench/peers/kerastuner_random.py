@@ -1,5 +1,5 @@
 """Peer 1: a plain KerasTuner RandomSearch script, as KerasTuner's "Getting started" guide
-writes one: a build function of `hp`, `RandomSearch(max_trials=10)`, `tuner.search(...)` with
+writes one: a build function of `hp`, `RandomSearch(max_trials=10)`, `tuner.search.run(...)` with
 early stopping.
 
     python bench/peers/kerastuner_random.py --data ../shared/datasets/cifar10.tar.gz --out kt.json
@@ -50,7 +50,7 @@ def main() -> None:
     RecordTrial.progress = Progress("keras-tuner RandomSearch")
     tuner = keras_tuner.RandomSearch(build_model, objective="val_accuracy", max_trials=args.trials, seed=0,
                                      directory=tempfile.mkdtemp(prefix="kt-peer-"), project_name="cifar10")
-    tuner.search(data.x_train, data.y_train, epochs=args.epochs, batch_size=128,
+    tuner.search.run(data.x_train, data.y_train, epochs=args.epochs, batch_size=128,
                  validation_data=(data.x_val, data.y_val), verbose=2,
                  callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=3), RecordTrial()])
     RecordTrial.progress.write(args.out, backend=keras.backend.backend())

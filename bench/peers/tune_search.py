@@ -13,10 +13,10 @@ from pathlib import Path
 
 from common import Progress, add_arguments, load_space
 
-from tuner.backend import selected_backend
-from tuner.runner import QuietObserver
-from tuner.search import SearchRequest, run_search
-from tuner.store import SearchStore
+from tuner.training.backend import selected_backend
+from tuner.search.runner import QuietObserver
+from tuner.search.run import SearchRequest, run_search
+from tuner.store.search_store import SearchStore
 
 
 class Record(QuietObserver):

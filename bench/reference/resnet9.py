@@ -4,7 +4,7 @@ Written as a user would write it, sharing no code with `tuner/` beyond the data 
 see the same images): the DAWNBench ResNet-9 (prep conv, three stages, two residual blocks,
 global max pool, a linear classifier), numpy random crop + flip on the host, SGD Nesterov,
 one-cycle or cosine learning rate, label smoothing, flip test-time augmentation, `model.fit`.
-`bench/recipe_check.py` runs it beside the same recipe trained by `tuner.training.train_trial`.
+`bench/recipe_check.py` runs it beside the same recipe trained by `tuner.training.fit.train_trial`.
 
     python bench/reference/resnet9.py --data ../shared/datasets/cifar10.tar.gz --epochs 16 --out ref.json
 """

@@ -18,7 +18,7 @@ from tuner import __version__
 from tuner.errors import Interrupted, SearchStopped, UserError, describe_fault
 
 if TYPE_CHECKING:
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -28,7 +28,7 @@ def abort(message: str, code: int = 2) -> NoReturn:
     input; 1: the search stopped or the system refused; 130 Ctrl-C; 143 SIGTERM)."""
     line = " ".join(str(message).split()) or "failed"
     try:
-        from tuner.terminal import Terminal
+        from tuner.ui.terminal import Terminal
 
         Terminal().error(line)
     except BaseException:  # interrupted while importing, say: the line must still come out
@@ -60,7 +60,7 @@ def _not_empty(ctx: Any, param: Any, value: Any) -> Path:
 
 def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False) -> SearchStore:
     """The store; only `create` (the search) may create a database or a results folder."""
-    from tuner.store import SearchStore
+    from tuner.store.search_store import SearchStore
 
     return SearchStore(storage, results_dir, heartbeat=heartbeat, create=create)
 
@@ -162,7 +162,7 @@ def _interrupted(how: str) -> NoReturn:
 
 def scrub_all(text: str, args: list[str]) -> str:
     """`text` without the secrets of the storage URL the command was given."""
-    from tuner.store import scrub
+    from tuner.store.search_store import scrub
 
     url = os.environ.get("TUNE_STORAGE", "")
     for i, arg in enumerate(args):

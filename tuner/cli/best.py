@@ -26,11 +26,11 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
 
     from tuner import config
     from tuner.cli.ensemble import run_and_show
-    from tuner.ensemble import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
     from tuner.errors import UserError
-    from tuner.export import check_export_target, export_study, protected_paths
-    from tuner.leaderboard import build_board
-    from tuner.terminal import Terminal
+    from tuner.ensemble.export import check_export_target, export_study, protected_paths
+    from tuner.ui.board import build_board
+    from tuner.ui.terminal import Terminal
 
     store, terminal = open_store(storage, results_dir), Terminal()
     name = pick_study(store, study)

@@ -13,7 +13,7 @@ from tuner.cli import open_store, pick_study, store_options
 
 
 def show(terminal: Any, record: dict[str, Any]) -> None:
-    from tuner.terminal import evaluation_tables
+    from tuner.ui.terminal import evaluation_tables
 
     for table in evaluation_tables(record):
         terminal.console.print(table)
@@ -24,7 +24,7 @@ def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: 
     """Show the latest recorded evaluation, or evaluate: `when` is 'changed' (the study has
     finished trials the record does not cover), 'missing' (no record yet) or 'always'; with
     `refit`, a record without a refit counts as missing."""
-    from tuner.ensemble import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
 
     record = latest_evaluation(store, study)
     finished = store.count_finished(study)
@@ -60,8 +60,8 @@ def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: 
 def command(study: str | None, top: int, size: int, metric: str, reevaluate: bool, refit: bool, data: Path | None,
             as_json: bool, storage: str | None, results_dir: Path) -> None:
     """Build the ensemble of the best trials and evaluate it once on the held-out test split."""
-    from tuner.ensemble import latest_evaluation, run_ensemble
-    from tuner.terminal import Terminal
+    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ui.terminal import Terminal
 
     store, terminal = open_store(storage, results_dir), Terminal()
     name = pick_study(store, study)

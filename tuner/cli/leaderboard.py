@@ -17,8 +17,8 @@ from tuner.cli import open_store, pick_study, store_options
 @store_options
 def command(study: str | None, top: int, as_json: bool, storage: str | None, results_dir: Path) -> None:
     """Show the best trials of a study, ranked by validation accuracy."""
-    from tuner.leaderboard import build_board
-    from tuner.terminal import Terminal
+    from tuner.ui.board import build_board
+    from tuner.ui.terminal import Terminal
 
     store = open_store(storage, results_dir)
     board = build_board(store, pick_study(store, study), top)

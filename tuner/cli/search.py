@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from tuner.cli import Seconds, open_store, store_options
-from tuner.engines import ENGINES
+from tuner.search.engines import ENGINES
 from tuner.errors import UserError
-from tuner.spaces import parse_value
+from tuner.space.schema import parse_value
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict:
@@ -68,13 +68,13 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     """Search a space: `tune search --space cifar10 --trials 50`."""
     from tuner import config, interrupts
     from tuner.errors import Interrupted
-    from tuner.backend import check_jobs, default_jobs, require_backend, selected_backend
-    from tuner.engines import check_choice
+    from tuner.training.backend import check_jobs, default_jobs, require_backend, selected_backend
+    from tuner.search.engines import check_choice
     from tuner.paths import check_study_name
-    from tuner.search import SearchRequest, run_search
-    from tuner.spaces import load_space
-    from tuner.store import redact
-    from tuner.terminal import SearchView, Terminal
+    from tuner.search.run import SearchRequest, run_search
+    from tuner.space.schema import load_space
+    from tuner.store.search_store import redact
+    from tuner.ui.terminal import SearchView, Terminal
 
     if backend:
         os.environ["KERAS_BACKEND"] = backend

@@ -12,8 +12,8 @@ def command(name: str | None) -> None:
     from rich.syntax import Syntax
     from rich.table import Table
 
-    from tuner.spaces import builtin_spaces, load_space
-    from tuner.terminal import Terminal
+    from tuner.space.schema import builtin_spaces, load_space
+    from tuner.ui.terminal import Terminal
 
     terminal = Terminal()
     if name:

@@ -17,8 +17,8 @@ def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
     """List the studies in the storage."""
     from rich.table import Table
 
-    from tuner.store import redact
-    from tuner.terminal import Terminal
+    from tuner.store.search_store import redact
+    from tuner.ui.terminal import Terminal
 
     store = open_store(storage, results_dir)
     studies = store.studies()

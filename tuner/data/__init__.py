@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from tuner.data.sources import CLASS_NAMES, RawDataset, find_and_read
 from tuner.errors import UserError
-from tuner.spaces import Space
+from tuner.space.schema import Space
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tuner import config
-from tuner.archives import extract, is_archive
+from tuner.data.archives import extract, is_archive
 from tuner.data.images import class_folders, decode_folder, find_root
 from tuner.data.validate import validated
 from tuner.errors import UserError
@@ -210,7 +210,7 @@ def read_digits() -> RawDataset:
 
 
 def read_online(dataset: str) -> RawDataset:
-    from tuner.backend import load_keras
+    from tuner.training.backend import load_keras
 
     load_keras()
     import keras

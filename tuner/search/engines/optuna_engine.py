@@ -17,11 +17,11 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner import interrupts
-from tuner.engines.base import BaseEngine
+from tuner.search.engines.base import BaseEngine
 from tuner.errors import TrialFailed, TrialPruned
-from tuner.spaces import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
-from tuner.store import SearchStore, TrialRecord
-from tuner.workers import gone, this_worker
+from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.store.search_store import SearchStore, TrialRecord
+from tuner.store.workers import gone, this_worker
 
 WAIT_SECONDS = 2.0
 ORPHAN_SECONDS = 60.0

@@ -9,9 +9,9 @@ from tuner.errors import UserError
 
 # engine name -> (module:class, samplers, default sampler, pruners)
 ENGINES: dict[str, tuple[str, tuple[str, ...], str, tuple[str, ...]]] = {
-    "optuna": ("tuner.engines.optuna_engine:OptunaEngine", ("tpe", "random", "gp"), "tpe",
+    "optuna": ("tuner.search.engines.optuna_engine:OptunaEngine", ("tpe", "random", "gp"), "tpe",
                ("median", "hyperband", "none")),
-    "keras-tuner": ("tuner.engines.kerastuner_engine:KerasTunerEngine", ("random", "bayesian", "hyperband"),
+    "keras-tuner": ("tuner.search.engines.kerastuner_engine:KerasTunerEngine", ("random", "bayesian", "hyperband"),
                     "bayesian", ("none",)),
 }
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from tuner.errors import UserError
-from tuner.params import PARAMETERS, check_value, complete_params
+from tuner.space.params import PARAMETERS, check_value, complete_params
 from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
@@ -399,7 +399,7 @@ def builtin_spaces() -> dict[str, Path]:
     try:
         folder: Any = resources.files("tuner.search_spaces")
     except ModuleNotFoundError:  # running from a source checkout that was not pip-installed
-        folder = Path(__file__).resolve().parent.parent / "search_spaces"
+        folder = Path(__file__).resolve().parents[2] / "search_spaces"
     return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
 
 

@@ -6,7 +6,7 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tuner.store import SearchStore, TrialRecord
+from tuner.store.search_store import SearchStore, TrialRecord
 
 # Short labels for the parameters worth a glance, in display order.
 _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",

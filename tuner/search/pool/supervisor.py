@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 from tuner import interrupts
 from tuner.errors import SearchStopped, UserError, describe_fault
-from tuner.runner import SearchObserver, fail_own_trials
-from tuner.store import SearchStore, TrialRecord
+from tuner.search.runner import SearchObserver, fail_own_trials
+from tuner.store.search_store import SearchStore, TrialRecord
 
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
@@ -231,7 +231,7 @@ class _Pool:
             self._receive_ready(0.1)  # a worker blocked on a full pipe could not end
         for process in self.workers.values():
             if process.is_alive():
-                process.kill()  # its trial is failed later: its pid is gone (tuner.workers)
+                process.kill()  # its trial is failed later: its pid is gone (tuner.store.workers)
             process.join()
 
 

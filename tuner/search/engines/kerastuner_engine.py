@@ -18,10 +18,10 @@ from typing import Any
 import keras_tuner as kt
 
 from tuner import interrupts
-from tuner.engines.base import BaseEngine
+from tuner.search.engines.base import BaseEngine
 from tuner.errors import SearchStopped, UserError
-from tuner.spaces import BoolParam, CategoricalParam, FloatParam, IntParam, Space
-from tuner.workers import this_worker
+from tuner.space.schema import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.store.workers import this_worker
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 
@@ -167,6 +167,6 @@ class KerasTunerEngine(BaseEngine):
         tuner = _Tuner(self, oracle, n_trials, timeout, start_with(oracle, ctx.space))
         tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
         try:
-            tuner.search(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints
+            tuner.search.run(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints
         except _Fatal as e:
             raise e.__cause__ from None

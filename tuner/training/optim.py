@@ -6,7 +6,7 @@ cannot help (measured on JAX/CPU: a new step compiled for a trial that changed o
 the peak learning rate, the schedule's kind, length and warm-up, and the L2 strength are
 optimizer variables: the compiled step takes them as inputs, and every trial of one architecture
 and batch size runs the same program. (Label smoothing is applied to the labels on the host in
-`tuner.training`, for the same reason.)
+`tuner.training.fit`, for the same reason.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from tuner import initializers as host
+from tuner.training.fit import initializers as host
 
 # The index of each kind is what the step reads; "plateau" is constant here and lowered by
 # Keras's ReduceLROnPlateau, which assigns the learning-rate variable.
@@ -69,7 +69,7 @@ class _StateHeld:
             setattr(self, f"_{name}", variable)
 
     def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
-        """Slots (momentum, Adam's moments) start as zeros from the host (`tuner.initializers`)."""
+        """Slots (momentum, Adam's moments) start as zeros from the host (`tuner.training.initializers`)."""
         if initializer == "zeros":
             initializer = host.ZEROS
         return super().add_variable_from_reference(reference_variable, name, initializer)  # type: ignore[misc]

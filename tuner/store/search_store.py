@@ -24,7 +24,7 @@ import numpy as np
 
 from tuner import config
 from tuner.errors import UserError
-from tuner.workers import this_worker
+from tuner.store.workers import this_worker
 from tuner.paths import check_can_write, check_study_name, inside, make_folder, remove_stale
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}

@@ -6,7 +6,7 @@ its own temperature (`calibration.py`), which the ensemble model then applies to
 a trial trained on flips is averaged with its mirror images where that fits validation better.
 `evaluate_on_test` is the one place in `tune` that reads the test split; its result is recorded
 in the store, with the ensemble saved as one Keras model, so that asking again needs no second
-look at the test set. With a refit (`tuner.refit`) the same members, weights and temperatures,
+look at the test set. With a refit (`tuner.ensemble.refit`) the same members, weights and temperatures,
 trained again on train + validation, are scored in the same pass and become model.keras.
 """
 
@@ -20,10 +20,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tuner.calibration import fit_temperature, temper
+from tuner.ensemble.calibration import fit_temperature, temper
 from tuner.errors import UserError
-from tuner.metrics import accuracy, log_loss
-from tuner.store import SearchStore
+from tuner.training.metrics import accuracy, log_loss
+from tuner.store.search_store import SearchStore
 
 METRICS = ("log_loss", "accuracy")
 
@@ -176,8 +176,8 @@ def final_model(record: dict[str, Any]) -> str:
 def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_test: np.ndarray, y_test: np.ndarray,
                      class_names: list[str], refit: dict[str, Any] | None = None) -> dict[str, Any]:
     """Predict the test split with the ensemble, the single best trial and (with `refit`, the
-    summary of `tuner.refit.refit_members`) the refit ensemble, once; record them all."""
-    from tuner.backend import load_keras
+    summary of `tuner.ensemble.refit.refit_members`) the refit ensemble, once; record them all."""
+    from tuner.training.backend import load_keras
 
     load_keras()
     import keras
@@ -210,7 +210,7 @@ def _score_and_save(store: SearchStore, study: str, selection: Selection, refit:
     """Each variant's test scores, and its combined model saved in `folder` with its checksum."""
     import keras
 
-    from tuner.predictor import predict_padded
+    from tuner.training.predictor import predict_padded
 
     results: dict[str, Any] = {}
     files: dict[str, dict[str, str]] = {}
@@ -239,7 +239,7 @@ def evaluation_files(store: SearchStore, study: str, record: dict[str, Any]) -> 
 
 
 def stored_space(store: SearchStore, study: str) -> Any:
-    from tuner.spaces import parse_space
+    from tuner.space.schema import parse_space
 
     return parse_space(store.meta(study)["space"], f"study {study}")
 
@@ -260,8 +260,8 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
                         f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
     summary = None
     if refit:
-        from tuner.backend import configure
-        from tuner.refit import refit_members
+        from tuner.training.backend import configure
+        from tuner.ensemble.refit import refit_members
 
         configure("auto", cache_dir)
         summary = refit_members(store, study, list(selection.members), search_data, space.training.max_epochs,

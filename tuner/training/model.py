@@ -2,10 +2,10 @@
 
 Only built-in Keras layers, so a saved model loads with nothing but `keras`. The model takes
 raw 0-255 pixels and returns class probabilities (float32, also under mixed precision). L2 is
-not here: the optimizer applies it to every kernel (`tuner.optim`), so it is not a constant of
+not here: the optimizer applies it to every kernel (`tuner.training.optim`), so it is not a constant of
 the compiled step.
 
-Every initial value is made on the host (`tuner.initializers`: kernels Glorot uniform, Keras's
+Every initial value is made on the host (`tuner.training.initializers`: kernels Glorot uniform, Keras's
 default, from the trial's seed; zeros and ones): on JAX, Keras's own initializers compile a program
 for every new shape (a new architecture of seven convolutions: 2.9 s of random-number programs on a
 CPU, then 0.4 s of zeros and ones).
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tuner import initializers as host
+from tuner.training.fit import initializers as host
 
 MAX_FILTERS = 512
 
@@ -60,7 +60,7 @@ def _resnet_body(x: Any, params: dict[str, Any], rng: np.random.Generator) -> An
 
 def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_classes: int,
                 seed: int = 0) -> keras.Model:
-    """The classifier for one complete parameter dict (see `tuner.params`), its kernels drawn
+    """The classifier for one complete parameter dict (see `tuner.space.params`), its kernels drawn
     from `seed`."""
     rng = np.random.default_rng(seed)
     inputs = keras.Input(shape=input_shape, name="pixels")

@@ -19,14 +19,14 @@ import keras
 import numpy as np
 
 from tuner import interrupts
-from tuner.augment import CHOICES, Augment, draw_choices
-from tuner.backend import compile_counts, jit_compile
+from tuner.training.augment import CHOICES, Augment, draw_choices
+from tuner.training.backend import compile_counts, jit_compile
 from tuner.data import SearchData
 from tuner.errors import TrialFailed, TrialPruned
-from tuner.metrics import scores
-from tuner.model import build_model
-from tuner.optim import make_optimizer
-from tuner.predictor import Predictor
+from tuner.training.metrics import scores
+from tuner.training.model import build_model
+from tuner.training.optim import make_optimizer
+from tuner.training.predictor import Predictor
 
 EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
 
@@ -221,7 +221,7 @@ class _FiniteLoss(keras.callbacks.Callback):
 def train_final(params: dict[str, Any], x: np.ndarray, y: np.ndarray, n_classes: int, *, epochs: int,
                 max_epochs: int, seed: int, learning_rates: list[float] | None = None) -> keras.Model:
     """Train `params` on all of (x, y) for exactly `epochs` epochs of a `max_epochs` schedule, with
-    no validation: a trial trained again on more data (`tuner.refit`). Per epoch the schedule is
+    no validation: a trial trained again on more data (`tuner.ensemble.refit`). Per epoch the schedule is
     the trial's; a plateau trial replays its recorded `learning_rates`. Raises TrialFailed."""
     seed_everything(seed)
     data = SearchData(x, y, x[:0], y[:0], [str(i) for i in range(n_classes)])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from tuner.metrics import log_loss
+from tuner.training.metrics import log_loss
 
 BOUNDS = (0.05, 20.0)  # beyond these a model is degenerate; the fit stays inside
 

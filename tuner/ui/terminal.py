@@ -14,8 +14,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from tuner.leaderboard import Board, build_board
-from tuner.store import SearchStore, TrialRecord
+from tuner.ui.board import Board, build_board
+from tuner.store.search_store import SearchStore, TrialRecord
 
 
 def _pct(value: float | None) -> str:
@@ -148,7 +148,7 @@ class SearchView:
         return "" if index is None else f" (start point {index + 1}/{len(points)})"
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        from tuner.leaderboard import describe_params
+        from tuner.ui.board import describe_params
 
         start = self._start_point(number)
         if self.live is None:

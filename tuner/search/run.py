@@ -8,12 +8,12 @@ from pathlib import Path
 
 from tuner import __version__
 from tuner.data import SearchData, SplitInfo, load_search_data
-from tuner.engines import check_choice, engine_class
+from tuner.search.engines import check_choice, engine_class
 from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
-from tuner.runner import SearchContext, SearchObserver, TrialRunner, fail_own_trials
-from tuner.spaces import Space
-from tuner.store import SearchStore
+from tuner.search.runner import SearchContext, SearchObserver, TrialRunner, fail_own_trials
+from tuner.space.schema import Space
+from tuner.store.search_store import SearchStore
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SearchRequest:
     max_failures: int = 5
     precision: str = "auto"
     jobs: int = 1  # worker processes sharing the study (and the accelerator)
-    isolate: bool = False  # train in a worker process even with one job (see tuner.pool)
+    isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
     retire_growth: float | None = None  # in a worker: retire after this memory growth
 
 
@@ -54,7 +54,7 @@ def run_search(store: SearchStore, request: SearchRequest, observer: SearchObser
         with catching_ctrl_c():
             search_here(store, request, observer)
         return
-    from tuner.pool import run_workers
+    from tuner.search.pool.supervisor import run_workers
 
     open_search(store, request, observer)  # bad data or a mismatched study fail here, once
     with catching_ctrl_c():
@@ -76,7 +76,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
 
 def warm_up(request: SearchRequest) -> None:
     """What a standby worker process does before it is needed: the imports that take seconds."""
-    from tuner.backend import load_keras
+    from tuner.training.backend import load_keras
 
     load_keras()
     engine_class(request.engine)
@@ -95,7 +95,7 @@ def search_here(store: SearchStore, request: SearchRequest, observer: SearchObse
 
 
 def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObserver, data: SearchData) -> bool:
-    from tuner.backend import configure
+    from tuner.training.backend import configure
 
     setup = configure(request.precision, request.cache_dir)
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,

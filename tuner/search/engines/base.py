@@ -7,9 +7,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from tuner.runner import TrialRunner
-from tuner.spaces import Space
-from tuner.store import SearchStore
+from tuner.search.runner import TrialRunner
+from tuner.space.schema import Space
+from tuner.store.search_store import SearchStore
 
 
 class BaseEngine(ABC):

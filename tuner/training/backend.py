@@ -3,7 +3,7 @@
 Mixed precision (bf16) is on by default where an accelerator supports it and off on the CPU,
 where bf16 is slower. JAX's persistent compilation cache lets a new trial of an architecture
 seen before skip most of its XLA compile (trials that differ only in numbers share one program:
-`tuner.optim`); it lives in the cache folder, capped at 4 GiB.
+`tuner.training.optim`); it lives in the cache folder, capped at 4 GiB.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ import numpy as np
 
 from tuner.data import SearchData
 from tuner.errors import TrialFailed
-from tuner.metrics import accuracy
-from tuner.store import SearchStore, TrialRecord
+from tuner.training.metrics import accuracy
+from tuner.store.search_store import SearchStore, TrialRecord
 
 Progress = Callable[[str], None]
 
@@ -54,8 +54,8 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
     """Train each member on train + validation and save it as `folder/trial_<n>.keras`. A member
     whose refit fails (its loss diverged, or `check_fit`) keeps its search model; the returned
     summary says which and why, with each member's epochs and seconds."""
-    from tuner.runner import free_memory
-    from tuner.training import train_final
+    from tuner.search.runner import free_memory
+    from tuner.training.fit import train_final
 
     trials = {t.number: t for t in store.trials(study)}
     x = np.concatenate([data.x_train, data.x_val])
@@ -90,7 +90,7 @@ def check_fit(model: Any, data: SearchData, search_views: np.ndarray | None) -> 
     worse than its search model predicted them unseen (both without mirror images). Clearly: by
     more than two binomial standard errors, so that two near-equal under-trained models (a 2-epoch
     test, say) are not told apart by noise."""
-    from tuner.predictor import predict_padded
+    from tuner.training.predictor import predict_padded
 
     if search_views is None:
         return

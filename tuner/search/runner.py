@@ -16,8 +16,8 @@ from typing import Any, Callable, Protocol
 from tuner import interrupts
 from tuner.data import SearchData
 from tuner.errors import SearchStopped, TrialFailed, TrialPruned
-from tuner.spaces import Space
-from tuner.store import SearchStore, TrialRecord
+from tuner.space.schema import Space
+from tuner.store.search_store import SearchStore, TrialRecord
 
 Report = Callable[[int, float], None]  # (epoch, val_accuracy); may raise TrialPruned
 
@@ -76,7 +76,7 @@ class TrialRunner:
     def run(self, number: int, params: dict[str, Any], report: Report | None = None,
             max_epochs: int | None = None) -> TrialRecord:
         """Train and record artifacts; never raises for a failed or pruned trial."""
-        from tuner.training import train_trial  # imports Keras: only when a trial really runs
+        from tuner.training.fit import train_trial  # imports Keras: only when a trial really runs
 
         interrupts.check()
         ctx, seed = self.ctx, self.trial_seed(number)

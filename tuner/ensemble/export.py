@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from tuner.ensemble import evaluation_files, final_model
+from tuner.ensemble.evaluate import evaluation_files, final_model
 from tuner.errors import UserError
 from tuner.paths import check_can_write, remove_stale, replace_folder
-from tuner.store import SearchStore, TrialRecord, sha256_of
+from tuner.store.search_store import SearchStore, TrialRecord, sha256_of
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def _test_rows(record: dict[str, Any]) -> str:
 
 
 def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
-    from tuner.spaces import parse_space
+    from tuner.space.schema import parse_space
 
     return parse_space(meta["space"], "study").input_shape
 

@@ -1,0 +1,1 @@
+"""After the search: calibration, ensemble selection, refit, the one test evaluation, export."""

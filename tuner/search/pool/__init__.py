@@ -1,0 +1,2 @@
+"""Worker processes: the supervisor that starts and watches them, what they send, and the
+worker's own entry point."""

@@ -1,0 +1,1 @@
+"""The parameter vocabulary and the search spaces: YAML files parsed into a typed `Space`."""

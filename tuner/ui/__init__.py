@@ -1,0 +1,1 @@
+"""What the terminal shows: leaderboard rows, the live search view, tables."""
