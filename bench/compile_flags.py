@@ -36,7 +36,7 @@ def child(args: argparse.Namespace) -> None:
 
     setup = configure(args.precision, Path(tempfile.mkdtemp(prefix="tune-flags-")))
     from tuner.data import load_search_data
-    from tuner.search.runner import free_memory
+    from tuner.training.memory import free_memory
     from tuner.space.schema import load_space, parse_value
     from tuner.training.fit import train_trial
 

@@ -20,7 +20,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.search.runner import QuietObserver  # noqa: E402
+from tuner.search.observer import QuietObserver  # noqa: E402
 
 
 class RssObserver(QuietObserver):
@@ -54,7 +54,7 @@ def main() -> None:
 
     from tuner.search.run import SearchRequest, run_search
     from tuner.space.schema import load_space
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     results = Path(tempfile.mkdtemp(prefix="tune-mem-"))
     space = load_space(args.space).with_overrides(epochs=args.epochs)

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tuner.ui.board import trial_times  # noqa: E402
-from tuner.search.runner import QuietObserver  # noqa: E402
+from tuner.search.observer import QuietObserver  # noqa: E402
 
 
 class Recorder(QuietObserver):
@@ -82,7 +82,7 @@ def main() -> None:
 
     from tuner.search.run import SearchRequest, run_search
     from tuner.space.schema import load_space, parse_value
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     space = load_space(args.space)
     fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.sets)}

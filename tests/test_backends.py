@@ -26,7 +26,7 @@ import keras
 from tuner.data import load_search_data
 from tuner.space.schema import load_space
 from tuner.training.fit import train_trial
-from tuner.search.runner import free_memory
+from tuner.training.memory import free_memory
 
 space = load_space(sys.argv[3])
 data, _ = load_search_data(space, None, cache / "data")

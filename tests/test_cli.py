@@ -30,7 +30,7 @@ def study_dir(tmp_path_factory) -> Path:
 
 
 def count_trials(results: Path) -> int:
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     return len(SearchStore(None, results).trials("existing"))
 

@@ -7,10 +7,10 @@ import pytest
 
 from tuner.search.engines.kerastuner_engine import declare
 from tuner.search.engines.optuna_engine import suggest_params
-from tuner.search.runner import QuietObserver
+from tuner.search.observer import QuietObserver
 from tuner.search.run import SearchRequest, run_search
 from tuner.space.schema import parse_space
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 SPACE = parse_space({"name": "m", "dataset": "digits", "params": {
     "depth": {"type": "int", "low": 1, "high": 2},
@@ -85,5 +85,5 @@ def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
     request = SearchRequest(tiny_space.with_overrides(epochs=1), "s", 2, engine, sampler, pruner,
                             cache_dir=results / "cache", seed=0)
     run_search(store, request, QuietObserver())
-    assert store.count_finished("s") == 2
-    assert store.meta("s")["sampler"] == sampler
+    assert store.trials.count_finished("s") == 2
+    assert store.studies.meta("s")["sampler"] == sampler

@@ -8,9 +8,9 @@ import pytest
 from tuner.search.engines import ENGINES
 from tuner.errors import SearchStopped, TrialFailed
 from tuner.space.params import PARAMETERS
-from tuner.search.runner import QuietObserver
+from tuner.search.observer import QuietObserver
 from tuner.search.run import SearchRequest, run_search
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 ENGINE_NAMES = list(ENGINES)
 
@@ -28,7 +28,7 @@ def engine(request) -> str:
 def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_space, results):
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 3, keep_models=2)
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     assert sum(t.finished for t in trials) == 3
     assert len({t.number for t in trials}) == len(trials)
     for t in trials:
@@ -36,17 +36,17 @@ def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_sp
         assert t.seconds and t.seconds > 0
         if t.state == "complete":
             assert 0 <= t.value <= 1 and len(t.history["val_loss"]) >= 1 and t.best_epoch is not None
-            assert store.val_views("study", t.number).shape[2] == 10
+            assert store.artifacts.val_views("study", t.number).shape[2] == 10
     assert len(list((results / "study" / "trials").glob("*/model.keras"))) <= 2
-    assert store.meta("study")["engine"] == engine
+    assert store.studies.meta("study")["engine"] == engine
 
 
 def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, results):
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
-    before = {t.number: t for t in store.trials("study") if t.finished}
+    before = {t.number: t for t in store.trials.all("study") if t.finished}
     search(store, tiny_space, engine, 4)
-    after = {t.number: t for t in store.trials("study")}
+    after = {t.number: t for t in store.trials.all("study")}
     assert sum(t.finished for t in after.values()) == 4
     for number, record in before.items():
         assert after[number] == record  # finished trials are immutable records
@@ -57,10 +57,10 @@ def test_stored_params_rebuild_the_model(engine, tiny_space, results):
 
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 1)
-    (trial,) = [t for t in store.trials("study") if t.state == "complete"]
+    (trial,) = [t for t in store.trials.all("study") if t.state == "complete"]
     import keras
 
-    saved = keras.saving.load_model(store.model_path("study", trial.number))
+    saved = keras.saving.load_model(store.artifacts.model_path("study", trial.number))
     rebuilt = build_model(trial.params, (8, 8, 1), 10)
     assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in saved.get_weights()]
 
@@ -80,7 +80,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, r
     monkeypatch.setattr(training, "train_trial", flaky)
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     failed = [t for t in trials if t.state == "failed"]
     assert len(failed) == 1 and failed[0].reason == "out of memory (simulated)"
     assert sum(t.finished for t in trials) == 2
@@ -96,7 +96,7 @@ def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monke
     store = SearchStore(None, results, create=True)
     with pytest.raises(SearchStopped, match="3 trials failed in a row"):
         search(store, tiny_space, engine, 10, max_failures=3)
-    assert [t.state for t in store.trials("study")] == ["failed"] * 3
+    assert [t.state for t in store.trials.all("study")] == ["failed"] * 3
 
 
 def test_an_engine_cannot_take_over_another_engines_study(tiny_space, results):
@@ -118,11 +118,11 @@ def test_start_points_are_the_first_trials_and_not_replayed_on_resume(engine, ti
     space = parse_space(data, "start.yaml").with_overrides(epochs=1)
     store = SearchStore(None, results, create=True)
     search(store, space, engine, 1)
-    (first,) = store.trials("study")  # the queued second point is not a trial until it runs
+    (first,) = store.trials.all("study")  # the queued second point is not a trial until it runs
     assert (first.params["width"], first.params["optimizer"], first.params["momentum"], first.params["head_units"]) \
         == (5, "sgd", 0.85, 0)
     search(store, space, engine, 4)
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     assert trials[1].params["width"] == 7 and trials[1].params["optimizer"] == "adam"
     first_point = data["start"][0]
     assert all({k: t.params[k] for k in first_point} != first_point for t in trials[1:])  # not run again
@@ -135,7 +135,7 @@ def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, r
 
     store = SearchStore(None, results, create=True)
     search(store, tiny_space, engine, 2)
-    record = next(t for t in store.trials("study") if t.state == "complete")
+    record = next(t for t in store.trials.all("study") if t.state == "complete")
     data, _ = digits_data
     assert record.max_epochs == tiny_space.training.max_epochs  # its schedule's length, for a refit
     again = train_trial(record.params, data, max_epochs=record.max_epochs,

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from tuner.ensemble.evaluate import greedy_weights, select
-from tuner.search.runner import QuietObserver
+from tuner.ensemble.selection import greedy_weights, select
+from tuner.search.observer import QuietObserver
 from tuner.search.run import SearchRequest, run_search
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 
 def test_greedy_weights_prefer_complementary_models():
@@ -76,15 +76,15 @@ def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
 
 
 def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
-    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import run_ensemble
     from tuner.ensemble.export import export_study
 
     before = len(searched.study_attr("s", "evaluations", []))
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache")
     assert len(searched.study_attr("s", "evaluations")) == before + 1
-    assert latest_evaluation(searched, "s")["when"] == record["when"]
-    assert set(record["test"]) == {"ensemble", "best"} and record["n_test"] == 360
-    assert len(record["test"]["ensemble"]["per_class_accuracy"]) == 10
+    assert searched.evaluations.latest("s") == record
+    assert set(record.test) == {"ensemble", "best"} and record.n_test == 360
+    assert len(record.test["ensemble"]["per_class_accuracy"]) == 10
     out = export_study(searched, "s", record, tmp_path / "export")
     assert {p.name for p in out.iterdir()} == {"model.keras", "best_trial.keras", "config.yaml", "metrics.json",
                                                "history.json", "README.md"}
@@ -108,12 +108,12 @@ for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
                           env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = dict(json.loads(line) for line in proc.stdout.splitlines() if line.startswith("["))
-    assert got["ensemble"] == pytest.approx(record["test"]["ensemble"]["accuracy"], abs=1e-9)
-    assert got["best"] == pytest.approx(record["test"]["best"]["accuracy"], abs=1e-9)
+    assert got["ensemble"] == pytest.approx(record.test["ensemble"]["accuracy"], abs=1e-9)
+    assert got["best"] == pytest.approx(record.test["best"]["accuracy"], abs=1e-9)
     config = (out / "config.yaml").read_text()
     assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
     readme = (out / "README.md").read_text()
-    assert "import keras" in readme and f"{100 * record['test']['ensemble']['accuracy']:.2f}%" in readme
+    assert "import keras" in readme and f"{100 * record.test['ensemble']['accuracy']:.2f}%" in readme
 
 
 def test_temperature_fit_recovers_a_known_miscalibration():
@@ -135,7 +135,7 @@ def test_ensemble_model_computes_what_the_selection_scored():
     import keras
 
     from tuner.ensemble.calibration import temper
-    from tuner.ensemble.evaluate import combine
+    from tuner.ensemble.assembly import combine
     from tuner.training.model import build_model
     from tuner.space.params import complete_params
 
@@ -148,7 +148,7 @@ def test_ensemble_model_computes_what_the_selection_scored():
 
 
 def test_a_member_takes_its_mirror_images_only_where_they_help():
-    from tuner.ensemble.evaluate import _calibrated
+    from tuner.ensemble.selection import _calibrated
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 2000)
@@ -171,7 +171,8 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
 
     import tuner.data as data
     import tuner.training.fit as training
-    from tuner.ensemble.evaluate import run_ensemble, select, stored_space
+    from tuner.ensemble.evaluate import run_ensemble, stored_space
+    from tuner.ensemble.selection import select
 
     events, real_fit, real_test = [], training.train_final, data.load_test_data
 
@@ -188,20 +189,20 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
     split, trials = searched.meta("s")["split"], {t.number: t for t in searched.trials("s")}
     members = list(select(searched, "s", 10, 20).members)
-    assert record["selection"]["members"] == select(searched, "s", 10, 20).members
+    assert record.selection.members == select(searched, "s", 10, 20).members
     assert [e[0] for e in events] == ["fit"] * len(members) + ["test"]  # the test split is read after every refit
     for (_, n_images, kw), n in zip(events, members):
-        assert n_images == split["n_train"] + split["n_val"] == record["refit"]["n_images"]
+        assert n_images == split["n_train"] + split["n_val"] == record.refit["n_images"]
         assert kw["epochs"] == trials[n].best_epoch + 1 and kw["seed"] == trials[n].seed
         assert kw["max_epochs"] == trials[n].max_epochs == 2
-    assert set(record["test"]) == {"best", "ensemble", "refit"} and not record["refit"]["failed"]
-    assert sorted(map(int, record["refit"]["models"])) == sorted(members)
-    assert record["refit_gain"] == pytest.approx(record["test"]["refit"]["accuracy"] - record["test"]["ensemble"]["accuracy"])
+    assert set(record.test) == {"best", "ensemble", "refit"} and not record.refit["failed"]
+    assert sorted(map(int, record.refit["models"])) == sorted(members)
+    assert record.refit_gain == pytest.approx(record.test["refit"]["accuracy"] - record.test["ensemble"]["accuracy"])
     x_test, y_test = real_test(stored_space(searched, "s"), None, searched.results_dir / "cache")
-    model_file = searched.verified_file("s", record["files"]["model.keras"])
+    model_file = searched.artifacts.verified_file("s", record.files["model.keras"])
     model = keras.saving.load_model(model_file, compile=False)
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
-    assert accuracy == pytest.approx(record["test"]["refit"]["accuracy"], abs=1e-9)
+    assert accuracy == pytest.approx(record.test["refit"]["accuracy"], abs=1e-9)
 
 
 
@@ -215,6 +216,6 @@ def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch
 
     monkeypatch.setattr(training, "train_final", diverge)
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
-    assert set(record["refit"]["failed"]) == set(map(str, record["selection"]["members"])) and not record["refit"]["models"]
-    assert record["test"]["refit"] == record["test"]["ensemble"]  # every member as searched: the same ensemble
+    assert set(record.refit["failed"]) == set(map(str, record.selection.members)) and not record.refit["models"]
+    assert record.test["refit"] == record.test["ensemble"]  # every member as searched: the same ensemble
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tuner.ui.board import describe_params, median_times, trial_times
-from tuner.store.search_store import TrialRecord
+from tuner.store import TrialRecord
 
 
 def record(number: int, seconds: float, epochs: int, first: float, epoch: float, predict: float,

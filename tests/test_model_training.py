@@ -354,8 +354,10 @@ def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
 
 
 def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
-    from tuner.search.runner import QuietObserver, SearchContext, TrialRunner
-    from tuner.store.search_store import SearchStore
+    from tuner.search.observer import QuietObserver
+    from tuner.search.context import SearchContext
+    from tuner.search.runner import TrialRunner
+    from tuner.store import SearchStore
 
     data, _ = digits_data
     store = SearchStore(None, results, create=True)

@@ -9,9 +9,9 @@ import signal
 import pytest
 
 from tuner.errors import UserError
-from tuner.search.runner import QuietObserver
+from tuner.search.observer import QuietObserver
 from tuner.search.run import SearchRequest, run_search
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 
 class Recorder(QuietObserver):
@@ -35,14 +35,14 @@ def request_for(space, store: SearchStore, n: int, **kw) -> SearchRequest:
 
 
 def worker_starts(store: SearchStore) -> int:
-    logs = (store.study_dir("study") / "logs").glob("worker-*.log")
+    logs = (store.artifacts.study_dir("study") / "logs").glob("worker-*.log")
     return sum(path.read_text().count("--- worker pid") for path in logs)
 
 
 def test_two_jobs_share_one_study(tiny_space, results):
     store, seen = SearchStore(None, results, create=True), Recorder()
     run_search(store, request_for(tiny_space, store, 4, jobs=2), seen)
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     assert sum(t.finished for t in trials) == 4
     assert len({t.number for t in trials}) == len(trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # seeded workers differ
@@ -57,7 +57,7 @@ def test_workers_that_retire_after_each_trial_lose_nothing(engine, tiny_space, r
     study in the fresh process (KerasTuner reloads its oracle) and end with exactly N."""
     store = SearchStore(None, results, create=True)
     run_search(store, request_for(tiny_space, store, 3, engine=engine, isolate=True, retire_growth=-1.0), Recorder())
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     assert sum(t.finished for t in trials) == 3 and not [t for t in trials if t.state == "running"]
     assert worker_starts(store) == 3
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # no proposal replayed
@@ -80,7 +80,7 @@ class KillFirstWorker(Recorder):
 def test_a_killed_worker_is_replaced_and_costs_its_trial_only(tiny_space, results):
     store, seen = SearchStore(None, results, create=True), KillFirstWorker()
     run_search(store, request_for(tiny_space, store, 2, isolate=True), seen)
-    trials = store.trials("study")
+    trials = store.trials.all("study")
     assert sum(t.finished for t in trials) == 2
     failed = [t for t in trials if t.state == "failed"]
     assert len(failed) == 1 and "worker process ended" in failed[0].reason

@@ -83,7 +83,7 @@ def test_any_set_value_gives_a_space_or_one_line(name, text):
 @SETTINGS
 @given(name=st.text(max_size=120))
 def test_a_study_name_either_names_a_folder_right_under_the_results_or_is_refused(name, tmp_path):
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     results = tmp_path / "results"
     try:
@@ -136,7 +136,7 @@ secrets = st.text(alphabet=string.ascii_letters + string.digits + "!$%&()*+,;=-.
 def test_no_secret_of_a_url_survives_redaction(secret, key, where):
     from urllib.parse import quote
 
-    from tuner.store.search_store import redact, scrub
+    from tuner.store import redact, scrub
 
     encoded = quote(secret, safe="")
     url = (f"postgresql://tune:{encoded}@db.example/tune?sslmode=require" if where == "userinfo"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_SPACE
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
@@ -33,7 +33,7 @@ def worker(results: Path, trials: int, storage: str | None = None, epochs: int =
 
 
 def check_exactly(store: SearchStore, n: int, study: str = "w") -> list:
-    trials = store.trials(study)
+    trials = store.trials.all(study)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
     assert sum(t.finished for t in trials) == n
@@ -73,8 +73,8 @@ def test_killed_workers_lose_nothing(tmp_path):
         time.sleep(rng.uniform(4, 9))  # start-up, mid-trial, between trials: wherever it lands
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        if store.study_id("w") is not None:
-            now = {t.number: t for t in store.trials("w") if t.finished}
+        if store.studies.id("w") is not None:
+            now = {t.number: t for t in store.trials.all("w") if t.finished}
             for number, record in finished_before.items():
                 assert now[number] == record  # a finished trial survives every later kill unchanged
             finished_before = now
@@ -95,7 +95,7 @@ def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
     deadline = time.time() + 120
     store = SearchStore(None, tmp_path, create=True)
     while time.time() < deadline:  # wait until a trial is running
-        if store.study_id("w") is not None and any(t.state == "running" for t in store.trials("w")):
+        if store.studies.id("w") is not None and any(t.state == "running" for t in store.trials.all("w")):
             break
         time.sleep(0.5)
     time.sleep(1)
@@ -103,7 +103,7 @@ def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "Resume with the same command" in err and "Traceback" not in err
-    trials = store.trials("w")
+    trials = store.trials.all("w")
     assert not [t for t in trials if t.state == "running"]
     interrupted = [t for t in trials if t.state == "failed"]
     # one running trial per worker at most, each failed as interrupted

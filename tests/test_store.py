@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tuner.errors import UserError
-from tuner.store.search_store import SearchStore, TrialRecord, redact
+from tuner.store import SearchStore, TrialRecord, redact
 
 META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprint": "a",
         "split": {"fingerprint": "s1", "source": "x"}}
@@ -32,36 +32,36 @@ def test_add_trial_round_trips_a_record(tmp_path: Path):
     record = TrialRecord(number=-1, state="complete", value=0.9, params={"depth": 2},
                          history={"val_accuracy": [0.8, 0.9], "val_loss": [0.5, 0.3]}, best_epoch=1, val_loss=0.3,
                          seconds=1.5, seed=7)
-    assert store.add_trial("s", record) == 0
-    assert store.add_trial("s", TrialRecord(-1, "failed", None, {"depth": 1}, reason="NaN")) == 1
-    complete, failed = store.trials("s")
+    assert store.trials.add("s", record) == 0
+    assert store.trials.add("s", TrialRecord(-1, "failed", None, {"depth": 1}, reason="NaN")) == 1
+    complete, failed = store.trials.all("s")
     assert (complete.state, complete.value, complete.params, complete.epochs, complete.seed) == ("complete", 0.9, {"depth": 2}, 2, 7)
     assert (failed.state, failed.reason, failed.value) == ("failed", "NaN", None)
-    assert store.count_finished("s") == 1
+    assert store.trials.count_finished("s") == 1
 
 
 def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
     store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     for value in (0.5, 0.9, 0.7, 0.6):
-        n = store.add_trial("s", TrialRecord(-1, "complete", value, {}, val_loss=1 - value))
-        folder = store.trial_dir("s", n)
+        n = store.trials.add("s", TrialRecord(-1, "complete", value, {}, val_loss=1 - value))
+        folder = store.artifacts.trial_dir("s", n)
         folder.mkdir(parents=True)
         (folder / "model.keras").write_bytes(b"m")
-    store.keep_models_of_top("s", 2)
+    store.artifacts.keep_models("s", {t.number for t in store.trials.top("s", 2)})
     assert sorted(int(p.parent.name) for p in (tmp_path / "s" / "trials").glob("*/model.keras")) == [1, 2]
-    assert store.ranks_in_top("s", 0.8, 2) and not store.ranks_in_top("s", 0.65, 2)
+    assert store.trials.ranks_in_top("s", 0.8, 2) and not store.trials.ranks_in_top("s", 0.65, 2)
 
 
 def test_half_written_artifacts_are_not_read(tmp_path: Path):
     store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
-    folder = store.trial_dir("s", 0)
+    folder = store.artifacts.trial_dir("s", 0)
     folder.mkdir(parents=True)
     (folder / "val_probs.npy").write_bytes(b"\x93NUMPY trunc")  # a crash mid-write without rename
-    assert store.val_views("s", 0) is None
-    store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"a": 1}), np.ones((3, 2)))
-    assert store.val_views("s", 0).shape == (1, 3, 2)
+    assert store.artifacts.val_views("s", 0) is None
+    store.artifacts.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"a": 1}), np.ones((3, 2)))
+    assert store.artifacts.val_views("s", 0).shape == (1, 3, 2)
     assert not list(folder.glob(".*tmp*"))  # no temporary files left behind
 
 
@@ -69,7 +69,7 @@ def test_passwords_never_shown():
     assert redact("postgresql://user:s3cret@db:5432/tune") == "postgresql://user:***@db:5432/tune"
     store = SearchStore("postgresql://user:s3cret@127.0.0.1:1/tune", Path("/tmp"))
     with pytest.raises(UserError) as e:
-        store.storage
+        store.db.storage
     assert "s3cret" not in str(e.value) and "cannot open storage postgresql://user:***@127.0.0.1:1/tune" in str(e.value)
 
 
@@ -77,15 +77,15 @@ def test_unknown_study_lists_the_known_ones(tmp_path: Path):
     store = SearchStore(None, tmp_path, create=True)
     store.open_study("alpha", META)
     with pytest.raises(UserError, match=r"no study 'beta' .*studies: alpha"):
-        store.trials("beta")
+        store.trials.all("beta")
 
 
 def test_validation_views_are_kept(tmp_path: Path):
     store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)
     plain, mirrored = np.full((3, 2), 0.2), np.full((3, 2), 0.8)
-    store.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"tta_flip": True}), np.stack([plain, mirrored]))
-    assert store.val_views("s", 0).shape == (2, 3, 2)
-    np.testing.assert_allclose(store.val_views("s", 0)[1], mirrored)
-    store.save_trial_files("s", TrialRecord(1, "complete", 0.5, {}), plain)  # a study from before views
-    assert store.val_views("s", 1).shape == (1, 3, 2)
+    store.artifacts.save_trial_files("s", TrialRecord(0, "complete", 0.5, {"tta_flip": True}), np.stack([plain, mirrored]))
+    assert store.artifacts.val_views("s", 0).shape == (2, 3, 2)
+    np.testing.assert_allclose(store.artifacts.val_views("s", 0)[1], mirrored)
+    store.artifacts.save_trial_files("s", TrialRecord(1, "complete", 0.5, {}), plain)  # a study from before views
+    assert store.artifacts.val_views("s", 1).shape == (1, 3, 2)

@@ -39,14 +39,14 @@ def study_dir(tmp_path_factory) -> Path:
 
 def snapshot(results: Path) -> dict[str, object]:
     """Every file under the results folder with its checksum, and every trial record."""
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     files = {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(results.rglob("*")) if p.is_file() and p.name != "tune.db"}
     store = SearchStore(None, results)
-    trials = [(t.number, t.state, t.value, json.dumps(t.params, sort_keys=True)) for t in store.trials(STUDY)]
-    return {"files": files, "trials": trials, "studies": store.study_names(),
-            "evaluations": len(store.study_attr(STUDY, "evaluations", []))}
+    trials = [(t.number, t.state, t.value, json.dumps(t.params, sort_keys=True)) for t in store.trials.all(STUDY)]
+    return {"files": files, "trials": trials, "studies": store.studies.names(),
+            "evaluations": len(store.studies.attr(STUDY, "evaluations", []))}
 
 
 def tree(folder: Path, skip: Path | None = None) -> set[str]:
@@ -160,7 +160,7 @@ def test_a_space_name_that_is_not_a_plain_name_is_refused(bad, study_dir, tmp_pa
 
 
 def test_a_link_in_the_results_folder_cannot_lead_outside(tmp_path, capsys):
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
     from tuner.errors import UserError
 
     results = tmp_path / "results"
@@ -452,10 +452,9 @@ def test_an_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
 
 # ---- 5. exports and records that disagree ---------------------------------------------------------
 def _latest(study_dir: Path) -> dict:
-    from tuner.ensemble.evaluate import latest_evaluation
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
-    return latest_evaluation(SearchStore(None, study_dir), STUDY)
+    return SearchStore(None, study_dir).evaluations.latest(STUDY)
 
 
 EXPORT_FILES = {"model.keras", "best_trial.keras", "config.yaml", "metrics.json", "history.json", "README.md"}
@@ -467,7 +466,7 @@ def check_export(folder: Path, record: dict) -> None:
     metrics = json.loads((folder / "metrics.json").read_text())
     for name in ("model.keras", "best_trial.keras"):
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        assert digest == record["files"][name]["sha256"] == metrics["sha256"][name]
+        assert digest == record.files[name].sha256 == metrics["sha256"][name]
 
 
 def test_an_export_is_complete_and_matches_its_record(study_dir, tmp_path, capsys):
@@ -666,7 +665,7 @@ def _wait_for_line(proc, pattern: str, timeout: float = 240) -> list[str]:
 def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
     import signal
 
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     proc = _start(["search", "--space", str(TINY_SPACE), "--study", "t", "--trials", "30", "--epochs", "2",
                    "--results-dir", "r", "--no-ensemble", "--jobs", "1", "--seed", "0", where], tmp_path)
@@ -700,7 +699,7 @@ params:
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_max_failures_stops_in_one_line_and_leaves_nothing_running(jobs, tmp_path, capsys):
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     space = _space(tmp_path / "diverging.yaml", DIVERGING)  # weights grow x19 a step: a real NaN loss
     code, out, err = run_main(["search", "--space", str(space), "--trials", "6", "--max-failures", "2", "--seed", "0",
@@ -734,11 +733,11 @@ def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, 
 
 def _verify(results: Path, tmp_path: Path, capsys) -> None:
     """After a kill: the record's files are its own, and an export is whole or refused in one line."""
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     record, store = _latest(results), SearchStore(None, results)
-    for entry in record["files"].values():
-        store.verified_file(STUDY, entry)
+    for entry in record.files.values():
+        store.artifacts.verified_file(STUDY, entry)
     out = tmp_path / "verify"
     shutil_rm(out)
     code, _, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", str(out)], capsys)
@@ -810,7 +809,7 @@ def test_no_secret_of_a_storage_url_is_ever_printed(command, url, study_dir, tmp
 
 
 def test_the_start_line_shows_the_url_without_its_secrets(capsys):
-    from tuner.store.search_store import redact
+    from tuner.store import redact
 
     assert redact(f"postgresql://u:{SECRET}@h/db?password={SECRET}&sslmode=require") == \
         "postgresql://u:***@h/db?password=***&sslmode=require"
@@ -871,7 +870,7 @@ def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, ca
     import yaml
 
     from tuner.ui.board import build_board
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
     from tuner.ui.terminal import SearchView, Terminal
 
     space = yaml.safe_load(TINY_SPACE.read_text())
@@ -881,7 +880,7 @@ def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, ca
                              "--in-process", "--jobs", "1", "--seed", "0", "--results-dir", str(tmp_path / "r")], capsys)
     assert code == 0, err
     store = SearchStore(None, tmp_path / "r")
-    number = store.begin_trial("tiny_digits", {"width": 6, "optimizer": "adam"})  # the same values, sampled
+    number = store.trials.begin("tiny_digits", {"width": 6, "optimizer": "adam"})  # the same values, sampled
     view = SearchView(Terminal(), store, "tiny_digits", 2)
     view.board = build_board(store, "tiny_digits", 10)
     assert view._start_point(0) == " (start point 1/1)" and view._start_point(number) == ""

@@ -21,11 +21,22 @@ class UserError(TuneError):
     """A problem with the user's input, told in one line."""
 
 
-class TrialFailed(TuneError):
+class TrialEnded(TuneError):
+    """A trial that ended before its budget, with what it still tells: its epochs so far
+    (`history`) and where its time went (`timings`)."""
+
+    def __init__(self, reason: str, history: dict[str, list[float]] | None = None,
+                 timings: dict[str, float] | None = None):
+        super().__init__(reason)
+        self.history: dict[str, list[float]] = history or {}
+        self.timings: dict[str, float] = timings or {}
+
+
+class TrialFailed(TrialEnded):
     """A trial that could not finish; the search records it and goes on."""
 
 
-class TrialPruned(TuneError):
+class TrialPruned(TrialEnded):
     """A trial stopped early by the pruner."""
 
 

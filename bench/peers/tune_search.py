@@ -14,9 +14,9 @@ from pathlib import Path
 from common import Progress, add_arguments, load_space
 
 from tuner.training.backend import selected_backend
-from tuner.search.runner import QuietObserver
+from tuner.search.observer import QuietObserver
 from tuner.search.run import SearchRequest, run_search
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 
 class Record(QuietObserver):

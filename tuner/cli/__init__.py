@@ -18,7 +18,7 @@ from tuner import __version__
 from tuner.errors import Interrupted, SearchStopped, UserError, describe_fault
 
 if TYPE_CHECKING:
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -60,7 +60,7 @@ def _not_empty(ctx: Any, param: Any, value: Any) -> Path:
 
 def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False) -> SearchStore:
     """The store; only `create` (the search) may create a database or a results folder."""
-    from tuner.store.search_store import SearchStore
+    from tuner.store import SearchStore
 
     return SearchStore(storage, results_dir, heartbeat=heartbeat, create=create)
 
@@ -68,9 +68,9 @@ def open_store(storage: str | None, results_dir: Path, heartbeat: bool = False, 
 def pick_study(store: Any, study: str | None) -> str:
     """The named study, or the only one in the storage."""
     if study is not None:
-        store.require_study(study)
+        store.studies.require(study)
         return study
-    names = store.study_names()
+    names = store.studies.names()
     if len(names) == 1:
         return names[0]
     raise UserError("no studies in the storage yet; run `tune search` first" if not names else
@@ -162,7 +162,7 @@ def _interrupted(how: str) -> NoReturn:
 
 def scrub_all(text: str, args: list[str]) -> str:
     """`text` without the secrets of the storage URL the command was given."""
-    from tuner.store.search_store import scrub
+    from tuner.store import scrub
 
     url = os.environ.get("TUNE_STORAGE", "")
     for i, arg in enumerate(args):

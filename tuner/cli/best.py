@@ -26,7 +26,7 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
 
     from tuner import config
     from tuner.cli.ensemble import run_and_show
-    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import run_ensemble
     from tuner.errors import UserError
     from tuner.ensemble.export import check_export_target, export_study, protected_paths
     from tuner.ui.board import build_board
@@ -40,14 +40,15 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
     if not board.rows:
         raise UserError(f"study '{name}' has no completed trial yet")
     best = board.rows[0]
-    record = latest_evaluation(store, name)
+    record = store.evaluations.latest(name)
     if not as_json:
         record = run_and_show(store, name, data, terminal, when="missing")
     elif record is None and export_dir:  # --json: evaluate without printing tables
         record = run_ensemble(store, name, 10, 20, "log_loss", data, config.cache_dir())
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
-                               "val_loss": best.val_loss, "params": best.params}, "evaluation": record}, indent=1))
+                               "val_loss": best.val_loss, "params": best.params},
+                               "evaluation": record and record.to_json()}, indent=1))
     else:
         table = Table(title=f"best trial {best.trial}: val acc {100 * best.val_accuracy:.2f}%", title_justify="left")
         table.add_column("parameter")

@@ -12,7 +12,7 @@ from tuner import config
 from tuner.cli import open_store, pick_study, store_options
 
 
-def show(terminal: Any, record: dict[str, Any]) -> None:
+def show(terminal: Any, record: Any) -> None:
     from tuner.ui.terminal import evaluation_tables
 
     for table in evaluation_tables(record):
@@ -20,20 +20,20 @@ def show(terminal: Any, record: dict[str, Any]) -> None:
 
 
 def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: int = 10, size: int = 20,
-                 metric: str = "log_loss", when: str = "changed", refit: bool = False) -> dict[str, Any]:
+                 metric: str = "log_loss", when: str = "changed", refit: bool = False) -> Any:
     """Show the latest recorded evaluation, or evaluate: `when` is 'changed' (the study has
     finished trials the record does not cover), 'missing' (no record yet) or 'always'; with
     `refit`, a record without a refit counts as missing."""
-    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import run_ensemble
 
-    record = latest_evaluation(store, study)
-    finished = store.count_finished(study)
-    stale = record is not None and record["n_finished"] != finished
-    if refit and record is not None and "refit" not in record:
+    record = store.evaluations.latest(study)
+    finished = store.trials.count_finished(study)
+    stale = record is not None and record.n_finished != finished
+    if refit and record is not None and record.refit is None:
         record = None
     if record is not None and when != "always" and not (when == "changed" and stale):
-        terminal.info(f"recorded evaluation of {record['when']}; the test set was not read again"
-                      + (f" (the study has {finished - record['n_finished']} more finished trials since)" if stale else "")
+        terminal.info(f"recorded evaluation of {record.when}; the test set was not read again"
+                      + (f" (the study has {finished - record.n_finished} more finished trials since)" if stale else "")
                       + "; --reevaluate selects and evaluates anew")
     else:
         terminal.info(f"selecting an ensemble among the top {top} trials on validation data"
@@ -60,16 +60,16 @@ def run_and_show(store: Any, study: str, data: Path | None, terminal: Any, top: 
 def command(study: str | None, top: int, size: int, metric: str, reevaluate: bool, refit: bool, data: Path | None,
             as_json: bool, storage: str | None, results_dir: Path) -> None:
     """Build the ensemble of the best trials and evaluate it once on the held-out test split."""
-    from tuner.ensemble.evaluate import latest_evaluation, run_ensemble
+    from tuner.ensemble.evaluate import run_ensemble
     from tuner.ui.terminal import Terminal
 
     store, terminal = open_store(storage, results_dir), Terminal()
     name = pick_study(store, study)
     if as_json:
-        record = latest_evaluation(store, name)
-        if record is None or reevaluate or (refit and "refit" not in record):
+        record = store.evaluations.latest(name)
+        if record is None or reevaluate or (refit and record.refit is None):
             record = run_ensemble(store, name, top, size, metric, data, config.cache_dir(), refit)
-        click.echo(json.dumps(record, indent=1))
+        click.echo(json.dumps(record.to_json(), indent=1))
         return
     run_and_show(store, name, data, terminal, top, size, metric, when="always" if reevaluate else "missing",
                  refit=refit)

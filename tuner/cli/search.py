@@ -73,7 +73,7 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     from tuner.paths import check_study_name
     from tuner.search.run import SearchRequest, run_search
     from tuner.space.schema import load_space
-    from tuner.store.search_store import redact
+    from tuner.store import redact
     from tuner.ui.terminal import SearchView, Terminal
 
     if backend:
@@ -96,8 +96,8 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
                   f"{trials} trials, storage {redact(store.url)}")
     view = SearchView(terminal, store, name, trials)
-    store.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
-    store.check_writable(name)
+    store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
+    store.artifacts.check_writable(name)
     try:
         with view:
             run_search(store, request, view)

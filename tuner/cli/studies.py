@@ -17,11 +17,11 @@ def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
     """List the studies in the storage."""
     from rich.table import Table
 
-    from tuner.store.search_store import redact
+    from tuner.store import redact
     from tuner.ui.terminal import Terminal
 
     store = open_store(storage, results_dir)
-    studies = store.studies()
+    studies = [store.trials.summary(name) for name in store.studies.names()]
     if as_json:
         rows = [{"study": s.name, "engine": s.meta.get("engine"), "sampler": s.meta.get("sampler"),
                  "dataset": s.meta.get("dataset"), "counts": s.counts, "best_val_accuracy": s.best_value,
@@ -38,7 +38,7 @@ def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
                       str(s.counts["failed"]), best, s.meta.get("created", "")[:16])
     terminal = Terminal()
     terminal.console.print(table)
-    others = store.foreign_study_names()
+    others = store.studies.foreign_names()
     if others:
         terminal.info(f"{len(others)} {'study' if len(others) == 1 else 'studies'} in this storage "
                       f"{'was' if len(others) == 1 else 'were'} not made by tune (left alone): {', '.join(others)}")

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from tuner.ensemble.evaluate import evaluation_files, final_model
 from tuner.errors import UserError
 from tuner.paths import check_can_write, remove_stale, replace_folder
-from tuner.store.search_store import SearchStore, TrialRecord, sha256_of
+from tuner.store import Evaluation, SearchStore, TrialRecord
+from tuner.store.artifacts import sha256_of
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
@@ -27,26 +27,25 @@ def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str
     return space
 
 
-def _readme(study: str, meta: dict[str, Any], record: dict[str, Any], best: TrialRecord, n_trials: int) -> str:
+def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRecord, n_trials: int) -> str:
     split = meta["split"]
-    sel = record["selection"]
-    members = ", ".join(f"trial {n} ({float(w):.2f})" for n, w in sel["members"].items())
-    calibrated = (", each member's logits divided by a temperature fitted on validation data"
-                  if sel.get("temperatures") else "")  # evaluations recorded before calibration have none
+    sel = record.selection
+    members = ", ".join(f"trial {n} ({w:.2f})" for n, w in sel.members.items())
+    calibrated = ", each member's logits divided by a temperature fitted on validation data" if sel.temperatures else ""
     return f"""# {study}: exported by `tune`
 
 - dataset: {meta['dataset']} (source: {split['source']})
 - split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
 - search: {n_trials} finished trials, engine {meta['engine']}, sampler {meta['sampler']}
-- best trial: {best.number}, validation accuracy {100 * sel['best_val_accuracy']:.2f}%
-- ensemble: {members}, chosen by greedy selection on validation {sel['metric']}{calibrated}
+- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%
+- ensemble: {members}, chosen by greedy selection on validation {sel.metric}{calibrated}
 
 | model | test accuracy | test loss |
 | --- | --- | --- |
 {_test_rows(record)}
 
-Evaluated once on the {record['n_test']} test images ({record['when']}); nothing was chosen with them.
+Evaluated once on the {record.n_test} test images ({record.when}); nothing was chosen with them.
 
 ## Use
 
@@ -64,8 +63,8 @@ per-epoch history of the best trial and of each ensemble member.
 """
 
 
-def _test_rows(record: dict[str, Any]) -> str:
-    test, refit = record["test"], final_model(record) == "refit"
+def _test_rows(record: Evaluation) -> str:
+    test, refit = record.test, record.final == "refit"
     names = {"refit": "`model.keras` (the ensemble, each member trained again on train + validation)",
              "ensemble": "the same ensemble as searched (not exported)" if refit else "`model.keras` (ensemble)",
              "best": "`best_trial.keras` (trained on train only)" if refit else "`best_trial.keras`"}
@@ -100,12 +99,12 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
     check_can_write(out.parent if out.parent != out else out, "export folder")
 
 
-def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Path, force: bool = False) -> Path:
+def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, force: bool = False) -> Path:
     """Build the export in a hidden folder beside `out`, check it, then rename it into place:
     `out` is either complete and consistent or as it was."""
     out = out.resolve()  # `.`, a link: the folder itself
     check_export_target(out, force, protected_paths(store))
-    ensemble_file, best_file = evaluation_files(store, study, record)
+    ensemble_file, best_file = store.evaluations.model_files(study, record)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(list(out.parent.glob(".tune-export-*")) + list(out.parent.glob(".tune-old-*")))
     built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
@@ -120,23 +119,23 @@ def export_study(store: SearchStore, study: str, record: dict[str, Any], out: Pa
 
 def protected_paths(store: SearchStore) -> tuple[Path, ...]:
     """What an export must never replace: the results folder and the study database."""
-    database = store.sqlite_file()
+    database = store.db.sqlite_file()
     return (store.results_dir,) + ((database,) if database is not None else ())
 
 
-def _write_export(store: SearchStore, study: str, record: dict[str, Any], out: Path, models: dict[str, Path]) -> None:
-    meta, trials = store.meta(study), {t.number: t for t in store.trials(study)}
-    sel = record["selection"]
-    best = trials[int(sel["best_trial"])]
+def _write_export(store: SearchStore, study: str, record: Evaluation, out: Path, models: dict[str, Path]) -> None:
+    meta, trials = store.studies.meta(study), {t.number: t for t in store.trials.all(study)}
+    sel = record.selection
+    best = trials[sel.best_trial]
     for name, source in models.items():
         shutil.copyfile(source, out / name)
-        if sha256_of(out / name) != record["files"][name]["sha256"]:
+        if sha256_of(out / name) != record.files[name].sha256:
             raise UserError(f"copying {source} to the export changed it (checksum differs); nothing was exported")
     (out / "config.yaml").write_text(yaml.safe_dump(best_config(meta, best, study), sort_keys=False))
-    checksums = {name: record["files"][name]["sha256"] for name in models}
-    metrics = {"study": study, "best_trial": best.number, "best_params": best.params, **record, "sha256": checksums}
+    checksums = {name: record.files[name].sha256 for name in models}
+    metrics = {"study": study, "best_trial": best.number, "best_params": best.params, **record.to_json(), "sha256": checksums}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    histories = {str(n): trials[n].history for n in {int(m) for m in sel["members"]} | {best.number}}
+    histories = {str(n): trials[n].history for n in set(sel.members) | {best.number}}
     (out / "history.json").write_text(json.dumps({"best_trial": best.history, "members": histories}, indent=1))
     n_trials = sum(t.finished for t in trials.values())
     (out / "README.md").write_text(_readme(study, meta, record, best, n_trials))

@@ -24,7 +24,7 @@ import numpy as np
 from tuner.data import SearchData
 from tuner.errors import TrialFailed
 from tuner.training.metrics import accuracy
-from tuner.store.search_store import SearchStore, TrialRecord
+from tuner.store import SearchStore, TrialRecord
 
 Progress = Callable[[str], None]
 
@@ -54,10 +54,10 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
     """Train each member on train + validation and save it as `folder/trial_<n>.keras`. A member
     whose refit fails (its loss diverged, or `check_fit`) keeps its search model; the returned
     summary says which and why, with each member's epochs and seconds."""
-    from tuner.search.runner import free_memory
+    from tuner.training.memory import free_memory
     from tuner.training.fit import train_final
 
-    trials = {t.number: t for t in store.trials(study)}
+    trials = {t.number: t for t in store.trials.all(study)}
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
     summary: dict[str, Any] = {"n_images": int(len(x)), "models": {}, "epochs": {}, "seconds": {}, "failed": {}}
@@ -67,7 +67,7 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
             job = refit_job(trials[number], space_max_epochs)
             model = train_final(job.params, x, y, data.n_classes, epochs=job.epochs, max_epochs=job.max_epochs,
                                 seed=job.seed, learning_rates=job.learning_rates)
-            check_fit(model, data, store.val_views(study, number))
+            check_fit(model, data, store.artifacts.val_views(study, number))
         except TrialFailed as e:
             summary["failed"][str(number)] = str(e)
             summary["seconds"][str(number)] = round(time.perf_counter() - start, 2)
@@ -76,7 +76,7 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
             continue
         seconds = time.perf_counter() - start
         path = folder / f"trial_{number}.keras"
-        store.save_model_file(path, model)
+        store.artifacts.save_model_file(path, model)
         del model
         free_memory()
         summary["models"][str(number)], summary["epochs"][str(number)] = str(path), job.epochs

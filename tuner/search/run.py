@@ -11,9 +11,12 @@ from tuner.data import SearchData, SplitInfo, load_search_data
 from tuner.search.engines import check_choice, engine_class
 from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
-from tuner.search.runner import SearchContext, SearchObserver, TrialRunner, fail_own_trials
+from tuner.search.context import SearchContext
+from tuner.search.observer import SearchObserver
+from tuner.search.loop import run_trials
+from tuner.search.runner import TrialRunner, fail_own_trials
 from tuner.space.schema import Space
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,10 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
     data, split = load_search_data(request.space, request.data, request.cache_dir)
     for note in split.notes:
         observer.note(note)
-    store.check_no_links_out(request.study)
+    store.artifacts.check_no_links_out(request.study)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
     engine_class(request.engine).queue_start_points(store, request.study, request.space)
-    store.save_val_labels(request.study, data.y_val)
+    store.artifacts.save_val_labels(request.study, data.y_val)
     return data
 
 
@@ -92,8 +95,6 @@ def search_here(store: SearchStore, request: SearchRequest, observer: SearchObse
         fail_own_trials(store, request.study, {os.getpid()})
 
 
-
-
 def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObserver, data: SearchData) -> bool:
     from tuner.training.backend import configure
 
@@ -102,7 +103,7 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
                         request.max_failures, request.retire_growth)
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
-    engine = engine_class(request.engine)(runner, sampler, pruner, request.seed)
+    engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)
     observer.search_started(setup)
-    engine.search(request.n_trials, request.timeout)
-    return not runner.retiring or store.count_finished(request.study) >= request.n_trials
+    run_trials(engine, runner, request.n_trials, request.timeout)
+    return not runner.retiring or store.trials.count_finished(request.study) >= request.n_trials

@@ -1,1 +1,42 @@
-"""The store: typed records over Optuna's RDB storage, and the artifact files beside it."""
+"""The store: typed records over Optuna's RDB storage, and the artifact files beside it.
+
+`SearchStore` hands out one part per job, over one storage URL and one results folder:
+`db` (opening and refusing databases), `studies` (the registry and each study's record),
+`trials` (trial records), `artifacts` (files under `<results>/<study>/`) and `evaluations`
+(test-set evaluations and their model files). Only the store and the engines import optuna,
+and the store only as a database layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuner.store.artifacts import Artifacts
+from tuner.store.database import Database
+from tuner.store.evaluations import Evaluations
+from tuner.store.records import Evaluation, FileEntry, Selection, StudyInfo, TrialRecord, TrialState
+from tuner.store.studies import Studies
+from tuner.store.trials import Trials
+from tuner.store.urls import default_storage_url, redact, scrub
+
+__all__ = ["SearchStore", "Evaluation", "FileEntry", "Selection", "StudyInfo", "TrialRecord", "TrialState", "redact", "scrub"]
+
+
+class SearchStore:
+    """One storage URL plus one results folder. Only `create=True` (the search) may create a
+    database or its folder; every other command opens what exists, or says there is nothing."""
+
+    def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False):
+        self.results_dir = results_dir
+        self.db = Database(url or default_storage_url(results_dir), heartbeat, create)
+        self.url = self.db.url
+        self.studies = Studies(self.db)
+        self.trials = Trials(self.db, self.studies)
+        self.artifacts = Artifacts(results_dir, self.db.sqlite_file())
+        self.evaluations = Evaluations(self.studies, self.artifacts)
+
+    def open_study(self, name: str, meta: dict) -> int:
+        """Create the study or check it matches; a name that cannot be a folder here is refused
+        before the study exists."""
+        self.artifacts.study_dir(name)
+        return self.studies.open(name, meta)

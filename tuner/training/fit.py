@@ -22,7 +22,7 @@ from tuner import interrupts
 from tuner.training.augment import CHOICES, Augment, draw_choices
 from tuner.training.backend import compile_counts, jit_compile
 from tuner.data import SearchData
-from tuner.errors import TrialFailed, TrialPruned
+from tuner.errors import TrialEnded, TrialFailed, TrialPruned
 from tuner.training.metrics import scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
@@ -178,7 +178,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
             callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.2, patience=max(1, patience // 2)))
         build_seconds = time.perf_counter() - start
         trainer.fit(batches, epochs=max_epochs, callbacks=callbacks, verbose=0)
-    except (TrialFailed, TrialPruned) as e:
+    except TrialEnded as e:
         _attach(e, validation, _timings(validation, build_seconds, start, compiles_before))
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
@@ -256,7 +256,7 @@ def _timings(validation: Validation | None, build_seconds: float, start: float,
     return timings
 
 
-def _attach(error: Exception, validation: Validation | None, timings: dict[str, float]) -> None:
+def _attach(error: TrialEnded, validation: Validation | None, timings: dict[str, float]) -> None:
     """What a pruned or failed trial still tells: its epochs so far and its timings."""
-    error.history = validation.history if validation is not None else {}  # type: ignore[attr-defined]
-    error.timings = timings  # type: ignore[attr-defined]
+    error.history = validation.history if validation is not None else {}
+    error.timings = timings

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tuner.training.fit import initializers as host
+from tuner.training import initializers as host
 
 MAX_FILTERS = 512
 

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from tuner.training.fit import initializers as host
+from tuner.training import initializers as host
 
 # The index of each kind is what the step reads; "plateau" is constant here and lowered by
 # Keras's ReduceLROnPlateau, which assigns the learning-rate variable.

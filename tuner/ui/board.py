@@ -6,7 +6,8 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tuner.store.search_store import SearchStore, TrialRecord
+from tuner.store import SearchStore, TrialRecord, TrialState
+from tuner.store.trials import best_of, counts_of
 
 # Short labels for the parameters worth a glance, in display order.
 _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",
@@ -38,7 +39,7 @@ def describe_params(params: dict[str, Any], searched: list[str] | None = None) -
 class Row:
     rank: int | None
     trial: int
-    state: str
+    state: TrialState
     val_accuracy: float | None
     val_loss: float | None
     epochs: int
@@ -52,7 +53,7 @@ class Row:
 class Board:
     study: str
     meta: dict[str, Any]
-    counts: dict[str, int]
+    counts: dict[str, int]  # by TrialState value
     rows: list[Row]  # best completed trials, best first
     failures: list[Row]  # most recent failed trials, with reasons
     mean_seconds: float | None  # mean duration of finished trials, for ETAs
@@ -85,7 +86,7 @@ class TrialTimes:
 
 
 def trial_times(t: TrialRecord) -> TrialTimes | None:
-    if t.state != "complete" or not t.timings or not t.seconds:
+    if t.state is not TrialState.COMPLETE or not t.timings or not t.seconds:
         return None
     training = t.epochs * t.timings["epoch_seconds"]
     compile_ = max(t.timings["first_epoch_seconds"] - t.timings["epoch_seconds"], 0.0)
@@ -107,12 +108,11 @@ def _row(rank: int | None, t: TrialRecord, searched: list[str] | None) -> Row:
 
 
 def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5) -> Board:
-    meta = store.meta(study)
-    trials = store.trials(study)
+    meta = store.studies.meta(study)
+    trials = store.trials.all(study)
     searched = [k for k, v in meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)] or None
-    counts = {s: sum(t.state == s for t in trials) for s in ("complete", "pruned", "failed", "running")}
-    best = store.top_trials(study, top)
-    failed = sorted((t for t in trials if t.state == "failed"), key=lambda t: -t.number)[:failures]
+    counts, best = counts_of(trials), best_of(trials, top)
+    failed = sorted((t for t in trials if t.state is TrialState.FAILED), key=lambda t: -t.number)[:failures]
     durations = [t.seconds for t in trials if t.finished and t.seconds]
     return Board(study, meta, counts, [_row(i + 1, t, searched) for i, t in enumerate(best)],
                  [_row(None, t, searched) for t in failed], sum(durations) / len(durations) if durations else None,

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.ui.board import Board, build_board
-from tuner.store.search_store import SearchStore, TrialRecord
+from tuner.store import Evaluation, SearchStore, TrialRecord, TrialState
 
 
 def _pct(value: float | None) -> str:
@@ -144,7 +144,7 @@ class SearchView:
         """' (start point i/n)' when the trial was queued as one of the space's start points
         (its recorded origin: a sampled trial may happen to draw the same values)."""
         points = self.board.meta.get("space", {}).get("start", []) if self.board else []
-        index = self.store.start_point(self.study, number) if points else None
+        index = self.store.trials.start_point(self.study, number) if points else None
         return "" if index is None else f" (start point {index + 1}/{len(points)})"
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
@@ -173,8 +173,8 @@ class SearchView:
         if self.live is not None:
             self.live.update(self._render())
             return
-        outcome = {"complete": f"val acc {_pct(record.value)}", "pruned": f"pruned at epoch {record.epochs}",
-                   "failed": f"failed: {record.reason}"}.get(record.state, record.state)
+        outcome = {TrialState.COMPLETE: f"val acc {_pct(record.value)}", TrialState.PRUNED: f"pruned at epoch {record.epochs}",
+                   TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
         best = self.board.rows[0] if self.board.rows else None
         best_text = f"; best: trial {best.trial} {_pct(best.val_accuracy)}" if best else ""
         self.t.info(f"trial {record.number} {outcome} ({record.epochs} epochs, {_duration(record.seconds)}){best_text}"
@@ -187,35 +187,33 @@ class SearchView:
             self.t.warn(message)
 
 
-def evaluation_tables(record: dict[str, Any]) -> list[Table]:
+def evaluation_tables(record: Evaluation) -> list[Table]:
     """The recorded test evaluation: best trial and ensemble side by side, then the members."""
-    sel, test = record["selection"], record["test"]
-    table = Table(title=f"held-out test set: {record['n_test']} images", title_justify="left")
+    sel, test = record.selection, record.test
+    table = Table(title=f"held-out test set: {record.n_test} images", title_justify="left")
     for name in ("model", "val acc", "val loss", "test acc", "test loss"):
         table.add_column(name, justify="left" if name == "model" else "right")
-    table.add_row(f"best trial ({sel['best_trial']})", _pct(sel["best_val_accuracy"]), f"{sel['best_val_loss']:.4f}",
+    table.add_row(f"best trial ({sel.best_trial})", _pct(sel.best_val_accuracy), f"{sel.best_val_loss:.4f}",
                   _pct(test["best"]["accuracy"]), f"{test['best']['loss']:.4f}")
-    table.add_row(f"ensemble ({len(sel['members'])} members)", _pct(sel["val_accuracy"]), f"{sel['val_loss']:.4f}",
+    table.add_row(f"ensemble ({len(sel.members)} members)", _pct(sel.val_accuracy), f"{sel.val_loss:.4f}",
                   _pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
-    caption = f"ensemble gain over the best trial on test: {100 * record['gain']:+.2f} points"
+    caption = f"ensemble gain over the best trial on test: {100 * record.gain:+.2f} points"
     if "refit" in test:  # validation trained these models: no validation figure
-        refit = record["refit"]
+        refit = record.refit or {}
         table.add_row(f"ensemble refit on train+val ({len(refit['models'])} refit)", "-", "-",
                       _pct(test["refit"]["accuracy"]), f"{test['refit']['loss']:.4f}")
-        caption += (f"\nrefit gain over the ensemble on test: {100 * record['refit_gain']:+.2f} points "
+        caption += (f"\nrefit gain over the ensemble on test: {100 * (record.refit_gain or 0.0):+.2f} points "
                     f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
         caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
     table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel['metric']}; "
-                     f"evaluated {record['when']}")
+                     f"evaluated {record.when}")
     table.caption_justify = "left"
     members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")
     members.add_column("weight", justify="right")
     members.add_column("temperature", justify="right")  # its logits / T: calibrated on validation data
     members.add_column("mirrored too", justify="right")
-    temperatures = {str(n): t for n, t in sel.get("temperatures", {}).items()}  # JSON keys are strings
-    flips = {str(n): f for n, f in sel.get("flips", {}).items()}
-    for n, w in sorted(sel["members"].items(), key=lambda kv: -float(kv[1])):
-        flipped = {True: "yes", False: "no"}.get(flips.get(str(n)), "as trained")
-        members.add_row(str(n), f"{float(w):.3f}", f"{temperatures.get(str(n), 1.0):.2f}", flipped)
+    for n, w in sorted(sel.members.items(), key=lambda kv: -kv[1]):
+        flipped = {True: "yes", False: "no"}.get(sel.flips.get(n), "as trained")
+        members.add_row(str(n), f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}", flipped)
     return [table, members]

@@ -1,26 +1,28 @@
-"""`BaseEngine`: what to try next. An engine maps a space to its own parameters, asks its
-sampler for a parameter dict, hands the dict to the shared `TrialRunner` and records the
-result in the store. Engines differ in nothing else: model, data and training are shared."""
+"""`BaseEngine`: what to try next. An engine maps a space to its own parameters and, when
+asked, reserves the next trial in the study and proposes its complete parameters; `tell`
+gives it the recorded result. It records nothing itself: the runner does (`tuner.search.runner`).
+Engines differ in nothing else: model, data, training and records are shared."""
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, ContextManager
 
-from tuner.search.runner import TrialRunner
+from tuner.search.context import Proposal, SearchContext
 from tuner.space.schema import Space
-from tuner.store.search_store import SearchStore
+from tuner.store import SearchStore, TrialRecord, TrialState
 
 
 class BaseEngine(ABC):
     name: ClassVar[str]
 
-    def __init__(self, runner: TrialRunner, sampler: str, pruner: str, seed: int | None):
-        self.runner = runner
-        self.ctx = runner.ctx
+    def __init__(self, ctx: SearchContext, sampler: str, pruner: str, seed: int | None):
+        self.ctx = ctx
         self.sampler = sampler
         self.pruner = pruner
         self.seed = seed
+        self.exhausted = False  # set when the engine has nothing left to propose
 
     @classmethod
     def queue_start_points(cls, store: SearchStore, study_name: str, space: Space) -> None:
@@ -28,8 +30,22 @@ class BaseEngine(ABC):
         Runs once per process that opens the study (the parent first, with --jobs), so an
         engine must do nothing when the study already has trials. Default: nothing to queue."""
 
+    def prepare(self, n_trials: int) -> None:
+        """Once, before the first `ask`."""
+
+    def counts(self) -> tuple[int, int]:
+        """(finished, running) trials of the study, all processes together."""
+        trials = self.ctx.store.trials.all(self.ctx.study)
+        return sum(t.finished for t in trials), sum(t.state is TrialState.RUNNING for t in trials)
+
     @abstractmethod
-    def search(self, n_trials: int, timeout: float | None) -> None:
-        """Run trials until the study holds `n_trials` finished ones, or no new trial may start
-        after `timeout` seconds, or the runner is retiring its process. Raises SearchStopped on
-        a fatal condition."""
+    def ask(self, n_trials: int) -> Proposal | None:
+        """The next trial to run, reserved in the study; None when there is none to run now
+        (the loop looks at the counts again; `exhausted` says the engine has no more at all)."""
+
+    def running(self, proposal: Proposal) -> ContextManager[None]:
+        """Held while the proposal trains (the Optuna engine's heartbeat)."""
+        return contextlib.nullcontext()
+
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        """The proposal's result, as recorded; the engine updates its own bookkeeping."""

@@ -1,5 +1,7 @@
-"""The KerasTuner engine: RandomSearch, BayesianOptimization or Hyperband oracles choose the
-parameters; the shared runner trains them; every trial is recorded in the study's storage.
+"""The KerasTuner engine: RandomSearch, BayesianOptimization or Hyperband oracles propose the
+parameters; the shared runner trains and records them in the study's storage. The engine drives
+the oracle as KerasTuner's own `BaseTuner.search` does: create_trial, then (after the run)
+update_trial and end_trial.
 
 KerasTuner's own state (its oracle and trial files) lives under `<results>/<study>/kt/`, so
 re-running the command reloads the oracle and resumes. `--trials N` counts finished trials in
@@ -12,15 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from typing import Any
 
 import keras_tuner as kt
 
-from tuner import interrupts
+from tuner.errors import UserError
+from tuner.search.context import Proposal, SearchContext
 from tuner.search.engines.base import BaseEngine
-from tuner.errors import SearchStopped, UserError
 from tuner.space.schema import BoolParam, CategoricalParam, FloatParam, IntParam, Space
+from tuner.store import TrialRecord, TrialState
 from tuner.store.workers import this_worker
 
 OBJECTIVE = kt.Objective("val_accuracy", direction="max")
@@ -111,62 +113,49 @@ def start_with(oracle: kt.Oracle, space: Space) -> dict[str, int]:
 
 
 class _Tuner(kt.engine.base_tuner.BaseTuner):
-    def __init__(self, engine: "KerasTunerEngine", oracle: kt.Oracle, n_trials: int, timeout: float | None,
-                 start_points: dict[str, int]):
-        self.engine, self.n_trials, self.start_points = engine, n_trials, start_points
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        ctx = engine.ctx
+    """KerasTuner's tuner for its project folder, its saved state and the hypermodel only: the
+    engine asks the oracle itself and the shared runner trains."""
+
+    def __init__(self, ctx: SearchContext, oracle: kt.Oracle):
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
-            ctx.store.artifact_dir(ctx.study, "kt")  # KerasTuner's own folder: checked like ours
-            super().__init__(oracle, SpaceHyperModel(ctx.space), directory=str(ctx.store.study_dir(ctx.study)),
+            ctx.store.artifacts.folder(ctx.study, "kt")  # KerasTuner's own folder: checked like ours
+            super().__init__(oracle, SpaceHyperModel(ctx.space), directory=str(ctx.store.artifacts.study_dir(ctx.study)),
                              project_name="kt")
-
-    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
-        ctx = self.engine.ctx
-        params = self.hypermodel.build(trial.hyperparameters)
-        attrs = {"engine_trial": trial.trial_id, "worker": this_worker()}
-        if trial.trial_id in self.start_points:
-            attrs["start_point"] = self.start_points[trial.trial_id]
-        number = ctx.store.begin_trial(ctx.study, params, attrs)
-        epochs = trial.hyperparameters.values.get("tuner/epochs")
-        try:
-            record = self.engine.runner.run(number, params, max_epochs=epochs)
-        except KeyboardInterrupt as e:
-            ctx.store.fail_trial(ctx.study, number, f"interrupted ({interrupts.cause(e)})")
-            raise
-        ctx.store.finish_trial(ctx.study, record)
-        try:
-            self.engine.runner.finish(record)
-        except SearchStopped as e:
-            raise _Fatal(e) from e
-        if record.state == "failed":
-            raise kt.errors.FailedTrialError(record.reason)
-        return {"val_accuracy": float(record.value)}
-
-    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
-        super().on_trial_end(trial)
-        done = self.engine.ctx.store.count_finished(self.engine.ctx.study) >= self.n_trials
-        late = self.deadline is not None and time.monotonic() > self.deadline
-        if done or late or self.engine.runner.retiring:
-            self.oracle.max_trials = len(self.oracle.trials)  # the oracle says STOPPED next
-
-
-class _Fatal(kt.errors.FatalError):
-    """Carries SearchStopped through KerasTuner, which swallows other exceptions."""
 
 
 class KerasTunerEngine(BaseEngine):
     name = "keras-tuner"
 
-    def search(self, n_trials: int, timeout: float | None) -> None:
+    def prepare(self, n_trials: int) -> None:
         ctx = self.ctx
-        ctx.store.fail_running(ctx.study, "interrupted (its process ended before the trial did)")
-        if ctx.store.count_finished(ctx.study) >= n_trials:
-            return
+        ctx.store.trials.fail_running(ctx.study, "interrupted (its process ended before the trial did)")
         oracle = make_oracle(self.sampler, ctx.space, n_trials, self.seed)
-        tuner = _Tuner(self, oracle, n_trials, timeout, start_with(oracle, ctx.space))
-        tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
-        try:
-            tuner.search.run(verbose=0)  # verbose=0: our terminal view, not KerasTuner's prints
-        except _Fatal as e:
-            raise e.__cause__ from None
+        self.start_points = start_with(oracle, ctx.space)
+        self.tuner = _Tuner(ctx, oracle)
+        self.tuner.oracle.max_trials = None  # a reloaded oracle may carry an earlier run's stop
+        self.tuner.oracle.verbose = 0  # our terminal view, not KerasTuner's prints
+
+    def ask(self, n_trials: int) -> Proposal | None:
+        ctx, status = self.ctx, kt.engine.trial.TrialStatus
+        trial = self.tuner.oracle.create_trial(self.tuner.tuner_id)
+        if trial.status == status.STOPPED:  # the oracle has nothing left (a small space, all tried)
+            self.exhausted = True
+            return None
+        if trial.status == status.IDLE:  # the oracle is still deciding: ask again
+            return None
+        params = self.tuner.hypermodel.build(trial.hyperparameters)
+        attrs = {"engine_trial": trial.trial_id, "worker": this_worker()}
+        if trial.trial_id in self.start_points:
+            attrs["start_point"] = self.start_points[trial.trial_id]
+        number = ctx.store.trials.begin(ctx.study, params, attrs)
+        return Proposal(number, params, max_epochs=trial.hyperparameters.values.get("tuner/epochs"),
+                        engine_state=trial)
+
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        trial, status = proposal.engine_state, kt.engine.trial.TrialStatus
+        if record.state is TrialState.FAILED or record.value is None:
+            trial.status, trial.message = status.FAILED, record.reason
+        else:
+            self.tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": float(record.value)})
+            trial.status = status.COMPLETED
+        self.tuner.on_trial_end(trial)  # the oracle ends the trial, then saves itself and the tuner

@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 from tuner import interrupts
 from tuner.errors import SearchStopped, UserError, describe_fault
-from tuner.search.runner import SearchObserver, fail_own_trials
-from tuner.store.search_store import SearchStore, TrialRecord
+from tuner.search.observer import SearchObserver
+from tuner.search.runner import fail_own_trials
+from tuner.store import SearchStore, TrialRecord
 
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
@@ -140,7 +141,7 @@ class _Pool:
         return number, process, go, inbox
 
     def log_path(self, worker: int) -> Path:
-        return self.store.artifact_dir(self.request.study, "logs") / f"worker-{worker}.log"
+        return self.store.artifacts.folder(self.request.study, "logs") / f"worker-{worker}.log"
 
     def _dispatch(self, kind: str, worker: int, payload: Any) -> None:
         if kind == "exit":

@@ -1,0 +1,42 @@
+"""What every part of a running search shares: the study and its data (`SearchContext`), and
+what an engine hands the runner (`Proposal`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tuner.data import SearchData
+from tuner.search.observer import SearchObserver
+from tuner.space.schema import Space
+from tuner.store import SearchStore
+
+
+@dataclass
+class SearchContext:
+    store: SearchStore
+    study: str
+    space: Space
+    data: SearchData
+    observer: SearchObserver
+    keep_models: int = 10  # model files kept for the best K trials (the ensemble's candidates)
+    max_failures: int = 5  # consecutive failed trials that stop the search
+    # A worker process retires (to be replaced by a fresh one) once its resident memory grew by
+    # this fraction over what it was after its first trial; None in a process that stays.
+    retire_growth: float | None = None
+
+
+def _never(epoch: int, val_accuracy: float) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A trial an engine wants run: its number (already reserved in the study), its complete
+    parameters, its epoch budget, and the pruner's say after each epoch."""
+
+    number: int
+    params: dict[str, Any]
+    max_epochs: int | None = None  # None: the space's
+    should_prune: Callable[[int, float], bool] = field(default=_never)  # (epoch, val accuracy) -> stop now?
+    engine_state: Any = None  # what the engine needs back in `tell` (its own trial object)

@@ -1,0 +1,36 @@
+"""`run_trials`: the one search loop. Ask the engine for a trial, let the runner run and record
+it, tell the engine, until the study holds N finished trials or time is up."""
+
+from __future__ import annotations
+
+import time
+
+from tuner import interrupts
+from tuner.search.engines.base import BaseEngine
+from tuner.search.runner import TrialRunner
+
+WAIT_SECONDS = 2.0  # between looks at other workers' running trials
+
+
+def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, timeout: float | None) -> None:
+    """Run trials until the study holds `n_trials` finished ones (complete or pruned, across
+    every worker), or no new trial may start after `timeout` seconds, or the runner retires
+    its process. A worker starts a trial only while fewer than N are finished or running, and
+    waits while the running ones could still make N. Raises SearchStopped on a fatal condition."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    engine.prepare(n_trials)
+    while (deadline is None or time.monotonic() < deadline) and not runner.retiring and not engine.exhausted:
+        finished, running = engine.counts()
+        if finished >= n_trials:
+            return
+        if finished + running >= n_trials:  # others' trials may still make N: wait for them
+            time.sleep(WAIT_SECONDS)
+            interrupts.check()
+            continue
+        proposal = engine.ask(n_trials)
+        if proposal is None:
+            continue
+        with engine.running(proposal):
+            record = runner.run(proposal)
+        engine.tell(proposal, record)
+        runner.finish(record)

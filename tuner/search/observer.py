@@ -1,0 +1,32 @@
+"""What the terminal (or a test) is told while a search runs."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tuner.store import TrialRecord
+
+
+class SearchObserver(Protocol):
+    def search_started(self, setup: dict[str, str]) -> None: ...
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None: ...
+    def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
+    def trial_finished(self, record: TrialRecord) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class QuietObserver:
+    def search_started(self, setup: dict[str, str]) -> None:
+        pass
+
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
+        pass
+
+    def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass

@@ -1,0 +1,55 @@
+"""`Evaluations`: each test-set evaluation of a study, its model files in a folder of their
+own, and the record naming them with their checksums (written after the files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from tuner.errors import UserError
+from tuner.paths import inside, make_folder, remove_stale
+from tuner.store.artifacts import Artifacts
+from tuner.store.records import Evaluation
+from tuner.store.studies import Studies
+
+_KEY = "evaluations"  # the study attribute holding the list of records
+
+
+class Evaluations:
+    def __init__(self, studies: Studies, artifacts: Artifacts):
+        self.studies = studies
+        self.artifacts = artifacts
+
+    def all(self, name: str) -> list[Evaluation]:
+        return [Evaluation.from_json(e) for e in self.studies.attr(name, _KEY, [])]
+
+    def latest(self, name: str) -> Evaluation | None:
+        evaluations = self.all(name)
+        return evaluations[-1] if evaluations else None
+
+    def add(self, name: str, evaluation: Evaluation) -> None:
+        """Append a record; every one is kept, none is overwritten."""
+        self.studies.set_attr(name, _KEY, self.studies.attr(name, _KEY, []) + [evaluation.to_json()])
+
+    def folder(self, name: str) -> Path:
+        return self.artifacts.folder(name, "ensemble")
+
+    def new_folder(self, name: str) -> Path:
+        """A folder of its own for one evaluation's models: a later evaluation, or one killed
+        half-way, never touches the files an earlier record names."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        folder = self.folder(name)
+        study_dir = self.artifacts.study_dir(name)
+        named = {(study_dir / entry.path).parent for e in self.all(name) for entry in e.files.values()}
+        remove_stale([p for p in folder.glob("2*-*") if p.is_dir()], keep=named)
+        return inside(self.artifacts.results_dir, make_folder(folder / f"{stamp}-{os.getpid()}"))
+
+    def model_files(self, name: str, evaluation: Evaluation) -> tuple[Path, Path]:
+        """The record's model.keras and best_trial.keras, checked against its checksums."""
+        files = evaluation.files
+        if "model.keras" not in files or "best_trial.keras" not in files:
+            raise UserError(f"study '{name}': its evaluation of {evaluation.when} names no checksummed model "
+                            f"files; run `tune ensemble --study {name} --reevaluate`")
+        return (self.artifacts.verified_file(name, files["model.keras"]),
+                self.artifacts.verified_file(name, files["best_trial.keras"]))

@@ -1,0 +1,39 @@
+"""The study format and the one place that reads older ones.
+
+Each study records `format` in its meta. Reading code sees the current format only: what an
+older study lacks is filled in here, where it is read, so no other module branches on age.
+
+Format 1 (no `format` key): validation predictions of a flip-trained trial were stored as one
+(n, classes) array, the average of the image and its mirror; evaluations may lack checksummed
+files, temperatures and flips; trials may lack their seed and best epoch.
+Format 2: predictions are (views, n, classes), one view per image variant kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FORMAT = 2
+
+
+def version(meta: dict[str, Any]) -> int:
+    return int(meta.get("format", 1))
+
+
+def views(array: np.ndarray) -> np.ndarray:
+    """A trial's stored validation predictions as (views, n, classes)."""
+    return array[None] if array.ndim == 2 else array
+
+
+def mirror_average_only(views: np.ndarray, trained_on_flips: bool) -> bool:
+    """Whether a flip-trained trial's one view is the mirror average that format 1 kept (format
+    2 keeps both views of such a trial)."""
+    return trained_on_flips and len(views) == 1
+
+
+def evaluation(data: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation record as the current format has it (absent files: none named)."""
+    selection = {"temperatures": {}, "flips": {}, **data["selection"]}
+    return {**data, "selection": selection, "files": data.get("files") or {}}

@@ -1,0 +1,144 @@
+"""What the store keeps, as typed records: a trial's state and record, a study's summary, and
+one test-set evaluation. Records are immutable; JSON is how they are written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from tuner.store import migrate
+
+
+class TrialState(str, Enum):
+    """A trial's state; the values are what the terminal and the JSON outputs show."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    RUNNING = "running"
+    WAITING = "waiting"  # queued (a start point), not started yet
+
+    @property
+    def finished(self) -> bool:
+        """Counts toward `--trials N`: a pruned trial finished its (shortened) budget."""
+        return self in (TrialState.COMPLETE, TrialState.PRUNED)
+
+    @classmethod
+    def of_optuna(cls, name: str) -> "TrialState":
+        return cls.FAILED if name == "FAIL" else cls[name]
+
+    def optuna_name(self) -> str:
+        return "FAIL" if self is TrialState.FAILED else self.name
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the store keeps it; finished ones never change."""
+
+    number: int
+    state: TrialState
+    value: float | None  # validation accuracy at the best epoch (last reported, if pruned)
+    params: dict[str, Any]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int | None = None
+    val_loss: float | None = None
+    reason: str | None = None  # why it failed
+    seconds: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None  # the training seed: with params and max_epochs, enough to run the trial again
+    max_epochs: int | None = None  # the epochs it was given (its schedule's length); None: the space's
+    started: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState(self.state))  # 'complete' (from JSON) is COMPLETE
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("val_loss", []))
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def user_attrs(self) -> dict[str, Any]:
+        """What the store writes into Optuna's storage for this trial."""
+        keys = ("params", "history", "best_epoch", "val_loss", "reason", "seconds", "timings", "seed", "max_epochs")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) not in (None, {}, [])}
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    name: str
+    meta: dict[str, Any]  # engine, sampler, space, split, created, format
+    counts: dict[str, int]  # by TrialState value
+    best_value: float | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ensemble chosen on validation data: members, weights, and how each is applied."""
+
+    members: dict[int, float]  # trial number -> weight (sums to 1)
+    metric: str
+    val_accuracy: float
+    val_loss: float
+    best_trial: int
+    best_val_accuracy: float
+    best_val_loss: float
+    candidates: list[int]
+    temperatures: dict[int, float] = field(default_factory=dict)  # trial number -> T (1: as trained)
+    flips: dict[int, bool] = field(default_factory=dict)  # trial number -> averaged with its mirror images
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file a record names: its path inside the study folder and its checksum."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation on the held-out test split; each is kept, none is overwritten."""
+
+    when: str
+    selection: Selection
+    n_finished: int  # finished trials when it was made
+    n_test: int
+    test: dict[str, dict[str, Any]]  # 'ensemble', 'best' and, after a refit, 'refit': accuracy, loss, per class
+    files: dict[str, FileEntry]  # 'model.keras', 'best_trial.keras', ...
+    refit: dict[str, Any] | None = None
+
+    @property
+    def gain(self) -> float:
+        """The ensemble's test accuracy over the single best trial's."""
+        return self.test["ensemble"]["accuracy"] - self.test["best"]["accuracy"]
+
+    @property
+    def refit_gain(self) -> float | None:
+        return self.test["refit"]["accuracy"] - self.test["ensemble"]["accuracy"] if "refit" in self.test else None
+
+    @property
+    def final(self) -> str:
+        """Which test result is the exported model.keras: 'refit' or 'ensemble'."""
+        return "refit" if "refit" in self.test else "ensemble"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(gain=self.gain, refit_gain=self.refit_gain)  # for readers of the raw JSON
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Evaluation":
+        data = migrate.evaluation(data)
+        selection = Selection(**{k: _int_keys(v) if isinstance(v, dict) else v for k, v in data["selection"].items()})
+        files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
+        return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"))
+
+
+def _int_keys(mapping: dict[Any, Any]) -> dict[Any, Any]:
+    """JSON made the trial numbers strings; they are ints again."""
+    return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in mapping.items()}

@@ -1,0 +1,116 @@
+"""`Studies`: the studies `tune` made in a database, their records (`meta`: engine, space,
+split, format) and the checks that a study is resumed with what made it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from tuner.errors import UserError
+from tuner.paths import check_study_name
+from tuner.store import migrate
+from tuner.store.database import Database
+from tuner.store.urls import redact
+
+_FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
+
+
+class Studies:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def id(self, name: str) -> int | None:
+        check_study_name(name)
+        try:
+            return self.db.storage.get_study_id_from_name(name)
+        except KeyError:
+            return None
+
+    def require(self, name: str) -> int:
+        """The id of a study that `tune` made; one line for a missing or a foreign one."""
+        study_id = self.id(name)
+        if study_id is None:
+            known = ", ".join(self.names()) or "none yet"
+            raise UserError(f"no study '{name}' in {redact(self.db.url)} (studies: {known})")
+        if "tune" not in self.db.storage.get_study_user_attrs(study_id):
+            raise UserError(_foreign(name, self.db.url))
+        return study_id
+
+    def names(self) -> list[str]:
+        """The studies `tune` made (others in the same database are left alone)."""
+        return [s.study_name for s in self.db.storage.get_all_studies() if "tune" in s.user_attrs]
+
+    def foreign_names(self) -> list[str]:
+        return [s.study_name for s in self.db.storage.get_all_studies() if "tune" not in s.user_attrs]
+
+    def open(self, name: str, meta: dict[str, Any]) -> int:
+        """Create the study, or check that an existing one has the same engine, space and split."""
+        from optuna.exceptions import DuplicatedStudyError
+        from optuna.study import StudyDirection
+
+        study_id = self.id(name)
+        if study_id is None:
+            try:
+                study_id = self.db.storage.create_new_study([StudyDirection.MAXIMIZE], name)
+                record = {**meta, "format": migrate.FORMAT, "created": _now()}
+                self.db.storage.set_study_user_attr(study_id, "tune", record)
+                return study_id
+            except DuplicatedStudyError:  # another worker created it a moment ago
+                study_id = self.id(name)
+        self._wait_for_record(name, study_id)
+        _check_same(name, self.meta(name), meta)
+        return study_id
+
+    def _wait_for_record(self, name: str, study_id: Any) -> None:
+        """A study without tune's record is another tool's, unless another worker has only just
+        created it and is about to write the record."""
+        storage = self.db.storage
+        deadline = time.monotonic() + _FOREIGN_WAIT_SECONDS
+        while "tune" not in storage.get_study_user_attrs(study_id):
+            if storage.get_all_trials(study_id, deepcopy=False) or time.monotonic() > deadline:
+                raise UserError(_foreign(name, self.db.url))
+            time.sleep(0.1)
+
+    def meta(self, name: str) -> dict[str, Any]:
+        return self.db.storage.get_study_user_attrs(self.require(name))["tune"]
+
+    def format(self, name: str) -> int:
+        return migrate.version(self.meta(name))
+
+    def set_attr(self, name: str, key: str, value: Any) -> None:
+        self.db.storage.set_study_user_attr(self.require(name), key, value)
+
+    def attr(self, name: str, key: str, default: Any = None) -> Any:
+        return self.db.storage.get_study_user_attrs(self.require(name)).get(key, default)
+
+
+def _foreign(name: str, url: str) -> str:
+    return (f"study '{name}' in {redact(url)} was not made by tune (it has no record of its space and split); "
+            f"tune leaves it alone: use another --study name")
+
+
+def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if old.get("engine") and old["engine"] != new.get("engine"):
+        raise UserError(f"study '{name}' was searched with engine {old['engine']}; it cannot mix in "
+                        f"{new.get('engine')} (use another --study name)")
+    if old.get("space_fingerprint") and old["space_fingerprint"] != new.get("space_fingerprint"):
+        diff = _first_difference(old.get("space", {}), new.get("space", {}))
+        raise UserError(f"study '{name}' exists with a different space ({diff}); use another --study name "
+                        f"or the same space and settings")
+    if old.get("split") and new.get("split") and old["split"]["fingerprint"] != new["split"]["fingerprint"]:
+        raise UserError(f"study '{name}': the data differs from the study's (split fingerprint "
+                        f"{old['split']['fingerprint']} vs {new['split']['fingerprint']}, source {new['split']['source']})")
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+    return f"{path}: {json.dumps(a)} in the study, {json.dumps(b)} now"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,149 @@
+"""`Trials`: a study's trial records in Optuna's storage, read as `TrialRecord`s and written
+by the search's runner (the one place a result is recorded, whichever engine proposed it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tuner.store.database import Database
+from tuner.store.records import StudyInfo, TrialRecord, TrialState
+from tuner.store.studies import Studies
+from tuner.store.workers import this_worker
+
+# Optuna fails a trial whose heartbeats stopped without saying so; such a trial had started.
+_NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
+
+
+def _record(frozen: Any) -> TrialRecord:
+    attrs = frozen.user_attrs
+    state = TrialState.of_optuna(frozen.state.name)
+    return TrialRecord(
+        number=frozen.number, state=state, value=frozen.value, params=attrs.get("params", dict(frozen.params)),
+        history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
+        reason=attrs.get("reason") or (_NO_HEARTBEAT if state is TrialState.FAILED and "worker" in attrs else None),
+        seconds=attrs.get("seconds"),
+        timings=attrs.get("timings", {}), seed=attrs.get("seed"), max_epochs=attrs.get("max_epochs"),
+        started=frozen.datetime_start)
+
+
+def counts_of(trials: list[TrialRecord]) -> dict[str, int]:
+    """How many trials are in each state, by the state's value."""
+    return {s.value: sum(t.state is s for t in trials) for s in TrialState if s is not TrialState.WAITING}
+
+
+def best_of(trials: list[TrialRecord], k: int) -> list[TrialRecord]:
+    """The best k complete trials: highest accuracy, then lowest loss, then earliest."""
+    done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    return sorted(done, key=lambda t: (-t.value, t.val_loss if t.val_loss is not None else 0, t.number))[:k]
+
+
+class Trials:
+    def __init__(self, db: Database, studies: Studies):
+        self.db = db
+        self.studies = studies
+
+    def trial_id(self, name: str, number: int) -> int:
+        return self.db.storage.get_trial_id_from_study_id_trial_number(self.studies.require(name), number)
+
+    # --- reading ---------------------------------------------------------------------------
+    def all(self, name: str) -> list[TrialRecord]:
+        trials = self.db.storage.get_all_trials(self.studies.require(name), deepcopy=False)
+        # Surplus trials never ran; waiting ones (queued start points) have not run yet.
+        return [_record(t) for t in trials if not t.user_attrs.get("surplus") and t.state.name != "WAITING"]
+
+    def count_finished(self, name: str) -> int:
+        return sum(t.finished for t in self.all(name))
+
+    def top(self, name: str, k: int) -> list[TrialRecord]:
+        return best_of(self.all(name), k)
+
+    def ranks_in_top(self, name: str, value: float, k: int) -> bool:
+        """Would a finished trial with this value be among the best k?"""
+        top = self.top(name, k)
+        return len(top) < k or value > top[-1].value
+
+    def start_point(self, name: str, number: int) -> int | None:
+        """Which of the space's start points this trial runs (its recorded origin), or None."""
+        index = self.db.storage.get_trial(self.trial_id(name, number)).user_attrs.get("start_point")
+        return index if isinstance(index, int) else None
+
+    def summary(self, name: str) -> StudyInfo:
+        trials = self.all(name)
+        best = best_of(trials, 1)
+        return StudyInfo(name, self.studies.meta(name), counts_of(trials), best[0].value if best else None)
+
+    # --- writing ---------------------------------------------------------------------------
+    def begin(self, name: str, params: dict[str, Any], attrs: dict[str, Any] | None = None) -> int:
+        """Reserve a trial number for a trial proposed outside Optuna (KerasTuner)."""
+        from optuna.trial import FrozenTrial
+        from optuna.trial import TrialState as OptunaState
+
+        frozen = FrozenTrial(number=-1, state=OptunaState.RUNNING, value=None, datetime_start=dt.datetime.now(),
+                             datetime_complete=None, params={}, distributions={},
+                             user_attrs={"params": params, **(attrs or {})}, system_attrs={}, intermediate_values={},
+                             trial_id=-1)
+        trial_id = self.db.storage.create_new_trial(self.studies.require(name), template_trial=frozen)
+        return self.db.storage.get_trial_number_from_id(trial_id)
+
+    def finish(self, name: str, record: TrialRecord) -> None:
+        """Write a finished trial's record over its reserved number; it is final after this."""
+        from optuna.trial import TrialState as OptunaState
+
+        storage, trial_id = self.db.storage, self.trial_id(name, record.number)
+        for key, value in record.user_attrs().items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for step, value in enumerate(record.history.get("val_accuracy", [])):
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        state = OptunaState[record.state.optuna_name()]
+        values = None if record.state is TrialState.FAILED or record.value is None else [record.value]
+        storage.set_trial_state_values(trial_id, state, values)
+
+    def add(self, name: str, record: TrialRecord) -> int:
+        """Record a finished trial in one step; returns its number."""
+        from dataclasses import replace
+
+        number = self.begin(name, record.params)
+        self.finish(name, replace(record, number=number))
+        return number
+
+    def fail(self, name: str, number: int, reason: str) -> bool:
+        """Mark a RUNNING trial failed (its worker is gone); False if it finished meanwhile."""
+        return self._end_running(name, number, "reason", reason)
+
+    def discard(self, name: str, number: int) -> None:
+        """Take a trial that never ran out of the study: a queued duplicate, or one asked for after
+        another worker started the last one needed."""
+        self._end_running(name, number, "surplus", True)
+
+    def _end_running(self, name: str, number: int, key: str, value: Any) -> bool:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState as OptunaState
+
+        trial_id = self.trial_id(name, number)
+        try:
+            self.db.storage.set_trial_user_attr(trial_id, key, value)
+            self.db.storage.set_trial_state_values(trial_id, OptunaState.FAIL)
+        except (UpdateFinishedTrialError, RuntimeError):  # another process finished or failed it first
+            return False
+        return True
+
+    def fail_running_of(self, name: str, pids: set[int], reason: str) -> int:
+        """Mark failed the RUNNING trials that these processes of this machine started: no way
+        out of a search (a stop, an error, a signal) leaves its own trials running."""
+        from optuna.trial import TrialState as OptunaState
+
+        here = this_worker()
+        study_id = self.studies.id(name)
+        if study_id is None:
+            return 0
+        failed = 0
+        for t in self.db.storage.get_all_trials(study_id, deepcopy=False, states=(OptunaState.RUNNING,)):
+            worker = t.user_attrs.get("worker") or {}
+            if (worker.get("host"), worker.get("boot")) == (here["host"], here["boot"]) and worker.get("pid") in pids:
+                failed += self.fail(name, t.number, reason)
+        return failed
+
+    def fail_running(self, name: str, reason: str) -> int:
+        """Mark every RUNNING trial of the study failed (for engines that run in one process)."""
+        return sum(self.fail(name, t.number, reason) for t in self.all(name) if t.state is TrialState.RUNNING)

@@ -1,0 +1,59 @@
+"""Storage URLs as they may be shown: every credential replaced by ***."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig|dsn|options", re.IGNORECASE)  # query keys that carry one
+_HIDDEN = "***"
+
+
+def raw_userinfo(url: str) -> str | None:
+    """What stands before the last '@' of the URL's authority: a password holding an unescaped
+    '@' would be cut there by a URL parser, and its rest taken for the host."""
+    _, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    return authority.rpartition("@")[0] if sep and "@" in authority else None
+
+
+def redact(url: str) -> str:
+    """The URL with its password and every credential-bearing query value replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    userinfo = raw_userinfo(url)
+    if userinfo is not None and "@" in userinfo:  # not parseable as its writer meant it
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{userinfo.split(':', 1)[0].split('@')[0]}:***@{rest.split('/', 1)[0].rpartition('@')[2]}/***"
+    try:
+        parsed = make_url(url)
+        query = {k: (_HIDDEN if _SECRET.search(k) else v) for k, v in parsed.query.items()}
+        return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
+    except Exception:  # not parseable as a URL: show only its scheme
+        return url.split("://")[0] + "://***" if "://" in url else _HIDDEN
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (an error message, say) with every secret of `url` replaced by ***."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return text.replace(url, redact(url))
+    secrets = [str(parsed.password)] if parsed.password else []
+    userinfo = raw_userinfo(url)
+    if userinfo and ":" in userinfo:
+        secrets.append(userinfo.split(":", 1)[1])
+    for key, value in parsed.query.items():
+        if _SECRET.search(key):
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN).replace(quote(secret, safe=""), _HIDDEN)
+    return text
+
+
+def default_storage_url(results_dir: Path) -> str:
+    return f"sqlite:///{(results_dir / 'tune.db').resolve()}"
