@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--isolate", action="store_true", help="train in worker processes, as the CLI does on TF")
     args = parser.parse_args()
 
-    from tuner.search.run import SearchRequest, run_search
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
     from tuner.space.schema import load_space
     from tuner.store import SearchStore
 

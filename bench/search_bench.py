@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from tuner.search.run import SearchRequest, run_search
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
     from tuner.space.schema import load_space, parse_value
     from tuner.store import SearchStore
 

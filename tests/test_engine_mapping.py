@@ -8,7 +8,8 @@ import pytest
 from tuner.search.engines.kerastuner_engine import declare
 from tuner.search.engines.optuna_engine import suggest_params
 from tuner.search.observer import QuietObserver
-from tuner.search.run import SearchRequest, run_search
+from tuner.search.request import SearchRequest
+from tuner.search.run import run_search
 from tuner.space.schema import parse_space
 from tuner.store import SearchStore
 

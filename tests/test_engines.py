@@ -9,7 +9,8 @@ from tuner.search.engines import ENGINES
 from tuner.errors import SearchStopped, TrialFailed
 from tuner.space.params import PARAMETERS
 from tuner.search.observer import QuietObserver
-from tuner.search.run import SearchRequest, run_search
+from tuner.search.request import SearchRequest
+from tuner.search.run import run_search
 from tuner.store import SearchStore
 
 ENGINE_NAMES = list(ENGINES)

@@ -11,7 +11,8 @@ import pytest
 
 from tuner.ensemble.selection import greedy_weights, select
 from tuner.search.observer import QuietObserver
-from tuner.search.run import SearchRequest, run_search
+from tuner.search.request import SearchRequest
+from tuner.search.run import run_search
 from tuner.store import SearchStore
 
 

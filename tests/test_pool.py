@@ -10,7 +10,8 @@ import pytest
 
 from tuner.errors import UserError
 from tuner.search.observer import QuietObserver
-from tuner.search.run import SearchRequest, run_search
+from tuner.search.request import SearchRequest
+from tuner.search.run import run_search
 from tuner.store import SearchStore
 
 
@@ -97,11 +98,11 @@ def test_keras_tuner_refuses_several_jobs(tiny_space, results):
 def _report_to_a_closed_parent() -> None:
     from multiprocessing import Pipe
 
-    from tuner.search.pool.supervisor import _Forward
+    from tuner.search.pool.messages import Forward
 
     inbox, outbox = Pipe(duplex=False)
     inbox.close()  # the parent is gone
-    _Forward(outbox, 0).epoch_ended(0, 0, {"val_accuracy": 0.5})
+    Forward(outbox, 0).epoch_ended(0, 0, {"val_accuracy": 0.5})
     raise SystemExit(0)  # reached only if the report did not end the process
 
 

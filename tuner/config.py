@@ -37,9 +37,12 @@ def _positive_int(name: str, default: int, high: int = 2**62) -> int:
     return value
 
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "tune"
+
+
 def cache_dir() -> Path:
     text = os.environ.get("TUNE_CACHE_DIR", "").strip()
-    return Path(text).expanduser() if text else Path.home() / ".cache" / "tune"
+    return Path(text).expanduser() if text else DEFAULT_CACHE_DIR
 
 
 def data_dir() -> Path | None:

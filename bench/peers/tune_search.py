@@ -15,7 +15,8 @@ from common import Progress, add_arguments, load_space
 
 from tuner.training.backend import selected_backend
 from tuner.search.observer import QuietObserver
-from tuner.search.run import SearchRequest, run_search
+from tuner.search.request import SearchRequest
+from tuner.search.run import run_search
 from tuner.store import SearchStore
 
 

@@ -71,7 +71,8 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     from tuner.training.backend import check_jobs, default_jobs, require_backend, selected_backend
     from tuner.search.engines import check_choice
     from tuner.paths import check_study_name
-    from tuner.search.run import SearchRequest, run_search
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
     from tuner.space.schema import load_space
     from tuner.store import redact
     from tuner.ui.terminal import SearchView, Terminal

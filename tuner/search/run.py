@@ -3,48 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
-from tuner import __version__
-from tuner.data import SearchData, SplitInfo, load_search_data
+from tuner.data import SearchData, load_search_data
 from tuner.search.engines import check_choice, engine_class
 from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
 from tuner.search.context import SearchContext
 from tuner.search.observer import SearchObserver
+from tuner.search.request import SearchRequest, study_meta
 from tuner.search.loop import run_trials
 from tuner.search.runner import TrialRunner, fail_own_trials
-from tuner.space.schema import Space
 from tuner.store import SearchStore
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    space: Space
-    study: str
-    n_trials: int
-    engine: str = "optuna"
-    sampler: str | None = None
-    pruner: str | None = None
-    timeout: float | None = None
-    data: Path | None = None
-    cache_dir: Path = Path.home() / ".cache" / "tune"
-    seed: int | None = None  # the sampler's; the split's seed is the space's
-    keep_models: int = 10
-    max_failures: int = 5
-    precision: str = "auto"
-    jobs: int = 1  # worker processes sharing the study (and the accelerator)
-    isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
-    retire_growth: float | None = None  # in a worker: retire after this memory growth
-
-
-def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitInfo) -> dict:
-    """What the study records about itself; a resume must match engine, space and split."""
-    space = request.space
-    return {"engine": request.engine, "sampler": sampler, "pruner": pruner, "dataset": space.dataset,
-            "space_name": space.name, "space": space.to_dict(), "space_fingerprint": space.fingerprint(),
-            "split": split.to_dict(), "tune_version": __version__}
 
 
 def run_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> None:

@@ -21,41 +21,55 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-import threading
 import time
-import traceback
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tuner import interrupts
-from tuner.errors import SearchStopped, UserError, describe_fault
+from tuner.errors import SearchStopped, UserError
 from tuner.search.observer import SearchObserver
+from tuner.search.pool.messages import ExitReport, ExitStatus, Kind, Report, deliver
+from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
+from tuner.search.request import SearchRequest
 from tuner.search.runner import fail_own_trials
-from tuner.store import SearchStore, TrialRecord
+from tuner.store import SearchStore
 
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
 POLL_SECONDS = 0.5
 SEED_STRIDE = 1_000_003  # between workers' sampler seeds
 
-# target(store, request, observer) -> True when the study is done, False when the worker retired
-Target = Callable[[SearchStore, Any, SearchObserver], bool]
-WarmUp = Callable[[Any], None]  # warm_up(request): a standby worker's slow imports
-
-
-def run_workers(store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp) -> None:
+def run_workers(store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
+                warm_up: WarmUp) -> None:
     """Run `target` in `request.jobs` worker processes until the study is done. Raises
     KeyboardInterrupt after Ctrl-C, SearchStopped or UserError as a worker reported it."""
-    _Pool(store, request, observer, target, warm_up).run()
+    Supervisor(store, request, observer, target, warm_up).run()
 
 
-class _Pool:
+class CrashCount:
+    """Workers that died in a row, without a trial finishing in between: past the limit, the
+    search stops (a space whose trials kill their process would otherwise loop for ever)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count = limit, 0
+
+    def trial_finished(self) -> None:
+        self.count = 0
+
+    def died(self) -> bool:
+        """Count one; True when that was one too many."""
+        self.count += 1
+        return self.count >= self.limit
+
+
+class Supervisor:
     """Workers are numbered in start order (their log files too); at most `jobs` run at once.
     With --isolate a standby worker waits with its imports done, so that a retiring worker is
     replaced at once."""
 
-    def __init__(self, store: SearchStore, request: Any, observer: SearchObserver, target: Target, warm_up: WarmUp):
+    def __init__(self, store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
+                 warm_up: WarmUp):
         self.store, self.request, self.observer, self.target, self.warm_up = store, request, observer, target, warm_up
         self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
         self.inboxes: dict[int, Connection] = {}  # worker -> the read end of its reports
@@ -63,10 +77,10 @@ class _Pool:
         self.standby: tuple[int, Any, Any, Connection] | None = None  # (number, process, its start pipe, inbox)
         self.started = 0
         self.growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
-        self.reports: dict[int, tuple[str, str]] = {}  # worker -> (status, message) of its exit
+        self.reports: dict[int, ExitReport] = {}  # worker -> how it said it ended
         self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
         self.announced = False
-        self.crashes = 0  # workers that died in a row, without a trial finishing in between
+        self.crashes = CrashCount(request.max_failures)
         self.fatal: Exception | None = None
         self.forwarded = False
         self.next_reap = 0.0
@@ -123,18 +137,18 @@ class _Pool:
             # standby would only hold memory, on the GPU too, so there is none.
             self.standby = self._spawn()
 
-    def _spawn(self) -> tuple[int, Any, Any]:
+    def _spawn(self) -> tuple[int, Any, Connection, Connection]:
         number, self.started = self.started, self.started + 1
         # Workers started together see the same number of trials in the study, from which the
         # Optuna engine offsets its seed: without a stride of their own they would propose alike.
         seed = None if self.request.seed is None else (self.request.seed + SEED_STRIDE * number) % 2**32
         request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False, seed=seed)
-        spec = (self.store.url, self.store.results_dir, self.store.heartbeat)
+        spec = WorkerSpec(self.target, self.warm_up, (self.store.url, self.store.results_dir, self.store.db.heartbeat),
+                          request, number, self.request.jobs, os.getpid(), self.log_path(number))
         receive, go = self.mp.Pipe(duplex=False)
         inbox, outbox = self.mp.Pipe(duplex=False)
-        process = self.mp.Process(target=_worker_main, name=f"tune-worker-{number}", daemon=True,
-                                  args=(self.target, self.warm_up, spec, request, number, self.request.jobs,
-                                        outbox, os.getpid(), self.log_path(number), receive))
+        process = self.mp.Process(target=worker_main, name=f"tune-worker-{number}", daemon=True,
+                                  args=(spec, outbox, receive))
         process.start()
         receive.close()
         outbox.close()  # the worker holds the only write end: its exit reads as end of file here
@@ -143,18 +157,17 @@ class _Pool:
     def log_path(self, worker: int) -> Path:
         return self.store.artifacts.folder(self.request.study, "logs") / f"worker-{worker}.log"
 
-    def _dispatch(self, kind: str, worker: int, payload: Any) -> None:
-        if kind == "exit":
-            self.reports[worker] = payload
-        elif kind == "search_started":
+    def _dispatch(self, report: Report) -> None:
+        if report.kind is Kind.EXIT:
+            self.reports[report.worker] = report.payload
+        elif report.kind is Kind.SEARCH_STARTED:
             if not self.announced:
                 self.announced = True
-                self.observer.search_started({**payload, "jobs": str(self.request.jobs)})
-        elif kind == "trial_finished":
-            self.crashes = 0
-            self.observer.trial_finished(payload)
-        else:  # trial_started, epoch_ended
-            getattr(self.observer, kind)(*payload)
+                self.observer.search_started({**report.payload, "jobs": str(self.request.jobs)})
+        else:
+            if report.kind is Kind.TRIAL_FINISHED:
+                self.crashes.trial_finished()
+            deliver(report, self.observer)
 
     def _reap(self) -> None:
         for worker, process in list(self.workers.items()):
@@ -179,28 +192,28 @@ class _Pool:
             conn.close()
             del self.inboxes[worker]
             return False
-        self._dispatch(*report)
+        self._dispatch(report)
         return True
 
     def _drain(self, worker: int) -> None:
         while worker in self.inboxes and self._receive(worker):
             pass
 
-    def _after_exit(self, worker: int, report: tuple[str, str] | None, exitcode: int | None) -> None:
-        status, message = report or ("died", f"exit code {exitcode}")
-        if status == "done" or status == "interrupted":
+    def _after_exit(self, worker: int, report: ExitReport | None, exitcode: int | None) -> None:
+        report = report or ExitReport(ExitStatus.DIED, f"exit code {exitcode}")
+        status, message = report.status, report.message
+        if status in (ExitStatus.DONE, ExitStatus.INTERRUPTED):
             return
-        if status == "stopped":
+        if status is ExitStatus.STOPPED:
             return self._fail(SearchStopped(message))
-        if status == "error":
+        if status is ExitStatus.ERROR:
             return self._fail(UserError(message))
-        if status != "retired" and not interrupts.requested():
-            self.crashes += 1
+        if status is not ExitStatus.RETIRED and not interrupts.requested():
             last = message.strip().splitlines()[-1] if message.strip() else "no message"
             self.observer.note(f"worker {worker} ended unexpectedly ({last}); its running trial is marked failed"
                                f"; log: {self.log_path(worker)}")
-            if self.crashes >= self.request.max_failures:
-                return self._fail(SearchStopped(f"{self.crashes} worker processes died in a row; stopping"))
+            if self.crashes.died():
+                return self._fail(SearchStopped(f"{self.crashes.count} worker processes died in a row; stopping"))
         if self._may_continue():
             self._start()
 
@@ -234,97 +247,3 @@ class _Pool:
             if process.is_alive():
                 process.kill()  # its trial is failed later: its pid is gone (tuner.store.workers)
             process.join()
-
-
-class _Forward:
-    """A worker's observer: every event goes to the parent. Notes are dropped: the only ones
-    come from opening the study, which the parent did first and showed."""
-
-    def __init__(self, outbox: Connection, worker: int):
-        self.outbox, self.worker = outbox, worker
-
-    def search_started(self, setup: dict[str, str]) -> None:
-        self._send("search_started", setup)
-
-    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        self._send("trial_started", (number, params, max_epochs))
-
-    def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        self._send("epoch_ended", (number, epoch, metrics))
-
-    def trial_finished(self, record: TrialRecord) -> None:
-        self._send("trial_finished", record)
-
-    def note(self, message: str) -> None:
-        pass
-
-    def _send(self, kind: str, payload: Any) -> None:
-        try:
-            self.outbox.send((kind, self.worker, payload))
-        except (BrokenPipeError, ConnectionResetError):
-            # The parent is gone (killed). Raising here would record the running trial as failed
-            # with this error; ending at once leaves it running under a dead pid, which the next
-            # run marks interrupted, as for a parent killed together with its workers.
-            os._exit(3)
-
-
-def _worker_main(target: Target, warm_up: WarmUp, spec: tuple[str, Path, bool], request: Any, worker: int, jobs: int,
-                 outbox: Connection, parent: int, log_path: Path, go: Any) -> None:
-    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
-    _log_to(log_path)
-    _exit_with(parent)
-    _share_device(jobs)
-    warm_up(request)
-    try:
-        timeout = go.recv()
-    except EOFError:
-        return  # not needed after all
-    request = dataclasses.replace(request, timeout=timeout)
-    os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-    try:
-        with interrupts.catching_ctrl_c():
-            done = target(SearchStore(*spec), request, _Forward(outbox, worker))
-        report = ("done" if done else "retired", "")
-    except KeyboardInterrupt:
-        report = ("interrupted", "")
-    except SearchStopped as e:
-        report = ("stopped", str(e))
-    except UserError as e:
-        report = ("error", str(e))
-    except BaseException as e:
-        traceback.print_exc()
-        fault = describe_fault(e) if isinstance(e, Exception) else None  # a full disk, a read-only database
-        report = ("stopped", fault) if fault else ("crashed", traceback.format_exc())
-    _Forward(outbox, worker)._send("exit", report)
-    outbox.close()
-
-
-def _log_to(path: Path) -> None:
-    """The worker's stderr (backend warnings, tracebacks) goes to a log file: in the terminal it
-    would tear the parent's live view."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)  # never through a link
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
-def _exit_with(parent: int) -> None:
-    """End this worker soon after its parent is gone (killed): its trial is failed by the next run."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _share_device(jobs: int) -> None:
-    """With several workers on one machine: a share of the GPU's memory (JAX preallocates 75%
-    by default) and of the CPU's threads each. A user's own settings win."""
-    if jobs <= 1:
-        return
-    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ.setdefault(name, threads)

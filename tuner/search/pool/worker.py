@@ -1,0 +1,105 @@
+"""A worker process's own side: its log file, its watch on the parent, its share of the
+machine, then the search it was given, ending with one exit report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Callable
+
+from tuner import interrupts
+from tuner.errors import SearchStopped, UserError, describe_fault
+from tuner.search.observer import SearchObserver
+from tuner.search.pool.messages import ExitReport, ExitStatus, Forward, Kind
+from tuner.search.request import SearchRequest
+from tuner.store import SearchStore
+
+# target(store, request, observer) -> True when the study is done, False when the worker retired
+Target = Callable[[SearchStore, SearchRequest, SearchObserver], bool]
+WarmUp = Callable[[SearchRequest], None]  # warm_up(request): a standby worker's slow imports
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process is started with (it must pickle: workers are spawned)."""
+
+    target: Target
+    warm_up: WarmUp
+    storage: tuple[str, Path, bool]  # SearchStore's url, results folder, heartbeat
+    request: SearchRequest
+    worker: int  # its number, in start order
+    jobs: int  # how many share the machine
+    parent: int  # the parent's pid
+    log_path: Path
+
+
+def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
+    """Get ready, wait for `go` (the search's remaining time), search, report how it ended."""
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
+    _log_to(spec.log_path)
+    _exit_with(spec.parent)
+    _share_device(spec.jobs)
+    spec.warm_up(spec.request)
+    try:
+        timeout = go.recv()
+    except EOFError:
+        return  # not needed after all
+    request = dataclasses.replace(spec.request, timeout=timeout)
+    os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+    forward = Forward(outbox, spec.worker)
+    forward.send(Kind.EXIT, _search(spec, request, forward))
+    outbox.close()
+
+
+def _search(spec: WorkerSpec, request: SearchRequest, forward: Forward) -> ExitReport:
+    try:
+        with interrupts.catching_ctrl_c():
+            done = spec.target(SearchStore(*spec.storage), request, forward)
+        return ExitReport(ExitStatus.DONE if done else ExitStatus.RETIRED)
+    except KeyboardInterrupt:
+        return ExitReport(ExitStatus.INTERRUPTED)
+    except SearchStopped as e:
+        return ExitReport(ExitStatus.STOPPED, str(e))
+    except UserError as e:
+        return ExitReport(ExitStatus.ERROR, str(e))
+    except BaseException as e:
+        traceback.print_exc()
+        fault = describe_fault(e) if isinstance(e, Exception) else None  # a full disk, a read-only database
+        return ExitReport(ExitStatus.STOPPED, fault) if fault else ExitReport(ExitStatus.CRASHED, traceback.format_exc())
+
+
+def _log_to(path: Path) -> None:
+    """The worker's stderr (backend warnings, tracebacks) goes to a log file: in the terminal it
+    would tear the parent's live view."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)  # never through a link
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker soon after its parent is gone (killed): its trial is failed by the next run."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _share_device(jobs: int) -> None:
+    """With several workers on one machine: a share of the GPU's memory (JAX preallocates 75%
+    by default) and of the CPU's threads each. A user's own settings win."""
+    if jobs <= 1:
+        return
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, threads)

@@ -1,0 +1,38 @@
+"""`SearchRequest`: everything one search was asked to do, and what its study records of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner import __version__, config
+from tuner.data import SplitInfo
+from tuner.space.schema import Space
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    space: Space
+    study: str
+    n_trials: int
+    engine: str = "optuna"
+    sampler: str | None = None
+    pruner: str | None = None
+    timeout: float | None = None
+    data: Path | None = None
+    cache_dir: Path = config.DEFAULT_CACHE_DIR
+    seed: int | None = None  # the sampler's; the split's seed is the space's
+    keep_models: int = 10
+    max_failures: int = 5
+    precision: str = "auto"
+    jobs: int = 1  # worker processes sharing the study (and the accelerator)
+    isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
+    retire_growth: float | None = None  # in a worker: retire after this memory growth
+
+
+def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitInfo) -> dict:
+    """What the study records about itself; a resume must match engine, space and split."""
+    space = request.space
+    return {"engine": request.engine, "sampler": sampler, "pruner": pruner, "dataset": space.dataset,
+            "space_name": space.name, "space": space.to_dict(), "space_fingerprint": space.fingerprint(),
+            "split": split.to_dict(), "tune_version": __version__}
