@@ -1,5 +1,5 @@
 """Why a process missed the JAX persistent cache: reads the lines that `TUNE_EXPLAIN_CACHE=1`
-makes each worker write to its log (`tuner.training.backend.explain_cache`), and sorts every miss into
+makes each worker write to its log (`tuner.training.compile_cache.explain_cache`), and sorts every miss into
 - new: no other process looked up that program (the same computation) before it;
 - written before: another process had the very same key earlier (a read that failed: the
   entry was not there yet, or could not be read);

@@ -41,7 +41,7 @@ def test_no_xla_for_tensorflow_on_a_cpu():
 
 
 def test_the_compilation_cache_folder_is_bounded_least_recently_used_first(tmp_path):
-    from tuner.training.backend import bound_folder
+    from tuner.training.compile_cache import bound_folder
 
     for i, name in enumerate(["old", "middle", "new"]):
         path = tmp_path / name
@@ -55,11 +55,11 @@ def test_the_compilation_cache_folder_is_bounded_least_recently_used_first(tmp_p
 
 
 def test_default_jobs_are_two_on_two_cores_or_more_with_optuna(monkeypatch):
-    import tuner.training.backend as backend
+    import tuner.search.pool.jobs as jobs_module
 
     for cores, engine, jobs in ((1, "optuna", 1), (2, "optuna", 2), (16, "optuna", 2), (16, "keras-tuner", 1)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
-        assert backend.default_jobs(engine) == jobs, (cores, engine)
+        assert jobs_module.default_jobs(engine) == jobs, (cores, engine)
 
 
 CACHE_PROBE = r"""
@@ -67,7 +67,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import jax, jax.numpy as jnp
-from tuner.training.backend import explain_cache  # what configure() calls with $TUNE_EXPLAIN_CACHE set (it imports Keras: slow)
+from tuner.training.compile_cache import explain_cache  # what configure() calls with $TUNE_EXPLAIN_CACHE set (it imports Keras: slow)
 jax.config.update("jax_compilation_cache_dir", sys.argv[2])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 explain_cache()

@@ -32,7 +32,7 @@ def study_dir(tmp_path_factory) -> Path:
 def count_trials(results: Path) -> int:
     from tuner.store import SearchStore
 
-    return len(SearchStore(None, results).trials("existing"))
+    return len(SearchStore(None, results).trials.all("existing"))
 
 
 def test_help_is_fast_and_explains(capsys):

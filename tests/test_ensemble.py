@@ -80,9 +80,9 @@ def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
     from tuner.ensemble.evaluate import run_ensemble
     from tuner.ensemble.export import export_study
 
-    before = len(searched.study_attr("s", "evaluations", []))
+    before = len(searched.studies.attr("s", "evaluations", []))
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache")
-    assert len(searched.study_attr("s", "evaluations")) == before + 1
+    assert len(searched.studies.attr("s", "evaluations")) == before + 1
     assert searched.evaluations.latest("s") == record
     assert set(record.test) == {"ensemble", "best"} and record.n_test == 360
     assert len(record.test["ensemble"]["per_class_accuracy"]) == 10
@@ -188,7 +188,7 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
     monkeypatch.setattr(training, "train_final", fit_spy)
     monkeypatch.setattr(data, "load_test_data", test_spy)
     record = run_ensemble(searched, "s", 10, 20, "log_loss", None, searched.results_dir / "cache", refit=True)
-    split, trials = searched.meta("s")["split"], {t.number: t for t in searched.trials("s")}
+    split, trials = searched.studies.meta("s")["split"], {t.number: t for t in searched.trials.all("s")}
     members = list(select(searched, "s", 10, 20).members)
     assert record.selection.members == select(searched, "s", 10, 20).members
     assert [e[0] for e in events] == ["fit"] * len(members) + ["test"]  # the test split is read after every refit

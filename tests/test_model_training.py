@@ -355,7 +355,7 @@ def test_absurd_model_fails_as_a_trial_not_a_crash(digits_data, tiny_space):
 
 def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
     from tuner.search.observer import QuietObserver
-    from tuner.search.context import SearchContext
+    from tuner.search.context import Proposal, SearchContext
     from tuner.search.runner import TrialRunner
     from tuner.store import SearchStore
 
@@ -363,13 +363,14 @@ def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, ti
     store = SearchStore(None, results, create=True)
     store.open_study("s", {})
     runner = TrialRunner(SearchContext(store, "s", tiny_space, data, QuietObserver()))
+    params = tiny_space.complete({"depth": 1})
+    number = store.trials.begin("s", params)
 
-    def report(epoch: int, val_accuracy: float) -> None:
-        raise TrialPruned("below the median")
-
-    record = runner.run(0, tiny_space.complete({"depth": 1}), report, max_epochs=2)
+    record = runner.run(Proposal(number, params, max_epochs=2, should_prune=lambda epoch, value: True))
     assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
     assert record.timings["train_seconds"] == record.timings["first_epoch_seconds"] > 0
+    (stored,) = store.trials.all("s")  # the runner recorded it: state, value and history as returned
+    assert (stored.state, stored.value, stored.history) == (record.state, record.value, record.history)
 
 
 def test_predictor_matches_keras_predict_and_mirrors_the_images(digits_data, tiny_space):

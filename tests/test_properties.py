@@ -87,7 +87,7 @@ def test_a_study_name_either_names_a_folder_right_under_the_results_or_is_refuse
 
     results = tmp_path / "results"
     try:
-        folder = SearchStore(None, results).study_dir(name)
+        folder = SearchStore(None, results).artifacts.study_dir(name)
     except UserError as e:
         assert "\n" not in str(e)
         return

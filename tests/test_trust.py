@@ -168,7 +168,7 @@ def test_a_link_in_the_results_folder_cannot_lead_outside(tmp_path, capsys):
     (tmp_path / "outside").mkdir()
     (results / "linked").symlink_to(tmp_path / "outside")
     with pytest.raises(UserError, match="outside the results folder"):
-        SearchStore(None, results).study_dir("linked")
+        SearchStore(None, results).artifacts.study_dir("linked")
 
 
 # ---- 2. storage that is not ours ---------------------------------------------------------------
@@ -674,7 +674,7 @@ def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
     assert "interrupted (SIGTERM)" in one_line(err) and "Traceback" not in err
-    trials = SearchStore(None, tmp_path / "r").trials("t")
+    trials = SearchStore(None, tmp_path / "r").trials.all("t")
     assert not [t for t in trials if t.state == "running"]
     assert [t.reason for t in trials if t.state == "failed"] == ["interrupted (SIGTERM)"]
 
@@ -705,7 +705,7 @@ def test_max_failures_stops_in_one_line_and_leaves_nothing_running(jobs, tmp_pat
     code, out, err = run_main(["search", "--space", str(space), "--trials", "6", "--max-failures", "2", "--seed", "0",
                                "--results-dir", str(tmp_path / "r"), "--no-ensemble", "--jobs", jobs], capsys)
     assert code == 1 and "2 trials failed in a row" in one_line(err), err
-    trials = SearchStore(None, tmp_path / "r").trials("diverging")
+    trials = SearchStore(None, tmp_path / "r").trials.all("diverging")
     assert trials and not [t for t in trials if t.state == "running"]
     assert all(t.state == "failed" for t in trials)
     assert "training loss became nan at epoch 1" in {t.reason for t in trials}

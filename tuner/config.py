@@ -1,7 +1,9 @@
-"""Every environment variable `tune` reads, with its default and its check, in one place.
+"""Every environment variable `tune` reads or sets, with its default and its check, in one place.
 
 A bad value is one line naming the variable (never a traceback deep in a worker). Click reads
 `TUNE_RESULTS_DIR` and `TUNE_STORAGE` itself, as the defaults of `--results-dir` and `--storage`.
+Variables of other programs that `tune` sets (Keras's backend, TensorFlow's log level, thread
+and GPU-memory shares) are set here too, always before the library that reads them is imported.
 """
 
 from __future__ import annotations
@@ -74,3 +76,39 @@ def check() -> None:
     """Read every checked variable once, so that a bad value fails before any work starts."""
     heartbeat_seconds()
     extract_limits()
+
+
+def storage_url() -> str:
+    return os.environ.get("TUNE_STORAGE", "").strip()
+
+
+def keras_backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "").strip()
+
+
+def set_keras_backend(name: str) -> None:
+    """`--backend`: what Keras reads when it is first imported (in this process and its workers)."""
+    os.environ["KERAS_BACKEND"] = name
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter drowns the terminal view; errors still show."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def columns(default: int = 150) -> int:
+    """The width for output that is not a terminal (CI logs, pipes): $COLUMNS if it is a width."""
+    text = os.environ.get("COLUMNS", "").strip()
+    return int(text) if text.isdigit() and 20 <= int(text) <= 10_000 else default
+
+
+def share_machine(jobs: int) -> None:
+    """With several workers on one machine: a share of the GPU's memory (JAX preallocates 75%
+    by default) and of the CPU's threads each. A user's own settings win."""
+    if jobs <= 1:
+        return
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, threads)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from tuner.cli import open_store, pick_study, store_options
+from tuner.cli.app import Application
+from tuner.cli.options import store_options, study_option
 
 
 @click.command("best")
-@click.option("--study", help="Study name (default: the only study in the storage).")
+@study_option
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write model.keras (ensemble), best_trial.keras, config.yaml, metrics.json, history.json and "
                    "README.md to this folder.")
@@ -19,21 +20,18 @@ from tuner.cli import open_store, pick_study, store_options
 @click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @store_options
-def command(study: str | None, export_dir: Path | None, force: bool, data: Path | None, as_json: bool,
+@click.pass_obj
+def command(app: Application, study: str | None, export_dir: Path | None, force: bool, data: Path | None, as_json: bool,
             storage: str | None, results_dir: Path) -> None:
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
     from rich.table import Table
 
-    from tuner import config
-    from tuner.cli.ensemble import run_and_show
-    from tuner.ensemble.evaluate import run_ensemble
-    from tuner.errors import UserError
     from tuner.ensemble.export import check_export_target, export_study, protected_paths
+    from tuner.errors import UserError
     from tuner.ui.board import build_board
-    from tuner.ui.terminal import Terminal
 
-    store, terminal = open_store(storage, results_dir), Terminal()
-    name = pick_study(store, study)
+    store = app.open_store(storage, results_dir)
+    name = app.pick_study(store, study)
     if export_dir:
         check_export_target(export_dir, force, protected_paths(store))  # before the test split may be read
     board = build_board(store, name, top=1)
@@ -41,10 +39,8 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
         raise UserError(f"study '{name}' has no completed trial yet")
     best = board.rows[0]
     record = store.evaluations.latest(name)
-    if not as_json:
-        record = run_and_show(store, name, data, terminal, when="missing")
-    elif record is None and export_dir:  # --json: evaluate without printing tables
-        record = run_ensemble(store, name, 10, 20, "log_loss", data, config.cache_dir())
+    if not as_json or export_dir:  # --json alone shows what is recorded; an export needs a record
+        record = app.evaluation(store, name, data, when="missing", show=not as_json)
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
                                "val_loss": best.val_loss, "params": best.params},
@@ -55,7 +51,7 @@ def command(study: str | None, export_dir: Path | None, force: bool, data: Path 
         table.add_column("value")
         for key, value in best.params.items():
             table.add_row(key, str(value))
-        terminal.console.print(table)
+        app.terminal.console.print(table)
     if export_dir:
         out = export_study(store, name, record, export_dir, force)
-        terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")
+        app.terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from tuner.cli import Seconds, open_store, store_options
+from tuner.cli.app import Application
+from tuner.cli.options import Seconds, store_options
 from tuner.search.engines import ENGINES
 from tuner.errors import UserError
 from tuner.space.schema import parse_value
@@ -60,7 +60,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--refit", is_flag=True, help="The ensemble's members are trained again on train + validation "
               "before the test (see `tune ensemble --help`).")
 @store_options
-def command(space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
+@click.pass_obj
+def command(app: Application, space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
             timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
             keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int | None,
             isolate: bool | None, ensemble: bool, refit: bool,
@@ -68,17 +69,18 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     """Search a space: `tune search --space cifar10 --trials 50`."""
     from tuner import config, interrupts
     from tuner.errors import Interrupted
-    from tuner.training.backend import check_jobs, default_jobs, require_backend, selected_backend
+    from tuner.search.pool.jobs import check_jobs, default_jobs
+    from tuner.training.backend import require_backend, selected_backend
     from tuner.search.engines import check_choice
     from tuner.paths import check_study_name
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
     from tuner.space.schema import load_space
     from tuner.store import redact
-    from tuner.ui.terminal import SearchView, Terminal
+    from tuner.ui.live import SearchView
 
     if backend:
-        os.environ["KERAS_BACKEND"] = backend
+        config.set_keras_backend(backend)
     config.check()
     check_choice(engine, sampler, pruner)
     if refit and not ensemble:
@@ -93,7 +95,7 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     jobs = check_jobs(jobs or default_jobs(engine))
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
                             keep_models, max_failures, precision, jobs, isolate)
-    store, terminal = open_store(storage, results_dir, heartbeat=True, create=True), Terminal()
+    store, terminal = app.open_store(storage, results_dir, heartbeat=True, create=True), app.terminal
     terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
                   f"{trials} trials, storage {redact(store.url)}")
     view = SearchView(terminal, store, name, trials)
@@ -107,6 +109,4 @@ def command(space: str, study: str | None, trials: int, engine: str, sampler: st
     if view.live is None and view.board is not None:
         terminal.print_board(view.board)
     if ensemble:
-        from tuner.cli.ensemble import run_and_show
-
-        run_and_show(store, name, data, terminal, refit=refit)
+        app.evaluation(store, name, data, refit=refit)

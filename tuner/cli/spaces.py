@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 
+from tuner.cli.app import Application
+
 
 @click.command("spaces")
 @click.argument("name", required=False)
-def command(name: str | None) -> None:
+@click.pass_obj
+def command(app: Application, name: str | None) -> None:
     """List the built-in spaces; with NAME (or a file path), show that space's file."""
     from rich.syntax import Syntax
     from rich.table import Table
 
     from tuner.space.schema import builtin_spaces, load_space
-    from tuner.ui.terminal import Terminal
 
-    terminal = Terminal()
+    terminal = app.terminal
     if name:
         space = load_space(name)  # validates it too
         terminal.console.print(Syntax(open(space.source).read(), "yaml", theme="ansi_dark", background_color="default"))

@@ -7,20 +7,21 @@ from pathlib import Path
 
 import click
 
-from tuner.cli import open_store, store_options
+from tuner.cli.app import Application
+from tuner.cli.options import store_options
 
 
 @click.command("studies")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 @store_options
-def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
+@click.pass_obj
+def command(app: Application, as_json: bool, storage: str | None, results_dir: Path) -> None:
     """List the studies in the storage."""
     from rich.table import Table
 
     from tuner.store import redact
-    from tuner.ui.terminal import Terminal
 
-    store = open_store(storage, results_dir)
+    store = app.open_store(storage, results_dir)
     studies = [store.trials.summary(name) for name in store.studies.names()]
     if as_json:
         rows = [{"study": s.name, "engine": s.meta.get("engine"), "sampler": s.meta.get("sampler"),
@@ -36,7 +37,7 @@ def command(as_json: bool, storage: str | None, results_dir: Path) -> None:
         engine = f"{s.meta.get('engine', '?')}/{s.meta.get('sampler', '?')}"
         table.add_row(s.name, s.meta.get("dataset", "?"), engine, str(s.counts["complete"]), str(s.counts["pruned"]),
                       str(s.counts["failed"]), best, s.meta.get("created", "")[:16])
-    terminal = Terminal()
+    terminal = app.terminal
     terminal.console.print(table)
     others = store.studies.foreign_names()
     if others:

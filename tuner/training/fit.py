@@ -20,7 +20,8 @@ import numpy as np
 
 from tuner import interrupts
 from tuner.training.augment import CHOICES, Augment, draw_choices
-from tuner.training.backend import compile_counts, jit_compile
+from tuner.training.backend import jit_compile
+from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed, TrialPruned
 from tuner.training.metrics import scores

@@ -115,7 +115,10 @@ class OptunaEngine(BaseEngine):
         return sum(t.state in FINISHED for t in states), sum(t.state == TrialState.RUNNING for t in states)
 
     def ask(self, n_trials: int) -> Proposal | None:
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            # Optuna's note that heartbeats are for `optimize`: `running` keeps them, as it does.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+            trial = self.study.ask()
         trial.set_user_attr("worker", this_worker())
         before = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:

@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
 
-from tuner import interrupts
+from tuner import config, interrupts
 from tuner.errors import SearchStopped, UserError, describe_fault
 from tuner.search.observer import SearchObserver
 from tuner.search.pool.messages import ExitReport, ExitStatus, Forward, Kind
@@ -44,7 +44,7 @@ def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
     _log_to(spec.log_path)
     _exit_with(spec.parent)
-    _share_device(spec.jobs)
+    config.share_machine(spec.jobs)
     spec.warm_up(spec.request)
     try:
         timeout = go.recv()
@@ -91,15 +91,3 @@ def _exit_with(parent: int) -> None:
         os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _share_device(jobs: int) -> None:
-    """With several workers on one machine: a share of the GPU's memory (JAX preallocates 75%
-    by default) and of the CPU's threads each. A user's own settings win."""
-    if jobs <= 1:
-        return
-    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / jobs:.2f}")
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ.setdefault(name, threads)

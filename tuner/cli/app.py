@@ -1,0 +1,101 @@
+"""`Application`: what every command is handed (click's context object): the one terminal,
+opening the store, picking a study, showing or making the test evaluation. `abort` is the
+one way a command reports an error."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from tuner.errors import UserError
+
+if TYPE_CHECKING:
+    from tuner.store import Evaluation, SearchStore
+    from tuner.ui.terminal import Terminal
+
+
+def abort(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then the exit code (2: the input; 1: the search stopped or the system
+    refused; 130 Ctrl-C; 143 SIGTERM)."""
+    line = " ".join(str(message).split()) or "failed"
+    try:
+        from tuner.ui.terminal import Terminal
+
+        Terminal().error(line)
+    except BaseException:  # interrupted while importing, say: the line must still come out
+        sys.stderr.write(f"error: {line}\n")
+    if code in (130, 143):
+        # A signal may have cut native code (TensorFlow's threads) short, which can crash the
+        # interpreter's teardown: leave at once, with what was written flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+class Application:
+    def __init__(self) -> None:
+        self._terminal: Terminal | None = None
+
+    @property
+    def terminal(self) -> Terminal:
+        """Made on first use: rich is imported only by commands that print."""
+        if self._terminal is None:
+            from tuner.ui.terminal import Terminal
+
+            self._terminal = Terminal()
+        return self._terminal
+
+    def open_store(self, storage: str | None, results_dir: Path, heartbeat: bool = False,
+                   create: bool = False) -> SearchStore:
+        """The store; only `create` (the search) may create a database or a results folder."""
+        from tuner.store import SearchStore
+
+        return SearchStore(storage, results_dir, heartbeat=heartbeat, create=create)
+
+    def pick_study(self, store: SearchStore, study: str | None) -> str:
+        """The named study, or the only one in the storage."""
+        if study is not None:
+            store.studies.require(study)
+            return study
+        names = store.studies.names()
+        if len(names) == 1:
+            return names[0]
+        raise UserError("no studies in the storage yet; run `tune search` first" if not names else
+                        f"several studies in the storage; pick one with --study ({', '.join(names)})")
+
+    def show_evaluation(self, record: Evaluation) -> None:
+        from tuner.ui.tables import evaluation_tables
+
+        for table in evaluation_tables(record):
+            self.terminal.console.print(table)
+
+    def evaluation(self, store: SearchStore, study: str, data: Path | None, top: int = 10, size: int = 20,
+                   metric: str = "log_loss", when: str = "changed", refit: bool = False,
+                   show: bool = True) -> Evaluation:
+        """The latest recorded evaluation, or a new one: `when` is 'changed' (the study has
+        finished trials the record does not cover), 'missing' (no record yet) or 'always'; with
+        `refit`, a record without a refit counts as missing. Shown unless `show` is False."""
+        from tuner import config
+        from tuner.ensemble.evaluate import run_ensemble
+
+        record = store.evaluations.latest(study)
+        finished = store.trials.count_finished(study)
+        stale = record is not None and record.n_finished != finished
+        if refit and record is not None and record.refit is None:
+            record = None
+        say: Any = self.terminal.info if show else (lambda line: None)
+        if record is not None and when != "always" and not (when == "changed" and stale):
+            say(f"recorded evaluation of {record.when}; the test set was not read again"
+                + (f" (the study has {finished - record.n_finished} more finished trials since)" if stale else "")
+                + "; --reevaluate selects and evaluates anew")
+        else:
+            say(f"selecting an ensemble among the top {top} trials on validation data"
+                + ("; its members trained again on train + validation" if refit else "")
+                + "; one pass over the test split")
+            record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say)
+        if show:
+            self.show_evaluation(record)
+        return record

@@ -1,0 +1,84 @@
+"""The tables `tune` prints: the leaderboard, recent failures, a test-set evaluation."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from tuner.store import Evaluation
+from tuner.ui.board import Board
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _times_line(board: Board) -> str | None:
+    t = board.times
+    if t is None:
+        return None
+    return (f"per trial, medians of {t.trials} complete: {t.wall:.1f} s in all; training {t.training:.1f} s, "
+            f"compile {t.compile:.1f} s, validation {t.validation:.1f} s, other {t.other:.1f} s (build, save, sampler)")
+
+
+def board_table(board: Board) -> Table:
+    c = board.counts
+    title = (f"{board.study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed"
+             + (f", {c['running']} running" if c["running"] else ""))
+    table = Table(title=title, title_justify="left", expand=False, caption=_times_line(board),
+                  caption_justify="left")
+    for name, justify in (("#", "right"), ("trial", "right"), ("val acc", "right"), ("val loss", "right"),
+                          ("epochs", "right"), ("time", "right"), ("parameters", "left")):
+        table.add_column(name, justify=justify, no_wrap=name != "parameters")
+    for r in board.rows:
+        table.add_row(str(r.rank), str(r.trial), pct(r.val_accuracy),
+                      "-" if r.val_loss is None else f"{r.val_loss:.4f}", str(r.epochs), duration(r.seconds), r.summary)
+    return table
+
+def failures_table(board: Board) -> Table | None:
+    if not board.failures:
+        return None
+    table = Table(title="recent failed trials", title_justify="left")
+    table.add_column("trial", justify="right")
+    table.add_column("reason")
+    for r in board.failures:
+        table.add_row(str(r.trial), r.reason or "unknown")
+    return table
+
+
+def evaluation_tables(record: Evaluation) -> list[Table]:
+    """The recorded test evaluation: best trial and ensemble side by side, then the members."""
+    sel, test = record.selection, record.test
+    table = Table(title=f"held-out test set: {record.n_test} images", title_justify="left")
+    for name in ("model", "val acc", "val loss", "test acc", "test loss"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    table.add_row(f"best trial ({sel.best_trial})", pct(sel.best_val_accuracy), f"{sel.best_val_loss:.4f}",
+                  pct(test["best"]["accuracy"]), f"{test['best']['loss']:.4f}")
+    table.add_row(f"ensemble ({len(sel.members)} members)", pct(sel.val_accuracy), f"{sel.val_loss:.4f}",
+                  pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
+    caption = f"ensemble gain over the best trial on test: {100 * record.gain:+.2f} points"
+    if "refit" in test:  # validation trained these models: no validation figure
+        refit = record.refit or {}
+        table.add_row(f"ensemble refit on train+val ({len(refit['models'])} refit)", "-", "-",
+                      pct(test["refit"]["accuracy"]), f"{test['refit']['loss']:.4f}")
+        caption += (f"\nrefit gain over the ensemble on test: {100 * (record.refit_gain or 0.0):+.2f} points "
+                    f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
+        caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
+    table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel.metric}; "
+                     f"evaluated {record.when}")
+    table.caption_justify = "left"
+    members = Table(title="ensemble weights", title_justify="left")
+    members.add_column("trial", justify="right")
+    members.add_column("weight", justify="right")
+    members.add_column("temperature", justify="right")  # its logits / T: calibrated on validation data
+    members.add_column("mirrored too", justify="right")
+    for n, w in sorted(sel.members.items(), key=lambda kv: -kv[1]):
+        flipped = {True: "yes", False: "no"}.get(sel.flips.get(n), "as trained")
+        members.add_row(str(n), f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}", flipped)
+    return [table, members]
