@@ -37,7 +37,8 @@ def child(args: argparse.Namespace) -> None:
     setup = configure(args.precision, Path(tempfile.mkdtemp(prefix="tune-flags-")))
     from tuner.data import load_search_data
     from tuner.training.memory import free_memory
-    from tuner.space.schema import load_space, parse_value
+    from tuner.space.files import load_space
+    from tuner.space.reading import parse_value
     from tuner.training.fit import train_trial
 
     space = load_space(args.space)

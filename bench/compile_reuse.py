@@ -41,7 +41,7 @@ def main() -> None:
 
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # count every program
     from tuner.data import load_search_data
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
     from tuner.training.fit import train_trial
 
     space = load_space(args.space)

@@ -54,7 +54,7 @@ def main() -> None:
 
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
     from tuner.store import SearchStore
 
     results = Path(tempfile.mkdtemp(prefix="tune-mem-"))

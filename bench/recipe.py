@@ -34,7 +34,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def recipe_from_args(args: argparse.Namespace) -> dict:
     from tuner.space.params import complete_params
-    from tuner.space.schema import parse_value
+    from tuner.space.reading import parse_value
 
     recipe = dict(RECIPE)
     for item in args.set:
@@ -46,7 +46,8 @@ def recipe_from_args(args: argparse.Namespace) -> dict:
 def load_split(args: argparse.Namespace):
     """tune's train/validation split of the cifar10 space (its seed), optionally subsampled."""
     from tuner.data import load_search_data
-    from tuner.space.schema import load_space, parse_space
+    from tuner.space.files import load_space
+    from tuner.space.schema import parse_space
 
     raw = load_space("cifar10").to_dict()
     raw["training"]["validation_fraction"] = args.val_fraction

@@ -82,7 +82,8 @@ def main() -> None:
 
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
-    from tuner.space.schema import load_space, parse_value
+    from tuner.space.files import load_space
+    from tuner.space.reading import parse_value
     from tuner.store import SearchStore
 
     space = load_space(args.space)

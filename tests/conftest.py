@@ -29,7 +29,7 @@ def results(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_space():
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
 
     return load_space(str(TINY_SPACE))
 
@@ -37,7 +37,7 @@ def tiny_space():
 @pytest.fixture(scope="session")
 def digits_data():
     from tuner.data import load_search_data
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
 
     data, split = load_search_data(load_space(str(TINY_SPACE)), None, Path("/nonexistent"))
     return data, split

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner.training.backend import selected_backend
+from tuner.keras_backend import selected_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,7 @@ from tuner.training.backend import configure
 configure("float32", cache)
 import keras
 from tuner.data import load_search_data
-from tuner.space.schema import load_space
+from tuner.space.files import load_space
 from tuner.training.fit import train_trial
 from tuner.training.memory import free_memory
 

@@ -14,7 +14,8 @@ from PIL import Image
 from tests.conftest import SHARED
 from tuner.data import load_search_data, load_test_data
 from tuner.errors import UserError
-from tuner.space.schema import load_space, parse_space
+from tuner.space.files import load_space
+from tuner.space.schema import parse_space
 
 FOLDER_SPACE = {"name": "f", "dataset": "folder", "input": {"height": 16, "width": 16, "channels": 3},
                 "training": {"max_epochs": 1, "test_fraction": 0.25}, "params": {"depth": 1}}

@@ -36,7 +36,7 @@ def test_greedy_weights_keep_the_best_prefix():
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """One tiny finished study shared by the tests below."""
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
     from tests.conftest import TINY_SPACE
 
     results = tmp_path_factory.mktemp("ens") / "results"

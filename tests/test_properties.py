@@ -69,7 +69,8 @@ def test_any_space_file_text_gives_a_space_or_one_line_through_the_cli(text, tmp
 @given(name=st.sampled_from(["depth", "width", "dropout", "optimizer", "batch_size", "learning_rate", "flip", "lr"]),
        text=st.text(max_size=30))
 def test_any_set_value_gives_a_space_or_one_line(name, text):
-    from tuner.space.schema import load_space, parse_value
+    from tuner.space.files import load_space
+    from tuner.space.reading import parse_value
 
     space = load_space(str(TINY_SPACE))
     try:
@@ -149,7 +150,7 @@ def test_no_secret_of_a_url_survives_redaction(secret, key, where):
 
 @pytest.mark.parametrize("text", ["a: &a [*a]", "[" * 3000, "a: b: c", "{", "- !!python/object:os.system x"])
 def test_the_bounded_yaml_reader_refuses_what_plain_yaml_would_choke_on(text):
-    from tuner.space.schema import safe_yaml
+    from tuner.space.reading import safe_yaml
 
     with pytest.raises((UserError, yaml.YAMLError)):
         safe_yaml(text, "s.yaml")

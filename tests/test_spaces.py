@@ -9,7 +9,8 @@ import pytest
 
 from tuner.errors import UserError
 from tuner.space.params import PARAMETERS
-from tuner.space.schema import builtin_spaces, load_space, parse_space
+from tuner.space.files import builtin_spaces, load_space
+from tuner.space.schema import parse_space
 
 from conftest import TINY_SPACE
 

@@ -66,7 +66,7 @@ def _exit_now(signum: int, frame: Any) -> None:
     at all (temporary names, then a rename; a record after its files). So leave at once, in one
     line: unwinding through native code (TensorFlow's threads) could crash the teardown."""
     how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-    # To the terminal's stderr even while a Keras import has fd 2 captured (backend.load_keras).
+    # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
     os.write(_STDERR[0], f"error: interrupted ({how}); the study's records and any export are as they were\n".encode())
     os._exit(EXIT_CODES[how])
 

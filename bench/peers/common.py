@@ -18,7 +18,8 @@ T0 = float(os.environ.get("PEER_T0", time.time()))  # set by compare.py just bef
 
 def load_space(train_samples: int | None, val_fraction: float | None):
     """The peer space; a CPU-sized run takes a train subset and a smaller validation share."""
-    from tuner.space.schema import load_space as load, parse_space
+    from tuner.space.files import load_space as load
+    from tuner.space.schema import parse_space
 
     space = load(str(SPACE))
     raw = space.to_dict()

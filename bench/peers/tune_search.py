@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common import Progress, add_arguments, load_space
 
-from tuner.training.backend import selected_backend
+from tuner.keras_backend import selected_backend
 from tuner.search.observer import QuietObserver
 from tuner.search.request import SearchRequest
 from tuner.search.run import run_search

@@ -10,7 +10,7 @@ from tuner.cli.app import Application
 from tuner.cli.options import Seconds, store_options
 from tuner.search.engines import ENGINES
 from tuner.errors import UserError
-from tuner.space.schema import parse_value
+from tuner.space.reading import parse_value
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict:
@@ -70,12 +70,12 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner import config, interrupts
     from tuner.errors import Interrupted
     from tuner.search.pool.jobs import check_jobs, default_jobs
-    from tuner.training.backend import require_backend, selected_backend
+    from tuner.keras_backend import require_backend, selected_backend
     from tuner.search.engines import check_choice
     from tuner.paths import check_study_name
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
-    from tuner.space.schema import load_space
+    from tuner.space.files import load_space
     from tuner.store import redact
     from tuner.ui.live import SearchView
 

@@ -15,7 +15,7 @@ def command(app: Application, name: str | None) -> None:
     from rich.syntax import Syntax
     from rich.table import Table
 
-    from tuner.space.schema import builtin_spaces, load_space
+    from tuner.space.files import builtin_spaces, load_space
 
     terminal = app.terminal
     if name:

@@ -210,7 +210,7 @@ def read_digits() -> RawDataset:
 
 
 def read_online(dataset: str) -> RawDataset:
-    from tuner.training.backend import load_keras
+    from tuner.keras_backend import load_keras
 
     load_keras()
     import keras

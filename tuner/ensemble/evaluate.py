@@ -60,7 +60,7 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
                      class_names: list[str], refit: dict[str, Any] | None = None) -> Evaluation:
     """Predict the test split with the ensemble, the single best trial and (with `refit`, the
     summary of `tuner.ensemble.refit.refit_members`) the refit ensemble, once; record them all."""
-    from tuner.training.backend import load_keras
+    from tuner.keras_backend import load_keras
 
     load_keras()
     import keras

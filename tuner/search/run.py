@@ -48,7 +48,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
 
 def warm_up(request: SearchRequest) -> None:
     """What a standby worker process does before it is needed: the imports that take seconds."""
-    from tuner.training.backend import load_keras
+    from tuner.keras_backend import load_keras
 
     load_keras()
     engine_class(request.engine)

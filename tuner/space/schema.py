@@ -1,8 +1,8 @@
-"""Search-space files: load, validate and resolve them into a typed `Space`.
+"""The typed `Space` and its checks.
 
-A space file (YAML) names a dataset, fixed training settings and, under `params`, each
-parameter either as a plain value (fixed) or as a mapping with a `type` (searched). Every
-problem becomes one `UserError` line naming the file, the field and what is wrong.
+A space names a dataset, fixed training settings and, under `params`, each parameter either as
+a plain value (fixed) or as a mapping with a `type` (searched). Every problem becomes one
+`UserError` line naming the file, the field and what is wrong.
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from tuner.errors import UserError
@@ -331,60 +328,6 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-MAX_SPACE_BYTES = 1 << 20
-MAX_YAML_NODES = 100_000  # a space file has a few hundred; aliases may not expand past this
-MAX_YAML_DEPTH = 64
-
-
-def safe_yaml(text: str, source: str) -> Any:
-    """`yaml.safe_load`, bounded: a document whose aliases would expand past MAX_YAML_NODES
-    nodes (a 'billion laughs' file of 466 bytes holds 10^9), that refers to itself or that nests
-    past MAX_YAML_DEPTH levels is one line, before it is built."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, source, {}, set(), 0)
-        return loader.construct_document(node)
-    except RecursionError:
-        raise UserError(f"{source}: YAML nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node: Any, source: str, sizes: dict[int, int], open_nodes: set[int], depth: int) -> int:
-    if id(node) in sizes:
-        return sizes[id(node)]
-    if id(node) in open_nodes:
-        raise UserError(f"{source}: a YAML alias refers to itself")
-    if depth > MAX_YAML_DEPTH:
-        raise UserError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels")
-    open_nodes.add(id(node))
-    children = node.value if isinstance(node, yaml.SequenceNode) else (
-        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
-    size = 1 + sum(_expanded_size(child, source, sizes, open_nodes, depth + 1) for child in children)
-    if size > MAX_YAML_NODES:
-        raise UserError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values (aliases?); refused")
-    open_nodes.discard(id(node))
-    sizes[id(node)] = size
-    return size
-
-
-def parse_value(text: str, what: str = "value") -> Any:
-    """A command-line value with YAML typing, plus what YAML 1.1 leaves as text: '5e-4' is 0.0005."""
-    try:
-        value = safe_yaml(text, what)
-    except yaml.YAMLError as e:
-        raise UserError(f"{what}: cannot read {text!r} ({getattr(e, 'problem', None) or type(e).__name__})") from None
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
 def parse_space(data: Any, source: str) -> Space:
     if not isinstance(data, dict):
         raise UserError(f"{source}: a space file must be a YAML mapping")
@@ -392,31 +335,3 @@ def parse_space(data: Any, source: str) -> Space:
         return Space.model_validate({**data, "source": source})
     except ValidationError as e:
         raise UserError(f"{source}: {_describe(e)}") from None
-
-
-def builtin_spaces() -> dict[str, Path]:
-    """Built-in space names and their files (packaged with `tuner`)."""
-    try:
-        folder: Any = resources.files("tuner.search_spaces")
-    except ModuleNotFoundError:  # running from a source checkout that was not pip-installed
-        folder = Path(__file__).resolve().parents[2] / "search_spaces"
-    return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
-
-
-def load_space(name_or_path: str) -> Space:
-    """A built-in space by name, or a user's YAML file by path."""
-    builtins = builtin_spaces()
-    path = builtins.get(name_or_path) or Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise UserError(f"no space '{name_or_path}': not a built-in ({', '.join(sorted(builtins))}) nor a file")
-    try:
-        if path.stat().st_size > MAX_SPACE_BYTES:
-            raise UserError(f"{path}: {path.stat().st_size} bytes; a space file is at most {MAX_SPACE_BYTES}")
-        data = safe_yaml(path.read_text(), str(path))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}:{where} invalid YAML ({getattr(e, 'problem', None) or e})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
-    return parse_space(data, str(path))

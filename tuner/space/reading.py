@@ -1,0 +1,62 @@
+"""YAML read with bounds: a space file, or a command-line value, never expands past what a
+space can hold (aliases, self-reference, depth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tuner.errors import UserError
+
+MAX_YAML_NODES = 100_000  # a space file has a few hundred; aliases may not expand past this
+MAX_YAML_DEPTH = 64
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """`yaml.safe_load`, bounded: a document whose aliases would expand past MAX_YAML_NODES
+    nodes (a 'billion laughs' file of 466 bytes holds 10^9), that refers to itself or that nests
+    past MAX_YAML_DEPTH levels is one line, before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, source, {}, set(), 0)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise UserError(f"{source}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: Any, source: str, sizes: dict[int, int], open_nodes: set[int], depth: int) -> int:
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise UserError(f"{source}: a YAML alias refers to itself")
+    if depth > MAX_YAML_DEPTH:
+        raise UserError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels")
+    open_nodes.add(id(node))
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
+    size = 1 + sum(_expanded_size(child, source, sizes, open_nodes, depth + 1) for child in children)
+    if size > MAX_YAML_NODES:
+        raise UserError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values (aliases?); refused")
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size
+
+
+def parse_value(text: str, what: str = "value") -> Any:
+    """A command-line value with YAML typing, plus what YAML 1.1 leaves as text: '5e-4' is 0.0005."""
+    try:
+        value = safe_yaml(text, what)
+    except yaml.YAMLError as e:
+        raise UserError(f"{what}: cannot read {text!r} ({getattr(e, 'problem', None) or type(e).__name__})") from None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
