@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tuner"
+PACKAGE = Path(__file__).resolve().parents[2] / "tuner"
 # Lowest first; a module may import its own layer and those below it, never one above.
 LAYERS = ["foundation", "space", "data", "training", "store", "search", "ensemble", "ui", "cli"]
 FOUNDATION = {"config", "errors", "paths", "interrupts", "keras_backend", "__init__", "__main__"}

@@ -13,7 +13,7 @@ import pytest
 
 from tuner.keras_backend import selected_backend
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_selected_backend_reads_env_then_keras_json_then_defaults(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY_SPACE, run_main
-from tests.test_data import make_folder
+from tests.data.test_sources import make_folder
 
 
 @pytest.fixture(scope="module")

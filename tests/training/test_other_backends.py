@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Two trials of one architecture that differ in every number tune keeps out of the compiled
 # step (learning rate, schedule, L2, label smoothing, cutout size), then a wider one. Prints one RESULT line.

@@ -18,7 +18,7 @@ import optuna
 import pytest
 
 from tests.conftest import TINY_SPACE, run_main
-from tests.test_data import make_folder
+from tests.data.test_sources import make_folder
 
 STUDY = "existing"
 SECRET = "hunter2"
