@@ -49,7 +49,7 @@ def front_layers(variant: str) -> list:
 
 
 def host_trainer(model, shape: tuple[int, ...], cutout: int):
-    """What `tune` trains since session 2: shift 4 + flip (+ cutout) with the choices drawn on the host."""
+    """What `tune` trains: shift 4 + flip (+ cutout) with the choices drawn on the host."""
     import keras
 
     from tuner.training.augment import CHOICES, Augment

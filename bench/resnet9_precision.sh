@@ -4,7 +4,7 @@
 #   KERAS_BACKEND=jax bench/resnet9_precision.sh path/to/cifar10.tar.gz OUTDIR
 set -euo pipefail
 data=$1; out=$2
-# The DAWNBench recipe of search_spaces/cifar10.yaml's first start point (session 1 ran lr 0.1, L2 5e-4, no logit scale).
+# The DAWNBench recipe of search_spaces/cifar10.yaml's first start point (an earlier variant ran lr 0.1, L2 5e-4, no logit scale).
 recipe=(--set model=resnet --set depth=3 --set width=64 --set head_units=0 --set dropout=0.0 --set l2=2.5e-4
         --set logit_scale=0.125 --set batch_norm=true --set batch_size=512 --set learning_rate=0.4 --set lr_schedule=onecycle
         --set warmup_epochs=0 --set optimizer=sgd --set momentum=0.9 --set label_smoothing=0.2

@@ -6,9 +6,10 @@ reading a search after the fact (per worker, does a trial hit what another worke
 
 Reads the study's database with Optuna (any storage URL works, or a SQLite file's path). Times in
 seconds; `compile` is the first epoch's excess over the steady epoch; hits/misses are JAX's
-persistent-cache counts for the trial's programs (recorded since session 4; pruned trials since
-session 5); `fixed` is the trial's wall time less its epochs at the steady epoch time (build,
-compiles, validation, artifacts), whose median over all trials is issue 6's fixed cost.
+persistent-cache counts for the trial's programs (studies made before these were recorded have
+none; pruned trials before they kept timings have none either); `fixed` is the trial's wall time
+less its epochs at the steady epoch time (build, compiles, validation, artifacts), whose median
+over all trials is a search's fixed cost per trial.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Trials differ in calibration: label smoothing makes a model under-confident, a high learning rate
 without it over-confident. Averaging such members, or choosing them greedily by validation
 log-loss, then favours the most confident model instead of the best mix: on the H100 a cifar10
-search's selection kept one member of ten (BENCHMARKS.md, session 4). One temperature per trial,
+search's selection kept one member of ten (BENCHMARKS.md, Ensembles). One temperature per trial,
 fitted on validation data, puts them on one footing; it never changes a single view's top class.
 
 A trial's predictions come as views: (views, n, classes), the plain images and, with test-time
 flips, their mirrors. The temperature divides each view's logits, then the views are averaged:
-what `ensemble.combine` builds as a Keras model, so the selection scores what is evaluated.
+what `tuner.ensemble.assembly.combine` builds as a Keras model, so the selection scores what is evaluated.
 Since softmax(z / T) = normalise(p ** (1 / T)), probabilities are enough.
 """
 

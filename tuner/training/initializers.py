@@ -1,7 +1,7 @@
 """Initial values made by numpy on the host.
 
 On JAX, Keras's own initializers run as eager device operations, each compiling a program for
-every new shape (a new architecture's random kernels: 2.9 s on a CPU, session 5; its zeros and
+every new shape (a new architecture's random kernels: 2.9 s on a CPU; its zeros and
 ones: 12 programs, 0.4 s), and even Keras's conversion of a numpy array (`jnp.asarray`) compiles
 one per shape. A value from the host is only copied to the device (`jax.device_put`). Models keep
 the names of Keras's built-in initializers in their configs (`restore_builtin`), so a saved model

@@ -3,7 +3,7 @@
 On JAX, `Predictor` compiles its own program: the model's stateless call, with the mirror image
 as a traced flag, so that plain and mirrored predictions share one program. It can compile in a
 background thread (`compile_ahead`) while the first epoch's training step compiles: on a GPU a
-new architecture's prediction program costs seconds of XLA time (session 4, H100: about 4.7 s of
+new architecture's prediction program costs seconds of XLA time (on an H100: about 4.7 s of
 a cold trial's 6.9 s of validation). A few batches are dispatched ahead of the one being read,
 so the device does not wait for the host between them (and a large validation set is not all on
 the device at once). Other backends use Keras's `predict_on_batch`.

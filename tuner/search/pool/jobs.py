@@ -24,6 +24,6 @@ def default_jobs(engine: str) -> int:
     """Two workers where the machine has two cores or more. On a GPU one trial compiles or
     validates while the other trains (an H100 was busy 77-82% of a cifar10 search with two); on
     a CPU a small model's trial leaves a core idle in its single-threaded parts (the digits
-    quickstart on 2 cores: 1:11 with two, 1:40 with one; BENCHMARKS.md, session 6). One with the
+    quickstart on 2 cores: 1:11 with two, 1:40 with one; BENCHMARKS.md, Quickstart). One with the
     KerasTuner engine, which keeps its oracle in one process."""
     return 2 if engine == "optuna" and usable_cores() >= 2 else 1
