@@ -28,9 +28,11 @@ def with_temperature(model: Any, temperature: float) -> Any:
     import keras
     from keras import layers
 
+    from tuner.training.model import PROBABILITIES
+
     if temperature == 1.0:
         return model
-    logits = model.get_layer("probabilities").input
+    logits = model.get_layer(PROBABILITIES).input
     tempered = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     return keras.Model(model.inputs, layers.Activation("softmax", dtype="float32", name="calibrated")(tempered))
 

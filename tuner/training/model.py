@@ -22,6 +22,7 @@ from keras import layers
 from tuner.training import initializers as host
 
 MAX_FILTERS = 512
+PROBABILITIES = "probabilities"  # the softmax layer's name: the ensemble reads its input (the logits)
 
 
 def _conv(x: Any, filters: int, params: dict[str, Any], rng: np.random.Generator) -> Any:
@@ -76,7 +77,7 @@ def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_cla
     logits = _dense(x, n_classes, rng, name="logits")
     if params["logit_scale"] != 1.0:
         logits = layers.Rescaling(params["logit_scale"], name="logit_scale")(logits)
-    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    outputs = layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(logits)
     model = keras.Model(inputs, outputs, name=f"{params['model']}_d{params['depth']}_w{params['width']}")
     host.restore_builtin(model)
     return model
