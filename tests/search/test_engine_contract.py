@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 
 import pytest
 
 from tuner.search.engines import ENGINES
-from tuner.errors import SearchStopped, TrialFailed
+from tuner.errors import SearchStopped
 from tuner.space.params import PARAMETERS
 from tuner.search.observer import QuietObserver
 from tuner.search.request import SearchRequest
@@ -66,37 +67,39 @@ def test_stored_params_rebuild_the_model(engine, tiny_space, results):
     assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in saved.get_weights()]
 
 
-def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, results, monkeypatch):
-    import tuner.training.fit as training
+# A real divergence (weights grow about 19 times a step): the loss is NaN in the first epoch.
+DIVERGE = {"optimizer": "sgd", "momentum": 0.9, "batch_norm": False, "l2": 1.0, "learning_rate": 10.0}
 
-    real = training.train_trial
-    calls = {"n": 0}
 
-    def flaky(params, data, **kw):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise TrialFailed("out of memory (simulated)")
-        return real(params, data, **kw)
+def _with(space, start=None, **params):
+    """The tiny space with some parameters replaced, and start points."""
+    from tuner.space.schema import parse_space
 
-    monkeypatch.setattr(training, "train_trial", flaky)
+    data = space.to_dict()
+    data["params"] = {**data["params"], **params}
+    if start is not None:
+        data["start"] = start
+    return parse_space(data, "contract.yaml")
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(engine, tiny_space, results):
+    choices = {"learning_rate": {"type": "categorical", "choices": [0.003, 10.0]},
+               "l2": {"type": "categorical", "choices": [1.0e-5, 1.0]}}
+    space = _with(tiny_space.with_overrides(epochs=1), start=[{"learning_rate": 10.0, "l2": 1.0}],
+                  **{**DIVERGE, **choices})
     store = SearchStore(None, results, create=True)
-    search(store, tiny_space, engine, 2)
+    search(store, space, engine, 2)
     trials = store.trials.all("study")
-    failed = [t for t in trials if t.state == "failed"]
-    assert len(failed) == 1 and failed[0].reason == "out of memory (simulated)"
+    first = trials[0]  # the start point: it diverges
+    assert (first.params["learning_rate"], first.params["l2"], first.state) == (10.0, 1.0, "failed")
+    assert re.fullmatch(r"training loss became (nan|inf) at epoch 1", first.reason), first.reason
     assert sum(t.finished for t in trials) == 2
 
 
-def test_consecutive_failures_stop_the_search(engine, tiny_space, results, monkeypatch):
-    import tuner.training.fit as training
-
-    def broken(params, data, **kw):
-        raise TrialFailed("broken (simulated)")
-
-    monkeypatch.setattr(training, "train_trial", broken)
+def test_consecutive_failures_stop_the_search(engine, tiny_space, results):
     store = SearchStore(None, results, create=True)
-    with pytest.raises(SearchStopped, match="3 trials failed in a row"):
-        search(store, tiny_space, engine, 10, max_failures=3)
+    with pytest.raises(SearchStopped, match=r"3 trials failed in a row \(last: training loss became (nan|inf)"):
+        search(store, _with(tiny_space.with_overrides(epochs=1), **DIVERGE), engine, 10, max_failures=3)
     assert [t.state for t in store.trials.all("study")] == ["failed"] * 3
 
 

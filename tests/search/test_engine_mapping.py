@@ -75,6 +75,69 @@ def test_optuna_maps_every_kind_and_fixed_trial_replays_it():
     assert SPACE.complete(replay) == SPACE.complete(chosen)
 
 
+# Each name to the class its library documents for it: a name mapped to the wrong class (or every
+# name to TPE) fails here.
+OPTUNA_SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler,
+                   "gp": optuna.samplers.GPSampler}
+OPTUNA_PRUNERS = {"median": optuna.pruners.MedianPruner, "hyperband": optuna.pruners.HyperbandPruner,
+                  "none": optuna.pruners.NopPruner}
+
+
+@pytest.mark.parametrize("name", sorted(OPTUNA_SAMPLERS))
+def test_each_optuna_sampler_name_is_its_sampler(name):
+    from tuner.search.engines import ENGINES
+    from tuner.search.engines.optuna_engine import make_sampler
+
+    assert name in ENGINES["optuna"][1]
+    assert type(make_sampler(name, seed=0)) is OPTUNA_SAMPLERS[name]
+
+
+@pytest.mark.parametrize("name", sorted(OPTUNA_PRUNERS))
+def test_each_optuna_pruner_name_is_its_pruner(name):
+    from tuner.search.engines import ENGINES
+    from tuner.search.engines.optuna_engine import make_pruner
+
+    assert name in ENGINES["optuna"][3]
+    assert type(make_pruner(name, max_epochs=6)) is OPTUNA_PRUNERS[name]
+
+
+@pytest.mark.parametrize("name, oracle", [("random", "RandomSearchOracle"), ("bayesian", "BayesianOptimizationOracle"),
+                                          ("hyperband", "HyperbandOracle")])
+def test_each_kerastuner_sampler_name_is_its_oracle(name, oracle, tiny_space):
+    from tuner.search.engines import ENGINES
+    from tuner.search.engines.kerastuner_engine import make_oracle
+
+    assert name in ENGINES["keras-tuner"][1]
+    assert type(make_oracle(name, tiny_space, n_trials=9, seed=0)).__name__ == oracle
+
+
+def test_bayesian_starts_with_random_points_then_models(tiny_space):
+    from tuner.search.engines.kerastuner_engine import make_oracle
+
+    # A third of the trials (3 to 10) are random before the Gaussian process proposes.
+    assert [make_oracle("bayesian", tiny_space, n, 0).num_initial_points for n in (3, 20, 60)] == [3, 6, 10]
+
+
+@pytest.mark.slow
+def test_the_median_pruner_stops_trials_that_fall_below_the_median(tiny_space, results):
+    """A real prune: 8 seeded trials of 3 epochs, pruning allowed after the first; a trial below
+    the median of the earlier ones at its second epoch stops there and is recorded pruned."""
+    data = tiny_space.to_dict()
+    data["training"] = {**data["training"], "max_epochs": 3, "prune_after": 1, "patience": 3}
+    space = parse_space(data, "pruning.yaml")
+    store = SearchStore(None, results, create=True)
+    request = SearchRequest(space, "p", 8, "optuna", "random", "median", cache_dir=results / "cache", seed=0)
+    run_search(store, request, QuietObserver())
+    trials = store.trials.all("p")
+    pruned = [t for t in trials if t.state == "pruned"]
+    assert pruned and len(trials) == 8, [(t.number, t.state) for t in trials]
+    for t in pruned:
+        assert t.epochs == 2 and t.value == t.history["val_accuracy"][-1]  # stopped after epoch 2 of 3
+        assert t.number >= 5  # the median pruner waits for 5 finished trials
+    frozen = {t.number: t for t in optuna.load_study(study_name="p", storage=store.db.storage).trials}
+    assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)
+
+
 @pytest.mark.parametrize("engine, sampler, pruner", [
     ("optuna", "random", "none"), ("optuna", "gp", "none"), ("optuna", "tpe", "hyperband"),
     ("keras-tuner", "random", None), ("keras-tuner", "hyperband", None),
@@ -87,4 +150,4 @@ def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
                             cache_dir=results / "cache", seed=0)
     run_search(store, request, QuietObserver())
     assert store.trials.count_finished("s") == 2
-    assert store.studies.meta("s")["sampler"] == sampler
+    assert (store.studies.meta("s")["sampler"], store.studies.meta("s")["pruner"]) == (sampler, pruner or "none")
