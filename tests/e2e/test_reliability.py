@@ -64,29 +64,67 @@ def test_three_workers_share_one_study(backend, tmp_path, request):
     assert sorted(t.params["dropout"] for t in trials if t.params["dropout"] in (0.123, 0.234)) == [0.123, 0.234]
 
 
+def _wait_for(condition, timeout: float = 180.0, step: float = 0.05):
+    """Poll `condition()` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("the awaited event never came")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _running(store: SearchStore) -> list:
+    return [t for t in store.trials.all("w") if t.state == "running"] if store.studies.id("w") is not None else []
+
+
 def test_killed_workers_lose_nothing(tmp_path):
-    rng = random.Random(0)
+    """SIGKILL the whole `tune` process group at observed moments: just after the study exists,
+    while a trial trains (three times), and just after a trial finished. Each kill while training
+    hits a trial seen running; its worker process does not outlive the kill; every finished
+    record survives every later kill unchanged; the next run ends with exactly N finished and
+    the killed trials failed as interrupted."""
     store = SearchStore(None, tmp_path, create=True)
     finished_before: dict = {}
-    for kill in range(5):
+    hit: list[int] = []
+    for moment in ("study created", "training", "training", "trial finished", "training"):
         proc = worker(tmp_path, 5, epochs=2)
-        time.sleep(rng.uniform(4, 9))  # start-up, mid-trial, between trials: wherever it lands
+        done = len(finished_before)
+        if moment == "study created":
+            _wait_for(lambda: store.studies.id("w") is not None)
+        elif moment == "trial finished":
+            _wait_for(lambda: store.trials.count_finished("w") > done if store.studies.id("w") is not None else False)
+        else:
+            running = _wait_for(lambda: _running(store))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        if store.studies.id("w") is not None:
-            now = {t.number: t for t in store.trials.all("w") if t.finished}
-            for number, record in finished_before.items():
-                assert now[number] == record  # a finished trial survives every later kill unchanged
-            finished_before = now
+        if moment == "training":
+            (trial,) = running
+            assert [t.number for t in _running(store)] == [trial.number]  # the kill hit it mid-trial
+            hit.append(trial.number)
+            pid = store.db.storage.get_trial(store.trials.trial_id("w", trial.number)).user_attrs["worker"]["pid"]
+            _wait_for(lambda: not _alive(pid), timeout=15)  # its worker ends too (raises if it does not)
+        now = {t.number: t for t in store.trials.all("w") if t.finished}
+        for number, record in finished_before.items():
+            assert now[number] == record  # a finished trial survives every later kill unchanged
+        finished_before = now
     proc = worker(tmp_path, 5, epochs=2)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     trials = check_exactly(store, 5)
     for number, record in finished_before.items():
         assert next(t for t in trials if t.number == number) == record
-    for t in trials:
-        if t.state == "failed":
-            assert t.reason and "interrupted" in t.reason
+    by_number = {t.number: t for t in trials}
+    assert len(hit) == 3 and all(by_number[n].state == "failed" and "interrupted" in by_number[n].reason for n in hit)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
