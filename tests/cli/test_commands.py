@@ -38,17 +38,13 @@ def count_trials(results: Path) -> int:
 def test_help_is_fast_and_explains(capsys):
     import subprocess
     import sys
-    import time
 
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "tuner", "search", "--help"], capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 0 and "--trials" in proc.stdout and "--engine" in proc.stdout
     proc = subprocess.run([sys.executable, "-c", "import tuner.cli, sys; tuner.cli._register(); "
                            "print(any(m.startswith(('keras', 'tensorflow', 'optuna')) for m in sys.modules))"],
                           capture_output=True, text=True)
-    assert proc.stdout.strip() == "False"  # no heavy import behind `tune --help`
-    assert elapsed < 30  # generous: the point is the import check above
+    assert proc.stdout.strip() == "False"  # no heavy import behind `tune --help` (its speed: a benchmark)
 
 
 def test_spaces_lists_and_shows(capsys):
