@@ -514,7 +514,7 @@ def test_an_evaluated_model_that_is_not_its_records_is_never_exported(case, name
 
     results = tmp_path / "results"
     shutil.copytree(study_dir, results)
-    path = results / STUDY / _latest(results)["files"][name]["path"]
+    path = results / STUDY / _latest(results).files[name].path
     tamper(path)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", "exp"], capsys)
@@ -548,10 +548,10 @@ def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expect
 def test_a_missing_backend_names_what_to_install_before_any_work(study_dir, tmp_path, capsys, monkeypatch):
     import importlib.util
 
-    import tuner.training.backend
+    import tuner.keras_backend
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(tuner.training.backend.importlib.util, "find_spec",
+    monkeypatch.setattr(tuner.keras_backend.importlib.util, "find_spec",
                         lambda name, *a: None if name == "jax" else real(name, *a))
     line = check_refused(search_args(study_dir, "--backend", "jax", "--in-process"), "pip install 'tune[jax]'",
                          study_dir, tmp_path, capsys, monkeypatch)
@@ -725,7 +725,7 @@ def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, 
     proc.send_signal(getattr(signal, signum))
     out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:  # it finished first: then its record is whole
-        assert _latest(results)["when"] >= before["when"]
+        assert _latest(results).when >= before.when
         return
     assert proc.returncode == code and "interrupted" in one_line(err) and "Traceback" not in err
     assert _latest(results) == before
@@ -871,7 +871,8 @@ def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, ca
 
     from tuner.ui.board import build_board
     from tuner.store import SearchStore
-    from tuner.ui.terminal import SearchView, Terminal
+    from tuner.ui.live import SearchView
+    from tuner.ui.terminal import Terminal
 
     space = yaml.safe_load(TINY_SPACE.read_text())
     space["start"] = [{"width": 6, "optimizer": "adam"}]

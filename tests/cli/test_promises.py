@@ -1,0 +1,115 @@
+"""README promises through the real `tune` entry point: the timeout, repeatable proposals,
+KerasTuner's Hyperband brackets, $TUNE_STORAGE, --reevaluate, a NaN failure in the leaderboard,
+and a trial whose worker stopped its heartbeats on another machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_SPACE, run_main
+from tuner.store import SearchStore
+
+pytestmark = pytest.mark.slow
+
+
+def _search(results: Path, capsys, *extra: str, study: str = "p", trials: int = 3) -> tuple[int, str, str]:
+    return run_main(["search", "--space", str(TINY_SPACE), "--study", study, "--trials", str(trials), "--epochs", "1",
+                     "--results-dir", str(results), "--no-ensemble", "--jobs", "1", "--in-process", *extra], capsys)
+
+
+def test_timeout_starts_no_trial_after_it(tmp_path, capsys):
+    code, out, err = _search(tmp_path, capsys, "--timeout", "1", "--seed", "0", trials=50)
+    assert code == 0, err
+    finished = SearchStore(None, tmp_path).trials.count_finished("p")
+    assert 1 <= finished < 50  # the trial running at the deadline finishes; no other starts
+
+
+def test_one_job_and_a_seed_repeat_the_proposals(tmp_path, capsys):
+    runs = []
+    for name in ("a", "b"):
+        code, _, err = _search(tmp_path / name, capsys, "--seed", "7")
+        assert code == 0, err
+        runs.append([t.params for t in SearchStore(None, tmp_path / name).trials.all("p")])
+    assert runs[0] == runs[1] and len({json.dumps(p, sort_keys=True) for p in runs[0]}) == 3
+    code, _, err = _search(tmp_path / "c", capsys, "--seed", "8")
+    assert [t.params for t in SearchStore(None, tmp_path / "c").trials.all("p")] != runs[0]
+
+
+def test_kerastuner_hyperband_trains_each_bracket_for_its_epochs(tmp_path, capsys):
+    code, _, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "h", "--trials", "5", "--engine",
+                             "keras-tuner", "--sampler", "hyperband", "--epochs", "3", "--results-dir", str(tmp_path),
+                             "--no-ensemble", "--seed", "0", "--in-process"], capsys)
+    assert code == 0, err
+    trials = SearchStore(None, tmp_path).trials.all("h")
+    budgets = [t.max_epochs for t in trials]
+    # Hyperband (max 3 epochs, factor 3) starts with a bracket of 1-epoch trials; each trial
+    # trains at most its bracket's budget (early stopping may end it sooner).
+    assert budgets[0] == 1 and set(budgets) <= {1, 3} and all(t.epochs <= t.max_epochs for t in trials)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory) -> Path:
+    from tuner.cli import main
+
+    results = tmp_path_factory.mktemp("promises") / "results"
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--space", str(TINY_SPACE), "--study", "e", "--trials", "2", "--epochs", "1",
+              "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process"])
+    assert e.value.code == 0
+    return results
+
+
+def test_tune_storage_names_the_database(evaluated, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TUNE_STORAGE", f"sqlite:///{evaluated / 'tune.db'}")
+    monkeypatch.chdir(tmp_path)  # the default results folder here holds nothing
+    code, out, err = run_main(["leaderboard", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["study"] == "e" and len(json.loads(out)["leaderboard"]) == 2
+    assert not (tmp_path / "results").exists()
+
+
+def test_reevaluate_records_a_second_evaluation_and_keeps_the_first(evaluated, capsys):
+    store = SearchStore(None, evaluated)
+    first = store.evaluations.all("e")
+    assert len(first) == 1  # the search's own ensemble step
+    code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(evaluated), "--reevaluate"], capsys)
+    assert code == 0, err
+    after = store.evaluations.all("e")
+    assert len(after) == 2 and after[0] == first[0] and "held-out test set" in out
+    code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(evaluated)], capsys)
+    assert code == 0 and "the test set was not read again" in out and len(store.evaluations.all("e")) == 2
+
+
+def test_a_nan_failure_is_shown_in_the_leaderboard(tmp_path, capsys):
+    space = TINY_SPACE.read_text().replace("  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}",
+                                           "  learning_rate: 10.0").replace(
+        "  l2: {type: float, low: 1.0e-6, high: 1.0e-4, log: true}", "  l2: 1.0").replace(
+        "  optimizer: {type: categorical, choices: [adam, sgd]}", "  optimizer: sgd").replace(
+        "  batch_norm: {type: bool}", "  batch_norm: false")
+    (tmp_path / "nan.yaml").write_text(space)
+    code, _, err = run_main(["search", "--space", str(tmp_path / "nan.yaml"), "--study", "n", "--trials", "3",
+                             "--epochs", "1", "--results-dir", str(tmp_path), "--no-ensemble", "--jobs", "1",
+                             "--seed", "0", "--max-failures", "2", "--in-process"], capsys)
+    assert code == 1 and "2 trials failed in a row" in err
+    code, out, err = run_main(["leaderboard", "--study", "n", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0 and "recent failed trials" in out and "training loss became nan at epoch 1" in out
+
+
+def test_a_trial_whose_heartbeats_stopped_on_another_machine_is_failed(tmp_path, capsys, monkeypatch):
+    """Its worker ran elsewhere (no pid check can see it): only the heartbeats tell."""
+    import time
+
+    monkeypatch.setenv("TUNE_HEARTBEAT_SECONDS", "1")
+    code, _, err = _search(tmp_path, capsys, "--seed", "0", trials=1)
+    assert code == 0, err
+    store = SearchStore(None, tmp_path, heartbeat=True)
+    number = store.trials.begin("p", {"depth": 1}, {"worker": {"host": "elsewhere", "boot": "x", "pid": 1}})
+    store.db.storage.record_heartbeat(store.trials.trial_id("p", number))
+    time.sleep(3.5)  # three missed heartbeats: the grace period
+    code, _, err = _search(tmp_path, capsys, "--seed", "0", trials=2)
+    assert code == 0, err
+    stale = next(t for t in store.trials.all("p") if t.number == number)
+    assert stale.state == "failed" and stale.reason == "interrupted: its worker stopped sending heartbeats"
