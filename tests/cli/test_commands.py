@@ -54,6 +54,7 @@ def test_spaces_lists_and_shows(capsys):
     assert code == 0 and "lr_schedule" in out and "searched" in out
 
 
+@pytest.mark.slow
 def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
     args = ["--results-dir", str(study_dir)]
     code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "3",
@@ -80,6 +81,7 @@ def test_search_resume_leaderboard_studies_best(study_dir, capsys, tmp_path):
     assert code == 0 and (tmp_path / "exp" / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_ensemble_refit_is_shown_recorded_and_exported(study_dir, capsys, tmp_path):
     args = ["--study", "existing", "--results-dir", str(study_dir)]
     code, out, err = run_main(["ensemble", "--refit", *args], capsys)
@@ -176,6 +178,7 @@ def _zip(d: Path) -> Path:
     return d / "a.zip"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra, expected", CASES, ids=[c[0] for c in CASES])
 def test_hostile_input_is_one_line_exit_2_and_leaves_the_study(name, extra, expected, study_dir, tmp_path, capsys):
     before = count_trials(study_dir)
@@ -198,6 +201,7 @@ def test_unknown_study_for_leaderboard(study_dir, capsys):
     assert code == 2 and "no study 'nope'" in err and "existing" in err
 
 
+@pytest.mark.slow
 def test_search_says_which_trials_are_start_points(tmp_path, capsys):
     import yaml
 

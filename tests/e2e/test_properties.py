@@ -39,6 +39,7 @@ spaces = st.fixed_dictionaries(
               "input": yaml_values, "start": yaml_values})
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.one_of(spaces, yaml_values))
 def test_any_space_document_is_a_space_or_one_line(data):
@@ -68,6 +69,7 @@ def test_any_space_file_text_gives_a_space_or_one_line_through_the_cli(text, tmp
 @SETTINGS
 @given(name=st.sampled_from(["depth", "width", "dropout", "optimizer", "batch_size", "learning_rate", "flip", "lr"]),
        text=st.text(max_size=30))
+@pytest.mark.slow
 def test_any_set_value_gives_a_space_or_one_line(name, text):
     from tuner.space.files import load_space
     from tuner.space.reading import parse_value
@@ -108,6 +110,7 @@ def npz_arrays(draw):
     return x, labels
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(arrays=npz_arrays(), test_n=st.integers(1, 5))
 def test_any_npz_contents_are_validated_or_one_line(arrays, test_n):
@@ -148,6 +151,7 @@ def test_no_secret_of_a_url_survives_redaction(secret, key, where):
     assert secret not in scrub(message, url) and encoded not in scrub(message, url)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["a: &a [*a]", "[" * 3000, "a: b: c", "{", "- !!python/object:os.system x"])
 def test_the_bounded_yaml_reader_refuses_what_plain_yaml_would_choke_on(text):
     from tuner.space.reading import safe_yaml

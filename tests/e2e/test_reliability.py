@@ -17,6 +17,8 @@ import yaml
 from tests.conftest import TINY_SPACE
 from tuner.store import SearchStore
 
+pytestmark = pytest.mark.slow  # every test here trains real models
+
 
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
            space: Path = TINY_SPACE, jobs: int = 1) -> subprocess.Popen:
@@ -41,7 +43,7 @@ def check_exactly(store: SearchStore, n: int, study: str = "w") -> list:
     return trials
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_three_workers_share_one_study(backend, tmp_path, request):
     storage = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     if storage:  # a fresh study name per run: the server may be shared

@@ -111,6 +111,7 @@ NAME_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", NAME_CASES, ids=[c[0] for c in NAME_CASES])
 @pytest.mark.parametrize("command", ["search", "leaderboard", "best", "ensemble"])
 def test_a_study_name_is_one_plain_folder_name(command, name, extra, study_dir, tmp_path, capsys, monkeypatch):
@@ -194,6 +195,7 @@ FOREIGN_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", FOREIGN_COMMANDS, ids=[" ".join(a[:2] + a[3:4]) for a in FOREIGN_COMMANDS])
 def test_a_study_that_tune_did_not_make_is_refused_and_left_alone(args, foreign, study_dir, tmp_path, capsys,
                                                                  monkeypatch):
@@ -244,6 +246,7 @@ READ_COMMANDS = [["leaderboard"], ["studies"], ["best"], ["ensemble"], ["best", 
 @pytest.mark.parametrize("case, url, expected", STORAGE_CASES, ids=[c[0] for c in STORAGE_CASES])
 @pytest.mark.parametrize("command", [["search", "--space", str(TINY_SPACE), "--epochs", "1"], *READ_COMMANDS],
                          ids=lambda c: c[0] + (" --export" if "--export" in c else ""))
+@pytest.mark.slow
 def test_a_database_that_is_not_an_optuna_one_is_never_written(command, case, url, expected, study_dir, tmp_path,
                                                                capsys, monkeypatch):
     url = url(tmp_path)
@@ -264,11 +267,13 @@ URL_CASES = [("in memory", "sqlite://", "an in-memory database keeps nothing"),
 @pytest.mark.parametrize("case, url, expected", URL_CASES, ids=[c[0] for c in URL_CASES])
 @pytest.mark.parametrize("command", [["search", "--space", str(TINY_SPACE), "--epochs", "1"], ["studies"]],
                          ids=lambda c: c[0])
+@pytest.mark.slow
 def test_storage_that_keeps_nothing_or_hides_a_file_is_refused(command, case, url, expected, study_dir, tmp_path,
                                                                capsys, monkeypatch):
     check_refused(command + ["--storage", url], expected, study_dir, tmp_path, capsys, monkeypatch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c))
 def test_commands_that_read_create_nothing(command, study_dir, tmp_path, capsys, monkeypatch):
     check_refused(command + ["--results-dir", "doesnotexist"], "no studies yet", study_dir, tmp_path, capsys,
@@ -324,6 +329,7 @@ DATA_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, change, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
 def test_data_that_would_be_silently_wrong_is_refused_before_any_trial(case, change, expected, study_dir, tmp_path,
                                                                        capsys, monkeypatch):
@@ -427,6 +433,7 @@ RESOURCE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, env, extra, expected", RESOURCE_CASES, ids=[c[0] for c in RESOURCE_CASES])
 def test_resources_are_bounded_before_they_are_spent(case, env, extra, expected, study_dir, tmp_path, capsys,
                                                      monkeypatch):
@@ -600,6 +607,7 @@ def tmpfs(kib: int, readonly: bool = False) -> Iterator[Path]:
         folder.rmdir()
 
 
+@pytest.mark.slow
 def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study_dir, tmp_path, capsys):
     import shutil
 
@@ -615,6 +623,7 @@ def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study
         assert sorted((results / STUDY / "ensemble").iterdir()) == folders  # no half-filled folder left
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_during_a_search_is_one_line(tmp_path, capsys, monkeypatch):
     with tmpfs(160) as disk:  # the database and the first trial's files, not much more
         monkeypatch.chdir(tmp_path)
@@ -860,6 +869,7 @@ def _bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, extra, expected", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
 def test_values_out_of_their_domain_are_one_line(case, extra, expected, study_dir, tmp_path, capsys, monkeypatch):
     check_refused(search_args(study_dir) + extra(tmp_path), expected, study_dir, tmp_path, capsys, monkeypatch)

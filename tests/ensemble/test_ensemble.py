@@ -46,6 +46,7 @@ def searched(tmp_path_factory):
     return store
 
 
+@pytest.mark.slow
 def test_selection_reads_validation_data_only(searched, monkeypatch):
     import tuner.data as data
 
@@ -59,6 +60,7 @@ def test_selection_reads_validation_data_only(searched, monkeypatch):
     assert set(selection.members) <= set(selection.candidates)
 
 
+@pytest.mark.slow
 def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
     import tuner.ensemble.evaluate as ensemble
 
@@ -76,6 +78,7 @@ def test_test_labels_do_not_change_the_selection(searched, monkeypatch):
     assert seen[0] == seen[1]  # different test labels, same members and weights
 
 
+@pytest.mark.slow
 def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
     from tuner.ensemble.evaluate import run_ensemble
     from tuner.ensemble.export import export_study
@@ -164,6 +167,7 @@ def test_a_member_takes_its_mirror_images_only_where_they_help():
     assert not flips and probs.shape == (2000, 10) and temperature > 0
 
 
+@pytest.mark.slow
 def test_refit_trains_the_members_on_train_and_validation_before_the_test(searched, monkeypatch):
     """Each member once, on both splits, with its trial's seed, best epoch count and schedule
     length; then one test pass that scores the refit ensemble beside the searched one, whose
@@ -210,6 +214,7 @@ def test_refit_trains_the_members_on_train_and_validation_before_the_test(search
 
 
 
+@pytest.mark.slow
 def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch):
     import tuner.training.fit as training
     from tuner.errors import TrialFailed

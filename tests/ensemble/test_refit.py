@@ -15,6 +15,7 @@ COSINE = {**PLATEAU, "depth": 2, "head_units": 16, "dropout": 0.2, "lr_schedule"
           "augment": 1.0, "max_shift": 1, "label_smoothing": 0.1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [COSINE, PLATEAU], ids=["cosine", "plateau"])
 def test_train_final_on_the_trials_own_data_reproduces_its_model(params, digits_data):
     """With the trial's data, seed and best epoch count, `train_final` rebuilds the very model that
@@ -36,6 +37,7 @@ def test_train_final_on_the_trials_own_data_reproduces_its_model(params, digits_
         assert np.abs(unreplayed.predict(data.x_val, verbose=0) - kept).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_a_diverging_refit_is_a_failed_trial(digits_data):
     from tuner.errors import TrialFailed
     from tuner.training.fit import train_final

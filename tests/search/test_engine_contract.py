@@ -14,6 +14,8 @@ from tuner.search.request import SearchRequest
 from tuner.search.run import run_search
 from tuner.store import SearchStore
 
+pytestmark = pytest.mark.slow  # every test here trains real models
+
 ENGINE_NAMES = list(ENGINES)
 
 

@@ -142,6 +142,7 @@ def test_the_median_pruner_stops_trials_that_fall_below_the_median(tiny_space, r
     ("optuna", "random", "none"), ("optuna", "gp", "none"), ("optuna", "tpe", "hyperband"),
     ("keras-tuner", "random", None), ("keras-tuner", "hyperband", None),
 ])
+@pytest.mark.slow
 def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
     if sampler == "gp":
         pytest.importorskip("torch", reason="Optuna's GP sampler needs torch")

@@ -29,6 +29,7 @@ def test_selected_backend_reads_env_then_keras_json_then_defaults(tmp_path, monk
     assert selected_backend() == "tensorflow"
 
 
+@pytest.mark.slow
 def test_no_xla_for_tensorflow_on_a_cpu(digits_data, tiny_space):
     """What the trained model was compiled with (Keras's own attribute), not what the rule says."""
     import keras
@@ -79,6 +80,7 @@ jax.jit(lambda x: jnp.sin(x) @ x.T + 1)(jnp.ones((16, 16))).block_until_ready()
 """
 
 
+@pytest.mark.slow
 def test_cache_misses_are_explained_by_the_part_of_the_key_that_differs(tmp_path):
     """With TUNE_EXPLAIN_CACHE each process logs its cache lookups; bench/cache_keys.py then names
     what made one process miss another's program (here: other XLA flags)."""

@@ -193,6 +193,7 @@ def test_the_learning_rate_read_for_the_history_is_the_optimizers(schedule):
     assert expected < 0.1 or schedule == "plateau"  # the schedule did act
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_optimizer_state_numbers_train_as_constants_would(optimizer):
     """Three steps with tune's optimizer (schedule, L2 and label smoothing as state) give the
@@ -229,6 +230,7 @@ def test_optimizer_state_numbers_train_as_constants_would(optimizer):
     assert not np.allclose(ours.get_weights()[0], net().get_weights()[0])  # it did train
 
 
+@pytest.mark.slow
 def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tiny_space):
     from tuner.training.metrics import log_loss
     from tuner.training.fit import train_trial
@@ -246,6 +248,7 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
     assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
 
 
+@pytest.mark.slow
 def test_the_training_step_is_traced_once(digits_data, tiny_space):
     """Every variable (optimizer slots, metric totals) exists before `fit`: TensorFlow traces a
     step that creates variables twice (about 1 s a trial on the CPU: BENCHMARKS.md)."""
@@ -271,6 +274,7 @@ def test_the_training_step_is_traced_once(digits_data, tiny_space):
     assert len(traced) == 1
 
 
+@pytest.mark.slow
 def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     """Epochs are validated without flips (cheaper; the pruner compares like with like); the
     trial's figures and kept predictions are the best epoch's with flips."""
@@ -290,6 +294,7 @@ def test_test_time_flips_score_the_best_epoch_once(digits_data, tiny_space):
     np.testing.assert_allclose(result.val_views, np.stack([plain, 2 * flipped - plain]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digits_data, tiny_space):
     """Trained on flips without test-time flips: its figures are the plain images', and the
     mirrors' predictions are kept beside them for the ensemble to take or leave."""
@@ -306,6 +311,7 @@ def test_a_flip_trained_trial_keeps_its_mirror_predictions_for_the_ensemble(digi
     np.testing.assert_allclose(result.val_views, np.stack([plain, mirrored]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space):
     """A real divergence: SGD at learning rate 10 with L2 1.0 (weights grow about 19 times a step)."""
     from tuner.training.fit import train_trial
@@ -319,6 +325,7 @@ def test_nan_loss_fails_the_trial_with_its_reason(digits_data, tiny_space):
     assert e.value.timings["build_seconds"] > 0  # what it cost is still told
 
 
+@pytest.mark.slow
 def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
     from tuner.training.fit import train_trial
 
@@ -350,6 +357,7 @@ def test_a_model_that_cannot_build_fails_as_a_trial_not_a_crash(digits_data, tin
     assert isinstance(e.value.__cause__, ValueError) and "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
     from tuner.search.observer import QuietObserver
     from tuner.search.context import Proposal, SearchContext

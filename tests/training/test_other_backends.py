@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here trains real models
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Two trials of one architecture that differ in every number tune keeps out of the compiled
