@@ -53,6 +53,18 @@ def run_cli(args: list[str]):
     return CliRunner().invoke(cli, args, catch_exceptions=True)
 
 
+def search_once(results: Path, study: str, *extra: str) -> Path:
+    """A finished study of the tiny space in `results` (2 trials of 1 epoch, seeded), searched
+    through `tune search` itself; for module-scoped fixtures."""
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--space", str(TINY_SPACE), "--study", study, "--trials", "2", "--epochs", "1",
+              "--results-dir", str(results), "--seed", "0", "--jobs", "1", *extra])
+    assert e.value.code == 0
+    return results
+
+
 def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     """Invoke `tune` through `main` (its error handling and exit codes included)."""
     from tuner.cli import main

@@ -12,21 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_SPACE, run_main
+from tests.conftest import TINY_SPACE, run_main, search_once
 from tests.data.test_sources import make_folder
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory) -> Path:
     """A results folder holding one finished study, 'existing' (2 trials of 1 epoch)."""
-    results = tmp_path_factory.mktemp("cli") / "results"
-    from tuner.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(["search", "--space", str(TINY_SPACE), "--study", "existing", "--trials", "2", "--epochs", "1",
-              "--results-dir", str(results), "--no-ensemble", "--seed", "0", "--jobs", "1"])
-    assert e.value.code == 0
-    return results
+    return search_once(tmp_path_factory.mktemp("cli") / "results", "existing", "--no-ensemble")
 
 
 def count_trials(results: Path) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_SPACE, run_main
+from tests.conftest import TINY_SPACE, run_main, search_once
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow
@@ -52,14 +52,7 @@ def test_kerastuner_hyperband_trains_each_bracket_for_its_epochs(tmp_path, capsy
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory) -> Path:
-    from tuner.cli import main
-
-    results = tmp_path_factory.mktemp("promises") / "results"
-    with pytest.raises(SystemExit) as e:
-        main(["search", "--space", str(TINY_SPACE), "--study", "e", "--trials", "2", "--epochs", "1",
-              "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process"])
-    assert e.value.code == 0
-    return results
+    return search_once(tmp_path_factory.mktemp("promises") / "results", "e", "--in-process")
 
 
 def test_tune_storage_names_the_database(evaluated, tmp_path, capsys, monkeypatch):
