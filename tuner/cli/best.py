@@ -24,11 +24,10 @@ from tuner.cli.options import store_options, study_option
 def command(app: Application, study: str | None, export_dir: Path | None, force: bool, data: Path | None, as_json: bool,
             storage: str | None, results_dir: Path) -> None:
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
-    from rich.table import Table
-
     from tuner.ensemble.export import check_export_target, export_study, protected_paths
     from tuner.errors import UserError
     from tuner.ui.board import build_board
+    from tuner.ui.tables import params_table
 
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
@@ -46,12 +45,7 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
                                "val_loss": best.val_loss, "params": best.params},
                                "evaluation": record and record.to_json()}, indent=1))
     else:
-        table = Table(title=f"best trial {best.trial}: val acc {100 * best.val_accuracy:.2f}%", title_justify="left")
-        table.add_column("parameter")
-        table.add_column("value")
-        for key, value in best.params.items():
-            table.add_row(key, str(value))
-        app.terminal.console.print(table)
+        app.terminal.console.print(params_table(best))
     if export_dir:
         out = export_study(store, name, record, export_dir, force)
         app.terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")

@@ -13,9 +13,9 @@ from tuner.cli.app import Application
 def command(app: Application, name: str | None) -> None:
     """List the built-in spaces; with NAME (or a file path), show that space's file."""
     from rich.syntax import Syntax
-    from rich.table import Table
 
     from tuner.space.files import builtin_spaces, load_space
+    from tuner.ui.tables import spaces_table
 
     terminal = app.terminal
     if name:
@@ -24,12 +24,4 @@ def command(app: Application, name: str | None) -> None:
         terminal.info(f"{len(space.searched())} searched, {len(space.fixed())} fixed, {len(space.start)} start points; input "
                       f"{'x'.join(map(str, space.input_shape))}; fingerprint {space.fingerprint()}")
         return
-    table = Table(title="built-in spaces (tune spaces NAME shows one)", title_justify="left")
-    for column in ("name", "input", "searched", "epochs"):  # a built-in space is named after its dataset
-        table.add_column(column, no_wrap=True)  # an 80-column CI log squeezes the description only
-    table.add_column("description", ratio=1)
-    for space_name in sorted(builtin_spaces()):
-        s = load_space(space_name)
-        table.add_row(space_name, "x".join(map(str, s.input_shape)), str(len(s.searched())),
-                      str(s.training.max_epochs), s.description)
-    terminal.console.print(table)
+    terminal.console.print(spaces_table({name: load_space(name) for name in builtin_spaces()}))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
-from tuner.store import Evaluation
-from tuner.ui.board import Board
+from tuner.store import Evaluation, StudyInfo
+from tuner.ui.board import Board, Row
 
 
 def pct(value: float | None) -> str:
@@ -82,3 +84,39 @@ def evaluation_tables(record: Evaluation) -> list[Table]:
         flipped = {True: "yes", False: "no"}.get(sel.flips.get(n), "as trained")
         members.add_row(str(n), f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}", flipped)
     return [table, members]
+
+
+def params_table(row: Row) -> Table:
+    """One trial's complete parameters (`tune best`)."""
+    table = Table(title=f"best trial {row.trial}: val acc {pct(row.val_accuracy)}", title_justify="left")
+    table.add_column("parameter")
+    table.add_column("value")
+    for key, value in row.params.items():
+        table.add_row(key, str(value))
+    return table
+
+
+def studies_table(studies: list[StudyInfo], where: str) -> Table:
+    """`tune studies`: each study's dataset, engine, trial counts and best accuracy."""
+    table = Table(title=f"studies in {where}", title_justify="left")
+    counts = ("complete", "pruned", "failed")
+    for name in ("study", "dataset", "engine", *counts, "best val acc", "created"):
+        table.add_column(name, justify="right" if name in (*counts, "best val acc") else "left")
+    for s in studies:
+        engine = f"{s.meta.get('engine', '?')}/{s.meta.get('sampler', '?')}"
+        table.add_row(s.name, s.meta.get("dataset", "?"), engine, *(str(s.counts[c]) for c in counts),
+                      pct(s.best_value), s.meta.get("created", "")[:16])
+    return table
+
+
+def spaces_table(spaces: dict[str, Any]) -> Table:
+    """`tune spaces`: the built-in spaces, by name, with input shape, searched count, epochs."""
+    table = Table(title="built-in spaces (tune spaces NAME shows one)", title_justify="left")
+    for column in ("name", "input", "searched", "epochs"):  # a built-in space is named after its dataset
+        table.add_column(column, no_wrap=True)  # an 80-column CI log squeezes the description only
+    table.add_column("description", ratio=1)
+    for name, s in sorted(spaces.items()):
+        table.add_row(name, "x".join(map(str, s.input_shape)), str(len(s.searched())), str(s.training.max_epochs),
+                      s.description)
+    return table
+
