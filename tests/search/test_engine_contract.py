@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import optuna
 import pytest
 
 from tuner.search.engines import ENGINES
@@ -12,6 +13,7 @@ from tuner.space.params import PARAMETERS
 from tuner.search.observer import QuietObserver
 from tuner.search.request import SearchRequest
 from tuner.search.run import run_search
+from tuner.space.schema import parse_space
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow  # every test here trains real models
@@ -150,3 +152,24 @@ def test_a_stored_trial_trains_again_from_its_record_alone(engine, tiny_space, r
                         patience=tiny_space.training.patience, seed=record.seed)
     assert again.history["val_loss"] == pytest.approx(record.history["val_loss"], rel=1e-4)
     assert again.val_accuracy == pytest.approx(record.value)
+
+
+def test_pruned_trials_are_recorded_with_the_epochs_they_ran(engine, tiny_space, results):
+    """A real prune: 8 seeded trials of 3 epochs, pruning allowed after the first; a trial below
+    the median of the earlier ones at its second epoch stops there and is recorded pruned."""
+    if "median" not in ENGINES[engine][3]:
+        pytest.skip(f"{engine} has no pruner (its Hyperband sampler shortens trials instead)")
+    data = tiny_space.to_dict()
+    data["training"] = {**data["training"], "max_epochs": 3, "prune_after": 1, "patience": 3}
+    space = parse_space(data, "pruning.yaml")
+    store = SearchStore(None, results, create=True)
+    request = SearchRequest(space, "p", 8, engine, "random", "median", cache_dir=results / "cache", seed=0)
+    run_search(store, request, QuietObserver())
+    trials = store.trials.all("p")
+    pruned = [t for t in trials if t.state == "pruned"]
+    assert pruned and len(trials) == 8, [(t.number, t.state) for t in trials]
+    for t in pruned:
+        assert t.epochs == 2 and t.value == t.history["val_accuracy"][-1]  # stopped after epoch 2 of 3
+        assert t.number >= 5  # the median pruner waits for 5 finished trials
+    frozen = {t.number: t for t in optuna.load_study(study_name="p", storage=store.db.storage).trials}
+    assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)

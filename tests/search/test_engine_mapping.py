@@ -119,30 +119,10 @@ def test_bayesian_starts_with_random_points_then_models(tiny_space):
 
 
 @pytest.mark.slow
-def test_the_median_pruner_stops_trials_that_fall_below_the_median(tiny_space, results):
-    """A real prune: 8 seeded trials of 3 epochs, pruning allowed after the first; a trial below
-    the median of the earlier ones at its second epoch stops there and is recorded pruned."""
-    data = tiny_space.to_dict()
-    data["training"] = {**data["training"], "max_epochs": 3, "prune_after": 1, "patience": 3}
-    space = parse_space(data, "pruning.yaml")
-    store = SearchStore(None, results, create=True)
-    request = SearchRequest(space, "p", 8, "optuna", "random", "median", cache_dir=results / "cache", seed=0)
-    run_search(store, request, QuietObserver())
-    trials = store.trials.all("p")
-    pruned = [t for t in trials if t.state == "pruned"]
-    assert pruned and len(trials) == 8, [(t.number, t.state) for t in trials]
-    for t in pruned:
-        assert t.epochs == 2 and t.value == t.history["val_accuracy"][-1]  # stopped after epoch 2 of 3
-        assert t.number >= 5  # the median pruner waits for 5 finished trials
-    frozen = {t.number: t for t in optuna.load_study(study_name="p", storage=store.db.storage).trials}
-    assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)
-
-
 @pytest.mark.parametrize("engine, sampler, pruner", [
     ("optuna", "random", "none"), ("optuna", "gp", "none"), ("optuna", "tpe", "hyperband"),
     ("keras-tuner", "random", None), ("keras-tuner", "hyperband", None),
 ])
-@pytest.mark.slow
 def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
     if sampler == "gp":
         pytest.importorskip("torch", reason="Optuna's GP sampler needs torch")

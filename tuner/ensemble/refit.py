@@ -24,7 +24,7 @@ import numpy as np
 from tuner.data import SearchData
 from tuner.errors import TrialFailed
 from tuner.training.metrics import accuracy
-from tuner.store import SearchStore, TrialRecord
+from tuner.store import SearchStore, TrialRecord, migrate
 
 Progress = Callable[[str], None]
 
@@ -43,10 +43,11 @@ class RefitJob:
 
 
 def refit_job(record: TrialRecord, space_max_epochs: int) -> RefitJob:
-    if record.best_epoch is None or record.seed is None:
-        raise TrialFailed("no seed or best epoch recorded (a study from an older tune)")
+    gap = migrate.cannot_retrain(record.seed, record.best_epoch)
+    if gap:
+        raise TrialFailed(gap)
     return RefitJob(record.number, dict(record.params), record.seed, record.best_epoch + 1,
-                    record.max_epochs or space_max_epochs, list(record.history.get("lr", [])))
+                    migrate.epoch_budget(record.max_epochs, space_max_epochs), list(record.history.get("lr", [])))
 
 
 def refit_members(store: SearchStore, study: str, members: list[int], data: SearchData, space_max_epochs: int,

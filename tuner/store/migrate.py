@@ -5,7 +5,7 @@ older study lacks is filled in here, where it is read, so no other module branch
 
 Format 1 (no `format` key): validation predictions of a flip-trained trial were stored as one
 (n, classes) array, the average of the image and its mirror; evaluations may lack checksummed
-files, temperatures and flips; trials may lack their seed and best epoch.
+files, temperatures and flips; trials may lack their seed, best epoch and epoch budget.
 Format 2: predictions are (views, n, classes), one view per image variant kept.
 """
 
@@ -31,6 +31,16 @@ def mirror_average_only(views: np.ndarray, trained_on_flips: bool) -> bool:
     """Whether a flip-trained trial's one view is the mirror average that format 1 kept (format
     2 keeps both views of such a trial)."""
     return trained_on_flips and len(views) == 1
+
+
+def cannot_retrain(seed: int | None, best_epoch: int | None) -> str | None:
+    """Why a trial cannot be trained again from its record (format 1 may lack what it needs)."""
+    return "no seed or best epoch recorded (a study from an older tune)" if seed is None or best_epoch is None else None
+
+
+def epoch_budget(recorded: int | None, space_max_epochs: int) -> int:
+    """A trial's epoch budget: as recorded, or (format 1 recorded none) the space's."""
+    return recorded or space_max_epochs
 
 
 def evaluation(data: dict[str, Any]) -> dict[str, Any]:
