@@ -9,6 +9,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 TINY_SPACE = TESTS / "spaces" / "tiny_digits.yaml"
+ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until it is stopped
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
 
 

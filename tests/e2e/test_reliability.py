@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import TINY_SPACE
+from tests.conftest import ENDLESS_SPACE, TINY_SPACE
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow  # every test here trains real models
@@ -131,14 +131,9 @@ def test_killed_workers_lose_nothing(tmp_path):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
-    proc = worker(tmp_path, 50, epochs=2, jobs=jobs)
-    deadline = time.time() + 120
+    proc = worker(tmp_path, 50, epochs=1000, jobs=jobs, space=ENDLESS_SPACE)  # trials run until stopped
     store = SearchStore(None, tmp_path, create=True)
-    while time.time() < deadline:  # wait until a trial is running
-        if store.studies.id("w") is not None and any(t.state == "running" for t in store.trials.all("w")):
-            break
-        time.sleep(0.5)
-    time.sleep(1)
+    _wait_for(lambda: _running(store))
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]

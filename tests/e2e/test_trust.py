@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import pytest
 
-from tests.conftest import TINY_SPACE, run_main
+from tests.conftest import ENDLESS_SPACE, TINY_SPACE, run_main
 from tests.data.test_sources import make_folder
 
 STUDY = "existing"
@@ -676,9 +676,9 @@ def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
 
     from tuner.store import SearchStore
 
-    proc = _start(["search", "--space", str(TINY_SPACE), "--study", "t", "--trials", "30", "--epochs", "2",
+    proc = _start(["search", "--space", str(ENDLESS_SPACE), "--study", "t", "--trials", "30",
                    "--results-dir", "r", "--no-ensemble", "--jobs", "1", "--seed", "0", where], tmp_path)
-    _wait_for_line(proc, "trial 1 started")
+    _wait_for_line(proc, "trial 0 started")  # it trains until it is stopped: the signal finds it running
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
