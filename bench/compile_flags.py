@@ -42,7 +42,8 @@ def child(args: argparse.Namespace) -> None:
     from tuner.training.fit import train_trial
 
     space = load_space(args.space)
-    data, _ = load_search_data(space, args.data, Path.home() / ".cache" / "tune")
+    from tuner import config
+    data, _ = load_search_data(space, args.data, config.cache_dir())
     fixed = {k: parse_value(v) for k, v in (pair.split("=", 1) for pair in args.set)}
     start = space.start[0] if space.start else {}
     for width in (int(w) for w in args.widths.split(",")):

@@ -45,7 +45,8 @@ def main() -> None:
     from tuner.training.fit import train_trial
 
     space = load_space(args.space)
-    data, _ = load_search_data(space, args.data, Path.home() / ".cache" / "tune")
+    from tuner import config
+    data, _ = load_search_data(space, args.data, config.cache_dir())
     start = getattr(space, "start", [])  # also runs on versions before start points, for before/after figures
     base = space.complete(start[0] if start else {})
     other = {**base, "learning_rate": base["learning_rate"] / 2, "l2": base["l2"] * 2 + 1e-5,

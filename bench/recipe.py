@@ -53,6 +53,7 @@ def load_split(args: argparse.Namespace):
     raw["training"]["validation_fraction"] = args.val_fraction
     if args.train_samples:
         raw["training"]["max_train_samples"] = args.train_samples
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    from tuner import config
+    cache = config.cache_dir()
     data, _ = load_search_data(parse_space(raw, "cifar10"), args.data, cache)
     return data

@@ -29,14 +29,14 @@ def main() -> None:
 
     from tuner import config
     from tuner.data import load_test_data
-    from tuner.ensemble.evaluate import latest_evaluation, stored_space
+    from tuner.ensemble.evaluate import stored_space
     from tuner.store import SearchStore
 
     cache = config.cache_dir()
     for results in args.results:
         store = SearchStore(None, results)
         x, y = load_test_data(stored_space(store, args.study), args.data, cache)
-        files = latest_evaluation(store, args.study)["files"]
+        files = store.evaluations.latest(args.study).files
         right = [keras.saving.load_model(store.artifacts.verified_file(args.study, files[name]), compile=False)
                  .predict(x, verbose=0).argmax(1) == y
                  for name in ("search_ensemble.keras", "model.keras")]

@@ -102,7 +102,8 @@ def main() -> None:
             data["training"]["validation_fraction"] = args.val_fraction
         space = parse_space(data, space.source)
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="tune-bench-"))
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    from tuner import config
+    cache = config.cache_dir()
     store = SearchStore(None, results)
     recorder = Recorder()
     request = SearchRequest(space, "bench", args.trials, args.engine, args.sampler, args.pruner, args.timeout,
@@ -137,14 +138,14 @@ def main() -> None:
         start = time.perf_counter()
         record = run_ensemble(store, "bench", 10, 20, "log_loss", args.data, cache, refit=args.refit, progress=print)
         report["ensemble_seconds"] = time.perf_counter() - start
-        report["test_ensemble"] = record["test"]["ensemble"]["accuracy"]
-        report["test_best"] = record["test"]["best"]["accuracy"]
-        report["test_loss"] = {k: v["loss"] for k, v in record["test"].items()}
-        report["ensemble_members"] = record["selection"]["members"]
-        if args.refit:
-            report["test_refit"] = record["test"]["refit"]["accuracy"]
-            report["refit_seconds"] = sum(record["refit"]["seconds"].values())
-            report["refit_failed"] = record["refit"]["failed"]
+        report["test_ensemble"] = record.test["ensemble"]["accuracy"]
+        report["test_best"] = record.test["best"]["accuracy"]
+        report["test_loss"] = {k: v["loss"] for k, v in record.test.items()}
+        report["ensemble_members"] = record.selection.members
+        if args.refit and record.refit:
+            report["test_refit"] = record.test["refit"]["accuracy"]
+            report["refit_seconds"] = sum(record.refit["seconds"].values())
+            report["refit_failed"] = record.refit["failed"]
     text = json.dumps(report, indent=1, default=str)
     print(text)
     if args.out:

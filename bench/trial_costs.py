@@ -45,7 +45,7 @@ def rows(storage: str, study: str) -> list[dict]:
 
 
 def summary(table: list[dict]) -> dict:
-    """The issue's fixed-cost figure (median over every trial that trained) and the cache's counts."""
+    """The search's fixed cost per trial (median over every trial that trained) and the cache's counts."""
     fixed = [r["fixed"] for r in table if r["fixed"] is not None]
     complete = [r["fixed"] for r in table if r["fixed"] is not None and r["state"] == "complete"]
     return {"trials": len(table), "median_fixed_seconds_all": statistics.median(fixed) if fixed else None,

@@ -66,6 +66,21 @@ def search_once(results: Path, study: str, *extra: str) -> Path:
     return results
 
 
+def snapshot(results: Path) -> dict:
+    """Everything a command could have changed in a results folder: each file's checksum (the
+    database's file aside) and, from the database, every study's record and trials."""
+    import hashlib
+
+    from tuner.store import SearchStore
+
+    files = {p.relative_to(results).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(results.rglob("*")) if p.is_file() and not p.name.startswith("tune.db")}
+    store = SearchStore(None, results)
+    studies = {name: (store.db.storage.get_study_user_attrs(store.studies.id(name)), store.trials.all(name))
+               for name in store.studies.names()}
+    return {"files": files, "studies": studies}
+
+
 def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     """Invoke `tune` through `main` (its error handling and exit codes included)."""
     from tuner.cli import main

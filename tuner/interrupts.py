@@ -3,7 +3,7 @@
 An asynchronous KeyboardInterrupt is unreliable mid-training: Keras converts logs inside a
 bare `except:` (the interrupt is lost there) and JAX's gc callbacks print it as ignored. So
 while a search runs, the first Ctrl-C only sets a flag, which the training loop checks at
-every epoch end and the engines before every trial and while waiting; a second Ctrl-C
+every epoch end and the search loop before every trial and while waiting; a second Ctrl-C
 interrupts at once. SIGTERM (what `kill`, systemd, Docker, Kubernetes and Slurm send, with a
 short grace period before SIGKILL) interrupts at once, as `Terminated`, and sets the flag too,
 in case the exception lands where Keras swallows it.

@@ -34,7 +34,8 @@ def load_data(data: Path | None, train_samples: int | None, val_fraction: float 
     """Train and validation arrays of tune's split (uint8 images, int labels)."""
     from tuner.data import load_search_data
 
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    from tuner import config
+    cache = config.cache_dir()
     search_data, _ = load_search_data(load_space(train_samples, val_fraction), data, cache)
     return search_data
 

@@ -38,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
 
     space = load_space(args.train_samples, args.val_fraction).with_overrides(epochs=args.epochs)
-    cache = Path(os.environ.get("TUNE_CACHE_DIR", Path.home() / ".cache" / "tune"))
+    from tuner import config
+    cache = config.cache_dir()
     store = SearchStore(None, Path(tempfile.mkdtemp(prefix="tune-peer-")))
     observer = Record(Progress("tune" + (f" --jobs {args.jobs}" if args.jobs > 1 else "")))
     request = SearchRequest(space, "peers", args.trials, data=args.data, cache_dir=cache, seed=0, jobs=args.jobs,

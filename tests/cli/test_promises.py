@@ -106,3 +106,59 @@ def test_a_trial_whose_heartbeats_stopped_on_another_machine_is_failed(tmp_path,
     assert code == 0, err
     stale = next(t for t in store.trials.all("p") if t.number == number)
     assert stale.state == "failed" and stale.reason == "interrupted: its worker stopped sending heartbeats"
+
+
+def test_an_exported_config_trains_the_best_trial_again(evaluated, tmp_path, capsys):
+    code, _, err = run_main(["best", "--study", "e", "--results-dir", str(evaluated), "--export", str(tmp_path / "x")],
+                            capsys)
+    assert code == 0, err
+    best = SearchStore(None, evaluated).trials.top("e", 1)[0]
+    code, _, err = run_main(["search", "--space", str(tmp_path / "x" / "config.yaml"), "--trials", "1",
+                             "--results-dir", str(tmp_path / "again"), "--no-ensemble", "--in-process"], capsys)
+    assert code == 0, err
+    store = SearchStore(None, tmp_path / "again")
+    (study,) = store.studies.names()
+    (trial,) = store.trials.all(study)
+    assert trial.params == best.params and trial.state == "complete"
+
+
+def test_the_leaderboard_reads_a_study_while_another_process_searches_it(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "tuner", "search", "--space", str(TINY_SPACE), "--study", "live", "--trials", "40",
+            "--epochs", "1", "--results-dir", str(tmp_path), "--no-ensemble", "--jobs", "1", "--seed", "0"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # a finished trial and a running one: the search is mid-way
+            if (tmp_path / "tune.db").exists():
+                code, out, _ = run_main(["leaderboard", "--study", "live", "--results-dir", str(tmp_path), "--json"],
+                                        capsys)
+                board = json.loads(out) if code == 0 else None
+                if board and board["counts"]["complete"] >= 1 and board["counts"]["running"] == 1:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the search never had a finished and a running trial")
+        assert proc.poll() is None and board["leaderboard"][0]["val_accuracy"] > 0
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=120)
+    assert proc.returncode == 130
+
+
+def test_backend_chooses_the_keras_backend(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    proc = subprocess.run([sys.executable, "-m", "tuner", "search", "--space", str(TINY_SPACE), "--study", "b",
+                           "--trials", "1", "--epochs", "1", "--results-dir", str(tmp_path), "--no-ensemble",
+                           "--backend", "jax", "--in-process"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "training with Keras" in proc.stdout and " on jax " in proc.stdout

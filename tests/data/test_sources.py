@@ -76,6 +76,31 @@ def test_data_dir_finds_dataset_by_name(tmp_path: Path, monkeypatch):
     assert info.source.endswith("mnist.npz")
 
 
+def test_sources_are_looked_for_in_the_documented_order(tmp_path: Path, monkeypatch):
+    """--data first, then $TUNE_DATA_DIR, then Keras's cache (README's order); each source told
+    apart by its number of images."""
+    def npz(path: Path, n: int) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(n)
+        np.savez(path, x_train=rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), y_train=np.arange(n) % 10,
+                 x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10))
+        return path
+
+    given, in_data_dir = npz(tmp_path / "given.npz", 140), npz(tmp_path / "data" / "mnist.npz", 100)
+    in_keras_cache = npz(tmp_path / "keras" / "datasets" / "mnist.npz", 120)
+    monkeypatch.setenv("TUNE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def found(data: Path | None = None) -> tuple[str, int]:
+        _, info = load_search_data(load_space("mnist"), data, tmp_path / "cache")
+        return info.source, info.n_train + info.n_val
+
+    assert found(given) == (str(given), 140)
+    assert found() == (str(in_data_dir), 100)
+    in_data_dir.unlink()
+    assert found() == (str(in_keras_cache), 120)
+
+
 _NOISE = np.random.default_rng(1).integers(0, 256, (25, 28, 28), dtype=np.uint8)
 
 

@@ -74,3 +74,21 @@ def test_the_command_line_starts_without_keras_or_optuna():
              "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'optuna', 'keras_tuner') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+BENCH = PACKAGE.parent / "bench"
+
+
+@pytest.mark.parametrize("script", sorted(p.relative_to(BENCH).as_posix() for p in BENCH.rglob("*.py")))
+def test_bench_scripts_import_what_exists(script):
+    """The benchmarks are not run by the suite; what they import from `tuner` must still exist."""
+    import importlib
+    import importlib.util
+
+    missing = []
+    for node in ast.walk(ast.parse((BENCH / script).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "tuner":
+            module = importlib.import_module(node.module)
+            missing += [f"{node.module}.{a.name}" for a in node.names if not hasattr(module, a.name)
+                        and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert not missing, missing

@@ -32,7 +32,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="optuna", show_default=True)
 @click.option("--sampler", help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
                                 "hyperband (its brackets count as trials; see README).")
-@click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials after an epoch.")
+@click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
 @click.option("--timeout", type=Seconds(1), help="No new trial starts after this many seconds.")
 @click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")

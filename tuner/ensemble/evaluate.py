@@ -1,5 +1,5 @@
-"""The one evaluation on the test split: `evaluate_on_test` is the one place in `tune` that
-reads it. Its result is recorded in the store as an `Evaluation`, with the ensemble saved as
+"""The one evaluation on the test split: `run_ensemble` is the one place in `tune` that reads
+it (`load_test_data`, after the selection and any refit), and `evaluate_on_test` scores it. Its result is recorded in the store as an `Evaluation`, with the ensemble saved as
 one Keras model, so that asking again needs no second look at the test set. With a refit
 (`tuner.ensemble.refit`) the same members, weights and temperatures, trained again on
 train + validation, are scored in the same pass and become model.keras.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuner import __version__, config
@@ -20,7 +20,7 @@ class SearchRequest:
     pruner: str | None = None
     timeout: float | None = None
     data: Path | None = None
-    cache_dir: Path = config.DEFAULT_CACHE_DIR
+    cache_dir: Path = field(default_factory=config.cache_dir)  # $TUNE_CACHE_DIR, else ~/.cache/tune
     seed: int | None = None  # the sampler's; the split's seed is the space's
     keep_models: int = 10
     max_failures: int = 5

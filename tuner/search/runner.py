@@ -1,8 +1,8 @@
 """`TrialRunner`: how one trial runs and is recorded, whichever engine proposed it.
 
 `run` trains a proposal's parameters, writes its artifacts, keeps the model only while it
-ranks in the top K, records the result in the study (the one place a trial's outcome is
-written) and frees the backend's memory. `finish` then bounds the disk, tells the observer and
+ranks in the top K, records the result in the study (the one place a trial that ran has its
+outcome written) and frees the backend's memory. `finish` then bounds the disk, tells the observer and
 counts failures in a row. Engines only propose (`tuner.search.engines`).
 """
 

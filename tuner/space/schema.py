@@ -241,7 +241,7 @@ class Space(_Strict):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
         if not self.start:
-            del data["start"]  # spaces without start points keep the fingerprint they had
+            del data["start"]  # a space without start points: its fingerprint does not depend on the key
         data["params"] = {k: v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"type": v.type}
                           if isinstance(v, _Searched) else v for k, v in self.params.items()}
         return data

@@ -3,7 +3,9 @@
 `SearchStore` hands out one part per job, over one storage URL and one results folder:
 `db` (opening and refusing databases), `studies` (the registry and each study's record),
 `trials` (trial records), `artifacts` (files under `<results>/<study>/`) and `evaluations`
-(test-set evaluations and their model files). Only the store and the engines import optuna,
+(test-set evaluations and their model files). Beside them: `records` (the typed records),
+`migrate` (the study format), `urls` (URLs with their secrets hidden) and `workers` (who runs
+a trial, and whether that process is gone). Only the store and the engines import optuna,
 and the store only as a database layer.
 """
 

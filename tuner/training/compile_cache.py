@@ -59,8 +59,8 @@ def use_jax_cache(folder: Path) -> None:
 
     jax.config.update("jax_compilation_cache_dir", str(folder))
     # Every program, the small ones too: `free_memory` clears JAX's in-memory caches after each
-    # trial, and the next one recompiled its ~50 small programs (initializers, optimizer set-up):
-    # 2.7 s of build a trial on the CPU against 0.3 s read from the cache (BENCHMARKS.md).
+    # trial, and a trial that compiles its ~50 small programs (initializers, optimizer set-up)
+    # again spends 2.7 s building on the CPU against 0.3 s reading them from here (BENCHMARKS.md).
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     # Bounded here, once per process, not by JAX's own cap (`jax_compilation_cache_max_size`):
     # that rescans the whole folder under a file lock on every write, 50 ms a program at 3,000

@@ -1,4 +1,5 @@
-"""`train_trial`: the one fit loop. Build, train with early stopping, report each epoch.
+"""`train_trial`: a search trial's fit. Build, train with early stopping, report each epoch.
+`train_final`: a refit's, on the same trainer without validation.
 
 Validation runs through a `Predictor` only (no separate `evaluate` compile; on JAX its program
 compiles alongside the first epoch's), on batches padded to one fixed shape, and the best
@@ -195,7 +196,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     views = [probs]
     # Mirrors, once, with the best epoch's weights (early stopping restored them): the trial's own
     # figures if it asks for test-time flips; for any trial trained on flips, an option the
-    # ensemble may take for it (`ensemble.select`).
+    # ensemble may take for it (`tuner.ensemble.selection.select`).
     if params["tta_flip"] or params["flip"]:
         start_tta = time.perf_counter()
         views.append(predictor(data.x_val, mirrored=True))

@@ -1,1 +1,1 @@
-"""What the terminal shows: leaderboard rows, the live search view, tables."""
+"""What the terminal shows: leaderboard rows, the live search view, tables, and the terminal itself."""

@@ -1,4 +1,5 @@
-"""The tables `tune` prints: the leaderboard, recent failures, a test-set evaluation."""
+"""The tables `tune` prints: the leaderboard, recent failures, a test-set evaluation, a trial's
+parameters, the studies of a storage, the built-in spaces."""
 
 from __future__ import annotations
 

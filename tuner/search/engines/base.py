@@ -1,7 +1,9 @@
 """`BaseEngine`: what to try next. An engine maps a space to its own parameters and, when
 asked, reserves the next trial in the study and proposes its complete parameters; `tell`
-gives it the recorded result. It records nothing itself: the runner does (`tuner.search.runner`).
-Engines differ in nothing else: model, data, training and records are shared."""
+gives it the recorded result. The runner writes every trial's outcome (`tuner.search.runner`);
+an engine writes only its own bookkeeping: the trial it reserves, a surplus or queued duplicate
+it discards, and (`counts`) the trials of workers it finds dead. Engines differ in nothing else:
+model, data, training and records are shared."""
 
 from __future__ import annotations
 

@@ -78,8 +78,8 @@ class OptunaEngine(BaseEngine):
             for index, point in enumerate(space.start):
                 # Optuna's own queue: the sampler sees these values and draws the parameters left out.
                 study.enqueue_trial(point, user_attrs={"start_point": index}, skip_if_exists=True)
-        # Processes that open a new study at the same moment each queue the points (measured: 3
-        # workers, 3 of 8 runs); keep each point's first copy. This runs before any worker of
+        # Processes that open a new study at the same moment may each queue the points (3 workers
+        # did in 3 of 8 runs); keep each point's first copy. This runs before any worker of
         # this process asks for a trial, and others take the lower-numbered copies first.
         kept: set[int] = set()
         for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):

@@ -12,7 +12,7 @@ The parent never imports Keras. It shows what its workers report, forwards Ctrl-
 once per press (they run in their own process group) and turns their exit reports back into
 the errors an in-process search raises. Each worker reports through a pipe of its own: a worker
 killed while it writes (the out-of-memory killer's SIGKILL) must not hold a lock that the others'
-reports wait on, as one shared multiprocessing.Queue's writer lock did.
+reports wait on, as one shared multiprocessing.Queue's writer lock would.
 """
 
 from __future__ import annotations
