@@ -5,7 +5,6 @@ fixed split of the data (so the reference and `tune` train and validate on the s
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

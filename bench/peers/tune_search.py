@@ -7,7 +7,6 @@ worker processes where the CLI would use them) and optionally `--jobs N`.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 

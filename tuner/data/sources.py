@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tuner import config
+from tuner.data import decode_cache
 from tuner.data.archives import extract, is_archive
 from tuner.data.images import class_folders, decode_folder, find_root
 from tuner.data.validate import validated
@@ -42,6 +42,7 @@ class RawDataset:
     class_names: list[str]
     source: str
     notes: list[str] = field(default_factory=list)  # warnings worth one line each
+    checked: bool = False  # by `validate.validated`: what it returns is, and is not checked again
 
 
 def keras_cache_dir() -> Path:
@@ -128,11 +129,10 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) < 2:
         raise UserError(f"{train_dir}: needs at least 2 class subfolders (found {len(classes)})")
-    key = hashlib.sha256(repr((str(root.resolve()), _tree_stamp(root), shape, classes)).encode()).hexdigest()[:20]
-    cached = cache_dir / "decoded" / f"{key}.npz"
-    hit = _read_cached(cached, classes, folder)
+    cached = decode_cache.entry(cache_dir, root, shape, classes)
+    hit = decode_cache.read(cached)
     if hit is not None:
-        return hit
+        return RawDataset(*hit[:4], classes, str(folder), hit[4])
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
     skipped = train.skipped + (test.skipped if test else [])
@@ -141,45 +141,8 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
         raise UserError(f"{folder}: no readable images (skipped {len(skipped)} files)")
     raw = validated(RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes,
                                str(folder), notes))  # refused data is not cached
-    arrays = {"x_train": train.x, "y_train": train.y, "notes": np.array(notes, dtype=str)}
-    if test is not None:
-        arrays |= {"x_test": test.x, "y_test": test.y}
-    try:
-        _save_atomic(cached, arrays)
-    except OSError as e:  # the cache only saves time: decode again next run
-        raw.notes.append(f"cannot write the decode cache {cached.parent} ({e.strerror}); set TUNE_CACHE_DIR to "
-                         f"a writable folder to decode once")
-    return raw
-
-
-def _read_cached(cached: Path, classes: list[str], folder: Path) -> RawDataset | None:
-    """The decoded arrays, or None when there are none or they cannot be read (a corrupt or
-    foreign file there is decoded again and replaced)."""
-    if not cached.is_file():
-        return None
-    try:
-        with np.load(cached, allow_pickle=False) as f:
-            test = (f["x_test"], f["y_test"]) if "x_test" in f.files else (None, None)
-            return RawDataset(f["x_train"], f["y_train"], *test, classes, str(folder), list(f["notes"]))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        return None
-
-
-def _tree_stamp(root: Path) -> tuple[int, int]:
-    """File count and newest change under root: a changed folder is decoded again."""
-    count, newest = 0, 0
-    for dirpath, _, filenames in os.walk(root):
-        count += len(filenames)
-        newest = max(newest, os.stat(dirpath).st_mtime_ns)
-    return count, newest
-
-
-def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    problem = decode_cache.write(cached, raw.x_train, raw.y_train, raw.x_test, raw.y_test, notes)
+    return replace(raw, notes=raw.notes + [problem]) if problem else raw
 
 
 def read_path(path: Path, dataset: str, shape: tuple[int, int, int], cache_dir: Path) -> RawDataset:

@@ -24,6 +24,8 @@ MAX_CLASSES = 10_000
 
 def validated(raw: RawDataset) -> RawDataset:
     """`raw` with uint8 images and int64 labels, or one line saying why it cannot be used."""
+    if raw.checked:
+        return raw
     if (raw.x_test is None) != (raw.y_test is None):
         raise UserError(f"{raw.source}: a test split needs both its images and its labels")
     notes = list(raw.notes)
@@ -41,7 +43,7 @@ def validated(raw: RawDataset) -> RawDataset:
         raise UserError(f"{raw.source}: every training pixel is {int(x_train.min())}; the images are blank")
     names = raw.class_names or [str(i) for i in range(_n_classes(y_train, y_test))]
     return replace(raw, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=names,
-                   notes=list(dict.fromkeys(notes)))
+                   notes=list(dict.fromkeys(notes)), checked=True)
 
 
 def images(x: np.ndarray, what: str, notes: list[str]) -> np.ndarray:

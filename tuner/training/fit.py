@@ -24,7 +24,7 @@ from tuner.training.augment import CHOICES, Augment, draw_choices
 from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
-from tuner.errors import TrialEnded, TrialFailed, TrialPruned
+from tuner.errors import TrialEnded, TrialFailed
 from tuner.training.metrics import scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
