@@ -21,10 +21,12 @@ pytestmark = pytest.mark.slow  # every test here trains real models
 
 
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
-           space: Path = TINY_SPACE, jobs: int = 1) -> subprocess.Popen:
+           space: Path = TINY_SPACE, jobs: int = 1, where: str = "--isolate") -> subprocess.Popen:
+    """`tune search` in a process of its own; `where` (with one job): train in a worker process
+    of its own (--isolate, TensorFlow's default) or in that process (--in-process)."""
     args = [sys.executable, "-m", "tuner", "search", "--space", str(space), "--study", study, "--trials",
             str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble", "--jobs", str(jobs),
-            "--seed", "0"]
+            "--seed", "0", where]
     if storage:
         args += ["--storage", storage]
     env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
@@ -54,7 +56,9 @@ def test_three_workers_share_one_study(backend, tmp_path, request):
     space = yaml.safe_load(TINY_SPACE.read_text())
     space["start"] = [{"width": 5, "dropout": 0.123}, {"width": 7, "dropout": 0.234}]
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
-    procs = [worker(tmp_path, 6, storage, study=study, space=tmp_path / "space.yaml") for _ in range(3)]
+    # Three processes, each training in itself: what is shared is the study.
+    procs = [worker(tmp_path, 6, storage, study=study, space=tmp_path / "space.yaml", where="--in-process")
+             for _ in range(3)]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
@@ -131,7 +135,8 @@ def test_killed_workers_lose_nothing(tmp_path):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
-    proc = worker(tmp_path, 50, epochs=1000, jobs=jobs, space=ENDLESS_SPACE)  # trials run until stopped
+    # Trials run until stopped; one job trains in the `tune` process, two in worker processes.
+    proc = worker(tmp_path, 50, epochs=1000, jobs=jobs, space=ENDLESS_SPACE, where="--in-process")
     store = SearchStore(None, tmp_path, create=True)
     _wait_for(lambda: _running(store))
     proc.send_signal(signal.SIGINT)
