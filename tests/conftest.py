@@ -13,25 +13,6 @@ ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until i
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
 
 
-# Modules whose every test starts processes of its own (worker pools, `tune` subprocesses, other
-# backends, a wheel build): with the `processes` tests elsewhere they share one xdist group, so two
-# of them never compete for the two cores at once.
-PROCESS_MODULES = ("e2e/test_reliability.py", "search/test_pool.py", "training/test_other_backends.py",
-                   "e2e/test_packaging.py")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `pytest -n 2 --dist loadgroup`: the tests that start processes run in one worker, one
-    at a time; every other module's tests stay together in the other (their fixtures made once)."""
-    for item in items:
-        module = item.path.relative_to(TESTS).as_posix()
-        heavy = module in PROCESS_MODULES or item.get_closest_marker("processes") is not None
-        if heavy:
-            item.add_marker(pytest.mark.processes)
-        item.add_marker(pytest.mark.xdist_group("processes" if heavy else module))
-
-
 @pytest.fixture(autouse=True)
 def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's caches or storage."""

@@ -122,7 +122,6 @@ def test_an_exported_config_trains_the_best_trial_again(evaluated, tmp_path, cap
     assert trial.params == best.params and trial.state == "complete"
 
 
-@pytest.mark.processes
 def test_the_leaderboard_reads_a_study_while_another_process_searches_it(tmp_path, capsys):
     import os
     import signal
@@ -151,7 +150,6 @@ def test_the_leaderboard_reads_a_study_while_another_process_searches_it(tmp_pat
     assert proc.returncode == 130
 
 
-@pytest.mark.processes
 def test_backend_chooses_the_keras_backend(tmp_path):
     import subprocess
     import sys

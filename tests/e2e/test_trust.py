@@ -669,7 +669,6 @@ def _wait_for_line(proc, pattern: str, timeout: float = 240) -> list[str]:
     raise AssertionError(f"never saw {pattern!r}: {''.join(seen)[-2000:]}")
 
 
-@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["--isolate", "--in-process"])
 def test_sigterm_fails_the_running_trial_and_exits_143(where, tmp_path):
@@ -706,7 +705,6 @@ params:
 """
 
 
-@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_max_failures_stops_in_one_line_and_leaves_nothing_running(jobs, tmp_path, capsys):
