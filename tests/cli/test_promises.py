@@ -133,7 +133,10 @@ def test_the_leaderboard_reads_a_study_while_another_process_searches_it(tmp_pat
 
     args = [sys.executable, "-m", "tuner", "search", "--space", str(ENDLESS_SPACE), "--study", "live", "--trials", "5",
             "--results-dir", str(tmp_path), "--no-ensemble", "--jobs", "1", "--seed", "0", "--in-process"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # preexec: a shell that started the tests in the background leaves SIGINT ignored, and children
+    # inherit that; restore the default so Ctrl-C reaches the search as it would in a terminal.
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline, board = time.monotonic() + 240, None
         while time.monotonic() < deadline and not (board and board["counts"]["running"] == 1):
@@ -146,7 +149,11 @@ def test_the_leaderboard_reads_a_study_while_another_process_searches_it(tmp_pat
         assert proc.poll() is None and board["leaderboard"] == []  # nothing finished yet: an empty board
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # never left running past the test
+            raise
     assert proc.returncode == 130
 
 

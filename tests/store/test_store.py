@@ -89,3 +89,25 @@ def test_validation_views_are_kept(tmp_path: Path):
     np.testing.assert_allclose(store.artifacts.val_views("s", 0)[1], mirrored)
     store.artifacts.save_trial_files("s", TrialRecord(1, "complete", 0.5, {}), plain)  # a study from before views
     assert store.artifacts.val_views("s", 1).shape == (1, 3, 2)
+
+
+def test_a_blank_study_left_by_a_killed_search_is_taken_over(tmp_path: Path, monkeypatch):
+    """A search killed between creating its study and writing tune's record leaves a study with
+    nothing in it; the next search takes it over. One with anything in it stays refused."""
+    import optuna
+
+    import tuner.store.studies as studies
+
+    monkeypatch.setattr(studies, "_FOREIGN_WAIT_SECONDS", 0.2)
+    store = SearchStore(None, tmp_path, create=True)
+    maximize, minimize = [optuna.study.StudyDirection.MAXIMIZE], [optuna.study.StudyDirection.MINIMIZE]
+    store.db.storage.create_new_study(maximize, "killed")
+    assert store.open_study("killed", META) == store.studies.require("killed")
+    assert store.studies.meta("killed")["format"] == 2
+    for name, directions, attrs in (("minimized", minimize, {}), ("attributed", maximize, {"owner": "someone"})):
+        study_id = store.db.storage.create_new_study(directions, name)
+        for key, value in attrs.items():
+            store.db.storage.set_study_user_attr(study_id, key, value)
+        with pytest.raises(UserError, match="was not made by tune"):
+            store.open_study(name, META)
+        assert "tune" not in store.db.storage.get_study_user_attrs(study_id)  # left as it was

@@ -59,19 +59,31 @@ class Studies:
                 return study_id
             except DuplicatedStudyError:  # another worker created it a moment ago
                 study_id = self.id(name)
-        self._wait_for_record(name, study_id)
+        if not self._wait_for_record(name, study_id):  # what a search killed as it created it left
+            self.db.storage.set_study_user_attr(study_id, "tune", {**meta, "format": migrate.FORMAT, "created": _now()})
         _check_same(name, self.meta(name), meta)
         return study_id
 
-    def _wait_for_record(self, name: str, study_id: Any) -> None:
-        """A study without tune's record is another tool's, unless another worker has only just
-        created it and is about to write the record."""
+    def _wait_for_record(self, name: str, study_id: Any) -> bool:
+        """True once the study has tune's record. Without one it is another tool's, unless another
+        worker has only just created it and is about to write the record, or it is blank: no
+        trials, no attributes, maximizing one value (False: a search killed between creating its
+        study and writing the record left it, and nothing of anyone's is in it)."""
+        from optuna.study import StudyDirection
+
         storage = self.db.storage
         deadline = time.monotonic() + _FOREIGN_WAIT_SECONDS
         while "tune" not in storage.get_study_user_attrs(study_id):
-            if storage.get_all_trials(study_id, deepcopy=False) or time.monotonic() > deadline:
+            if storage.get_all_trials(study_id, deepcopy=False):
+                raise UserError(_foreign(name, self.db.url))
+            if time.monotonic() > deadline:
+                blank = not storage.get_study_user_attrs(study_id) and not storage.get_study_system_attrs(study_id) \
+                    and storage.get_study_directions(study_id) == [StudyDirection.MAXIMIZE]
+                if blank:
+                    return False
                 raise UserError(_foreign(name, self.db.url))
             time.sleep(0.1)
+        return True
 
     def meta(self, name: str) -> dict[str, Any]:
         return self.db.storage.get_study_user_attrs(self.require(name))["tune"]
