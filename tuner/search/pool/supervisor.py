@@ -17,20 +17,19 @@ reports wait on, as one shared multiprocessing.Queue's writer lock would.
 
 from __future__ import annotations
 
-import dataclasses
-import multiprocessing
 import os
 import signal
 import time
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from tuner import interrupts
 from tuner.errors import SearchStopped, UserError
 from tuner.search.observer import SearchObserver
+from tuner.search.pool.inboxes import Inboxes
 from tuner.search.pool.messages import ExitReport, ExitStatus, Kind, Report, deliver
-from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
+from tuner.search.pool.spawner import Spawner
+from tuner.search.pool.worker import Target, WarmUp
 from tuner.search.request import SearchRequest
 from tuner.search.runner import fail_own_trials
 from tuner.store import SearchStore
@@ -38,7 +37,7 @@ from tuner.store import SearchStore
 RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
 POLL_SECONDS = 0.5
-SEED_STRIDE = 1_000_003  # between workers' sampler seeds
+
 
 def run_workers(store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
                 warm_up: WarmUp) -> None:
@@ -64,19 +63,16 @@ class CrashCount:
 
 
 class Supervisor:
-    """Workers are numbered in start order (their log files too); at most `jobs` run at once.
-    With --isolate a standby worker waits with its imports done, so that a retiring worker is
-    replaced at once."""
+    """Keeps `jobs` workers running until the study is done: replaces the ones that retire or
+    die, stops them all on a fatal report or a signal, and fails what they left running."""
 
     def __init__(self, store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
                  warm_up: WarmUp):
-        self.store, self.request, self.observer, self.target, self.warm_up = store, request, observer, target, warm_up
-        self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
-        self.inboxes: dict[int, Connection] = {}  # worker -> the read end of its reports
-        self.workers: dict[int, Any] = {}
-        self.standby: tuple[int, Any, Any, Connection] | None = None  # (number, process, its start pipe, inbox)
-        self.started = 0
-        self.growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
+        self.store, self.request, self.observer = store, request, observer
+        growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
+        self.spawner = Spawner(store, request, target, warm_up, growth)
+        self.inboxes = Inboxes(self._dispatch)
+        self.workers: dict[int, Any] = {}  # worker number -> its running process
         self.reports: dict[int, ExitReport] = {}  # worker -> how it said it ended
         self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
         self.announced = False
@@ -104,58 +100,27 @@ class Supervisor:
         if interrupts.requested():
             raise KeyboardInterrupt
 
+    def log_path(self, worker: int) -> Path:
+        return self.spawner.log_path(worker)
+
     def _step(self) -> None:
         if interrupts.requested() and not self.forwarded:
             self.forwarded = True
             self._signal(signal.SIGINT)
-        self._receive_ready(POLL_SECONDS)
+        self.inboxes.receive_ready(POLL_SECONDS)
         if time.monotonic() >= self.next_reap:  # also while busy workers report without pause
             self.next_reap = time.monotonic() + POLL_SECONDS
             self._reap()
 
     def _start(self) -> None:
-        """Start a worker: the standby if there is one, else a new process."""
-        if self.standby is None or not self.standby[1].is_alive():
-            if self.standby is not None:
-                self.standby[3].close()
-            self.standby = self._spawn()
-        number, process, go, inbox = self.standby
-        self.standby = None
-        self.inboxes[number] = inbox
-        remaining = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
-        try:
-            go.send(remaining)  # its timeout: the search's deadline counts from the parent's start
-        except OSError:
-            pass  # it died meanwhile: _reap reports it and starts another
-        go.close()
-        self.workers[number] = process
-        self.pids.add(process.pid)
-        if self.request.isolate and self._may_continue():
-            # With --isolate a standby is always ready. It holds about 300 MiB of its own
-            # (TensorFlow's libraries are shared), and replacing a retiring worker then takes no
-            # time instead of 5-7 s of imports. Where workers rarely retire (--jobs on JAX) a
-            # standby would only hold memory, on the GPU too, so there is none.
-            self.standby = self._spawn()
-
-    def _spawn(self) -> tuple[int, Any, Connection, Connection]:
-        number, self.started = self.started, self.started + 1
-        # Workers started together see the same number of trials in the study, from which the
-        # Optuna engine offsets its seed: without a stride of their own they would propose alike.
-        seed = None if self.request.seed is None else (self.request.seed + SEED_STRIDE * number) % 2**32
-        request = dataclasses.replace(self.request, retire_growth=self.growth, jobs=1, isolate=False, seed=seed)
-        spec = WorkerSpec(self.target, self.warm_up, (self.store.url, self.store.results_dir, self.store.db.heartbeat),
-                          request, number, self.request.jobs, os.getpid(), self.log_path(number))
-        receive, go = self.mp.Pipe(duplex=False)
-        inbox, outbox = self.mp.Pipe(duplex=False)
-        process = self.mp.Process(target=worker_main, name=f"tune-worker-{number}", daemon=True,
-                                  args=(spec, outbox, receive))
-        process.start()
-        receive.close()
-        outbox.close()  # the worker holds the only write end: its exit reads as end of file here
-        return number, process, go, inbox
-
-    def log_path(self, worker: int) -> Path:
-        return self.store.artifacts.folder(self.request.study, "logs") / f"worker-{worker}.log"
+        launch = self.spawner.take()
+        self.inboxes.add(launch.number, launch.inbox)
+        # Its timeout: the search's deadline counts from the parent's start.
+        launch.release(None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0))
+        self.workers[launch.number] = launch.process
+        self.pids.add(launch.process.pid)
+        if self._may_continue():
+            self.spawner.keep_standby()
 
     def _dispatch(self, report: Report) -> None:
         if report.kind is Kind.EXIT:
@@ -174,30 +139,9 @@ class Supervisor:
             if process.is_alive():
                 continue
             process.join()
-            self._drain(worker)  # its last reports may still be in the pipe
+            self.inboxes.drain(worker)  # its last reports may still be in the pipe
             del self.workers[worker]
             self._after_exit(worker, self.reports.pop(worker, None), process.exitcode)
-
-    def _receive_ready(self, timeout: float) -> None:
-        senders = {conn: worker for worker, conn in self.inboxes.items()}
-        for conn in wait(list(senders), timeout=timeout):
-            self._receive(senders[conn])
-
-    def _receive(self, worker: int) -> bool:
-        """Dispatch one report of `worker`; False (and its inbox closed) once it has no more."""
-        conn = self.inboxes[worker]
-        try:
-            report = conn.recv()
-        except (EOFError, OSError):  # it exited (or was killed mid-write: a torn report is dropped)
-            conn.close()
-            del self.inboxes[worker]
-            return False
-        self._dispatch(report)
-        return True
-
-    def _drain(self, worker: int) -> None:
-        while worker in self.inboxes and self._receive(worker):
-            pass
 
     def _after_exit(self, worker: int, report: ExitReport | None, exitcode: int | None) -> None:
         report = report or ExitReport(ExitStatus.DIED, f"exit code {exitcode}")
@@ -235,14 +179,10 @@ class Supervisor:
                     pass
 
     def _wait_or_kill(self) -> None:
-        if self.standby is not None:
-            process = self.standby[1]
-            process.kill()  # it holds no trial
-            process.join()
-            self.standby[3].close()
+        self.spawner.close()
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while any(p.is_alive() for p in self.workers.values()) and time.monotonic() < deadline:
-            self._receive_ready(0.1)  # a worker blocked on a full pipe could not end
+            self.inboxes.receive_ready(0.1)  # a worker blocked on a full pipe could not end
         for process in self.workers.values():
             if process.is_alive():
                 process.kill()  # its trial is failed later: its pid is gone (tuner.store.workers)
