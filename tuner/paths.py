@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 from tuner.errors import UserError
 
@@ -81,6 +82,22 @@ def replace_folder(built: Path, target: Path) -> None:
             old.rename(target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic(path: Path, write: Callable[[Path], Any], suffix: str = "") -> None:
+    """`write(tmp)` to a temporary name beside `path`, then rename it into place: `path` is
+    whole or as it was, whatever stops the write (a full disk, a signal, a kill; a kill leaves
+    only the hidden temporary file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    if tmp.is_symlink():
+        tmp.unlink()  # a link planted at the temporary name is not written through
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)
 
 
 STALE_SECONDS = 24 * 3600  # a folder a killed command left behind is this old before it is removed

@@ -9,6 +9,7 @@ import pytest
 
 from tuner.errors import UserError
 from tuner.store import SearchStore, TrialRecord, redact
+from tuner.store.trials import models_to_keep
 
 META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprint": "a",
         "split": {"fingerprint": "s1", "source": "x"}}
@@ -48,9 +49,15 @@ def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
         folder = store.artifacts.trial_dir("s", n)
         folder.mkdir(parents=True)
         (folder / "model.keras").write_bytes(b"m")
-    store.artifacts.keep_models("s", {t.number for t in store.trials.top("s", 2)})
-    assert sorted(int(p.parent.name) for p in (tmp_path / "s" / "trials").glob("*/model.keras")) == [1, 2]
-    assert store.trials.ranks_in_top("s", 0.8, 2) and not store.trials.ranks_in_top("s", 0.65, 2)
+    running = store.trials.begin("s", {})  # another worker's trial: its model is saved before its record
+    store.artifacts.trial_dir("s", running).mkdir(parents=True)
+    (store.artifacts.trial_dir("s", running) / "model.keras").write_bytes(b"m")
+    keep = models_to_keep(store.trials.all("s"), 2)
+    assert keep == {1, 2, running}
+    store.artifacts.keep_models("s", keep)
+    assert sorted(int(p.parent.name) for p in (tmp_path / "s" / "trials").glob("*/model.keras")) == [1, 2, running]
+    newcomer = [TrialRecord(9, "complete", 0.8, {}, val_loss=0.2)]
+    assert models_to_keep(store.trials.all("s") + newcomer, 2) == {1, 9, running}
 
 
 def test_half_written_artifacts_are_not_read(tmp_path: Path):

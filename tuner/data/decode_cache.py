@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.paths import atomic
+
 Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None", list[str]]
 
 
@@ -34,16 +36,12 @@ def read(cached: Path) -> Arrays | None:
 
 def write(cached: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray | None,
           y_test: np.ndarray | None, notes: list[str]) -> str | None:
-    """Save the entry (a temporary file, then a rename); a note if the cache cannot be written."""
+    """Save the entry whole or not at all; a note if the cache cannot be written."""
     arrays = {"x_train": x_train, "y_train": y_train, "notes": np.array(notes, dtype=str)}
     if x_test is not None and y_test is not None:
         arrays |= {"x_test": x_test, "y_test": y_test}
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, cached)
+        atomic(cached, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     except OSError as e:  # the cache only saves time: decode again next run
         return (f"cannot write the decode cache {cached.parent} ({e.strerror}); set TUNE_CACHE_DIR to "
                 f"a writable folder to decode once")

@@ -11,7 +11,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -20,6 +20,10 @@ from tuner.ensemble.selection import select
 from tuner.errors import UserError
 from tuner.store import Evaluation, FileEntry, SearchStore, Selection
 from tuner.training.metrics import accuracy, log_loss
+
+if TYPE_CHECKING:
+    from tuner.data import SearchData
+    from tuner.space.schema import Space
 
 
 def _scores(probs: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def _score_and_save(store: SearchStore, study: str, selection: Selection, refit:
     return results, files
 
 
-def stored_space(store: SearchStore, study: str) -> Any:
+def stored_space(store: SearchStore, study: str) -> Space:
     from tuner.space.schema import parse_space
 
     return parse_space(store.studies.meta(study)["space"], f"study {study}")
@@ -115,23 +119,40 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
                  cache_dir: Path, refit: bool = False, progress: Callable[[str], None] = lambda line: None) -> Evaluation:
     """Select on validation data, optionally refit the members on train + validation, then
     evaluate once on the held-out test split and record it."""
-    from tuner.data import load_search_data, load_test_data
+    from tuner.data import load_test_data
 
     selection = select(store, study, top, size, metric)
-    space, recorded = stored_space(store, study), store.studies.meta(study)["split"]
-    if data is None and Path(recorded["source"]).exists():
-        data = Path(recorded["source"])
+    space = stored_space(store, study)
+    data = data if data is not None else _recorded_source(store, study)
+    search_data = _search_data_of(store, study, space, data, cache_dir)
+    summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
+    x_test, y_test = load_test_data(space, data, cache_dir)
+    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary)
+
+
+def _recorded_source(store: SearchStore, study: str) -> Path | None:
+    """Where the study's data came from, if it is still there (else the usual lookup)."""
+    source = Path(store.studies.meta(study)["split"]["source"])
+    return source if source.exists() else None
+
+
+def _search_data_of(store: SearchStore, study: str, space: Space, data: Path | None, cache_dir: Path) -> SearchData:
+    """The study's train and validation splits, refused unless they are the ones it searched."""
+    from tuner.data import load_search_data
+
+    recorded = store.studies.meta(study)["split"]
     search_data, split = load_search_data(space, data, cache_dir)
     if split.fingerprint != recorded["fingerprint"]:
         raise UserError(f"study '{study}': the data at {split.source} does not match the study's split "
                         f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
-    summary = None
-    if refit:
-        from tuner.ensemble.refit import refit_members
-        from tuner.training.backend import configure
+    return search_data
 
-        configure("auto", cache_dir)
-        summary = refit_members(store, study, list(selection.members), search_data, space.training.max_epochs,
-                                store.evaluations.folder(study) / "refit", progress)
-    x_test, y_test = load_test_data(space, data, cache_dir)
-    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary)
+
+def _refit(store: SearchStore, study: str, selection: Selection, search_data: SearchData, space: Space, cache_dir: Path,
+           progress: Callable[[str], None]) -> dict[str, Any]:
+    from tuner.ensemble.refit import refit_members
+    from tuner.training.backend import configure
+
+    configure("auto", cache_dir)
+    return refit_members(store, study, list(selection.members), search_data, space.training.max_epochs,
+                         store.evaluations.folder(study) / "refit", progress)

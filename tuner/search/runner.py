@@ -2,19 +2,22 @@
 
 `run` trains a proposal's parameters, writes its artifacts, keeps the model only while it
 ranks in the top K, records the result in the study (the one place a trial that ran has its
-outcome written) and frees the backend's memory. `finish` then bounds the disk, tells the observer and
-counts failures in a row. Engines only propose (`tuner.search.engines`).
+outcome written), bounds the disk and frees the backend's memory: one read of the study's
+trials serves both the ranking and the bound. `finish` then tells the observer and counts
+failures in a row. Engines only propose (`tuner.search.engines`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 from tuner import interrupts
 from tuner.errors import SearchStopped, TrialFailed, TrialPruned
 from tuner.search.context import Proposal, SearchContext
 from tuner.store import SearchStore, TrialRecord, TrialState
+from tuner.store.trials import models_to_keep
 
 
 class TrialRunner:
@@ -32,14 +35,17 @@ class TrialRunner:
         the trial with the signal as its reason, then goes on up."""
         ctx = self.ctx
         try:
-            record = self._train(proposal)
+            record, keep = self._train(proposal)
         except KeyboardInterrupt as e:
             ctx.store.trials.fail(ctx.study, proposal.number, f"interrupted ({interrupts.cause(e)})")
             raise
         ctx.store.trials.finish(ctx.study, record)
+        if keep is not None:  # after the record: a crash before it must not have cost a top model
+            ctx.store.artifacts.keep_models(ctx.study, keep)
         return record
 
-    def _train(self, proposal: Proposal) -> TrialRecord:
+    def _train(self, proposal: Proposal) -> tuple[TrialRecord, set[int] | None]:
+        """The trial's record and, when it saved a model, the trials whose models stay."""
         from tuner.training.fit import train_trial  # imports Keras: only when a trial really runs
         from tuner.training.memory import free_memory
 
@@ -56,6 +62,7 @@ class TrialRunner:
 
         base = TrialRecord(number=number, state=TrialState.FAILED, value=None, params=params, seed=seed,
                            max_epochs=epochs)
+        keep: set[int] | None = None
         try:
             result = train_trial(params, ctx.data, max_epochs=epochs, patience=ctx.space.training.patience,
                                  seed=seed, on_epoch=on_epoch)
@@ -67,20 +74,27 @@ class TrialRunner:
         else:
             record = replace(base, state=TrialState.COMPLETE, value=result.val_accuracy, history=result.history,
                              best_epoch=result.best_epoch, val_loss=result.val_loss, timings=result.timings)
-            if ctx.store.trials.ranks_in_top(ctx.study, result.val_accuracy, ctx.keep_models):
-                ctx.store.artifacts.save_model(ctx.study, number, result.model)
-            ctx.store.artifacts.save_trial_files(ctx.study, record, result.val_views)
+            keep = self._save_result(record, result)
             del result
         record = replace(record, seconds=time.perf_counter() - start)
         if record.state is not TrialState.COMPLETE:
             ctx.store.artifacts.save_trial_files(ctx.study, record, None)
         free_memory()
-        return record
+        return record, keep
+
+    def _save_result(self, record: TrialRecord, result: Any) -> set[int]:
+        """Save a complete trial's files, its model only if it ranks in the top K; the trials
+        whose models stay once it is recorded."""
+        store, study = self.ctx.store, self.ctx.study
+        others = [t for t in store.trials.all(study) if t.number != record.number]
+        keep = models_to_keep(others + [record], self.ctx.keep_models)
+        if record.number in keep:
+            store.artifacts.save_model(study, record.number, result.model)
+        store.artifacts.save_trial_files(study, record, result.val_views)
+        return keep
 
     def finish(self, record: TrialRecord) -> None:
-        """After the trial was recorded: bound the disk, tell the observer, count failures."""
-        store, study = self.ctx.store, self.ctx.study
-        store.artifacts.keep_models(study, {t.number for t in store.trials.top(study, self.ctx.keep_models)})
+        """After the trial was recorded: tell the observer, count failures."""
         self.ctx.observer.trial_finished(record)
         failed = record.state is TrialState.FAILED
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0

@@ -11,14 +11,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from tuner.errors import UserError
-from tuner.paths import check_can_write, check_study_name, inside
+from tuner.paths import atomic, check_can_write, check_study_name, inside
 from tuner.store import migrate
 from tuner.store.records import FileEntry, TrialRecord
 
@@ -130,20 +129,6 @@ class Artifacts:
             raise UserError(f"study '{name}': {path} is not the file its record names (checksum differs); "
                             f"refused. Run `tune ensemble --study {name} --reevaluate`")
         return path
-
-
-def atomic(path: Path, write: Callable[[Path], Any], suffix: str = "") -> None:
-    """`write(tmp)` to a temporary name beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
-    if tmp.is_symlink():
-        tmp.unlink()  # a link planted at the temporary name is not written through
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_of(path: Path) -> str:

@@ -38,6 +38,12 @@ def best_of(trials: list[TrialRecord], k: int) -> list[TrialRecord]:
     return sorted(done, key=lambda t: (-t.value, t.val_loss if t.val_loss is not None else 0, t.number))[:k]
 
 
+def models_to_keep(trials: list[TrialRecord], k: int) -> set[int]:
+    """Whose model files stay: the best k complete trials, and every running one (another
+    worker saves its model before it records its result)."""
+    return {t.number for t in best_of(trials, k)} | {t.number for t in trials if t.state is TrialState.RUNNING}
+
+
 class Trials:
     def __init__(self, db: Database, studies: Studies):
         self.db = db
@@ -57,11 +63,6 @@ class Trials:
 
     def top(self, name: str, k: int) -> list[TrialRecord]:
         return best_of(self.all(name), k)
-
-    def ranks_in_top(self, name: str, value: float, k: int) -> bool:
-        """Would a finished trial with this value be among the best k?"""
-        top = self.top(name, k)
-        return len(top) < k or value > top[-1].value
 
     def start_point(self, name: str, number: int) -> int | None:
         """Which of the space's start points this trial runs (its recorded origin), or None."""
