@@ -21,6 +21,10 @@ _requested = threading.Event()
 _terminated = threading.Event()
 EXIT_CODES = {"Ctrl-C": 130, "SIGTERM": 143}
 _STDERR = [2]  # the command's own stderr, kept open while a command runs
+# A search's second Ctrl-C as its parent passes it on to its workers: stop at once. A signal of its
+# own, since a second SIGINT that arrives before a busy worker ran its handler for the first
+# merges with it (the kernel keeps one pending signal per kind) and would read as a first press.
+STOP_NOW = signal.SIGUSR1
 
 
 class Terminated(KeyboardInterrupt):
@@ -61,6 +65,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def _on_stop_now(signum: int, frame: Any) -> None:
+    _requested.set()
+    raise KeyboardInterrupt
+
+
 def _exit_now(signum: int, frame: Any) -> None:
     """Outside a search nothing needs recording: every file tune keeps is written whole or not
     at all (temporary names, then a rename; a record after its files). So leave at once, in one
@@ -99,6 +108,7 @@ def catching_ctrl_c() -> Iterator[None]:
         return
     previous = signal.getsignal(signal.SIGINT)
     previous_term = signal.getsignal(signal.SIGTERM)
+    previous_stop = signal.getsignal(STOP_NOW)
 
     def handler(signum: int, frame: Any) -> None:
         if _requested.is_set():
@@ -109,6 +119,7 @@ def catching_ctrl_c() -> Iterator[None]:
     if previous is not signal.SIG_IGN:  # a background job that ignores Ctrl-C keeps ignoring it
         signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(STOP_NOW, _on_stop_now)
     _requested.clear()
     _terminated.clear()
     try:
@@ -116,4 +127,5 @@ def catching_ctrl_c() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(STOP_NOW, previous_stop)
         _requested.clear()

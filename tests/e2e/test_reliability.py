@@ -155,3 +155,31 @@ def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
     interrupted = [t for t in trials if t.state == "failed"]
     # one running trial per worker at most, each failed as interrupted
     assert 1 <= len(interrupted) <= jobs and all("interrupted" in t.reason for t in interrupted)
+
+
+def _epochs_of(store: SearchStore, number: int) -> int:
+    """Epochs the trial has ended so far (each is reported to the study as it ends)."""
+    return len(store.db.storage.get_trial(store.trials.trial_id("w", number)).intermediate_values)
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path):
+    """The first Ctrl-C asks for a stop at the epoch's end; a second, during that same epoch,
+    stops at once: no epoch ends after it. Through a worker (TensorFlow's default), whose parent
+    passes each press on; the presses come a tenth of a second apart, before the parent's first
+    look at its flag. Epochs of one image per step last seconds here."""
+    space = yaml.safe_load(ENDLESS_SPACE.read_text())
+    space["params"] |= {"batch_size": 1, "depth": 2, "width": 16, "augment": 0.0}
+    (tmp_path / "long_epochs.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
+    proc = worker(tmp_path, 50, epochs=1000, space=tmp_path / "long_epochs.yaml")
+    store = SearchStore(None, tmp_path, create=True)
+    (trial,) = _wait_for(lambda: _running(store))
+    epochs = _wait_for(lambda: _epochs_of(store, trial.number))  # an epoch just ended: the next is under way
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "stopping at the end of this epoch (Ctrl-C again to stop at once)" in err, err[-2000:]
+    (failed,) = [t for t in store.trials.all("w") if t.number == trial.number]
+    assert failed.state == "failed" and failed.reason == "interrupted (Ctrl-C)"
+    assert _epochs_of(store, trial.number) == epochs  # the epoch under way when the presses came never ended

@@ -111,9 +111,9 @@ class Validation(keras.callbacks.Callback):
         for key, value in (("loss", loss), ("accuracy", float(logs.get("accuracy", math.nan))),
                            ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", lr)):
             self.history[key].append(value)
-        interrupts.check()
-        if self.hook is not None:
+        if self.hook is not None:  # the epoch ended: it is reported even when a stop was asked for
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
+        interrupts.check()
 
 
 def seed_everything(seed: int) -> None:

@@ -90,7 +90,7 @@ class Supervisor:
                 self._step()
         except KeyboardInterrupt as e:
             # Their second Ctrl-C, or SIGTERM passed on: they fail their running trial now.
-            self._signal(signal.SIGTERM if interrupts.cause(e) == "SIGTERM" else signal.SIGINT)
+            self._signal(signal.SIGTERM if interrupts.cause(e) == "SIGTERM" else interrupts.STOP_NOW)
             raise
         finally:
             self._wait_or_kill()
