@@ -18,6 +18,7 @@ PIXELS = RNG.integers(0, 256, (6, 4, 4), dtype=np.uint8)
 REFUSED_IMAGES = [
     ("NaN", np.where(PIXELS > 200, np.nan, PIXELS / 255.0), "x: 1"),  # counted below
     ("infinite", np.full((2, 4, 4), np.inf), "x: 32 pixels are NaN or infinite"),
+    ("float32 NaN", np.full((2, 4, 4), np.nan, np.float32), "x: 32 pixels are NaN or infinite"),
     ("negative float", (PIXELS - 127.5) / 64, "negative values (normalized or standardized images)"),
     ("negative int", np.where(PIXELS > 127, 254, -1).astype(np.int16), "x: pixels range over [-1, 254]"),
     ("256 reached", np.full((2, 4, 4), 256, np.uint16), "pixels reach 256 (dtype uint16)"),
@@ -49,6 +50,8 @@ CONVERTED = [  # (case, pixels in, pixels out as 8-bit, the note or None)
     ("int of 0 to 2", (PIXELS % 3).astype(np.int32), PIXELS % 3, "int32 pixels read as 8-bit values 0-255"),
     ("uint16 up to 255", np.full((2, 4, 4), 255, np.uint16), np.full((2, 4, 4), 255, np.uint8), "read as 8-bit"),
     ("float in [0, 1]", PIXELS / 255.0, PIXELS, "float64 pixels in [0, 1] scaled to 0-255"),
+    ("float32 in [0, 1]", (PIXELS / 255.0).astype(np.float32), PIXELS, "float32 pixels in [0, 1] scaled to 0-255"),
+    ("float32 in [0, 255]", PIXELS.astype(np.float32) + 0.25, PIXELS, "float32 pixels in [0, 255] rounded"),
     ("float up to exactly 1", np.full((2, 4, 4), 1.0), np.full((2, 4, 4), 255, np.uint8), "in [0, 1] scaled"),
     ("whole float of 0 to 2", (PIXELS % 3).astype(np.float32), PIXELS % 3, "float32 pixels read as 8-bit values"),
     ("float up to 1.5", np.full((2, 4, 4), 1.5), np.full((2, 4, 4), 2, np.uint8),
@@ -113,6 +116,10 @@ def _raw(**arrays) -> RawDataset:
     ({"y_test": None}, "src: a test split needs both its images and its labels"),
     ({"x_test": PIXELS[:2, :2]}, "src: test images are 2x4x1 but training images 4x4x1"),
     ({"x_train": np.full((6, 4, 4), 7, np.uint8)}, "src: every training pixel is 7; the images are blank"),
+    ({"x_train": np.zeros((0, 4, 4), np.uint8)}, "src: x_train: no images"),
+    ({"x_test": np.zeros((2, 4, 4), np.complex64)}, "src: x_test: pixels must be numbers (dtype complex64)"),
+    ({"y_train": np.arange(6) - 1}, "src: y_train: labels must be 0 or more (found -1)"),
+    ({"y_test": np.array([0.5, 1])}, "src: y_test: labels must be whole class indices (found non-integer or NaN values)"),
 ])
 def test_a_dataset_whose_parts_disagree_is_refused(change, expected):
     with pytest.raises(UserError, match="^" + expected.replace("(", r"\(").replace(")", r"\)") + "$"):

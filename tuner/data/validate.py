@@ -127,8 +127,8 @@ def _same_length(x: np.ndarray, y: np.ndarray, source: str, xs: str, ys: str) ->
 
 
 def _n_classes(y_train: np.ndarray, y_test: np.ndarray | None) -> int:
-    top = int(max(y_train.max(initial=0), -1 if y_test is None else y_test.max(initial=0)))
-    return top + 1
+    """Both splits hold images (`images` refuses an empty one): the largest label names the count."""
+    return int(y_train.max() if y_test is None else max(y_train.max(), y_test.max())) + 1
 
 
 def _shape(x: np.ndarray) -> str:
