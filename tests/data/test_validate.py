@@ -25,11 +25,15 @@ REFUSED_IMAGES = [
     ("complex", PIXELS.astype(np.complex64), "pixels must be numbers (dtype complex64)"),
     ("strings", np.full((2, 4, 4), "a"), "pixels must be numbers"),
     ("no images", np.zeros((0, 4, 4), np.uint8), "x: no images"),
-    ("no pixels", np.zeros((2, 4, 0), np.uint8), "hold no pixels"),
-    ("channels first", np.zeros((2, 3, 4, 4), np.uint8), "channels first?"),
-    ("two channels", np.zeros((2, 4, 4, 2), np.uint8), "got shape (2, 4, 4, 2)"),
-    ("a vector each", np.zeros((2, 16), np.uint8), "got shape (2, 16)"),
+    ("no pixels", np.zeros((2, 4, 0), np.uint8), "x: images of shape (4, 0, 1) hold no pixels"),
+    ("channels first", np.zeros((2, 3, 4, 4), np.uint8), "x: images must be (n, height, width[, 1 or 3]); got shape "
+     "(2, 3, 4, 4); channels first? (n, c, h, w) needs moving to (n, h, w, c)"),
+    ("one channel first", np.zeros((2, 1, 4, 5), np.uint8), "got shape (2, 1, 4, 5); channels first?"),
+    ("two channels", np.zeros((2, 4, 4, 2), np.uint8), "x: images must be (n, height, width[, 1 or 3]); got shape (2, 4, 4, 2)"),
+    ("two channels first", np.zeros((2, 2, 4, 4), np.uint8), "x: images must be (n, height, width[, 1 or 3]); got shape (2, 2, 4, 4)"),
+    ("a vector each", np.zeros((2, 16), np.uint8), "x: images must be (n, height, width[, 1 or 3]); got shape (2, 16)"),
 ]
+EXACT = {"channels first", "two channels", "two channels first", "a vector each", "no pixels"}
 
 
 @pytest.mark.parametrize("case, x, expected", REFUSED_IMAGES, ids=[c[0] for c in REFUSED_IMAGES])
@@ -38,11 +42,12 @@ def test_images_that_cannot_be_read_one_way_are_refused_in_one_line(case, x, exp
         expected = f"x: {int(np.count_nonzero(PIXELS > 200))} pixels are NaN or infinite"
     with pytest.raises(UserError) as e:
         images(x, "x", [])
-    assert expected in str(e.value) and "\n" not in str(e.value)
+    assert (str(e.value) == expected) if case in EXACT else (expected in str(e.value) and "\n" not in str(e.value))
 
 
 CONVERTED = [  # (case, pixels in, pixels out as 8-bit, the note or None)
     ("uint8", PIXELS, PIXELS, None),
+    ("uint8 of 0 to 2", PIXELS % 3, PIXELS % 3, None),
     ("uint8 of 0 and 1", (PIXELS > 127).astype(np.uint8), (PIXELS > 127).astype(np.uint8) * 255, "of 0 and 1 only"),
     ("bool", PIXELS > 127, (PIXELS > 127).astype(np.uint8) * 255, "boolean pixels scaled to 0 and 255"),
     ("int of 0 and 1", (PIXELS > 127).astype(np.int32), (PIXELS > 127).astype(np.uint8) * 255,
@@ -79,6 +84,7 @@ REFUSED_LABELS = [
     ("bools", np.array([True, False]), "integer class indices (dtype bool)"),
     ("halves", np.array([0.5, 1.0]), "whole class indices"),
     ("NaN", np.array([np.nan, 1.0]), "whole class indices"),
+    ("float32 halves", np.array([0.5, 1.0], np.float32), "labels must be whole class indices"),
     ("negative", np.array([0, -2]), "labels must be 0 or more (found -2)"),
     ("too many classes", np.array([0, 10_000]), "label 10000 would mean more than 10000 classes"),
 ]
@@ -95,6 +101,8 @@ def test_labels_that_are_not_class_indices_are_refused_in_one_line(case, y, expe
     (np.array([2, 0, 9_999]), [2, 0, 9_999], None),
     (np.array([[2], [0], [1]]), [2, 0, 1], None),
     (np.array([2.0, 0.0, 1.0]), [2, 0, 1], "y: float64 labels read as class indices"),
+    (np.array([2.0, 0.0, 1.0], np.float32), [2, 0, 1], "y: float32 labels read as class indices"),
+    (np.array([2, 0, 1], np.uint8), [2, 0, 1], None),
     (np.eye(3, dtype=bool)[[2, 0, 1]], [2, 0, 1], "y: one-hot labels (3 columns) read as class indices"),
     (np.eye(3, dtype=np.float32)[[2, 0, 1]], [2, 0, 1], "y: one-hot labels (3 columns) read as class indices"),
 ])
@@ -124,6 +132,20 @@ def _raw(**arrays) -> RawDataset:
 def test_a_dataset_whose_parts_disagree_is_refused(change, expected):
     with pytest.raises(UserError, match="^" + expected.replace("(", r"\(").replace(")", r"\)") + "$"):
         validated(_raw(**change))
+
+
+def test_a_valid_dataset_comes_out_converted_with_each_note_once():
+    raw = validated(_raw(x_train=PIXELS / 255.0, y_train=(np.arange(6) % 3).astype(np.float32),
+                         x_test=PIXELS[:2] / 255.0, y_test=np.array([0.0, 2.0])))
+    assert [a.dtype for a in (raw.x_train, raw.y_train, raw.x_test, raw.y_test)] == [np.uint8, np.int64, np.uint8, np.int64]
+    assert np.array_equal(raw.x_train[..., 0], PIXELS) and raw.y_test.tolist() == [0, 2]
+    assert raw.notes == ["src: x_train: float64 pixels in [0, 1] scaled to 0-255",
+                         "src: y_train: float32 labels read as class indices",
+                         "src: x_test: float64 pixels in [0, 1] scaled to 0-255",
+                         "src: y_test: float64 labels read as class indices"]
+    again = validated(_raw(x_train=PIXELS / 255.0, x_test=PIXELS[:2] / 255.0, notes=["src: x_train: float64 pixels in [0, 1] scaled to 0-255"]))
+    assert again.notes == ["src: x_train: float64 pixels in [0, 1] scaled to 0-255",
+                           "src: x_test: float64 pixels in [0, 1] scaled to 0-255"]  # said once
 
 
 def test_a_valid_dataset_is_named_by_its_largest_label_and_checked_once():

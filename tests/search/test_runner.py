@@ -1,0 +1,134 @@
+"""The runner runs and records every trial: complete, pruned, failed, interrupted; it keeps the
+model files of the top K only, and stops a search after failures in a row. Real training, one
+epoch of the tiny digits space per trial."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tuner.errors import SearchStopped
+from tuner.search.context import Proposal, SearchContext
+from tuner.search.observer import QuietObserver
+from tuner.search.runner import TrialRunner, fail_own_trials
+from tuner.store import SearchStore, TrialRecord
+from tuner.store.workers import this_worker
+
+DIVERGES = {"optimizer": "sgd", "learning_rate": 10.0, "l2": 1.0, "momentum": 0.9, "batch_norm": False}
+
+
+class Interrupting(QuietObserver):
+    """Ctrl-C as the first epoch ends (what the flag check raises there)."""
+
+    def epoch_ended(self, number, epoch, metrics):
+        raise KeyboardInterrupt
+
+
+@pytest.fixture
+def setup(digits_data, tiny_space, results):
+    store = SearchStore(None, results, create=True)
+    store.open_study("s", {})
+
+    def runner(keep_models: int = 10, max_failures: int = 5, observer=None) -> TrialRunner:
+        return TrialRunner(SearchContext(store, "s", tiny_space, digits_data[0], observer or QuietObserver(),
+                                         keep_models=keep_models, max_failures=max_failures))
+
+    def proposal(**params) -> Proposal:
+        complete = tiny_space.complete({"depth": 1, "width": 4, "dropout": 0.0, **params})
+        return Proposal(store.trials.begin("s", complete), complete, max_epochs=1)
+
+    return store, runner, proposal
+
+
+def _model_files(store: SearchStore) -> set[int]:
+    return {int(p.parent.name) for p in (store.results_dir / "s" / "trials").glob("*/model.keras")}
+
+
+def _finished(store: SearchStore, value: float) -> int:
+    """A finished trial of another worker, with a model file on disk."""
+    number = store.trials.add("s", TrialRecord(-1, "complete", value, {}, val_loss=1.0))
+    store.artifacts.trial_dir("s", number).mkdir(parents=True)
+    (store.artifacts.trial_dir("s", number) / "model.keras").write_bytes(b"m")
+    return number
+
+
+def test_a_complete_trial_is_recorded_as_returned_with_its_model_while_it_ranks_in_the_top_k(setup):
+    store, runner, proposal = setup
+    weak = _finished(store, 0.0)
+    run = runner(keep_models=1)
+    p = proposal()
+    record = run.run(p)
+    assert record.state == "complete" and record.value == max(record.history["val_accuracy"]) > 0.0
+    assert record.seed == run.trial_seed(p.number) != run.trial_seed(p.number + 1)
+    assert record.epochs == 1 and record.best_epoch == 0 and record.seconds > 0 and record.val_loss > 0
+    (stored,) = [t for t in store.trials.all("s") if t.number == p.number]
+    assert stored == record.__class__(**{**record.__dict__, "started": stored.started})
+    assert _model_files(store) == {p.number}  # it outranked the weak trial, whose model went
+    assert weak not in _model_files(store)
+
+
+def test_a_trial_outside_the_top_k_keeps_no_model_and_takes_none(setup):
+    store, runner, proposal = setup
+    perfect = _finished(store, 1.0)
+    record = runner(keep_models=1).run(proposal())
+    assert record.state == "complete" and record.value < 1.0
+    assert _model_files(store) == {perfect}
+    assert (store.results_dir / "s" / "trials" / str(record.number) / "val_probs.npy").is_file()  # its views stay
+
+
+def test_a_pruned_trial_is_recorded_with_the_value_it_was_pruned_at(setup):
+    store, runner, proposal = setup
+    p = proposal()
+    p = Proposal(p.number, p.params, max_epochs=2, should_prune=lambda epoch, value: epoch == 0)
+    record = runner().run(p)
+    assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
+    assert store.trials.all("s")[0].state == "pruned" and _model_files(store) == set()
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(setup):
+    store, runner, proposal = setup
+    run = runner()
+    record = run.run(proposal(**DIVERGES))
+    assert record.state == "failed" and record.value is None
+    assert record.reason.startswith("training loss became nan at epoch 1"), record.reason
+    (stored,) = store.trials.all("s")
+    assert (stored.state, stored.reason) == ("failed", record.reason)
+    run.finish(record)
+    assert run.consecutive_failures == 1
+
+
+def test_ctrl_c_in_a_trial_fails_it_as_interrupted_and_goes_on_up(setup):
+    store, runner, proposal = setup
+    with pytest.raises(KeyboardInterrupt):
+        runner(observer=Interrupting()).run(proposal())
+    (stored,) = store.trials.all("s")
+    assert (stored.state, stored.reason) == ("failed", "interrupted (Ctrl-C)")
+
+
+def _record(state: str) -> TrialRecord:
+    return TrialRecord(0, state, 0.5 if state == "complete" else None, {}, reason="boom" if state == "failed" else None)
+
+
+def test_failures_in_a_row_stop_the_search_and_a_success_resets_the_count(setup):
+    _, runner, _ = setup
+    run = runner(max_failures=2)
+    run.finish(_record("failed"))
+    run.finish(_record("complete"))
+    run.finish(_record("failed"))
+    run.finish(_record("pruned"))  # a pruned trial is no failure
+    assert run.consecutive_failures == 0
+    run.finish(_record("failed"))
+    with pytest.raises(SearchStopped, match=r"^2 trials failed in a row \(last: boom\); stopping"):
+        run.finish(_record("failed"))
+
+
+def test_a_stopping_search_fails_the_trials_its_own_processes_left_running(setup):
+    store, _, _ = setup
+    mine = store.trials.begin("s", {}, {"worker": this_worker()})
+    other = store.trials.begin("s", {}, {"worker": {**this_worker(), "pid": os.getpid() + 1}})
+    fail_own_trials(store, "s", {os.getpid()})
+    by_number = {t.number: t for t in store.trials.all("s")}
+    assert (by_number[mine].state, by_number[mine].reason) == ("failed", "interrupted: the search stopped before it ended")
+    assert by_number[other].state == "running"
+    fail_own_trials(SearchStore("postgresql://nobody@127.0.0.1:1/none", store.results_dir), "s", {os.getpid()})  # no raise
