@@ -43,8 +43,20 @@ def test_help_is_fast_and_explains(capsys):
 def test_spaces_lists_and_shows(capsys):
     code, out, _ = run_main(["spaces"], capsys)
     assert code == 0 and all(name in out for name in ("digits", "mnist", "fashion_mnist", "cifar10", "folder"))
-    code, out, _ = run_main(["spaces", "cifar10"], capsys)
-    assert code == 0 and "lr_schedule" in out and "searched" in out
+    code, out, err = run_main(["spaces", "cifar10"], capsys)
+    assert code == 0 and "lr_schedule" in out and "searched" in err
+
+
+@pytest.mark.parametrize("name", ["folder", "digits", "cifar10"])
+def test_a_shown_space_is_a_space_file_on_stdout(name, capsys, tmp_path):
+    """`tune spaces folder > my.yaml` gives the file, byte for byte, which loads as a space."""
+    from tuner.space.files import load_space
+
+    code, out, err = run_main(["spaces", name], capsys)
+    assert code == 0 and out == open(load_space(name).source).read()
+    (tmp_path / "my.yaml").write_text(out)
+    assert load_space(str(tmp_path / "my.yaml")).fingerprint() == load_space(name).fingerprint()
+    assert "searched" in err and "fingerprint" in err
 
 
 @pytest.mark.slow

@@ -68,6 +68,7 @@ def check_refused(args: list[str], expected: str, study_dir: Path, work: Path, c
     status, out, err = run_main(args, capsys)
     line = one_line(err)
     assert status == code, (out, err)
+    assert out == "", out  # nothing before the one line either (no header of a search that never started)
     assert expected in line, line
     assert "Traceback" not in out + err and SECRET not in out + err
     assert snapshot(study_dir) == before

@@ -39,3 +39,62 @@ def test_describe_params_is_compact():
 @pytest.mark.parametrize("value, shown", [(0.0003, "lr 3.0e-04"), (0.05, "lr 0.05")])
 def test_small_values_in_scientific_notation(value, shown):
     assert describe_params({"learning_rate": value}) == shown
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _plain_view(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from tuner.store import SearchStore
+    from tuner.ui import live
+    from tuner.ui.live import SearchView
+    from tuner.ui.terminal import Terminal
+
+    clock = _Clock()
+    monkeypatch.setattr(live.time, "monotonic", clock)
+    out = io.StringIO()
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    view = SearchView(Terminal(Console(file=out, highlight=False)), store, "s", n_trials=3)
+    view.search_started({"keras": "3", "backend": "tensorflow", "device": "cpu", "precision": "float32"})
+    return view, out, clock
+
+
+METRICS = {"loss": 0.5, "val_accuracy": 0.8, "val_loss": 0.6}
+
+
+def test_without_a_terminal_epochs_are_logged_at_most_one_line_per_interval_per_trial(tmp_path, monkeypatch):
+    from tuner.ui.live import PLAIN_EPOCH_SECONDS
+
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    view.trial_started(0, {"depth": 1}, 50)
+    for epoch in range(30):  # epochs of 1 s: a line every PLAIN_EPOCH_SECONDS
+        clock.now += 1.0
+        view.epoch_ended(0, epoch, METRICS)
+    lines = [line for line in out.getvalue().splitlines() if " epoch " in line]
+    assert len(lines) == int(30 // PLAIN_EPOCH_SECONDS) == 3
+    assert lines[0] == f"trial 0 epoch {int(PLAIN_EPOCH_SECONDS)}/50  loss 0.5000  val acc 80.00%  val loss 0.6000"
+    view.trial_started(1, {"depth": 2}, 4)
+    clock.now += 60.0  # a slow epoch: said at once
+    view.epoch_ended(1, 0, METRICS)
+    assert out.getvalue().splitlines()[-1].startswith("trial 1 epoch 1/4  loss 0.5000")
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_force_color_in_a_pipe_gives_colour_at_most_never_the_live_view(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    assert view.t.console.is_terminal and not view.t.interactive and view.live is None
+    view.trial_started(0, {"depth": 1}, 2)
+    clock.now += 20.0
+    view.epoch_ended(0, 0, METRICS)
+    assert "trial 0 epoch 1/2" in out.getvalue() and "\x1b[?25l" not in out.getvalue()  # no cursor codes

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from tuner.wording import plural
 from tuner.errors import UserError
 
 if TYPE_CHECKING:
@@ -89,10 +90,10 @@ class Application:
         say: Any = self.terminal.info if show else (lambda line: None)
         if record is not None and when != "always" and not (when == "changed" and stale):
             say(f"recorded evaluation of {record.when}; the test set was not read again"
-                + (f" (the study has {finished - record.n_finished} more finished trials since)" if stale else "")
+                + (f" (the study has {plural(finished - record.n_finished, 'more finished trial')} since)" if stale else "")
                 + "; --reevaluate selects and evaluates anew")
         else:
-            say(f"selecting an ensemble among the top {top} trials on validation data"
+            say(f"selecting an ensemble among the top {plural(top, 'trial')} on validation data"
                 + ("; its members trained again on train + validation" if refit else "")
                 + "; one pass over the test split")
             record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tuner.wording import plural
 from tuner.cli.app import Application
 from tuner.cli.options import Seconds, store_options
 from tuner.search.engines import ENGINES
@@ -96,9 +97,10 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
                             keep_models, max_failures, precision, jobs, isolate)
     store, terminal = app.open_store(storage, results_dir, heartbeat=True, create=True), app.terminal
-    terminal.info(f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, "
-                  f"{trials} trials, storage {redact(store.url)}")
-    view = SearchView(terminal, store, name, trials)
+    # Said once the search starts: a command refused before (bad data, a foreign database) prints its one line only.
+    intro = (f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, {plural(trials, 'trial')}, "
+             f"storage {redact(store.url)}")
+    view = SearchView(terminal, store, name, trials, intro=intro)
     store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.artifacts.check_writable(name)
     try:

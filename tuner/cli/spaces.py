@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tuner.wording import plural
 from tuner.cli.app import Application
 
 
@@ -11,7 +12,10 @@ from tuner.cli.app import Application
 @click.argument("name", required=False)
 @click.pass_obj
 def command(app: Application, name: str | None) -> None:
-    """List the built-in spaces; with NAME (or a file path), show that space's file."""
+    """List the built-in spaces; with NAME (or a file path), show that space's file.
+
+    The file goes to stdout alone (`tune spaces folder > my.yaml` is a space file to edit);
+    its summary goes to stderr."""
     from rich.syntax import Syntax
 
     from tuner.space.files import builtin_spaces, load_space
@@ -20,8 +24,12 @@ def command(app: Application, name: str | None) -> None:
     terminal = app.terminal
     if name:
         space = load_space(name)  # validates it too
-        terminal.console.print(Syntax(open(space.source).read(), "yaml", theme="ansi_dark", background_color="default"))
-        terminal.info(f"{len(space.searched())} searched, {len(space.fixed())} fixed, {len(space.start)} start points; input "
+        text = open(space.source).read()
+        if terminal.interactive:
+            terminal.console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+        else:
+            terminal.console.file.write(text)  # as it is: no wrapping at the log's width
+        terminal.aside(f"{len(space.searched())} searched, {len(space.fixed())} fixed, {plural(len(space.start), 'start point')}; input "
                       f"{'x'.join(map(str, space.input_shape))}; fingerprint {space.fingerprint()}")
         return
     terminal.console.print(spaces_table({name: load_space(name) for name in builtin_spaces()}))

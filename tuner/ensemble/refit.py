@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tuner.wording import plural
 from tuner.data import SearchData
 from tuner.errors import TrialFailed
 from tuner.training.metrics import accuracy
@@ -82,7 +83,7 @@ def refit_members(store: SearchStore, study: str, members: list[int], data: Sear
         free_memory()
         summary["models"][str(number)], summary["epochs"][str(number)] = str(path), job.epochs
         summary["seconds"][str(number)] = round(seconds, 2)
-        progress(f"refit {i}/{len(members)}: trial {number}, {job.epochs} epochs on {len(x)} images, {seconds:.1f} s")
+        progress(f"refit {i}/{len(members)}: trial {number}, {plural(job.epochs, 'epoch')} on {plural(len(x), 'image')}, {seconds:.1f} s")
     return summary
 
 

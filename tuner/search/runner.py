@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from tuner.wording import plural
 from tuner import interrupts
 from tuner.errors import SearchStopped, TrialFailed, TrialPruned
 from tuner.search.context import Proposal, SearchContext
@@ -100,7 +101,7 @@ class TrialRunner:
         self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
         self._check_memory()
         if self.consecutive_failures >= self.ctx.max_failures:
-            raise SearchStopped(f"{self.consecutive_failures} trials failed in a row (last: {record.reason}); "
+            raise SearchStopped(f"{plural(self.consecutive_failures, 'trial')} failed in a row (last: {record.reason}); "
                                 f"stopping. Check the space or raise --max-failures")
 
     def _check_memory(self) -> None:

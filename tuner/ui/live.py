@@ -1,5 +1,6 @@
 """The live search view: a rich Live leaderboard with a progress bar per running trial on a
-TTY, else one log line per trial started and finished."""
+TTY, else log lines: each trial started and finished, and its epochs, one line every
+`PLAIN_EPOCH_SECONDS` at most per trial (a CI log shows progress without flooding)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,29 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
+from tuner.wording import plural
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.ui.board import Board, build_board, describe_params
 from tuner.ui.tables import board_table, duration, failures_table, pct
 from tuner.ui.terminal import Terminal
 
+PLAIN_EPOCH_SECONDS = 10.0
+
 
 class SearchView:
     """The search observer: a rich Live view on a TTY, else one line per trial."""
 
-    def __init__(self, terminal: Terminal, store: SearchStore, study: str, n_trials: int, top: int = 10):
+    def __init__(self, terminal: Terminal, store: SearchStore, study: str, n_trials: int, top: int = 10,
+                 intro: str | None = None):
         self.t, self.store, self.study, self.n_trials, self.top = terminal, store, study, n_trials, top
+        self.intro = intro  # the search's first line, once it starts
         self.jobs = 1
         self.start = time.monotonic()
         self.board: Board | None = None
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[metrics]}"),
                                  console=terminal.console)
         self.tasks: dict[int, Any] = {}  # running trial -> its progress bar (several with --jobs)
+        self.epochs: dict[int, tuple[int, float]] = {}  # running trial -> (its epochs, when last said) in plain mode
         self.live: Live | None = None
 
     def __enter__(self) -> "SearchView":
@@ -37,6 +44,8 @@ class SearchView:
         self.jobs = int(setup.get("jobs", 1))
         xla = ", XLA off" if setup.get("xla") == "off" else ""
         jobs = f", {setup['jobs']} worker processes" if int(setup.get("jobs", 1)) > 1 else ""
+        if self.intro:
+            self.t.info(self.intro)
         self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} "
                     f"({setup['device']}, {setup['precision']}{xla}{jobs})")
         self.board = build_board(self.store, self.study, self.top)
@@ -81,19 +90,31 @@ class SearchView:
         if self.live is None:
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
             self.t.info(f"trial {number} started{start}: {describe_params(params, searched or None)}")
+            self.epochs[number] = (max_epochs, time.monotonic())  # its first epoch line after the interval
             return
         self.tasks[number] = self.progress.add_task(f"trial {number}{start}", total=max_epochs, metrics="compiling")
         self.live.update(self._render())
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        if self.live is None or number not in self.tasks:
+        scores = (f"loss {metrics['loss']:.4f}  val acc {pct(metrics['val_accuracy'])}  "
+                  f"val loss {metrics['val_loss']:.4f}")
+        if self.live is None:
+            return self._plain_epoch(number, epoch, scores)
+        if number not in self.tasks:
             return
-        text = (f"epoch {epoch + 1}  loss {metrics['loss']:.4f}  val acc {pct(metrics['val_accuracy'])}  "
-                f"val loss {metrics['val_loss']:.4f}")
-        self.progress.update(self.tasks[number], completed=epoch + 1, metrics=text)
+        self.progress.update(self.tasks[number], completed=epoch + 1, metrics=f"epoch {epoch + 1}  {scores}")
         self.live.update(self._render())
 
+    def _plain_epoch(self, number: int, epoch: int, scores: str) -> None:
+        max_epochs, said = self.epochs.get(number, (0, -PLAIN_EPOCH_SECONDS))
+        now = time.monotonic()
+        if now - said >= PLAIN_EPOCH_SECONDS:
+            self.epochs[number] = (max_epochs, now)
+            of = f"/{max_epochs}" if max_epochs else ""
+            self.t.info(f"trial {number} epoch {epoch + 1}{of}  {scores}")
+
     def trial_finished(self, record: TrialRecord) -> None:
+        self.epochs.pop(record.number, None)
         self.board = build_board(self.store, self.study, self.top)
         if record.number in self.tasks:
             self.progress.remove_task(self.tasks.pop(record.number))
@@ -104,7 +125,7 @@ class SearchView:
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
         best = self.board.rows[0] if self.board.rows else None
         best_text = f"; best: trial {best.trial} {pct(best.val_accuracy)}" if best else ""
-        self.t.info(f"trial {record.number} {outcome} ({record.epochs} epochs, {duration(record.seconds)}){best_text}"
+        self.t.info(f"trial {record.number} {outcome} ({plural(record.epochs, 'epoch')}, {duration(record.seconds)}){best_text}"
                     f"  [{self._header()}]")
 
     def note(self, message: str) -> None:

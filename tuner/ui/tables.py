@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from tuner.wording import plural
 from tuner.store import Evaluation, StudyInfo
 from tuner.ui.board import Board, Row
 
@@ -58,12 +59,12 @@ def failures_table(board: Board) -> Table | None:
 def evaluation_tables(record: Evaluation) -> list[Table]:
     """The recorded test evaluation: best trial and ensemble side by side, then the members."""
     sel, test = record.selection, record.test
-    table = Table(title=f"held-out test set: {record.n_test} images", title_justify="left")
+    table = Table(title=f"held-out test set: {plural(record.n_test, 'image')}", title_justify="left")
     for name in ("model", "val acc", "val loss", "test acc", "test loss"):
         table.add_column(name, justify="left" if name == "model" else "right")
     table.add_row(f"best trial ({sel.best_trial})", pct(sel.best_val_accuracy), f"{sel.best_val_loss:.4f}",
                   pct(test["best"]["accuracy"]), f"{test['best']['loss']:.4f}")
-    table.add_row(f"ensemble ({len(sel.members)} members)", pct(sel.val_accuracy), f"{sel.val_loss:.4f}",
+    table.add_row(f"ensemble ({plural(len(sel.members), 'member')})", pct(sel.val_accuracy), f"{sel.val_loss:.4f}",
                   pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
     caption = f"ensemble gain over the best trial on test: {100 * record.gain:+.2f} points"
     if "refit" in test:  # validation trained these models: no validation figure

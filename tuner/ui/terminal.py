@@ -22,10 +22,17 @@ class Terminal:
 
     @property
     def interactive(self) -> bool:
-        return self.console.is_terminal
+        """A real TTY: FORCE_COLOR makes rich treat a pipe as a terminal (colour may follow it),
+        but a live view's cursor codes in a log are noise."""
+        isatty = getattr(self.console.file, "isatty", None)
+        return self.console.is_terminal and bool(isatty and isatty())
 
     def info(self, message: str) -> None:
         self.console.print(message, markup=False, soft_wrap=True)
+
+    def aside(self, message: str) -> None:
+        """A line beside a command's output (to stderr), so that stdout stays the output alone."""
+        self.err.print(message, markup=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self.err.print(Text(f"warning: {message}", style="yellow"), soft_wrap=True)
