@@ -91,7 +91,10 @@ def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
     assert len(record.test["ensemble"]["per_class_accuracy"]) == 10
     out = export_study(searched, "s", record, tmp_path / "export")
     assert {p.name for p in out.iterdir()} == {"model.keras", "best_trial.keras", "config.yaml", "metrics.json",
-                                               "history.json", "README.md"}
+                                               "history.json", "README.md", "labels.json", "input.json"}
+    assert json.loads((out / "labels.json").read_text()) == {str(i): str(i) for i in range(10)}
+    spec = json.loads((out / "input.json").read_text())
+    assert (spec["height"], spec["width"], spec["channels"], spec["color_mode"]) == (8, 8, 1, "grayscale")
     # A fresh process with nothing but keras loads the model and reproduces the recorded test accuracy.
     script = f"""
 import sys
@@ -118,6 +121,30 @@ for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
     assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
     readme = (out / "README.md").read_text()
     assert "import keras" in readme and f"{100 * record.test['ensemble']['accuracy']:.2f}%" in readme
+    # The README's own snippet, run as written on image files, names each image's class as the model predicts it.
+    snippet = readme.split("```python\n")[1].split("```")[0]
+    (tmp_path / "snippet.py").write_text(snippet)
+    check = f"""
+import sys
+sys.modules["tuner"] = None
+import json, subprocess, numpy as np, keras
+from PIL import Image
+from sklearn.datasets import load_digits
+d = load_digits()
+x = np.round(d.images * (255 / 16)).astype(np.uint8)
+model = keras.saving.load_model("model.keras")
+for i in range(3):
+    Image.fromarray(x[i]).save(f"{{i}}.png")
+    shown = subprocess.run([sys.executable, {str(tmp_path / "snippet.py")!r}, f"{{i}}.png"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    probs = model.predict(x[i][None, ..., None].astype("float32"), verbose=0)[0]
+    print(json.dumps([shown[0], str(int(probs.argmax())), float(shown[1]), float(probs.max())]))
+"""
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300, cwd=out,
+                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(rows) == 3 and all(name == expected and p == pytest.approx(q, abs=1e-4) for name, expected, p, q in rows)
 
 
 def test_temperature_fit_recovers_a_known_miscalibration():

@@ -80,7 +80,8 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     # before it leaves the previous record and its own folder as they were.
     evaluation = Evaluation(when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             selection=selection, n_finished=store.trials.count_finished(study),
-                            n_test=int(len(y_test)), test=results, files=files, refit=refit)
+                            n_test=int(len(y_test)), test=results, files=files, refit=refit,
+                            class_names=list(class_names))
     try:
         store.evaluations.add(study, evaluation)
     except BaseException:  # a database that refuses the record: its files go with it

@@ -49,18 +49,50 @@ Evaluated once on the {record.n_test} test images ({record.when}); nothing was c
 
 ## Use
 
-Only Keras 3 is needed (any backend); both files are plain Keras layers:
+Only Keras 3 is needed (any backend); both files are plain Keras layers. `labels.json` names
+each output in the model's order, `input.json` says what an input is:
+{_input_line(meta)}. From an image file to its class (Pillow reads it, as in training):
 
 ```python
-import keras
-model = keras.saving.load_model("model.keras")
-probabilities = model.predict(images)  # images: (n, {', '.join(map(str, _shape(meta)))}), raw 0-255 pixel values
-```
+import json, sys
+import keras, numpy as np
+from PIL import Image
 
+model = keras.saving.load_model("model.keras")
+labels, spec = json.load(open("labels.json")), json.load(open("input.json"))
+image = Image.open(sys.argv[1]).convert("RGB" if spec["channels"] == 3 else "L")
+image = image.resize((spec["width"], spec["height"]), Image.Resampling.BILINEAR)
+x = np.asarray(image, dtype="float32").reshape(1, spec["height"], spec["width"], spec["channels"])
+probabilities = model.predict(x, verbose=0)[0]  # raw 0-255 pixel values: no scaling
+best = int(probabilities.argmax())
+print(labels[str(best)], f"{{probabilities[best]:.4f}}")
+```
+{_labels_note(record)}
 `config.yaml` is the best trial's configuration as a space file: `tune search --space config.yaml --trials 1`
 trains it again. `metrics.json` holds the figures above with per-class accuracy; `history.json` the
 per-epoch history of the best trial and of each ensemble member.
 """
+
+
+def input_spec(meta: dict[str, Any]) -> dict[str, Any]:
+    height, width, channels = _shape(meta)
+    return {"height": height, "width": width, "channels": channels, "color_mode": "rgb" if channels == 3 else "grayscale",
+            "pixels": "raw values 0-255, as float32 or uint8; not scaled or normalized",
+            "resize": "bilinear, to height x width, no crop (as in training)"}
+
+
+def _input_line(meta: dict[str, Any]) -> str:
+    spec = input_spec(meta)
+    return (f"(n, {spec['height']}, {spec['width']}, {spec['channels']}) arrays of {spec['color_mode']} images, "
+            f"{spec['pixels']}")
+
+
+def _labels_note(record: Evaluation) -> str:
+    if record.class_names is not None:
+        return ""
+    return ("\nThis study's evaluation predates class names in its record, so `labels.json` is missing; "
+            "`tune ensemble --reevaluate` records an evaluation with them (a further read of the test split), "
+            "after which `tune best --export DIR` writes it.\n")
 
 
 def _test_rows(record: Evaluation) -> str:
@@ -138,4 +170,7 @@ def _write_export(store: SearchStore, study: str, record: Evaluation, out: Path,
     histories = {str(n): trials[n].history for n in set(sel.members) | {best.number}}
     (out / "history.json").write_text(json.dumps({"best_trial": best.history, "members": histories}, indent=1))
     n_trials = sum(t.finished for t in trials.values())
+    (out / "input.json").write_text(json.dumps(input_spec(meta), indent=1))
+    if record.class_names is not None:
+        (out / "labels.json").write_text(json.dumps({str(i): name for i, name in enumerate(record.class_names)}, indent=1))
     (out / "README.md").write_text(_readme(study, meta, record, best, n_trials))

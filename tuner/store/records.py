@@ -111,6 +111,7 @@ class Evaluation:
     test: dict[str, dict[str, Any]]  # 'ensemble', 'best' and, after a refit, 'refit': accuracy, loss, per class
     files: dict[str, FileEntry]  # 'model.keras', 'best_trial.keras', ...
     refit: dict[str, Any] | None = None
+    class_names: list[str] | None = None  # in the models' output order; None in an older study's evaluations
 
     @property
     def gain(self) -> float:
@@ -136,7 +137,8 @@ class Evaluation:
         data = migrate.evaluation(data)
         selection = Selection(**{k: _int_keys(v) if isinstance(v, dict) else v for k, v in data["selection"].items()})
         files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
-        return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"))
+        return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"),
+                   data.get("class_names"))
 
 
 def _int_keys(mapping: dict[Any, Any]) -> dict[Any, Any]:
