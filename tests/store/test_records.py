@@ -1,0 +1,102 @@
+"""Typed records: trial states both ways, evaluations through the store and back (older formats
+too), the format's migration helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tuner.store import Evaluation, FileEntry, SearchStore, Selection, TrialRecord, TrialState, migrate
+
+STATES = [("COMPLETE", TrialState.COMPLETE, True), ("PRUNED", TrialState.PRUNED, True),
+          ("FAIL", TrialState.FAILED, False), ("RUNNING", TrialState.RUNNING, False),
+          ("WAITING", TrialState.WAITING, False)]
+
+
+@pytest.mark.parametrize("optuna_name, state, finished", STATES)
+def test_each_optuna_state_is_one_trial_state_and_back(optuna_name, state, finished):
+    import optuna
+
+    assert optuna_name in optuna.trial.TrialState.__members__  # a name Optuna has
+    assert TrialState.of_optuna(optuna_name) is state and state.optuna_name() == optuna_name
+    assert state.finished is finished and TrialRecord(0, state.value, None, {}).finished is finished
+
+
+def test_a_state_that_is_not_one_is_refused():
+    with pytest.raises(ValueError):
+        TrialRecord(0, "done", None, {})
+    with pytest.raises(KeyError):
+        TrialState.of_optuna("COMPLETED")
+
+
+def test_a_record_writes_only_what_it_holds():
+    record = TrialRecord(3, "complete", 0.5, {"depth": 1}, history={"val_loss": [1.0, 0.5]}, best_epoch=1, seed=7)
+    assert record.user_attrs() == {"params": {"depth": 1}, "history": {"val_loss": [1.0, 0.5]}, "best_epoch": 1,
+                                   "seed": 7}
+    assert record.epochs == 2 and TrialRecord(0, "failed", None, {}).epochs == 0
+
+
+def _selection(members=None) -> Selection:
+    members = members or {3: 0.75, 12: 0.25}
+    return Selection(members=members, metric="log_loss", val_accuracy=0.9, val_loss=0.3, best_trial=3,
+                     best_val_accuracy=0.88, best_val_loss=0.35, candidates=sorted(members),
+                     temperatures={n: 1.5 for n in members}, flips={n: n % 2 == 0 for n in members})
+
+
+def _evaluation(selection: Selection, **kw) -> Evaluation:
+    test = {"ensemble": {"accuracy": 0.91, "loss": 0.3, "per_class_accuracy": {"cat": 0.9, "dog": 0.92}},
+            "best": {"accuracy": 0.89, "loss": 0.33, "per_class_accuracy": {"cat": 0.88, "dog": 0.9}}}
+    return Evaluation("2026-12-01T10:00:00+00:00", selection, 20, 100, test,
+                      {"model.keras": FileEntry("ensemble/x/model.keras", "ab" * 32)}, **kw)
+
+
+def test_an_evaluation_comes_back_from_the_store_as_it_went_in(tmp_path: Path):
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    first = _evaluation(_selection(), class_names=["cat", "dog"])
+    second = _evaluation(_selection({5: 1.0}), refit={"models": {"5": "refit/trial_5.keras"}})
+    store.evaluations.add("s", first)
+    store.evaluations.add("s", second)
+    assert store.evaluations.all("s") == [first, second] and store.evaluations.latest("s") == second
+    assert SearchStore(None, tmp_path).evaluations.latest("s").selection.members == {5: 1.0}  # int keys again
+    assert first.gain == pytest.approx(0.02) and first.refit_gain is None and first.final == "ensemble"
+
+
+def test_an_evaluation_of_the_first_format_reads_as_the_current_one():
+    data = json.loads(json.dumps(_evaluation(_selection()).to_json()))
+    for key in ("temperatures", "flips"):
+        del data["selection"][key]
+    del data["files"], data["class_names"]
+    old = Evaluation.from_json(data)
+    assert old.selection.temperatures == {} and old.selection.flips == {} and old.files == {}
+    assert old.class_names is None and old.selection.members == {3: 0.75, 12: 0.25}
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(st.dictionaries(st.integers(0, 10**6), st.floats(0.01, 1.0), min_size=1, max_size=6),
+       st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=5) | st.none())
+def test_any_evaluation_survives_json(members, class_names):
+    evaluation = _evaluation(_selection(members), class_names=class_names)
+    assert Evaluation.from_json(json.loads(json.dumps(evaluation.to_json()))) == evaluation
+
+
+@pytest.mark.parametrize("stored, trained_on_flips, shape, mirror_average", [
+    (np.zeros((5, 3)), True, (1, 5, 3), True),  # format 1: one (n, classes) array, the mirror average
+    (np.zeros((5, 3)), False, (1, 5, 3), False),
+    (np.zeros((2, 5, 3)), True, (2, 5, 3), False),  # format 2: both views of a flip-trained trial
+])
+def test_stored_predictions_read_as_views(stored, trained_on_flips, shape, mirror_average):
+    views = migrate.views(stored)
+    assert views.shape == shape and migrate.mirror_average_only(views, trained_on_flips) is mirror_average
+
+
+def test_what_an_older_trial_lacks_is_said_or_filled_in():
+    assert migrate.cannot_retrain(None, 3) and migrate.cannot_retrain(7, None)
+    assert migrate.cannot_retrain(7, 0) is None
+    assert migrate.epoch_budget(None, 12) == 12 and migrate.epoch_budget(4, 12) == 4
+    assert migrate.version({}) == 1 and migrate.version({"format": migrate.FORMAT}) == migrate.FORMAT == 2
