@@ -67,13 +67,20 @@ def test_tune_storage_names_the_database(evaluated, tmp_path, capsys, monkeypatc
 def test_reevaluate_records_a_second_evaluation_and_keeps_the_first(evaluated, capsys):
     store = SearchStore(None, evaluated)
     first = store.evaluations.all("e")
-    assert len(first) == 1  # the search's own ensemble step
+    assert len(first) == 1 and first[0].test_reads == 1  # the search's own ensemble step
     code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(evaluated), "--reevaluate"], capsys)
     assert code == 0, err
     after = store.evaluations.all("e")
     assert len(after) == 2 and after[0] == first[0] and "held-out test set" in out
+    assert "(read 1 time before in this study)" in out and after[1].test_reads == 2  # said before it reads again
     code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(evaluated)], capsys)
     assert code == 0 and "the test set was not read again" in out and len(store.evaluations.all("e")) == 2
+    assert store.evaluations.test_reads("e") == 2
+    code, out, err = run_main(["best", "--study", "e", "--results-dir", str(evaluated), "--json"], capsys)
+    shown = json.loads(out)
+    assert shown["test_reads"] == 2 and [e["test_reads"] for e in shown["evaluations"]] == [1, 2]
+    code, out, err = run_main(["best", "--study", "e", "--results-dir", str(evaluated)], capsys)
+    assert code == 0 and "2 evaluations, the split read 2 times" in out
 
 
 def test_a_nan_failure_is_shown_in_the_leaderboard(tmp_path, capsys):

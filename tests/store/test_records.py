@@ -100,3 +100,13 @@ def test_what_an_older_trial_lacks_is_said_or_filled_in():
     assert migrate.cannot_retrain(7, 0) is None
     assert migrate.epoch_budget(None, 12) == 12 and migrate.epoch_budget(4, 12) == 4
     assert migrate.version({}) == 1 and migrate.version({"format": migrate.FORMAT}) == migrate.FORMAT == 2
+
+
+def test_each_read_of_the_test_split_is_counted_and_an_older_study_counts_its_evaluations(tmp_path: Path):
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    assert store.evaluations.test_reads("s") == 0
+    store.evaluations.add("s", _evaluation(_selection()))  # recorded before reads were counted
+    assert store.evaluations.test_reads("s") == 1
+    assert store.evaluations.count_test_read("s") == 2 == SearchStore(None, tmp_path).evaluations.test_reads("s")
+    assert store.evaluations.count_test_read("s") == 3  # a read with no record (a crash) still counts

@@ -93,9 +93,11 @@ class Application:
                 + (f" (the study has {plural(finished - record.n_finished, 'more finished trial')} since)" if stale else "")
                 + "; --reevaluate selects and evaluates anew")
         else:
+            reads = store.evaluations.test_reads(study)
             say(f"selecting an ensemble among the top {plural(top, 'trial')} on validation data"
                 + ("; its members trained again on train + validation" if refit else "")
-                + "; one pass over the test split")
+                + "; one pass over the test split"
+                + (f" (read {plural(reads, 'time')} before in this study)" if reads else ""))
             record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say)
         if show:
             self.show_evaluation(record)

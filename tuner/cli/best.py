@@ -14,8 +14,8 @@ from tuner.cli.options import store_options, study_option
 @click.command("best")
 @study_option
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write model.keras (ensemble), best_trial.keras, config.yaml, metrics.json, history.json and "
-                   "README.md to this folder.")
+              help="Write model.keras (ensemble), best_trial.keras, labels.json (class names), input.json, "
+                   "config.yaml, metrics.json, history.json and README.md to this folder.")
 @click.option("--force", is_flag=True, help="With --export: replace a folder that is not empty.")
 @click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -27,7 +27,7 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     from tuner.ensemble.export import check_export_target, export_study, protected_paths
     from tuner.errors import UserError
     from tuner.ui.board import build_board
-    from tuner.ui.tables import params_table
+    from tuner.ui.tables import evaluations_table, params_table
 
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
@@ -40,12 +40,16 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     record = store.evaluations.latest(name)
     if not as_json or export_dir:  # --json alone shows what is recorded; an export needs a record
         record = app.evaluation(store, name, data, when="missing", show=not as_json)
+    evaluations, reads = store.evaluations.all(name), store.evaluations.test_reads(name)
     if as_json:
         click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
                                "val_loss": best.val_loss, "params": best.params},
-                               "evaluation": record and record.to_json()}, indent=1))
+                               "evaluation": record and record.to_json(), "test_reads": reads,
+                               "evaluations": [e.to_json() for e in evaluations]}, indent=1))
     else:
         app.terminal.console.print(params_table(best))
+        if evaluations:
+            app.terminal.console.print(evaluations_table(evaluations, reads))
     if export_dir:
         out = export_study(store, name, record, export_dir, force)
-        app.terminal.info(f"exported to {out}/ (model.keras, best_trial.keras, config.yaml, metrics.json, history.json, README.md)")
+        app.terminal.info(f"exported to {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")

@@ -61,7 +61,8 @@ def _variants(store: SearchStore, study: str, selection: Selection, refit: dict[
 
 
 def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_test: np.ndarray, y_test: np.ndarray,
-                     class_names: list[str], refit: dict[str, Any] | None = None) -> Evaluation:
+                     class_names: list[str], refit: dict[str, Any] | None = None,
+                     test_reads: int | None = None) -> Evaluation:
     """Predict the test split with the ensemble, the single best trial and (with `refit`, the
     summary of `tuner.ensemble.refit.refit_members`) the refit ensemble, once; record them all."""
     from tuner.keras_backend import load_keras
@@ -81,7 +82,7 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
     evaluation = Evaluation(when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             selection=selection, n_finished=store.trials.count_finished(study),
                             n_test=int(len(y_test)), test=results, files=files, refit=refit,
-                            class_names=list(class_names))
+                            class_names=list(class_names), test_reads=test_reads)
     try:
         store.evaluations.add(study, evaluation)
     except BaseException:  # a database that refuses the record: its files go with it
@@ -127,8 +128,10 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     data = data if data is not None else _recorded_source(store, study)
     search_data = _search_data_of(store, study, space, data, cache_dir)
     summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
+    reads = store.evaluations.count_test_read(study)
     x_test, y_test = load_test_data(space, data, cache_dir)
-    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary)
+    return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary,
+                            test_reads=reads)
 
 
 def _recorded_source(store: SearchStore, study: str) -> Path | None:

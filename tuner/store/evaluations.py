@@ -9,11 +9,13 @@ from pathlib import Path
 
 from tuner.errors import UserError
 from tuner.paths import inside, make_folder, remove_stale
+from tuner.store import migrate
 from tuner.store.artifacts import Artifacts
 from tuner.store.records import Evaluation
 from tuner.store.studies import Studies
 
 _KEY = "evaluations"  # the study attribute holding the list of records
+_READS = "test_reads"  # the study attribute counting reads of its test split
 
 
 class Evaluations:
@@ -31,6 +33,18 @@ class Evaluations:
     def add(self, name: str, evaluation: Evaluation) -> None:
         """Append a record; every one is kept, none is overwritten."""
         self.studies.set_attr(name, _KEY, self.studies.attr(name, _KEY, []) + [evaluation.to_json()])
+
+    def test_reads(self, name: str) -> int:
+        """How many times the study's test split has been read (an older study counts its
+        evaluations: each read it once)."""
+        return migrate.test_reads(self.studies.attr(name, _READS, None), len(self.all(name)))
+
+    def count_test_read(self, name: str) -> int:
+        """Count one read of the test split, before it happens (a read cut short by a crash
+        counts too); the count so far, this one included."""
+        reads = self.test_reads(name) + 1
+        self.studies.set_attr(name, _READS, reads)
+        return reads
 
     def folder(self, name: str) -> Path:
         return self.artifacts.folder(name, "ensemble")

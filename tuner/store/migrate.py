@@ -43,6 +43,11 @@ def epoch_budget(recorded: int | None, space_max_epochs: int) -> int:
     return recorded or space_max_epochs
 
 
+def test_reads(recorded: int | None, n_evaluations: int) -> int:
+    """Reads of a study's test split: as counted, or (before reads were counted) one per evaluation."""
+    return n_evaluations if recorded is None else int(recorded)
+
+
 def evaluation(data: dict[str, Any]) -> dict[str, Any]:
     """An evaluation record as the current format has it (absent files: none named)."""
     selection = {"temperatures": {}, "flips": {}, **data["selection"]}

@@ -112,6 +112,7 @@ class Evaluation:
     files: dict[str, FileEntry]  # 'model.keras', 'best_trial.keras', ...
     refit: dict[str, Any] | None = None
     class_names: list[str] | None = None  # in the models' output order; None in an older study's evaluations
+    test_reads: int | None = None  # the study's reads of its test split so far, this one included
 
     @property
     def gain(self) -> float:
@@ -138,7 +139,7 @@ class Evaluation:
         selection = Selection(**{k: _int_keys(v) if isinstance(v, dict) else v for k, v in data["selection"].items()})
         files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
         return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"),
-                   data.get("class_names"))
+                   data.get("class_names"), data.get("test_reads"))
 
 
 def _int_keys(mapping: dict[Any, Any]) -> dict[Any, Any]:

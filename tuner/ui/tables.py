@@ -74,8 +74,9 @@ def evaluation_tables(record: Evaluation) -> list[Table]:
         caption += (f"\nrefit gain over the ensemble on test: {100 * (record.refit_gain or 0.0):+.2f} points "
                     f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
         caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
+    reads = f"; read {record.test_reads} of the study's test split" if record.test_reads else ""
     table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel.metric}; "
-                     f"evaluated {record.when}")
+                     f"evaluated {record.when}{reads}")
     table.caption_justify = "left"
     members = Table(title="ensemble weights", title_justify="left")
     members.add_column("trial", justify="right")
@@ -86,6 +87,19 @@ def evaluation_tables(record: Evaluation) -> list[Table]:
         flipped = {True: "yes", False: "no"}.get(sel.flips.get(n), "as trained")
         members.add_row(str(n), f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}", flipped)
     return [table, members]
+
+
+def evaluations_table(records: list[Evaluation], test_reads: int) -> Table:
+    """Every evaluation of a study, oldest first, and how often its test split was read."""
+    table = Table(title=f"evaluations on the test split: {plural(len(records), 'evaluation')}, "
+                        f"the split read {plural(test_reads, 'time')}", title_justify="left")
+    for name in ("when", "after trials", "members", "model.keras test acc", "read"):
+        table.add_column(name, justify="left" if name in ("when", "members") else "right")
+    for r in records:
+        members = ", ".join(str(n) for n in sorted(r.selection.members))
+        table.add_row(r.when, str(r.n_finished), members, pct(r.test[r.final]["accuracy"]),
+                      "-" if r.test_reads is None else str(r.test_reads))
+    return table
 
 
 def params_table(row: Row) -> Table:
