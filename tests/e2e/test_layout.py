@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "tuner"
 # Lowest first; a module may import its own layer and those below it, never one above.
 LAYERS = ["foundation", "space", "data", "training", "store", "search", "ensemble", "ui", "cli"]
-FOUNDATION = {"config", "errors", "paths", "interrupts", "keras_backend", "__init__", "__main__"}
+FOUNDATION = {"config", "errors", "paths", "interrupts", "keras_backend", "wording", "__init__", "__main__"}
 
 
 def _layer(module: str) -> str:
