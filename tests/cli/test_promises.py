@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import TINY_SPACE, run_main, search_once
@@ -174,3 +175,73 @@ def test_backend_chooses_the_keras_backend(tmp_path):
                            "--backend", "jax", "--in-process"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "training with Keras" in proc.stdout and " on jax " in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def exported(evaluated, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "model"
+    code = run_main_plain(["best", "--study", "e", "--results-dir", str(evaluated), "--export", str(out)])
+    assert code == 0
+    return out
+
+
+def run_main_plain(args: list[str]) -> int:
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    return int(e.value.code or 0)
+
+
+def test_predict_on_the_test_images_reproduces_the_recorded_test_accuracy(evaluated, exported, tmp_path, capsys):
+    import csv
+    import io
+
+    from PIL import Image
+
+    from tuner.data import load_test_data
+    from tuner.ensemble.evaluate import stored_space
+
+    store = SearchStore(None, evaluated)
+    record = next(e for e in store.evaluations.all("e") if (exported / "metrics.json").read_text().count(e.when))
+    x, y = load_test_data(stored_space(store, "e"), None, tmp_path / "cache")  # the test's own look at the split
+    labels = json.loads((exported / "labels.json").read_text())
+    for i, (image, label) in enumerate(zip(x, y)):
+        (tmp_path / "images" / labels[str(label)]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[..., 0]).save(tmp_path / "images" / labels[str(label)] / f"{i}.png")
+    (tmp_path / "images" / "notes.txt").write_text("not an image")
+    code, out, err = run_main(["predict", str(exported), str(tmp_path / "images"), "--csv", "--top", "2"], capsys)
+    assert code == 0, err
+    assert "skipped 1 file not readable as images" in err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    first = [r for r in rows if r["rank"] == "1"]
+    assert len(first) == len(y) and len(rows) == 2 * len(y)
+    right = sum(Path(r["file"]).parent.name == r["class"] for r in first)
+    assert right / len(y) == pytest.approx(record.test[record.final]["accuracy"], abs=1e-9)
+
+
+def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(exported, tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+
+    Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(tmp_path / "big_colour.jpg")  # resized, made grey
+    code, out, err = run_main(["predict", str(exported), str(tmp_path / "big_colour.jpg"), "--json", "--top", "3"], capsys)
+    shown = json.loads(out)
+    names = set(json.loads((exported / "labels.json").read_text()).values())
+    assert code == 0 and len(shown) == 1 and len(shown[0]["top"]) == 3 and {t["class"] for t in shown[0]["top"]} <= names
+    assert shown[0]["top"][0]["probability"] >= shown[0]["top"][1]["probability"] >= shown[0]["top"][2]["probability"]
+    no_labels = tmp_path / "no_labels"
+    shutil.copytree(exported, no_labels)
+    (no_labels / "labels.json").unlink()
+    (tmp_path / "text.txt").write_text("x")
+    for args, expected in [
+        ([str(tmp_path), str(tmp_path / "big_colour.jpg")], "no model.keras here"),
+        ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json"),
+        ([str(exported), str(tmp_path / "missing.png")], "missing.png: no such file or folder"),
+        ([str(exported), str(tmp_path / "text.txt")], "no readable image among 1 file"),
+        ([str(exported), str(tmp_path / "big_colour.jpg"), "--json", "--csv"], "--json and --csv: choose one"),
+    ]:
+        code, out, err = run_main(["predict", *args], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and out == "" and len(lines) == 1 and expected in lines[-1], (args, err)

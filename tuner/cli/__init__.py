@@ -36,6 +36,7 @@ def cli(ctx: click.Context) -> None:
     Quick start (offline, a few minutes on a laptop CPU):
       tune search --space digits --trials 20
       tune best --study digits --export models/digits
+      tune predict models/digits my_images/
     \b
     Spaces are YAML files: `tune spaces` lists the built-in ones. Studies live in a
     database (SQLite under results/ by default) and resume when a command is run again.
@@ -44,9 +45,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from tuner.cli import best, ensemble, leaderboard, search, spaces, studies
+    from tuner.cli import best, ensemble, leaderboard, predict, search, spaces, studies
 
-    for module in (search, leaderboard, studies, spaces, ensemble, best):
+    for module in (search, leaderboard, studies, spaces, ensemble, best, predict):
         cli.add_command(module.command)
 
 

@@ -41,9 +41,14 @@ def class_folders(folder: Path) -> list[Path]:
 
 
 def _decode_one(args: tuple[str, int, int, int]) -> np.ndarray | None:
+    return decode_image(*args)
+
+
+def decode_image(path: str, height: int, width: int, channels: int) -> np.ndarray | None:
+    """One image file as (height, width, channels) uint8, converted and resized as training
+    images are; None if it cannot be read."""
     from PIL import Image
 
-    path, height, width, channels = args
     try:
         with Image.open(path) as img:
             img = _eight_bit(img)

@@ -102,6 +102,19 @@ def evaluations_table(records: list[Evaluation], test_reads: int) -> Table:
     return table
 
 
+def predictions_table(predictions: list[Any]) -> Table:
+    """`tune predict`: each file with its most probable classes."""
+    table = Table(title=f"{plural(len(predictions), 'image')}", title_justify="left")
+    table.add_column("file", overflow="fold")
+    ranks = max(len(p.top) for p in predictions)
+    for rank in range(ranks):
+        table.add_column("class" if ranks == 1 else f"#{rank + 1}")
+        table.add_column("probability", justify="right")
+    for p in predictions:
+        table.add_row(p.file, *[cell for c, q in p.top for cell in (c, f"{100 * q:.2f}%")])
+    return table
+
+
 def params_table(row: Row) -> Table:
     """One trial's complete parameters (`tune best`)."""
     table = Table(title=f"best trial {row.trial}: val acc {pct(row.val_accuracy)}", title_justify="left")

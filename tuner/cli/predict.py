@@ -1,0 +1,67 @@
+"""`tune predict`: an exported model on new images, with class names."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from tuner.cli.app import Application
+from tuner.wording import plural
+
+PROGRESS_SECONDS = 10.0  # between progress lines without a terminal
+
+
+@click.command("predict")
+@click.argument("export_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many of the most probable classes to show per image.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: file, rank, class, probability.")
+@click.pass_obj
+def command(app: Application, export_dir: Path, paths: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
+    """Classify image files with a model exported by `tune best --export EXPORT_DIR`.
+
+    PATHS are image files or folders (searched recursively, hidden files left out). Images of
+    any size and mode are converted and resized as the training images were; files that are
+    not readable images are counted in one warning line."""
+    from tuner.ensemble.predict import image_files, predict_files, read_export
+    from tuner.errors import UserError
+    from tuner.ui.tables import predictions_table
+
+    if as_json and as_csv:
+        raise UserError("--json and --csv: choose one")
+    exported = read_export(export_dir)
+    files = image_files(list(paths))
+    predictions, unreadable = predict_files(exported, files, min(top, len(exported.labels)), _progress(app))
+    if not predictions:
+        raise UserError(f"no readable image among {plural(len(files), 'file')}: {', '.join(map(str, paths))}")
+    if unreadable:
+        app.terminal.warn(f"skipped {plural(len(unreadable), 'file')} not readable as images (e.g. {unreadable[0]})")
+    if as_json:
+        click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
+                               for p in predictions], indent=1))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "rank", "class", "probability"])
+        writer.writerows([p.file, rank, c, f"{q:.6f}"] for p in predictions for rank, (c, q) in enumerate(p.top, 1))
+    else:
+        app.terminal.console.print(predictions_table(predictions))
+
+
+def _progress(app: Application):
+    """Progress on stderr, so stdout stays the predictions: a bar on a terminal, else a line
+    every PROGRESS_SECONDS."""
+    last = [time.monotonic()]
+
+    def report(done: int, total: int) -> None:
+        if done < total and time.monotonic() - last[0] >= PROGRESS_SECONDS:
+            last[0] = time.monotonic()
+            app.terminal.aside(f"predicted {done}/{total} files")
+
+    return report
