@@ -39,6 +39,8 @@ def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_sp
     assert len({t.number for t in trials}) == len(trials)
     for t in trials:
         assert set(t.params) == set(PARAMETERS)  # the complete dict: enough to rebuild the model
+        outside = {k: v for k, v in t.params.items() if k in tiny_space.searched() and not tiny_space.searched()[k].admits(v)}
+        assert not outside, outside  # what ran is inside the space
         assert t.seconds and t.seconds > 0
         if t.state == "complete":
             assert 0 <= t.value <= 1 and len(t.history["val_loss"]) >= 1 and t.best_epoch is not None
@@ -47,6 +49,23 @@ def test_search_records_exactly_n_finished_trials_with_artifacts(engine, tiny_sp
     complete = sorted((t for t in trials if t.state == "complete"), key=lambda t: (-t.value, t.val_loss, t.number))
     assert len(complete) >= 2 and kept == sorted(t.number for t in complete[:2])  # the best two keep their models
     assert store.studies.meta("study")["engine"] == engine
+
+
+def test_plain_optuna_reads_the_study_whole_whichever_engine_ran(engine, tiny_space, results):
+    """What a user of Optuna's own tools gets: the metric's name, the best trial's searched
+    values with their distributions, and parameter importances."""
+    store = SearchStore(None, results, create=True)
+    search(store, tiny_space, engine, 4)
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{results / 'tune.db'}")
+    assert study.metric_names == ["val_accuracy"]
+    best = max((t for t in store.trials.all("study") if t.state == "complete"), key=lambda t: (t.value, -t.val_loss))
+    assert study.best_value == best.value
+    searched = {k: v for k, v in best.params.items() if k in tiny_space.searched() and tiny_space.is_active(k, best.params)}
+    assert study.best_params == pytest.approx(searched) and set(study.best_trial.distributions) == set(searched)
+    for name, distribution in study.best_trial.distributions.items():
+        assert distribution._contains(distribution.to_internal_repr(study.best_params[name])), name
+    importances = optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    assert importances and set(importances) <= set(tiny_space.searched())
 
 
 def test_resume_adds_trials_and_keeps_finished_records(engine, tiny_space, results):

@@ -14,6 +14,7 @@ from tuner.store import migrate
 from tuner.store.database import Database
 from tuner.store.urls import redact
 
+METRIC = "val_accuracy"  # what a trial's value is, as Optuna's tools name it
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
 
@@ -56,13 +57,28 @@ class Studies:
                 study_id = self.db.storage.create_new_study([StudyDirection.MAXIMIZE], name)
                 record = {**meta, "format": migrate.FORMAT, "created": _now()}
                 self.db.storage.set_study_user_attr(study_id, "tune", record)
+                self._name_the_metric(name)
                 return study_id
             except DuplicatedStudyError:  # another worker created it a moment ago
                 study_id = self.id(name)
         if not self._wait_for_record(name, study_id):  # what a search killed as it created it left
             self.db.storage.set_study_user_attr(study_id, "tune", {**meta, "format": migrate.FORMAT, "created": _now()})
         _check_same(name, self.meta(name), meta)
+        self._name_the_metric(name)
         return study_id
+
+    def _name_the_metric(self, name: str) -> None:
+        """Optuna's own tools (the dashboard, plots) show the objective by this name, not
+        'Objective 0'; an older study gets it when it is next opened."""
+        import warnings
+
+        import optuna
+
+        study = optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
+        if study.metric_names is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([METRIC])
 
     def _wait_for_record(self, name: str, study_id: Any) -> bool:
         """True once the study has tune's record. Without one it is another tool's, unless another

@@ -75,13 +75,16 @@ class Trials:
         return StudyInfo(name, self.studies.meta(name), counts_of(trials), best[0].value if best else None)
 
     # --- writing ---------------------------------------------------------------------------
-    def begin(self, name: str, params: dict[str, Any], attrs: dict[str, Any] | None = None) -> int:
-        """Reserve a trial number for a trial proposed outside Optuna (KerasTuner)."""
+    def begin(self, name: str, params: dict[str, Any], attrs: dict[str, Any] | None = None,
+              searched: tuple[dict[str, Any], dict[str, Any]] | None = None) -> int:
+        """Reserve a trial number for a trial proposed outside Optuna (KerasTuner); `searched`:
+        its searched values and their Optuna distributions, for Optuna's own tools."""
         from optuna.trial import FrozenTrial
         from optuna.trial import TrialState as OptunaState
 
+        values, distributions = searched or ({}, {})
         frozen = FrozenTrial(number=-1, state=OptunaState.RUNNING, value=None, datetime_start=dt.datetime.now(),
-                             datetime_complete=None, params={}, distributions={},
+                             datetime_complete=None, params=values, distributions=distributions,
                              user_attrs={"params": params, **(attrs or {})}, system_attrs={}, intermediate_values={},
                              trial_id=-1)
         trial_id = self.db.storage.create_new_trial(self.studies.require(name), template_trial=frozen)

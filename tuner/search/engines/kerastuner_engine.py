@@ -21,6 +21,7 @@ import keras_tuner as kt
 from tuner.errors import UserError
 from tuner.search.context import Proposal, SearchContext
 from tuner.search.engines.base import BaseEngine
+from tuner.search.engines.optuna_engine import optuna_view
 from tuner.space.schema import BoolParam, CategoricalParam, FloatParam, IntParam, Space
 from tuner.store import TrialRecord, TrialState
 from tuner.store.workers import this_worker
@@ -48,8 +49,11 @@ def declare(hp: kt.HyperParameters, space: Space) -> dict[str, Any]:
 def _declare_one(hp: kt.HyperParameters, name: str, spec: Any) -> Any:
     if isinstance(spec, IntParam):
         # KerasTuner reads `step` as a multiplier on log scale; our log ints are continuous.
-        return hp.Int(name, spec.low, spec.high, step=None if spec.log else spec.step,
-                      sampling="log" if spec.log else "linear")
+        value = hp.Int(name, spec.low, spec.high, step=None if spec.log else spec.step,
+                       sampling="log" if spec.log else "linear")
+        # Without a step KerasTuner samples [low, high + 1) and truncates: an oracle proposing the
+        # top of its range (Bayesian's optimizer does) gets high + 1 (width 17 of 4-16 ran).
+        return None if value is None else min(max(value, spec.low), spec.high)
     if isinstance(spec, FloatParam):
         return hp.Float(name, spec.low, spec.high, step=spec.step, sampling="log" if spec.log else "linear")
     if isinstance(spec, CategoricalParam):
@@ -147,7 +151,7 @@ class KerasTunerEngine(BaseEngine):
         attrs = {"engine_trial": trial.trial_id, "worker": this_worker()}
         if trial.trial_id in self.start_points:
             attrs["start_point"] = self.start_points[trial.trial_id]
-        number = ctx.store.trials.begin(ctx.study, params, attrs)
+        number = ctx.store.trials.begin(ctx.study, params, attrs, optuna_view(params, ctx.space))
         return Proposal(number, params, max_epochs=trial.hyperparameters.values.get("tuner/epochs"),
                         engine_state=trial)
 

@@ -45,6 +45,17 @@ def suggest_params(trial: optuna.trial.BaseTrial, space: Space) -> dict[str, Any
     return chosen
 
 
+def optuna_view(params: dict[str, Any], space: Space) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The searched values of a trial another engine proposed, with their Optuna distributions:
+    written into its trial, Optuna's tools (best_params, importances, the dashboard's plots)
+    read a KerasTuner-engine study as they read an Optuna one."""
+    trial = optuna.trial.FixedTrial(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a value off Optuna's grid is still the value that ran
+        suggest_params(trial, space)
+    return trial.params, trial.distributions
+
+
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
