@@ -118,3 +118,61 @@ def test_a_blank_study_left_by_a_killed_search_is_taken_over(tmp_path: Path, mon
         with pytest.raises(UserError, match="was not made by tune"):
             store.open_study(name, META)
         assert "tune" not in store.db.storage.get_study_user_attrs(study_id)  # left as it was
+
+
+def test_the_best_are_complete_trials_by_accuracy_then_loss_then_number():
+    from tuner.store.trials import best_of
+
+    trials = [TrialRecord(0, "complete", 0.8, {}, val_loss=0.5), TrialRecord(1, "pruned", 0.99, {}),
+              TrialRecord(2, "complete", 0.8, {}, val_loss=0.4), TrialRecord(3, "failed", None, {}),
+              TrialRecord(4, "complete", 0.9, {}, val_loss=0.9), TrialRecord(5, "complete", 0.8, {}, val_loss=0.4),
+              TrialRecord(6, "running", None, {}), TrialRecord(7, "complete", None, {})]
+    assert [t.number for t in best_of(trials, 10)] == [4, 2, 5, 0]  # a pruned trial never ranks, whatever its value
+    assert [t.number for t in best_of(trials, 2)] == [4, 2]
+    assert models_to_keep(trials, 1) == {4, 6}
+
+
+def test_a_finished_record_is_written_whole_into_optunas_trial(tmp_path: Path):
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", META)
+    number = store.trials.add("s", TrialRecord(-1, "pruned", 0.7, {"depth": 1},
+                                                history={"val_accuracy": [0.5, 0.7], "val_loss": [1.0, 0.8]}))
+    failed = store.trials.add("s", TrialRecord(-1, "failed", None, {"depth": 2}, reason="NaN"))
+    frozen = store.db.storage.get_all_trials(store.studies.require("s"))
+    assert frozen[number].intermediate_values == {0: 0.5, 1: 0.7} and frozen[number].value == 0.7
+    assert frozen[number].state.name == "PRUNED" and frozen[failed].state.name == "FAIL" and frozen[failed].value is None
+    assert frozen[number].user_attrs["params"] == {"depth": 1}
+
+
+def test_only_the_running_trials_of_the_processes_named_are_failed_and_counted(tmp_path: Path):
+    import os
+
+    from tuner.store.workers import this_worker
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", META)
+    mine = [store.trials.begin("s", {}, {"worker": this_worker()}) for _ in range(2)]
+    elsewhere = store.trials.begin("s", {}, {"worker": {**this_worker(), "host": "another-host"}})
+    store.trials.add("s", TrialRecord(-1, "complete", 0.5, {}))
+    assert store.trials.fail_running_of("s", {os.getpid()}, "gone") == 2
+    assert store.trials.fail_running_of("s", {os.getpid()}, "gone") == 0
+    states = {t.number: t.state.value for t in store.trials.all("s")}
+    assert [states[n] for n in mine] == ["failed", "failed"] and states[elsewhere] == "running"
+    assert store.trials.fail_running_of("missing", {os.getpid()}, "gone") == 0
+
+
+def test_a_trials_files_are_its_params_history_and_validation_views(tmp_path: Path):
+    import json
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", META)
+    record = TrialRecord(0, "complete", 0.5, {"depth": 2, "lr": np.float32(0.5)}, history={"val_loss": [0.9, 0.7]})
+    store.artifacts.save_trial_files("s", record, np.full((2, 3, 4), 0.25))
+    folder = tmp_path / "s" / "trials" / "0"
+    assert json.loads((folder / "params.json").read_text()) == {"depth": 2, "lr": 0.5}  # numpy values as JSON numbers
+    assert json.loads((folder / "history.json").read_text()) == {"val_loss": [0.9, 0.7]}
+    views = store.artifacts.val_views("s", 0)
+    assert views.dtype == np.float32 and views.shape == (2, 3, 4) and np.all(views == 0.25)
+    assert sorted(p.name for p in folder.iterdir()) == ["history.json", "params.json", "val_probs.npy"]
+    store.artifacts.keep_models("s", set())  # no model files yet: nothing to do, no error
+    store.artifacts.keep_models("missing", set())
