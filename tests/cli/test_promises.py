@@ -212,7 +212,7 @@ def test_predict_on_the_test_images_reproduces_the_recorded_test_accuracy(evalua
     (tmp_path / "images" / "notes.txt").write_text("not an image")
     code, out, err = run_main(["predict", str(exported), str(tmp_path / "images"), "--csv", "--top", "2"], capsys)
     assert code == 0, err
-    assert "skipped 1 file not readable as images" in err
+    assert "skipped 1 file that is not a readable image" in err
     rows = list(csv.DictReader(io.StringIO(out)))
     first = [r for r in rows if r["rank"] == "1"]
     assert len(first) == len(y) and len(rows) == 2 * len(y)
@@ -235,7 +235,35 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
     shutil.copytree(exported, no_labels)
     (no_labels / "labels.json").unlink()
     (tmp_path / "text.txt").write_text("x")
+
+    def broken(name: str, file: str, text: str | bytes) -> str:
+        folder = tmp_path / name
+        shutil.copytree(exported, folder)
+        (folder / file).write_bytes(text if isinstance(text, bytes) else text.encode())
+        return str(folder)
+
+    spec = json.loads((exported / "input.json").read_text())
+    cases = [
+        ([broken("truncated", "model.keras", (exported / "model.keras").read_bytes()[:3000])], "not a readable Keras model"),
+        ([broken("junk", "model.keras", b"")], "not a readable Keras model"),
+        ([broken("other_size", "input.json", json.dumps({**spec, "height": 28, "width": 28}))], "the model takes (8, 8, 1)"),
+        ([broken("colour", "input.json", json.dumps({**spec, "channels": 3}))], "the model takes (8, 8, 1)"),
+        ([broken("huge", "input.json", json.dumps({**spec, "height": 1000000, "width": 1000000}))], "not what `tune best"),
+        ([broken("infinite", "input.json", '{"height": 1e400, "width": 8, "channels": 1}')], "not what `tune best"),
+        ([broken("fractional", "input.json", json.dumps({**spec, "height": 8.9}))], "not what `tune best"),
+        ([broken("boolean", "input.json", json.dumps({**spec, "channels": True}))], "not what `tune best"),
+        ([broken("list_label", "labels.json", json.dumps({str(i): [i] for i in range(10)}))], "not what `tune best"),
+        ([broken("few_labels", "labels.json", json.dumps({"0": "a", "1": "b"}))], "gives 10 outputs"),
+    ]
+    for (folder,), expected in cases:
+        code, out, err = run_main(["predict", folder, str(tmp_path / "big_colour.jpg")], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and out == "" and len(lines) == 1 and expected in lines[-1], (folder, err)
+    swapped = broken("swapped", "model.keras", (exported / "best_trial.keras").read_bytes())
+    code, out, err = run_main(["predict", swapped, str(tmp_path / "big_colour.jpg")], capsys)
+    assert code == 0 and "is not the model this export recorded" in err
     for args, expected in [
+        ([str(exported), "/dev/null"], "/dev/null: not a regular file or folder"),
         ([str(tmp_path), str(tmp_path / "big_colour.jpg")], "no model.keras here"),
         ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json"),
         ([str(exported), str(tmp_path / "missing.png")], "missing.png: no such file or folder"),

@@ -465,7 +465,8 @@ def _latest(study_dir: Path) -> dict:
     return SearchStore(None, study_dir).evaluations.latest(STUDY)
 
 
-EXPORT_FILES = {"model.keras", "best_trial.keras", "config.yaml", "metrics.json", "history.json", "README.md"}
+EXPORT_FILES = {"model.keras", "best_trial.keras", "labels.json", "input.json", "config.yaml", "metrics.json", "history.json",
+                "README.md"}
 
 
 def check_export(folder: Path, record: dict) -> None:

@@ -95,11 +95,19 @@ def test_evaluation_is_recorded_and_export_reproduces_it(searched, tmp_path):
     assert json.loads((out / "labels.json").read_text()) == {str(i): str(i) for i in range(10)}
     spec = json.loads((out / "input.json").read_text())
     assert (spec["height"], spec["width"], spec["channels"], spec["color_mode"]) == (8, 8, 1, "grayscale")
-    # A fresh process with nothing but keras loads the model and reproduces the recorded test accuracy.
+    config = (out / "config.yaml").read_text()
+    assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
+    readme = (out / "README.md").read_text()
+    assert "import keras" in readme and f"{100 * record.test['ensemble']['accuracy']:.2f}%" in readme
+    # One fresh process with nothing but Keras (and Pillow): it loads both models and reproduces the
+    # recorded test accuracy, then runs the README's own snippet, as written, on an image file.
+    snippet = readme.split("```python\n")[1].split("```")[0]
+    (tmp_path / "snippet.py").write_text(snippet)
     script = f"""
 import sys
 sys.modules["tuner"] = None  # prove that loading needs nothing of tune
-import json, numpy as np, keras
+import json, subprocess, numpy as np, keras
+from PIL import Image
 from sklearn.model_selection import train_test_split
 from sklearn.datasets import load_digits
 d = load_digits()
@@ -107,44 +115,23 @@ x = np.round(d.images * (255 / 16)).astype(np.uint8)[..., None]
 _, test = train_test_split(np.arange(len(x)), test_size=0.2, random_state=0, stratify=d.target)
 test = np.sort(test)
 for name, key in (("model.keras", "ensemble"), ("best_trial.keras", "best")):
-    model = keras.saving.load_model({str(out)!r} + "/" + name)
+    model = keras.saving.load_model(name)
     acc = float(np.mean(model.predict(x[test], verbose=0).argmax(1) == d.target[test]))
     print(json.dumps([key, acc]))
+Image.fromarray(x[test[0], ..., 0]).save("digit.png")
+shown = subprocess.run([sys.executable, {str(tmp_path / "snippet.py")!r}, "digit.png"], capture_output=True, text=True,
+                       check=True).stdout.split()
+probs = keras.saving.load_model("model.keras").predict(x[test[:1]].astype("float32"), verbose=0)[0]
+print(json.dumps(["snippet", shown[0], float(shown[1]), str(int(probs.argmax())), float(probs.max())]))
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=out,
                           env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    got = dict(json.loads(line) for line in proc.stdout.splitlines() if line.startswith("["))
-    assert got["ensemble"] == pytest.approx(record.test["ensemble"]["accuracy"], abs=1e-9)
-    assert got["best"] == pytest.approx(record.test["best"]["accuracy"], abs=1e-9)
-    config = (out / "config.yaml").read_text()
-    assert "params:" in config and "type:" not in config  # every parameter fixed: the best trial as a space
-    readme = (out / "README.md").read_text()
-    assert "import keras" in readme and f"{100 * record.test['ensemble']['accuracy']:.2f}%" in readme
-    # The README's own snippet, run as written on image files, names each image's class as the model predicts it.
-    snippet = readme.split("```python\n")[1].split("```")[0]
-    (tmp_path / "snippet.py").write_text(snippet)
-    check = f"""
-import sys
-sys.modules["tuner"] = None
-import json, subprocess, numpy as np, keras
-from PIL import Image
-from sklearn.datasets import load_digits
-d = load_digits()
-x = np.round(d.images * (255 / 16)).astype(np.uint8)
-model = keras.saving.load_model("model.keras")
-for i in range(3):
-    Image.fromarray(x[i]).save(f"{{i}}.png")
-    shown = subprocess.run([sys.executable, {str(tmp_path / "snippet.py")!r}, f"{{i}}.png"], capture_output=True,
-                           text=True, check=True).stdout.split()
-    probs = model.predict(x[i][None, ..., None].astype("float32"), verbose=0)[0]
-    print(json.dumps([shown[0], str(int(probs.argmax())), float(shown[1]), float(probs.max())]))
-"""
-    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300, cwd=out,
-                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path)})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[")]
-    assert len(rows) == 3 and all(name == expected and p == pytest.approx(q, abs=1e-4) for name, expected, p, q in rows)
+    got = {row[0]: row[1:] for row in (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("["))}
+    assert got["ensemble"][0] == pytest.approx(record.test["ensemble"]["accuracy"], abs=1e-9)
+    assert got["best"][0] == pytest.approx(record.test["best"]["accuracy"], abs=1e-9)
+    name, probability, expected, expected_probability = got["snippet"]
+    assert name == expected and probability == pytest.approx(expected_probability, abs=1e-4)
 
 
 def test_temperature_fit_recovers_a_known_miscalibration():

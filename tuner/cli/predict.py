@@ -30,7 +30,7 @@ def command(app: Application, export_dir: Path, paths: tuple[Path, ...], top: in
     PATHS are image files or folders (searched recursively, hidden files left out). Images of
     any size and mode are converted and resized as the training images were; files that are
     not readable images are counted in one warning line."""
-    from tuner.ensemble.predict import image_files, predict_files, read_export
+    from tuner.ensemble.predict import image_files, model_changed, predict_files, read_export
     from tuner.errors import UserError
     from tuner.ui.tables import predictions_table
 
@@ -41,8 +41,12 @@ def command(app: Application, export_dir: Path, paths: tuple[Path, ...], top: in
     predictions, unreadable = predict_files(exported, files, min(top, len(exported.labels)), _progress(app))
     if not predictions:
         raise UserError(f"no readable image among {plural(len(files), 'file')}: {', '.join(map(str, paths))}")
+    if model_changed(exported):  # said once there are predictions: a refused command is one line
+        app.terminal.warn(f"{exported.model_path} is not the model this export recorded (its checksum differs "
+                          f"from metrics.json): its predictions are not the evaluated model's")
     if unreadable:
-        app.terminal.warn(f"skipped {plural(len(unreadable), 'file')} not readable as images (e.g. {unreadable[0]})")
+        what = "file that is not a readable image" if len(unreadable) == 1 else "files that are not readable images"
+        app.terminal.warn(f"skipped {len(unreadable)} {what} (e.g. {unreadable[0]})")
     if as_json:
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
                                for p in predictions], indent=1))

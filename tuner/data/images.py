@@ -7,12 +7,14 @@ resized to its input size (bilinear, no aspect-ratio crop: what Keras's
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -50,7 +52,7 @@ def decode_image(path: str, height: int, width: int, channels: int) -> np.ndarra
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), _opened(path) as img:
             img = _eight_bit(img)
             img = img.convert("L" if channels == 1 else "RGB")
             if img.size != (width, height):
@@ -59,6 +61,15 @@ def decode_image(path: str, height: int, width: int, channels: int) -> np.ndarra
     except Exception:  # PIL raises many kinds for broken files; all mean "unreadable"
         return None
     return arr[..., None] if channels == 1 else arr
+
+
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[Any]:
+    from PIL import Image
+
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # a large photo is still one image
+    with Image.open(path) as img:
+        yield img
 
 
 def _eight_bit(img: Any) -> Any:

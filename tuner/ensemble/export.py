@@ -51,7 +51,8 @@ Evaluated once on the {record.n_test} test images ({record.when}); nothing was c
 
 Only Keras 3 is needed (any backend); both files are plain Keras layers. `labels.json` names
 each output in the model's order, `input.json` says what an input is:
-{_input_line(meta)}. From an image file to its class (Pillow reads it, as in training):
+{_input_line(meta)}. From an 8-bit image file (JPEG, PNG, ...) to its class; `tune predict` does the
+same for any file, 16-bit ones included, decoded exactly as the training images were:
 
 ```python
 import json, sys

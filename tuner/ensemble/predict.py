@@ -15,6 +15,7 @@ from tuner.data.images import decode_image
 from tuner.errors import UserError
 
 CHUNK = 256  # images decoded and predicted at a time: memory stays bounded on any folder
+MAX_SIDE = 8192  # pixels: an input.json asking for more is not one tune wrote
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,14 @@ class Exported:
     model_path: Path
     labels: list[str]  # class names in the model's output order
     shape: tuple[int, int, int]  # height, width, channels
+    recorded_sha256: str | None = None  # model.keras's checksum in metrics.json
+
+
+def model_changed(exported: Exported) -> bool:
+    """Whether model.keras is not the file the export recorded (replaced or damaged since)."""
+    from tuner.store.artifacts import sha256_of
+
+    return exported.recorded_sha256 is not None and sha256_of(exported.model_path) != exported.recorded_sha256
 
 
 @dataclass(frozen=True)
@@ -37,14 +46,14 @@ def read_export(folder: Path) -> Exported:
     if not (folder / "model.keras").is_file():
         raise UserError(f"{folder}: no model.keras here; pass a folder written by `tune best --export`")
     labels, spec = _json(folder / "labels.json"), _json(folder / "input.json")
-    try:
-        names = [str(labels[str(i)]) for i in range(len(labels))]
-        shape = (int(spec["height"]), int(spec["width"]), int(spec["channels"]))
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{folder}: labels.json or input.json is not what `tune best --export` writes") from None
-    if len(names) < 2 or min(shape) < 1 or shape[2] not in (1, 3):
+    names = [labels.get(str(i)) for i in range(len(labels))]
+    shape = tuple(spec.get(key) for key in ("height", "width", "channels"))
+    whole = all(type(n) is int and 1 <= n <= MAX_SIDE for n in shape)  # not a bool, a float or a string
+    if len(names) < 2 or not all(isinstance(n, str) for n in names) or not whole or shape[2] not in (1, 3):
         raise UserError(f"{folder}: labels.json or input.json is not what `tune best --export` writes")
-    return Exported(folder / "model.keras", names, shape)
+    recorded = _json(folder / "metrics.json").get("sha256", {}) if (folder / "metrics.json").is_file() else {}
+    checksum = recorded.get("model.keras") if isinstance(recorded, dict) else None
+    return Exported(folder / "model.keras", names, shape, checksum if isinstance(checksum, str) else None)  # type: ignore[arg-type]
 
 
 def _json(path: Path) -> dict:
@@ -68,6 +77,8 @@ def image_files(paths: list[Path]) -> list[Path]:
             files += sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
         elif path.is_file():
             files.append(path)
+        elif path.exists() or path.is_symlink():
+            raise UserError(f"{path}: not a regular file or folder")
         else:
             raise UserError(f"{path}: no such file or folder")
     if not files:
@@ -85,12 +96,11 @@ def predict_files(exported: Exported, files: list[Path], top: int,
     from tuner.keras_backend import load_keras
 
     load_keras()
-    import keras
-
-    model = keras.saving.load_model(exported.model_path, compile=False)
-    if model.output_shape[-1] != len(exported.labels):
-        raise UserError(f"{exported.model_path}: {model.output_shape[-1]} outputs but labels.json names "
-                        f"{len(exported.labels)} classes")
+    model = _load(exported.model_path)
+    if tuple(model.input_shape[1:]) != exported.shape or model.output_shape[-1] != len(exported.labels):
+        raise UserError(f"{exported.model_path}: the model takes {model.input_shape[1:]} and gives "
+                        f"{model.output_shape[-1]} outputs, but input.json and labels.json say {exported.shape} "
+                        f"and {len(exported.labels)} classes")
     predictions: list[Prediction] = []
     unreadable: list[Path] = []
     for start in range(0, len(files), CHUNK):
@@ -105,6 +115,20 @@ def predict_files(exported: Exported, files: list[Path], top: int,
     return predictions, unreadable
 
 
+def _load(path: Path):
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # a truncated or foreign file: Keras raises many kinds
+        raise UserError(f"{path}: not a readable Keras model ({type(e).__name__}); export it again") from None
+
+
 def _ranked(file: str, probs: np.ndarray, labels: list[str], top: int) -> Prediction:
     order = np.argsort(-probs, kind="stable")[:top]
-    return Prediction(file, [(labels[i], float(probs[i])) for i in order])
+    return Prediction(_printable(file), [(labels[i], float(probs[i])) for i in order])
+
+
+def _printable(name: str) -> str:
+    """A file name as text any output can hold: bytes that are not UTF-8 become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -74,7 +74,7 @@ def evaluation_tables(record: Evaluation) -> list[Table]:
         caption += (f"\nrefit gain over the ensemble on test: {100 * (record.refit_gain or 0.0):+.2f} points "
                     f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
         caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
-    reads = f"; read {record.test_reads} of the study's test split" if record.test_reads else ""
+    reads = f"; reads of the study's test split so far: {record.test_reads}" if record.test_reads else ""
     table.caption = (f"{caption}\nmembers chosen by greedy selection on validation {sel.metric}; "
                      f"evaluated {record.when}{reads}")
     table.caption_justify = "left"

@@ -32,5 +32,9 @@ def check_choice(engine: str, sampler: str | None, pruner: str | None) -> tuple[
 
 
 def engine_class(engine: str) -> type:
+    from tuner.keras_backend import load_keras
+
     module, _, cls = ENGINES[engine][0].partition(":")
+    if engine == "keras-tuner":
+        load_keras()  # keras_tuner imports TensorFlow: quietly first, or its C++ start-up logs reach the terminal
     return getattr(importlib.import_module(module), cls)
