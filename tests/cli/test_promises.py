@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_SPACE, run_main, search_once
+from tests.conftest import TINY_SPACE, run_cli, run_main, search_once
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow
@@ -180,17 +180,9 @@ def test_backend_chooses_the_keras_backend(tmp_path):
 @pytest.fixture(scope="module")
 def exported(evaluated, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("export") / "model"
-    code = run_main_plain(["best", "--study", "e", "--results-dir", str(evaluated), "--export", str(out)])
-    assert code == 0
+    result = run_cli(["best", "--study", "e", "--results-dir", str(evaluated), "--export", str(out)])
+    assert result.exit_code == 0, result.output
     return out
-
-
-def run_main_plain(args: list[str]) -> int:
-    from tuner.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return int(e.value.code or 0)
 
 
 def test_predict_on_the_test_images_reproduces_the_recorded_test_accuracy(evaluated, exported, tmp_path, capsys):
