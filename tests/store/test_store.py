@@ -9,7 +9,10 @@ import pytest
 
 from tuner.errors import UserError
 from tuner.store import SearchStore, TrialRecord, redact
+from tuner.space.objective import OBJECTIVES
 from tuner.store.trials import models_to_keep
+
+ACCURACY = OBJECTIVES["accuracy"]
 
 META = {"engine": "optuna", "space": {"params": {"depth": 2}}, "space_fingerprint": "a",
         "split": {"fingerprint": "s1", "source": "x"}}
@@ -52,12 +55,12 @@ def test_model_files_are_kept_for_the_top_k_only(tmp_path: Path):
     running = store.trials.begin("s", {})  # another worker's trial: its model is saved before its record
     store.artifacts.trial_dir("s", running).mkdir(parents=True)
     (store.artifacts.trial_dir("s", running) / "model.keras").write_bytes(b"m")
-    keep = models_to_keep(store.trials.all("s"), 2)
+    keep = models_to_keep(store.trials.all("s"), 2, ACCURACY)
     assert keep == {1, 2, running}
     store.artifacts.keep_models("s", keep)
     assert sorted(int(p.parent.name) for p in (tmp_path / "s" / "trials").glob("*/model.keras")) == [1, 2, running]
     newcomer = [TrialRecord(9, "complete", 0.8, {}, val_loss=0.2)]
-    assert models_to_keep(store.trials.all("s") + newcomer, 2) == {1, 9, running}
+    assert models_to_keep(store.trials.all("s") + newcomer, 2, ACCURACY) == {1, 9, running}
 
 
 def test_half_written_artifacts_are_not_read(tmp_path: Path):
@@ -127,9 +130,18 @@ def test_the_best_are_complete_trials_by_accuracy_then_loss_then_number():
               TrialRecord(2, "complete", 0.8, {}, val_loss=0.4), TrialRecord(3, "failed", None, {}),
               TrialRecord(4, "complete", 0.9, {}, val_loss=0.9), TrialRecord(5, "complete", 0.8, {}, val_loss=0.4),
               TrialRecord(6, "running", None, {}), TrialRecord(7, "complete", None, {})]
-    assert [t.number for t in best_of(trials, 10)] == [4, 2, 5, 0]  # a pruned trial never ranks, whatever its value
-    assert [t.number for t in best_of(trials, 2)] == [4, 2]
-    assert models_to_keep(trials, 1) == {4, 6}
+    assert [t.number for t in best_of(trials, 10, ACCURACY)] == [4, 2, 5, 0]  # a pruned trial never ranks
+    assert [t.number for t in best_of(trials, 2, ACCURACY)] == [4, 2]
+    assert models_to_keep(trials, 1, ACCURACY) == {4, 6}
+
+
+def test_a_loss_objective_ranks_the_smallest_first():
+    from tuner.store.trials import best_of
+
+    trials = [TrialRecord(0, "complete", 0.30, {}, val_loss=0.30), TrialRecord(1, "complete", 0.10, {}, val_loss=0.10),
+              TrialRecord(2, "complete", 0.10, {}, val_loss=0.10), TrialRecord(3, "complete", 2.5, {}, val_loss=2.5)]
+    assert [t.number for t in best_of(trials, 3, OBJECTIVES["log_loss"])] == [1, 2, 0]
+    assert [t.number for t in best_of(trials, 1, OBJECTIVES["balanced_accuracy"])] == [3]  # a larger value is better
 
 
 def test_a_finished_record_is_written_whole_into_optunas_trial(tmp_path: Path):

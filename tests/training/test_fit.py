@@ -396,3 +396,45 @@ def test_predictor_matches_keras_predict_and_mirrors_the_images(digits_data, tin
     np.testing.assert_allclose(predictor(x, mirrored=True), mirrors, atol=1e-5)
     padded = Predictor(model, (130, *x.shape[1:]), x.dtype, batch=20)  # 7 batches, more than in flight; the last padded
     np.testing.assert_allclose(padded(x[:130]), expected[:130], atol=1e-5)
+
+
+def test_prior_bias_starts_the_classifier_at_the_log_class_priors(tiny_space, digits_data):
+    """The playbook's advice for imbalanced classes: an untrained model with all-zero kernels
+    into the classifier predicts the training priors (each count plus one, over the total)."""
+    import keras
+
+    from tuner.training.fit import _compile
+
+    data = digits_data[0]
+    keep = np.concatenate([np.flatnonzero(data.y_train == 0), np.flatnonzero(data.y_train == 1)[:5]])
+    skewed = type(data)(data.x_train[keep], data.y_train[keep], data.x_val, data.y_val, data.class_names)
+    counts = np.bincount(skewed.y_train, minlength=10) + 1.0
+    params = tiny_space.complete({"depth": 1, "width": 4, "prior_bias": True})
+    model, _, _ = _compile(params, skewed, max_epochs=1, seed=0)
+    logits = model.get_layer("logits")
+    assert np.allclose(keras.ops.convert_to_numpy(logits.bias.value), np.log(counts / counts.sum()), atol=1e-6)
+    logits.kernel.assign(np.zeros(logits.kernel.shape, "float32"))
+    probs = keras.ops.convert_to_numpy(model(skewed.x_val[:3].astype("float32")))
+    assert np.allclose(probs, counts / counts.sum(), atol=1e-6)
+    plain, _, _ = _compile(tiny_space.complete({"depth": 1, "width": 4}), skewed, max_epochs=1, seed=0)
+    assert not keras.ops.convert_to_numpy(plain.get_layer("logits").bias.value).any()
+
+
+def test_balanced_class_weight_weighs_each_training_image_as_scikit_learn_does(digits_data):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    from tuner.training.fit import EpochBatches
+
+    data = digits_data[0]
+    keep = np.concatenate([np.flatnonzero(data.y_train == c)[:n] for c, n in enumerate([40, 10, 5])])
+    x, y = data.x_train[keep], data.y_train[keep]
+    batches = EpochBatches(x, y, 3, batch_size=11, seed=0, balanced=True)
+    expected = compute_sample_weight("balanced", y)
+    seen = 0
+    for i in range(len(batches)):
+        images, targets, weights = batches[i]
+        rows = np.sort(batches.order[i * 11:(i + 1) * 11])
+        assert np.allclose(weights, expected[rows]) and (targets.argmax(1) == y[rows]).all()
+        seen += len(weights)
+    assert seen == len(batches) * 11
+    assert len(EpochBatches(x, y, 3, batch_size=11, seed=0)[0]) == 2  # unweighted: (images, targets)

@@ -67,14 +67,15 @@ class Application:
         raise UserError("no studies in the storage yet; run `tune search` first" if not names else
                         f"several studies in the storage; pick one with --study ({', '.join(names)})")
 
-    def show_evaluation(self, record: Evaluation) -> None:
+    def show_evaluation(self, record: Evaluation, meta: dict[str, Any]) -> None:
+        from tuner.ui.board import shows_balanced
         from tuner.ui.tables import evaluation_tables
 
-        for table in evaluation_tables(record):
+        for table in evaluation_tables(record, shows_balanced(meta)):
             self.terminal.console.print(table)
 
     def evaluation(self, store: SearchStore, study: str, data: Path | None, top: int = 10, size: int = 20,
-                   metric: str = "log_loss", when: str = "changed", refit: bool = False,
+                   metric: str = "auto", when: str = "changed", refit: bool = False,
                    show: bool = True) -> Evaluation:
         """The latest recorded evaluation, or a new one: `when` is 'changed' (the study has
         finished trials the record does not cover), 'missing' (no record yet) or 'always'; with
@@ -100,5 +101,5 @@ class Application:
                 + (f" (read {plural(reads, 'time')} before in this study)" if reads else ""))
             record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say)
         if show:
-            self.show_evaluation(record)
+            self.show_evaluation(record, store.studies.meta(study))
         return record

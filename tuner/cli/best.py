@@ -27,7 +27,7 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     from tuner.ensemble.export import check_export_target, export_study, protected_paths
     from tuner.errors import UserError
     from tuner.ui.board import build_board
-    from tuner.ui.tables import evaluations_table, params_table
+    from tuner.ui.tables import class_tables, evaluations_table, params_table
 
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
@@ -42,12 +42,19 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
         record = app.evaluation(store, name, data, when="missing", show=not as_json)
     evaluations, reads = store.evaluations.all(name), store.evaluations.test_reads(name)
     if as_json:
-        click.echo(json.dumps({"study": name, "best_trial": {"trial": best.trial, "val_accuracy": best.val_accuracy,
-                               "val_loss": best.val_loss, "params": best.params},
+        names = board.meta.get("split", {}).get("class_names") or []
+        per_class = dict(zip(names, best.val_class_accuracy or []))
+        click.echo(json.dumps({"study": name, "objective": board.objective.name,
+                               "best_trial": {"trial": best.trial, "value": best.value, "val_accuracy": best.val_accuracy,
+                                              "val_balanced_accuracy": best.val_balanced_accuracy,
+                                              "val_loss": best.val_loss, "val_per_class_accuracy": per_class,
+                                              "never_predicted": best.never_predicted, "params": best.params},
                                "evaluation": record and record.to_json(), "test_reads": reads,
                                "evaluations": [e.to_json() for e in evaluations]}, indent=1))
     else:
-        app.terminal.console.print(params_table(best))
+        app.terminal.console.print(params_table(best, board.objective))
+        for table in class_tables(record, best, board.meta.get("split", {})):
+            app.terminal.console.print(table)
         if evaluations:
             app.terminal.console.print(evaluations_table(evaluations, reads))
     if export_dir:

@@ -16,8 +16,10 @@ from tuner.cli.options import store_options, study_option
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates: the best K trials.")
 @click.option("--size", type=click.IntRange(min=1), default=20, show_default=True,
               help="Greedy selection steps (with replacement); the best prefix is kept.")
-@click.option("--metric", type=click.Choice(["log_loss", "accuracy"]), default="log_loss", show_default=True,
-              help="What the selection optimizes on the validation split.")
+@click.option("--metric", type=click.Choice(["auto", "log_loss", "balanced_log_loss", "accuracy", "balanced_accuracy"]),
+              default="auto", show_default=True,
+              help="What the greedy selection optimizes on the validation split; auto: the log loss, or its "
+                   "class-balanced form when the space's objective is balanced_accuracy.")
 @click.option("--reevaluate", is_flag=True, help="Select and evaluate on the test split again (recorded too).")
 @click.option("--refit", is_flag=True, help="Before the test, train each member again on train + validation (its "
               "parameters, seed and best epoch count); that ensemble becomes model.keras. Costs the members' training.")

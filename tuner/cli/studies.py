@@ -1,4 +1,4 @@
-"""`tune studies`: the studies in a storage, with their trial counts and best accuracy."""
+"""`tune studies`: the studies in a storage, with their trial counts and best values."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 
 from tuner.cli.app import Application
 from tuner.cli.options import store_options
+from tuner.space.objective import objective_of
 
 
 @click.command("studies")
@@ -24,7 +25,8 @@ def command(app: Application, as_json: bool, storage: str | None, results_dir: P
     studies = [store.trials.summary(name) for name in store.studies.names()]
     if as_json:
         rows = [{"study": s.name, "engine": s.meta.get("engine"), "sampler": s.meta.get("sampler"),
-                 "dataset": s.meta.get("dataset"), "counts": s.counts, "best_val_accuracy": s.best_value,
+                 "dataset": s.meta.get("dataset"), "counts": s.counts,
+                 "objective": objective_of(s.meta.get("space")).name, "best_value": s.best_value,
                  "created": s.meta.get("created")} for s in studies]
         click.echo(json.dumps(rows, indent=1))
         return

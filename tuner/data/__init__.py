@@ -1,7 +1,8 @@
 """Data for a study: find the source, hold out the test split, fix the validation split.
 
 The search gets a `SearchData` (train and validation only). The test split is reachable only
-through `load_test_data`, which the ensemble step alone calls.
+through `load_test_data`, which the ensemble step alone calls; the split's record counts its
+labels per class (what the data summary shows), never an image of it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from tuner.data.sources import CLASS_NAMES, RawDataset, find_and_read
 from tuner.errors import UserError
@@ -49,9 +49,23 @@ class SplitInfo:
     n_test: int
     fingerprint: str
     notes: list[str] = field(default_factory=list, compare=False)
+    class_names: list[str] = field(default_factory=list)
+    # Images per class in each split ("train", "val", "test"): labels only, no test image is read.
+    class_counts: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def imbalance(self) -> float:
+        """The largest training class over the smallest (1.0: balanced)."""
+        return imbalance(self.class_counts.get("train", []))
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "notes"}
+
+
+def imbalance(counts: list[int]) -> float:
+    """The largest class count over the smallest nonzero one (1.0: balanced, or no counts)."""
+    present = [c for c in counts if c > 0]
+    return max(present) / min(present) if present else 1.0
 
 
 def _check(raw: RawDataset, space: Space) -> RawDataset:
@@ -71,6 +85,8 @@ def _check(raw: RawDataset, space: Space) -> RawDataset:
 
 def _stratified(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held-out) index arrays, stratified by class."""
+    from sklearn.model_selection import train_test_split  # 1-2 s: not for commands that only read studies
+
     try:
         return train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y)
     except ValueError as e:
@@ -99,9 +115,12 @@ def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[
     digest = hashlib.sha256()
     for arr in (train_idx, val_idx, raw.y_train[train_idx], raw.y_train[val_idx], raw.x_train[val_idx[:256]]):
         digest.update(np.ascontiguousarray(arr).tobytes())
-    info = SplitInfo(raw.source, t.seed, t.validation_fraction, len(train_idx), len(val_idx), n_test,
-                     digest.hexdigest()[:16], raw.notes)
     names = CLASS_NAMES.get(space.dataset, raw.class_names)
+    test_labels = raw.y_test if raw.y_test is not None else raw.y_train[test]
+    counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in
+              (("train", raw.y_train[train_idx]), ("val", raw.y_train[val_idx]), ("test", test_labels))}
+    info = SplitInfo(raw.source, t.seed, t.validation_fraction, len(train_idx), len(val_idx), n_test,
+                     digest.hexdigest()[:16], raw.notes, list(names), counts)
     data_ = SearchData(raw.x_train[train_idx], raw.y_train[train_idx], raw.x_train[val_idx], raw.y_train[val_idx], names)
     return data_, info
 

@@ -19,7 +19,7 @@ from tuner.ensemble.assembly import combine
 from tuner.ensemble.selection import select
 from tuner.errors import UserError
 from tuner.store import Evaluation, FileEntry, SearchStore, Selection
-from tuner.training.metrics import accuracy, log_loss
+from tuner.training.metrics import accuracy, balanced_accuracy, class_accuracy, confusion_matrix, log_loss
 
 if TYPE_CHECKING:
     from tuner.data import SearchData
@@ -27,8 +27,15 @@ if TYPE_CHECKING:
 
 
 def _scores(probs: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict[str, Any]:
-    per_class = {name: float(np.mean(probs[y == i].argmax(1) == i)) for i, name in enumerate(class_names) if np.any(y == i)}
-    return {"accuracy": accuracy(probs, y), "loss": log_loss(probs, y), "per_class_accuracy": per_class}
+    """Accuracy, balanced accuracy and loss; per class (by name) its accuracy and image count;
+    the confusion matrix (rows: true class, columns: predicted, in `class_names` order). A class
+    the test split lacks has no accuracy and a count of 0."""
+    accuracies = class_accuracy(probs, y)
+    per_class = {name: a for name, a in zip(class_names, accuracies) if a is not None}
+    counts = np.bincount(y, minlength=len(class_names)).tolist()
+    return {"accuracy": accuracy(probs, y), "balanced_accuracy": balanced_accuracy(probs, y), "loss": log_loss(probs, y),
+            "per_class_accuracy": per_class, "per_class_count": dict(zip(class_names, counts)),
+            "confusion": confusion_matrix(probs, y)}
 
 
 @dataclass(frozen=True)

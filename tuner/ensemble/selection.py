@@ -6,19 +6,35 @@ validation better."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from tuner.ensemble.calibration import fit_temperature, temper
 from tuner.errors import UserError
 from tuner.store import SearchStore, Selection, migrate
-from tuner.training.metrics import accuracy, log_loss
+from tuner.space.objective import Objective
+from tuner.training.metrics import OBJECTIVE_SCORES, accuracy, balanced_accuracy, balanced_log_loss, log_loss
 
-METRICS = ("log_loss", "accuracy")
+# What greedy selection minimizes on validation. A proper loss picks steadier ensembles than
+# accuracy does (ties, steps of one image); its balanced form weighs every class equally.
+GREEDY_LOSSES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "log_loss": log_loss, "balanced_log_loss": balanced_log_loss,
+    "accuracy": lambda p, y: -accuracy(p, y), "balanced_accuracy": lambda p, y: -balanced_accuracy(p, y)}
+METRICS = ("auto", *GREEDY_LOSSES)
+
+
+def greedy_metric(metric: str, objective: Objective) -> str:
+    """'auto': the balanced log loss for a balanced-accuracy search, else the log loss."""
+    if metric != "auto":
+        return metric
+    return "balanced_log_loss" if objective.name == "balanced_accuracy" else "log_loss"
 
 
 def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metric: str = "log_loss") -> dict[int, float]:
     """Forward selection with replacement for `size` steps; the best prefix's member counts."""
-    score = (lambda p: log_loss(p, y)) if metric == "log_loss" else (lambda p: -accuracy(p, y))
+    loss = GREEDY_LOSSES[metric]
+    score = lambda p: loss(p, y)  # noqa: E731
     total, counts, path = np.zeros_like(next(iter(probs.values()))), {n: 0 for n in probs}, []
     for step in range(1, size + 1):
         trial = min(probs, key=lambda n: (score((total + probs[n]) / step), n))
@@ -29,10 +45,13 @@ def greedy_weights(probs: dict[int, np.ndarray], y: np.ndarray, size: int, metri
     return {n: c / steps for n, c in best.items() if c}
 
 
-def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric: str = "log_loss") -> Selection:
-    """Choose members and weights among the top trials that have a model and predictions."""
+def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric: str = "auto") -> Selection:
+    """Choose members and weights among the top trials that have a model and predictions; the
+    best trial is the best by the study's objective."""
     if metric not in METRICS:
         raise UserError(f"unknown ensemble metric '{metric}' (choose from {', '.join(METRICS)})")
+    objective = store.trials.objective(study)
+    metric = greedy_metric(metric, objective)
     y_val = store.artifacts.val_labels(study)
     raw, probs, temperatures, flips = {}, {}, {}, {}
     for t in store.trials.top(study, top):
@@ -45,10 +64,12 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
         raise UserError(f"study '{study}' has no completed trial with a saved model yet")
     weights = greedy_weights(probs, y_val, size, metric)
     mix = sum(w * probs[n] for n, w in weights.items())
-    best = max(raw, key=lambda n: (accuracy(raw[n], y_val), -log_loss(raw[n], y_val), -n))  # as trained
+    goal = OBJECTIVE_SCORES[objective.name]
+    best = min(raw, key=lambda n: (objective.rank_key(goal(raw[n], y_val)), log_loss(raw[n], y_val), n))  # as trained
     return Selection(weights, metric, accuracy(mix, y_val), log_loss(mix, y_val), best,
                      accuracy(raw[best], y_val), log_loss(raw[best], y_val), sorted(probs),
-                     {n: temperatures[n] for n in weights}, {n: flips[n] for n in weights})
+                     {n: temperatures[n] for n in weights}, {n: flips[n] for n in weights},
+                     balanced_accuracy(mix, y_val), balanced_accuracy(raw[best], y_val))
 
 
 def _calibrated(views: np.ndarray, y_val: np.ndarray, tta: bool) -> tuple[np.ndarray, float, bool]:

@@ -19,6 +19,7 @@ from tuner.errors import SearchStopped, TrialFailed, TrialPruned
 from tuner.search.context import Proposal, SearchContext
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import models_to_keep
+from tuner.training.metrics import OBJECTIVE_SCORES, accuracy, class_accuracy, log_loss, predicted_counts
 
 
 class TrialRunner:
@@ -56,9 +57,11 @@ class TrialRunner:
         ctx.observer.trial_started(number, params, epochs)
         start = time.perf_counter()
 
+        metric = ctx.space.objective.metric
+
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             ctx.observer.epoch_ended(number, epoch, metrics)
-            if proposal.should_prune(epoch, metrics["val_accuracy"]):
+            if proposal.should_prune(epoch, metrics[metric]):
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
 
         base = TrialRecord(number=number, state=TrialState.FAILED, value=None, params=params, seed=seed,
@@ -68,13 +71,13 @@ class TrialRunner:
             result = train_trial(params, ctx.data, max_epochs=epochs, patience=ctx.space.training.patience,
                                  seed=seed, on_epoch=on_epoch)
         except TrialPruned as e:
-            record = replace(base, state=TrialState.PRUNED, value=(e.history.get("val_accuracy") or [None])[-1],
-                             history=e.history, timings=e.timings)
+            record = replace(base, state=TrialState.PRUNED, value=_last(e.history, metric),
+                             val_accuracy=_last(e.history, "val_accuracy"), history=e.history, timings=e.timings)
         except TrialFailed as e:
             record = replace(base, reason=str(e), history=e.history, timings=e.timings)
         else:
-            record = replace(base, state=TrialState.COMPLETE, value=result.val_accuracy, history=result.history,
-                             best_epoch=result.best_epoch, val_loss=result.val_loss, timings=result.timings)
+            record = replace(base, state=TrialState.COMPLETE, history=result.history, best_epoch=result.best_epoch,
+                             timings=result.timings, **self._figures(result.val_probs))
             keep = self._save_result(record, result)
             del result
         record = replace(record, seconds=time.perf_counter() - start)
@@ -83,12 +86,19 @@ class TrialRunner:
         free_memory()
         return record, keep
 
+    def _figures(self, probs: Any) -> dict[str, Any]:
+        """A complete trial's validation figures from its best epoch's predictions."""
+        y, name = self.ctx.data.y_val, self.ctx.space.objective.name
+        return {"value": OBJECTIVE_SCORES[name](probs, y), "val_accuracy": accuracy(probs, y),
+                "val_loss": log_loss(probs, y), "val_class_accuracy": class_accuracy(probs, y),
+                "val_predicted": predicted_counts(probs)}
+
     def _save_result(self, record: TrialRecord, result: Any) -> set[int]:
         """Save a complete trial's files, its model only if it ranks in the top K; the trials
         whose models stay once it is recorded."""
         store, study = self.ctx.store, self.ctx.study
         others = [t for t in store.trials.all(study) if t.number != record.number]
-        keep = models_to_keep(others + [record], self.ctx.keep_models)
+        keep = models_to_keep(others + [record], self.ctx.keep_models, self.ctx.space.objective)
         if record.number in keep:
             store.artifacts.save_model(study, record.number, result.model)
         store.artifacts.save_trial_files(study, record, result.val_views)
@@ -113,6 +123,10 @@ class TrialRunner:
         if self.first_rss is None:
             self.first_rss = rss
         self.retiring = rss > self.first_rss * (1 + self.ctx.retire_growth)
+
+
+def _last(history: dict[str, list[float]], key: str) -> float | None:
+    return (history.get(key) or [None])[-1]
 
 
 def fail_own_trials(store: SearchStore, study: str, pids: set[int]) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 MODELS = ("cnn", "resnet")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "exponential", "plateau", "onecycle")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ PARAMETERS: dict[str, ParamInfo] = {
     "cutout": ParamInfo(int, 0, "side in pixels of a square blanked at a random place in each training image (0: none)",
                         lambda v: 0 <= v <= 256, "0 to 256"),
     "tta_flip": ParamInfo(bool, False, "average predictions over the image and its mirror"),
+    "class_weight": ParamInfo(str, "none", "weigh each training image by n / (classes * its class's count) (balanced)",
+                              _choice(CLASS_WEIGHTS), f"one of {', '.join(CLASS_WEIGHTS)}"),
+    "prior_bias": ParamInfo(bool, False, "start the classifier's bias at the log class priors of the training images"),
 }
 
 

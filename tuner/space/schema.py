@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from tuner.errors import UserError
+from tuner.space.objective import DEFAULT as DEFAULT_OBJECTIVE
+from tuner.space.objective import OBJECTIVES, Objective
 from tuner.space.params import PARAMETERS, check_value, complete_params
 from tuner.paths import NAME_RULE, name_problem
 
@@ -165,6 +167,8 @@ class Training(_Strict):
     # Epochs every trial trains before a pruner may stop it (default 2). Under a one-cycle or cosine
     # schedule early epochs rank trials by their learning rate, not by where they end.
     prune_after: int | None = Field(None, ge=0, le=10000)
+    # What trials are ranked by (tuner.space.objective): balanced_accuracy for imbalanced classes.
+    objective: Literal["accuracy", "balanced_accuracy", "log_loss"] = DEFAULT_OBJECTIVE
 
     @property
     def epochs_before_pruning(self) -> int:
@@ -212,6 +216,10 @@ class Space(_Strict):
         assert shape is not None
         return shape
 
+    @property
+    def objective(self) -> Objective:
+        return OBJECTIVES[self.training.objective]
+
     def searched(self) -> dict[str, Any]:
         return {k: v for k, v in self.params.items() if isinstance(v, _Searched)}
 
@@ -242,6 +250,8 @@ class Space(_Strict):
         data = self.model_dump(mode="json", exclude_none=True)
         if not self.start:
             del data["start"]  # a space without start points: its fingerprint does not depend on the key
+        if self.training.objective == DEFAULT_OBJECTIVE:
+            del data["training"]["objective"]  # likewise: a study made before objectives still opens
         data["params"] = {k: v.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"type": v.type}
                           if isinstance(v, _Searched) else v for k, v in self.params.items()}
         return data

@@ -7,6 +7,8 @@ Format 1 (no `format` key): validation predictions of a flip-trained trial were 
 (n, classes) array, the average of the image and its mirror; evaluations may lack checksummed
 files, temperatures and flips; trials may lack their seed, best epoch and epoch budget.
 Format 2: predictions are (views, n, classes), one view per image variant kept.
+Within format 2, a parameter the vocabulary gained since a trial ran took its default then; a
+trial recorded before objectives had accuracy as its value and no separate accuracy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from tuner.space.params import PARAMETERS
 
 FORMAT = 2
 
@@ -46,6 +50,23 @@ def epoch_budget(recorded: int | None, space_max_epochs: int) -> int:
 def test_reads(recorded: int | None, n_evaluations: int) -> int:
     """Reads of a study's test split: as counted, or (before reads were counted) one per evaluation."""
     return n_evaluations if recorded is None else int(recorded)
+
+
+# Parameters the vocabulary gained within format 2: a trial recorded before ran with the default.
+ADDED_PARAMETERS = ("class_weight", "prior_bias")
+
+
+def params(stored: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters with the names added since it ran, at their defaults (what it trained
+    with); a partial dict (a test's) stays as it is."""
+    if not set(PARAMETERS).difference(ADDED_PARAMETERS) <= set(stored):
+        return stored
+    return {**{name: PARAMETERS[name].default for name in ADDED_PARAMETERS}, **stored}
+
+
+def val_accuracy(attrs: dict[str, Any], value: float | None) -> float | None:
+    """A trial's plain validation accuracy: as recorded, or (before objectives) its value."""
+    return attrs.get("val_accuracy", value)
 
 
 def evaluation(data: dict[str, Any]) -> dict[str, Any]:

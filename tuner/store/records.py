@@ -39,17 +39,22 @@ class TrialRecord:
 
     number: int
     state: TrialState
-    value: float | None  # validation accuracy at the best epoch (last reported, if pruned)
+    value: float | None  # the space's objective at the best epoch (last reported, if pruned)
     params: dict[str, Any]
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int | None = None
     val_loss: float | None = None
+    val_accuracy: float | None = None  # plain accuracy, whatever the objective (with test-time flips if asked)
     reason: str | None = None  # why it failed
     seconds: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     seed: int | None = None  # the training seed: with params and max_epochs, enough to run the trial again
     max_epochs: int | None = None  # the epochs it was given (its schedule's length); None: the space's
     started: dt.datetime | None = None
+    # At the best epoch, per class in the model's output order: accuracy (None: no validation
+    # image of it) and how many validation images it was predicted for (0: never predicted).
+    val_class_accuracy: list[float | None] | None = None
+    val_predicted: list[int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))  # 'complete' (from JSON) is COMPLETE
@@ -62,9 +67,21 @@ class TrialRecord:
     def finished(self) -> bool:
         return self.state.finished
 
+    @property
+    def val_balanced_accuracy(self) -> float | None:
+        """The mean of the per-class accuracies at the best epoch."""
+        known = [a for a in self.val_class_accuracy or [] if a is not None]
+        return sum(known) / len(known) if known else _at_best(self.history.get("val_balanced_accuracy"), self.best_epoch)
+
+    def never_predicted(self) -> list[int]:
+        """Classes with validation images that this trial predicted for none of them."""
+        acc = self.val_class_accuracy or []
+        return [c for c, n in enumerate(self.val_predicted or []) if n == 0 and c < len(acc) and acc[c] is not None]
+
     def user_attrs(self) -> dict[str, Any]:
         """What the store writes into Optuna's storage for this trial."""
-        keys = ("params", "history", "best_epoch", "val_loss", "reason", "seconds", "timings", "seed", "max_epochs")
+        keys = ("params", "history", "best_epoch", "val_loss", "val_accuracy", "reason", "seconds", "timings", "seed", "max_epochs",
+                "val_class_accuracy", "val_predicted")
         return {k: getattr(self, k) for k in keys if getattr(self, k) not in (None, {}, [])}
 
 
@@ -90,6 +107,8 @@ class Selection:
     candidates: list[int]
     temperatures: dict[int, float] = field(default_factory=dict)  # trial number -> T (1: as trained)
     flips: dict[int, bool] = field(default_factory=dict)  # trial number -> averaged with its mirror images
+    val_balanced_accuracy: float | None = None  # None in an older study's evaluations
+    best_val_balanced_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,13 @@ class Evaluation:
         files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
         return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"),
                    data.get("class_names"), data.get("test_reads"))
+
+
+def _at_best(values: list[float] | None, best_epoch: int | None) -> float | None:
+    """A per-epoch figure at the best epoch, or the last one reported (a pruned trial)."""
+    if not values:
+        return None
+    return values[best_epoch] if best_epoch is not None and best_epoch < len(values) else values[-1]
 
 
 def _int_keys(mapping: dict[Any, Any]) -> dict[Any, Any]:

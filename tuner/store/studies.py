@@ -10,11 +10,11 @@ from typing import Any
 
 from tuner.errors import UserError
 from tuner.paths import check_study_name
+from tuner.space.objective import objective_of
 from tuner.store import migrate
 from tuner.store.database import Database
 from tuner.store.urls import redact
 
-METRIC = "val_accuracy"  # what a trial's value is, as Optuna's tools name it
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
 
@@ -54,20 +54,20 @@ class Studies:
         study_id = self.id(name)
         if study_id is None:
             try:
-                study_id = self.db.storage.create_new_study([StudyDirection.MAXIMIZE], name)
+                study_id = self.db.storage.create_new_study([_direction(meta)], name)
                 record = {**meta, "format": migrate.FORMAT, "created": _now()}
                 self.db.storage.set_study_user_attr(study_id, "tune", record)
-                self._name_the_metric(name)
+                self._name_the_metric(name, meta)
                 return study_id
             except DuplicatedStudyError:  # another worker created it a moment ago
                 study_id = self.id(name)
-        if not self._wait_for_record(name, study_id):  # what a search killed as it created it left
+        if not self._wait_for_record(name, study_id, _direction(meta)):  # what a search killed as it created it left
             self.db.storage.set_study_user_attr(study_id, "tune", {**meta, "format": migrate.FORMAT, "created": _now()})
         _check_same(name, self.meta(name), meta)
-        self._name_the_metric(name)
+        self._name_the_metric(name, meta)
         return study_id
 
-    def _name_the_metric(self, name: str) -> None:
+    def _name_the_metric(self, name: str, meta: dict[str, Any]) -> None:
         """Optuna's own tools (the dashboard, plots) show the objective by this name, not
         'Objective 0'; an older study gets it when it is next opened."""
         import warnings
@@ -78,15 +78,13 @@ class Studies:
         if study.metric_names is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names([METRIC])
+                study.set_metric_names([objective_of(meta.get("space")).metric])
 
-    def _wait_for_record(self, name: str, study_id: Any) -> bool:
+    def _wait_for_record(self, name: str, study_id: Any, direction: Any) -> bool:
         """True once the study has tune's record. Without one it is another tool's, unless another
         worker has only just created it and is about to write the record, or it is blank: no
-        trials, no attributes, maximizing one value (False: a search killed between creating its
+        trials, no attributes, one value in the objective's direction (False: a search killed between creating its
         study and writing the record left it, and nothing of anyone's is in it)."""
-        from optuna.study import StudyDirection
-
         storage = self.db.storage
         deadline = time.monotonic() + _FOREIGN_WAIT_SECONDS
         while "tune" not in storage.get_study_user_attrs(study_id):
@@ -94,7 +92,7 @@ class Studies:
                 raise UserError(_foreign(name, self.db.url))
             if time.monotonic() > deadline:
                 blank = not storage.get_study_user_attrs(study_id) and not storage.get_study_system_attrs(study_id) \
-                    and storage.get_study_directions(study_id) == [StudyDirection.MAXIMIZE]
+                    and storage.get_study_directions(study_id) == [direction]
                 if blank:
                     return False
                 raise UserError(_foreign(name, self.db.url))
@@ -112,6 +110,13 @@ class Studies:
 
     def attr(self, name: str, key: str, default: Any = None) -> Any:
         return self.db.storage.get_study_user_attrs(self.require(name)).get(key, default)
+
+
+def _direction(meta: dict[str, Any]) -> Any:
+    """The Optuna study direction of the objective `meta`'s space names."""
+    from optuna.study import StudyDirection
+
+    return StudyDirection.MAXIMIZE if objective_of(meta.get("space")).maximize else StudyDirection.MINIMIZE
 
 
 def _foreign(name: str, url: str) -> str:

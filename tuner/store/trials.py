@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from tuner.space.objective import Objective, objective_of
+from tuner.store import migrate
 from tuner.store.database import Database
 from tuner.store.records import StudyInfo, TrialRecord, TrialState
 from tuner.store.studies import Studies
@@ -19,8 +21,10 @@ def _record(frozen: Any) -> TrialRecord:
     attrs = frozen.user_attrs
     state = TrialState.of_optuna(frozen.state.name)
     return TrialRecord(
-        number=frozen.number, state=state, value=frozen.value, params=attrs.get("params", dict(frozen.params)),
+        number=frozen.number, state=state, value=frozen.value, params=migrate.params(attrs.get("params", dict(frozen.params))),
         history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
+        val_accuracy=migrate.val_accuracy(attrs, frozen.value),
+        val_class_accuracy=attrs.get("val_class_accuracy"), val_predicted=attrs.get("val_predicted"),
         reason=attrs.get("reason") or (_NO_HEARTBEAT if state is TrialState.FAILED and "worker" in attrs else None),
         seconds=attrs.get("seconds"),
         timings=attrs.get("timings", {}), seed=attrs.get("seed"), max_epochs=attrs.get("max_epochs"),
@@ -32,16 +36,18 @@ def counts_of(trials: list[TrialRecord]) -> dict[str, int]:
     return {s.value: sum(t.state is s for t in trials) for s in TrialState if s is not TrialState.WAITING}
 
 
-def best_of(trials: list[TrialRecord], k: int) -> list[TrialRecord]:
-    """The best k complete trials: highest accuracy, then lowest loss, then earliest."""
+def best_of(trials: list[TrialRecord], k: int, objective: Objective) -> list[TrialRecord]:
+    """The best k complete trials: best objective value, then lowest loss, then earliest."""
     done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-    return sorted(done, key=lambda t: (-t.value, t.val_loss if t.val_loss is not None else 0, t.number))[:k]
+    return sorted(done, key=lambda t: (objective.rank_key(t.value), t.val_loss if t.val_loss is not None else 0,
+                                       t.number))[:k]
 
 
-def models_to_keep(trials: list[TrialRecord], k: int) -> set[int]:
+def models_to_keep(trials: list[TrialRecord], k: int, objective: Objective) -> set[int]:
     """Whose model files stay: the best k complete trials, and every running one (another
     worker saves its model before it records its result)."""
-    return {t.number for t in best_of(trials, k)} | {t.number for t in trials if t.state is TrialState.RUNNING}
+    running = {t.number for t in trials if t.state is TrialState.RUNNING}
+    return {t.number for t in best_of(trials, k, objective)} | running
 
 
 class Trials:
@@ -61,8 +67,11 @@ class Trials:
     def count_finished(self, name: str) -> int:
         return sum(t.finished for t in self.all(name))
 
+    def objective(self, name: str) -> Objective:
+        return objective_of(self.studies.meta(name).get("space"))
+
     def top(self, name: str, k: int) -> list[TrialRecord]:
-        return best_of(self.all(name), k)
+        return best_of(self.all(name), k, self.objective(name))
 
     def start_point(self, name: str, number: int) -> int | None:
         """Which of the space's start points this trial runs (its recorded origin), or None."""
@@ -70,9 +79,9 @@ class Trials:
         return index if isinstance(index, int) else None
 
     def summary(self, name: str) -> StudyInfo:
-        trials = self.all(name)
-        best = best_of(trials, 1)
-        return StudyInfo(name, self.studies.meta(name), counts_of(trials), best[0].value if best else None)
+        trials, meta = self.all(name), self.studies.meta(name)
+        best = best_of(trials, 1, objective_of(meta.get("space")))
+        return StudyInfo(name, meta, counts_of(trials), best[0].value if best else None)
 
     # --- writing ---------------------------------------------------------------------------
     def begin(self, name: str, params: dict[str, Any], attrs: dict[str, Any] | None = None,
@@ -97,7 +106,7 @@ class Trials:
         storage, trial_id = self.db.storage, self.trial_id(name, record.number)
         for key, value in record.user_attrs().items():
             storage.set_trial_user_attr(trial_id, key, value)
-        for step, value in enumerate(record.history.get("val_accuracy", [])):
+        for step, value in enumerate(record.history.get(self.objective(name).metric, [])):
             storage.set_trial_intermediate_value(trial_id, step, value)
         state = OptunaState[record.state.optuna_name()]
         values = None if record.state is TrialState.FAILED or record.value is None else [record.value]

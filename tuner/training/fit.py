@@ -25,7 +25,7 @@ from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed
-from tuner.training.metrics import scores
+from tuner.training.metrics import balanced_accuracy, scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
@@ -51,11 +51,12 @@ class EpochBatches(keras.utils.PyDataset):
     With `augment`, each batch also carries its images' augmentation choices, drawn here."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, batch_size: int, seed: int,
-                 augment: Augment | None = None, label_smoothing: float = 0.0):
+                 augment: Augment | None = None, label_smoothing: float = 0.0, balanced: bool = False):
         super().__init__()
         targets = np.full((n_classes, n_classes), label_smoothing / n_classes, dtype="float32")
         targets[np.diag_indices(n_classes)] += 1.0 - label_smoothing
         self.x, self.y = x, targets[y]
+        self.weights = balanced_weights(y, n_classes)[y] if balanced else None
         self.batch_size = min(batch_size, len(x))
         self.augment = augment if augment is not None and augment.active else None
         self.rng = np.random.default_rng(seed)
@@ -67,15 +68,30 @@ class EpochBatches(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> tuple[Any, np.ndarray]:
         rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
         idx = np.sort(self.order[rows])
-        if self.augment is None:
-            return self.x[idx], self.y[idx]
-        return (self.x[idx], self.choices[rows]), self.y[idx]
+        inputs = self.x[idx] if self.augment is None else (self.x[idx], self.choices[rows])
+        return (inputs, self.y[idx]) if self.weights is None else (inputs, self.y[idx], self.weights[idx])
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.x))
         if self.augment is not None:
             a = self.augment
             self.choices = draw_choices(self.rng, len(self.x), a.max_shift, a.flip, a.cutout, self.x.shape[1:3])
+
+
+def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per class, n / (classes * its count) (scikit-learn's 'balanced'): each class weighs the
+    same in the loss; 0 for a class the labels lack."""
+    counts = np.bincount(y, minlength=n_classes).astype("float32")
+    present = counts > 0
+    weights = np.zeros(n_classes, dtype="float32")
+    weights[present] = len(y) / (present.sum() * counts[present])
+    return weights
+
+
+def class_priors(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each class's share of the labels, with one image added to every class so none is 0."""
+    counts = np.bincount(y, minlength=n_classes) + 1.0
+    return counts / counts.sum()
 
 
 class Validation(keras.callbacks.Callback):
@@ -87,7 +103,8 @@ class Validation(keras.callbacks.Callback):
     def __init__(self, predictor: Predictor, data: SearchData, hook: EpochHook | None):
         super().__init__()
         self.predict, self.data, self.hook = predictor, data, hook
-        self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
+        self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [],
+                                                "val_balanced_accuracy": [], "lr": []}
         self.best_loss, self.best_probs = math.inf, None
         self.train_seconds: list[float] = []
         self.predict_seconds = 0.0
@@ -109,7 +126,8 @@ class Validation(keras.callbacks.Callback):
         logs.update(val_loss=val_loss, val_accuracy=val_acc)
         lr = self.model.optimizer.learning_rate_now()
         for key, value in (("loss", loss), ("accuracy", float(logs.get("accuracy", math.nan))),
-                           ("val_loss", val_loss), ("val_accuracy", val_acc), ("lr", lr)):
+                           ("val_loss", val_loss), ("val_accuracy", val_acc),
+                           ("val_balanced_accuracy", balanced_accuracy(probs, self.data.y_val)), ("lr", lr)):
             self.history[key].append(value)
         if self.hook is not None:  # the epoch ended: it is reported even when a stop was asked for
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
@@ -140,7 +158,8 @@ def seed_everything(seed: int) -> None:
 def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
              seed: int) -> tuple[keras.Model, keras.Model, EpochBatches]:
     """The model, the model as trained (augmentation in front), and its batches."""
-    model = build_model(params, data.input_shape, data.n_classes, seed)
+    priors = class_priors(data.y_train, data.n_classes) if params["prior_bias"] else None
+    model = build_model(params, data.input_shape, data.n_classes, seed, priors)
     shift = round(params["augment"] * params["max_shift"])
     augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed, cutout=params["cutout"])
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
@@ -152,7 +171,7 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
     else:
         trainer = keras.Model(pixels, model(pixels))
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
-                           params["label_smoothing"])
+                           params["label_smoothing"], balanced=params["class_weight"] == "balanced")
     # The metric as an object and the optimizer built here, so that their variables exist before
     # the step is traced: TensorFlow traces a step that creates variables twice (~1 s a trial).
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs), loss=keras.losses.CategoricalCrossentropy(),

@@ -34,6 +34,11 @@ ZEROS = HostInitializer(np.zeros)
 ONES = HostInitializer(np.ones)
 
 
+def constant(value: np.ndarray) -> HostInitializer:
+    """A layer's weights set to `value` (the classifier's bias at the log class priors)."""
+    return HostInitializer(lambda shape: np.broadcast_to(value, shape).copy())
+
+
 def glorot_uniform(rng: np.random.Generator) -> HostInitializer:
     """Keras's GlorotUniform, drawn from `rng`: uniform within sqrt(6 / (fan_in + fan_out))."""
 

@@ -1,18 +1,58 @@
-"""Validation and test figures from class probabilities (numpy only, no Keras import)."""
+"""Validation and test figures from class probabilities (numpy only, no Keras import).
+
+Balanced accuracy is the mean of the per-class accuracies (recalls) over the classes the labels
+hold: on imbalanced classes a model that never predicts a small class scores high on plain
+accuracy and low here. The balanced log loss weighs each class's mean log loss equally, its
+counterpart for the ensemble's greedy selection.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 
+def _true_class_probs(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+
+
 def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    return float(-np.mean(np.log(_true_class_probs(probs, y))))
 
 
 def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(probs.argmax(1) == y))
 
 
+def class_accuracy(probs: np.ndarray, y: np.ndarray) -> list[float | None]:
+    """Each class's accuracy (its recall), in class order; None for a class the labels lack."""
+    hits = probs.argmax(1) == y
+    return [float(np.mean(hits[y == c])) if np.any(y == c) else None for c in range(probs.shape[1])]
+
+
+def balanced_accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean([a for a in class_accuracy(probs, y) if a is not None]))
+
+
+def balanced_log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    losses = -np.log(_true_class_probs(probs, y))
+    return float(np.mean([losses[y == c].mean() for c in np.unique(y)]))
+
+
+def predicted_counts(probs: np.ndarray) -> list[int]:
+    """How many images each class was predicted for: a 0 is a class the model never predicts."""
+    return np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+
+
+def confusion_matrix(probs: np.ndarray, y: np.ndarray) -> list[list[int]]:
+    """Rows: the true class; columns: the predicted one."""
+    n = probs.shape[1]
+    return np.bincount(y * n + probs.argmax(1), minlength=n * n).reshape(n, n).tolist()
+
+
 def scores(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(log loss, accuracy) of class probabilities against integer labels."""
     return log_loss(probs, y), accuracy(probs, y)
+
+
+# What a space's `training.objective` names, as a figure of the validation predictions.
+OBJECTIVE_SCORES = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "log_loss": log_loss}

@@ -60,9 +60,10 @@ def _resnet_body(x: Any, params: dict[str, Any], rng: np.random.Generator) -> An
 
 
 def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_classes: int,
-                seed: int = 0) -> keras.Model:
+                seed: int = 0, class_priors: np.ndarray | None = None) -> keras.Model:
     """The classifier for one complete parameter dict (see `tuner.space.params`), its kernels drawn
-    from `seed`."""
+    from `seed`; with `class_priors`, the classifier's bias starts at their logarithms, so the
+    untrained model predicts the priors (the playbook's advice for imbalanced classes)."""
     rng = np.random.default_rng(seed)
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
@@ -74,7 +75,9 @@ def build_model(params: dict[str, Any], input_shape: tuple[int, int, int], n_cla
         x = _dense(x, params["head_units"], rng, activation="relu")
         if params["dropout"] > 0:
             x = layers.Dropout(params["dropout"])(x)
-    logits = _dense(x, n_classes, rng, name="logits")
+    bias = host.ZEROS if class_priors is None else host.constant(np.log(class_priors))
+    logits = layers.Dense(n_classes, kernel_initializer=host.glorot_uniform(rng), bias_initializer=bias,
+                          name="logits")(x)
     if params["logit_scale"] != 1.0:
         logits = layers.Rescaling(params["logit_scale"], name="logit_scale")(logits)
     outputs = layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(logits)

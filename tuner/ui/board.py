@@ -6,14 +6,18 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tuner.data import imbalance
+from tuner.space.objective import DEFAULT, OBJECTIVES, Objective, objective_of
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import best_of, counts_of
+
+SHOW_BALANCED = 1.5  # a largest-to-smallest class ratio over this shows balanced accuracy beside accuracy
 
 # Short labels for the parameters worth a glance, in display order.
 _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",
            "lr_schedule": "", "batch_size": "bs", "dropout": "drop", "l2": "l2", "weight_decay": "wd",
            "momentum": "mom", "batch_norm": "bn", "label_smoothing": "ls", "augment": "aug", "flip": "flip",
-           "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm"}
+           "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm", "class_weight": "cw", "prior_bias": "prior"}
 
 
 def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
@@ -40,13 +44,17 @@ class Row:
     rank: int | None
     trial: int
     state: TrialState
+    value: float | None  # the objective's figure (what the rank is by)
     val_accuracy: float | None
+    val_balanced_accuracy: float | None
     val_loss: float | None
     epochs: int
     seconds: float | None
     params: dict[str, Any] = field(repr=False)
     summary: str = ""
     reason: str | None = None
+    never_predicted: list[str] = field(default_factory=list)  # classes it predicts for no validation image
+    val_class_accuracy: list[float | None] | None = None  # per class, in the model's output order
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,12 @@ class Board:
     failures: list[Row]  # most recent failed trials, with reasons
     mean_seconds: float | None  # mean duration of finished trials, for ETAs
     times: "TrialTimes | None" = None  # medians over complete trials
+    objective: Objective = OBJECTIVES[DEFAULT]
+    show_balanced: bool = False  # balanced accuracy beside accuracy: the objective, or imbalanced classes
 
     def to_json(self) -> dict[str, Any]:
         meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
-        return {"study": self.study, "meta": meta, "counts": self.counts,
+        return {"study": self.study, "meta": meta, "counts": self.counts, "objective": self.objective.name,
                 "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures],
                 "median_trial_times": asdict(self.times) if self.times else None}
 
@@ -102,18 +112,29 @@ def median_times(trials: list[TrialRecord]) -> TrialTimes | None:
     return TrialTimes(**medians, trials=len(times))
 
 
-def _row(rank: int | None, t: TrialRecord, searched: list[str] | None) -> Row:
-    return Row(rank, t.number, t.state, t.value, t.val_loss, t.epochs, t.seconds, t.params,
-               describe_params(t.params, searched), t.reason)
+def _row(rank: int | None, t: TrialRecord, searched: list[str] | None, class_names: list[str]) -> Row:
+    never = [class_names[c] if c < len(class_names) else str(c) for c in t.never_predicted()]
+    return Row(rank, t.number, t.state, t.value, t.val_accuracy, t.val_balanced_accuracy, t.val_loss, t.epochs,
+               t.seconds, t.params, describe_params(t.params, searched), t.reason, never, t.val_class_accuracy)
+
+
+def shows_balanced(meta: dict[str, Any]) -> bool:
+    """Whether balanced accuracy is shown beside accuracy: the study's objective, or its classes
+    are imbalanced."""
+    counts = (meta.get("split") or {}).get("class_counts", {}).get("train", [])
+    return objective_of(meta.get("space")).name == "balanced_accuracy" or imbalance(counts) > SHOW_BALANCED
 
 
 def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5) -> Board:
     meta = store.studies.meta(study)
     trials = store.trials.all(study)
     searched = [k for k, v in meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)] or None
-    counts, best = counts_of(trials), best_of(trials, top)
+    split, objective = meta.get("split") or {}, objective_of(meta.get("space"))
+    names = split.get("class_names") or []
+    counts, best = counts_of(trials), best_of(trials, top, objective)
     failed = sorted((t for t in trials if t.state is TrialState.FAILED), key=lambda t: -t.number)[:failures]
     durations = [t.seconds for t in trials if t.finished and t.seconds]
-    return Board(study, meta, counts, [_row(i + 1, t, searched) for i, t in enumerate(best)],
-                 [_row(None, t, searched) for t in failed], sum(durations) / len(durations) if durations else None,
-                 median_times(trials))
+    balanced = shows_balanced(meta)
+    return Board(study, meta, counts, [_row(i + 1, t, searched, names) for i, t in enumerate(best)],
+                 [_row(None, t, searched, names) for t in failed], sum(durations) / len(durations) if durations else None,
+                 median_times(trials), objective, balanced)

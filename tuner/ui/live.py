@@ -15,7 +15,7 @@ from rich.text import Text
 from tuner.wording import plural
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.ui.board import Board, build_board, describe_params
-from tuner.ui.tables import board_table, duration, failures_table, pct
+from tuner.ui.tables import board_table, duration, failures_table, figure, pct, scored
 from tuner.ui.terminal import Terminal
 
 PLAIN_EPOCH_SECONDS = 10.0
@@ -96,8 +96,10 @@ class SearchView:
         self.live.update(self._render())
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        balanced = metrics.get("val_balanced_accuracy") if self.board is not None and self.board.show_balanced else None
         scores = (f"loss {metrics['loss']:.4f}  val acc {pct(metrics['val_accuracy'])}  "
-                  f"val loss {metrics['val_loss']:.4f}")
+                  + (f"val bal acc {pct(balanced)}  " if balanced is not None else "")
+                  + f"val loss {metrics['val_loss']:.4f}")
         if self.live is None:
             return self._plain_epoch(number, epoch, scores)
         if number not in self.tasks:
@@ -121,10 +123,11 @@ class SearchView:
         if self.live is not None:
             self.live.update(self._render())
             return
-        outcome = {TrialState.COMPLETE: f"val acc {pct(record.value)}", TrialState.PRUNED: f"pruned at epoch {record.epochs}",
+        objective = self.board.objective
+        outcome = {TrialState.COMPLETE: scored(objective, record.value), TrialState.PRUNED: f"pruned at epoch {record.epochs}",
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
         best = self.board.rows[0] if self.board.rows else None
-        best_text = f"; best: trial {best.trial} {pct(best.val_accuracy)}" if best else ""
+        best_text = f"; best: trial {best.trial} {figure(objective, best.value)}" if best else ""
         self.t.info(f"trial {record.number} {outcome} ({plural(record.epochs, 'epoch')}, {duration(record.seconds)}){best_text}"
                     f"  [{self._header()}]")
 

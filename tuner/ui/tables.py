@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from tuner.space.objective import Objective, objective_of
 from tuner.wording import plural
 from tuner.store import Evaluation, StudyInfo
 from tuner.ui.board import Board, Row
@@ -23,6 +24,18 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def figure(objective: Objective, value: float | None) -> str:
+    """A trial's value as its objective reads: a percentage, or a loss."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if not objective.maximize else pct(value)
+
+
+def scored(objective: Objective, value: float | None) -> str:
+    """'val acc 98.61%', 'val bal acc 91.20%', 'val loss 0.0412'."""
+    return f"{objective.label} {figure(objective, value)}"
+
+
 def _times_line(board: Board) -> str | None:
     t = board.times
     if t is None:
@@ -35,14 +48,19 @@ def board_table(board: Board) -> Table:
     c = board.counts
     title = (f"{board.study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed"
              + (f", {c['running']} running" if c["running"] else ""))
+    if board.objective.name != "accuracy":
+        title += f"; ranked by {board.objective.label}"
     table = Table(title=title, title_justify="left", expand=False, caption=_times_line(board),
                   caption_justify="left")
-    for name, justify in (("#", "right"), ("trial", "right"), ("val acc", "right"), ("val loss", "right"),
-                          ("epochs", "right"), ("time", "right"), ("parameters", "left")):
-        table.add_column(name, justify=justify, no_wrap=name != "parameters")
+    columns = ["#", "trial", "val acc", *["val bal acc"] * board.show_balanced, "val loss", "epochs", "time", "parameters"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "parameters" else "right", no_wrap=name != "parameters")
     for r in board.rows:
-        table.add_row(str(r.rank), str(r.trial), pct(r.val_accuracy),
-                      "-" if r.val_loss is None else f"{r.val_loss:.4f}", str(r.epochs), duration(r.seconds), r.summary)
+        balanced = [pct(r.val_balanced_accuracy)] * board.show_balanced
+        warning = f"never predicts {', '.join(r.never_predicted)}; " if r.never_predicted else ""
+        table.add_row(str(r.rank), str(r.trial), pct(r.val_accuracy), *balanced,
+                      "-" if r.val_loss is None else f"{r.val_loss:.4f}", str(r.epochs), duration(r.seconds),
+                      warning + r.summary)
     return table
 
 def failures_table(board: Board) -> Table | None:
@@ -56,21 +74,29 @@ def failures_table(board: Board) -> Table | None:
     return table
 
 
-def evaluation_tables(record: Evaluation) -> list[Table]:
-    """The recorded test evaluation: best trial and ensemble side by side, then the members."""
+def evaluation_tables(record: Evaluation, balanced: bool = False) -> list[Table]:
+    """The recorded test evaluation: best trial and ensemble side by side, then the members;
+    with `balanced`, balanced accuracy beside accuracy (where the record has it)."""
     sel, test = record.selection, record.test
+    balanced = balanced and "balanced_accuracy" in test["ensemble"]
     table = Table(title=f"held-out test set: {plural(record.n_test, 'image')}", title_justify="left")
-    for name in ("model", "val acc", "val loss", "test acc", "test loss"):
+    for name in ("model", "val acc", *["val bal acc"] * balanced, "val loss", "test acc", *["test bal acc"] * balanced,
+                 "test loss"):
         table.add_column(name, justify="left" if name == "model" else "right")
-    table.add_row(f"best trial ({sel.best_trial})", pct(sel.best_val_accuracy), f"{sel.best_val_loss:.4f}",
-                  pct(test["best"]["accuracy"]), f"{test['best']['loss']:.4f}")
-    table.add_row(f"ensemble ({plural(len(sel.members), 'member')})", pct(sel.val_accuracy), f"{sel.val_loss:.4f}",
-                  pct(test["ensemble"]["accuracy"]), f"{test['ensemble']['loss']:.4f}")
+
+    def row(label: str, val: tuple[float | None, float | None, float | None], scores: dict[str, Any]) -> None:
+        acc, bal, loss = val
+        table.add_row(label, pct(acc), *[pct(bal)] * balanced, "-" if loss is None else f"{loss:.4f}",
+                      pct(scores["accuracy"]), *[pct(scores.get("balanced_accuracy"))] * balanced, f"{scores['loss']:.4f}")
+
+    row(f"best trial ({sel.best_trial})", (sel.best_val_accuracy, sel.best_val_balanced_accuracy, sel.best_val_loss),
+        test["best"])
+    row(f"ensemble ({plural(len(sel.members), 'member')})", (sel.val_accuracy, sel.val_balanced_accuracy, sel.val_loss),
+        test["ensemble"])
     caption = f"ensemble gain over the best trial on test: {100 * record.gain:+.2f} points"
     if "refit" in test:  # validation trained these models: no validation figure
         refit = record.refit or {}
-        table.add_row(f"ensemble refit on train+val ({len(refit['models'])} refit)", "-", "-",
-                      pct(test["refit"]["accuracy"]), f"{test['refit']['loss']:.4f}")
+        row(f"ensemble refit on train+val ({len(refit['models'])} refit)", (None, None, None), test["refit"])
         caption += (f"\nrefit gain over the ensemble on test: {100 * (record.refit_gain or 0.0):+.2f} points "
                     f"({refit['n_images']} images, {sum(refit['seconds'].values()):.0f} s of training)")
         caption += "".join(f"\nrefit of trial {n} not used: {why}" for n, why in refit["failed"].items())
@@ -115,9 +141,51 @@ def predictions_table(predictions: list[Any]) -> Table:
     return table
 
 
-def params_table(row: Row) -> Table:
+MAX_CONFUSION_CLASSES = 20  # wider than a terminal past this: the JSON and metrics.json hold it
+
+
+def class_tables(record: Evaluation | None, row: Row, split: dict[str, Any]) -> list[Table]:
+    """`tune best`: per class, its images and accuracy on validation (the best trial) and test
+    (the best trial and the exported model), then the exported model's test confusion matrix."""
+    names = split.get("class_names") or (record.class_names if record else None) or []
+    counts = split.get("class_counts", {})
+    if not names:
+        return []
+    test = record.test if record is not None else {}
+    final = test.get(record.final, {}) if record is not None else {}
+    table = Table(title="per class: images and accuracy", title_justify="left")
+    for name in ("class", "val images", f"val acc (trial {row.trial})", "test images", "test acc (best trial)",
+                 "test acc (model.keras)"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    val_acc = row.val_class_accuracy or []
+    for c, name in enumerate(names):
+        table.add_row(name, _count(counts.get("val"), c), pct(val_acc[c] if c < len(val_acc) else None),
+                      _count(counts.get("test"), c), pct(test.get("best", {}).get("per_class_accuracy", {}).get(name)),
+                      pct(final.get("per_class_accuracy", {}).get(name)))
+    tables = [table]
+    if "confusion" in final and len(names) <= MAX_CONFUSION_CLASSES:
+        tables.append(_confusion_table(final["confusion"], names))
+    return tables
+
+
+def _count(counts: list[int] | None, c: int) -> str:
+    return str(counts[c]) if counts and c < len(counts) else "-"
+
+
+def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
+    table = Table(title="test confusion matrix of model.keras (rows: true class, columns: predicted)",
+                  title_justify="left")
+    table.add_column("true \\ predicted")
+    for name in names:
+        table.add_column(name, justify="right")
+    for name, counts in zip(names, confusion):
+        table.add_row(name, *map(str, counts))
+    return table
+
+
+def params_table(row: Row, objective: Objective) -> Table:
     """One trial's complete parameters (`tune best`)."""
-    table = Table(title=f"best trial {row.trial}: val acc {pct(row.val_accuracy)}", title_justify="left")
+    table = Table(title=f"best trial {row.trial}: {scored(objective, row.value)}", title_justify="left")
     table.add_column("parameter")
     table.add_column("value")
     for key, value in row.params.items():
@@ -126,15 +194,16 @@ def params_table(row: Row) -> Table:
 
 
 def studies_table(studies: list[StudyInfo], where: str) -> Table:
-    """`tune studies`: each study's dataset, engine, trial counts and best accuracy."""
+    """`tune studies`: each study's dataset, engine, trial counts and best value (its objective's)."""
     table = Table(title=f"studies in {where}", title_justify="left")
     counts = ("complete", "pruned", "failed")
-    for name in ("study", "dataset", "engine", *counts, "best val acc", "created"):
-        table.add_column(name, justify="right" if name in (*counts, "best val acc") else "left")
+    for name in ("study", "dataset", "engine", *counts, "best", "created"):
+        table.add_column(name, justify="right" if name in (*counts, "best") else "left")
     for s in studies:
         engine = f"{s.meta.get('engine', '?')}/{s.meta.get('sampler', '?')}"
+        best = scored(objective_of(s.meta.get("space")), s.best_value) if s.best_value is not None else "-"
         table.add_row(s.name, s.meta.get("dataset", "?"), engine, *(str(s.counts[c]) for c in counts),
-                      pct(s.best_value), s.meta.get("created", "")[:16])
+                      best, s.meta.get("created", "")[:16])
     return table
 
 

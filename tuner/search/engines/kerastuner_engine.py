@@ -26,7 +26,6 @@ from tuner.space.schema import BoolParam, CategoricalParam, FloatParam, IntParam
 from tuner.store import TrialRecord, TrialState
 from tuner.store.workers import this_worker
 
-OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 
 
 def declare(hp: kt.HyperParameters, space: Space) -> dict[str, Any]:
@@ -78,7 +77,9 @@ class SpaceHyperModel(kt.HyperModel):
 
 
 def make_oracle(sampler: str, space: Space, n_trials: int, seed: int | None) -> kt.Oracle:
-    common = {"objective": OBJECTIVE, "seed": seed, "max_consecutive_failed_trials": 10**6}  # ours counts failures
+    goal = space.objective
+    objective = kt.Objective(goal.metric, direction="max" if goal.maximize else "min")
+    common = {"objective": objective, "seed": seed, "max_consecutive_failed_trials": 10**6}  # ours counts failures
     if sampler == "random":
         return kt.oracles.RandomSearchOracle(max_trials=None, **common)
     if sampler == "hyperband":
@@ -160,6 +161,6 @@ class KerasTunerEngine(BaseEngine):
         if record.state is TrialState.FAILED or record.value is None:
             trial.status, trial.message = status.FAILED, record.reason
         else:
-            self.tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": float(record.value)})
+            self.tuner.oracle.update_trial(trial.trial_id, {self.ctx.space.objective.metric: float(record.value)})
             trial.status = status.COMPLETED
         self.tuner.on_trial_end(trial)  # the oracle ends the trial, then saves itself and the tuner
