@@ -49,12 +49,37 @@ def folder(tmp_path_factory) -> Path:
     return _folder(tmp_path_factory.mktemp("imbalanced") / "images")
 
 
-def _search(tmp_path: Path, capsys, space: Path, folder: Path, *extra: str) -> SearchStore:
-    code, out, err = run_main(["search", "--space", str(space), "--data", str(folder), "--trials", "3",
+def _search(tmp_path: Path, capsys, space: Path, folder: Path, *extra: str, trials: int = 3) -> SearchStore:
+    code, out, err = run_main(["search", "--space", str(space), "--data", str(folder), "--trials", str(trials),
                                "--results-dir", str(tmp_path), "--seed", "0", "--jobs", "1", "--in-process", *extra],
                               capsys)
     assert code == 0, err
+    _search.output = (out, err)
     return SearchStore(None, tmp_path)
+
+
+def test_the_search_says_what_data_it_found(tmp_path, capsys):
+    """A wrapper folder holding train/ and test/, the test split without one class: the search
+    says it descended, shows every class's images per split, and warns of what matters."""
+    import shutil
+
+    wrapped = tmp_path / "pets" / "inside"
+    _folder(wrapped / "train")
+    _folder(tmp_path / "tmp_test")
+    for name in list(COUNTS)[:2]:
+        shutil.copytree(tmp_path / "tmp_test" / name, wrapped / "test" / name)
+    space = _space(tmp_path / "space.yaml", "accuracy")
+    _search(tmp_path / "r", capsys, space, tmp_path / "pets", "--no-ensemble", trials=1)
+    out, err = _search.output
+    assert f"{tmp_path / 'pets'}: read the class folders of its lone subfolder inside/" in err
+    n_train, n_val = round(sum(COUNTS.values()) * 0.7), round(sum(COUNTS.values()) * 0.3)
+    assert f"(3 classes, input 8x8x1): {n_train} train, {n_val} validation, 160 test images" in out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]] for line in out.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip() in COUNTS}
+    assert {name: int(r[0]) + int(r[1]) for name, r in rows.items()} == COUNTS
+    assert [rows[name][2] for name in COUNTS] == ["120", "40", "0"]
+    assert "warning: no test images of digit2: the test figures say nothing about it" in err
+    assert "warning: classes imbalanced 12.0:1 in training" in err and "objective: balanced_accuracy" in err
 
 
 def test_balanced_accuracy_ranks_and_the_board_tells_what_accuracy_hides(tmp_path, capsys, folder):

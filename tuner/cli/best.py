@@ -49,9 +49,11 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
                                               "val_balanced_accuracy": best.val_balanced_accuracy,
                                               "val_loss": best.val_loss, "val_per_class_accuracy": per_class,
                                               "never_predicted": best.never_predicted, "params": best.params},
+                               "data": {"split": board.meta.get("split"), "warnings": board.to_json()["data_warnings"]},
                                "evaluation": record and record.to_json(), "test_reads": reads,
                                "evaluations": [e.to_json() for e in evaluations]}, indent=1))
     else:
+        app.terminal.print_data(board.meta)
         app.terminal.console.print(params_table(best, board.objective))
         for table in class_tables(record, best, board.meta.get("split", {})):
             app.terminal.console.print(table)

@@ -52,6 +52,7 @@ class SplitInfo:
     class_names: list[str] = field(default_factory=list)
     # Images per class in each split ("train", "val", "test"): labels only, no test image is read.
     class_counts: dict[str, list[int]] = field(default_factory=dict)
+    input_shape: list[int] = field(default_factory=list)  # (height, width, channels) as trained
 
     @property
     def imbalance(self) -> float:
@@ -59,7 +60,7 @@ class SplitInfo:
         return imbalance(self.class_counts.get("train", []))
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "notes"}
+        return dict(self.__dict__)
 
 
 def imbalance(counts: list[int]) -> float:
@@ -120,7 +121,7 @@ def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[
     counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in
               (("train", raw.y_train[train_idx]), ("val", raw.y_train[val_idx]), ("test", test_labels))}
     info = SplitInfo(raw.source, t.seed, t.validation_fraction, len(train_idx), len(val_idx), n_test,
-                     digest.hexdigest()[:16], raw.notes, list(names), counts)
+                     digest.hexdigest()[:16], raw.notes, list(names), counts, list(raw.x_train.shape[1:]))
     data_ = SearchData(raw.x_train[train_idx], raw.y_train[train_idx], raw.x_train[val_idx], raw.y_train[val_idx], names)
     return data_, info
 

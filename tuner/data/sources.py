@@ -129,10 +129,11 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) < 2:
         raise UserError(f"{train_dir}: needs at least 2 class subfolders (found {len(classes)})")
+    descended = [f"{folder}: read the class folders of its lone subfolder {root.relative_to(folder)}/"] if root != folder else []
     cached = decode_cache.entry(cache_dir, root, shape, classes)
     hit = decode_cache.read(cached)
     if hit is not None:
-        return RawDataset(*hit[:4], classes, str(folder), hit[4])
+        return RawDataset(*hit[:4], classes, str(folder), descended + hit[4])
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
     skipped = train.skipped + (test.skipped if test else [])
@@ -142,7 +143,7 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     raw = validated(RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes,
                                str(folder), notes))  # refused data is not cached
     problem = decode_cache.write(cached, raw.x_train, raw.y_train, raw.x_test, raw.y_test, notes)
-    return replace(raw, notes=raw.notes + [problem]) if problem else raw
+    return replace(raw, notes=descended + raw.notes + ([problem] if problem else []))
 
 
 def read_path(path: Path, dataset: str, shape: tuple[int, int, int], cache_dir: Path) -> RawDataset:

@@ -71,7 +71,10 @@ class Board:
 
     def to_json(self) -> dict[str, Any]:
         meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
+        from tuner.data.summary import data_warnings
+
         return {"study": self.study, "meta": meta, "counts": self.counts, "objective": self.objective.name,
+                "data_warnings": data_warnings(self.meta.get("split") or {}, self.meta.get("space") or {}),
                 "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures],
                 "median_trial_times": asdict(self.times) if self.times else None}
 

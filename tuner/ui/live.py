@@ -49,6 +49,7 @@ class SearchView:
         self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} "
                     f"({setup['device']}, {setup['precision']}{xla}{jobs})")
         self.board = build_board(self.store, self.study, self.top)
+        self.t.print_data(self.board.meta)
         if self.t.interactive:
             self.live = Live(self._render(), console=self.t.console, refresh_per_second=4, transient=False)
             self.live.__enter__()

@@ -141,6 +141,34 @@ def predictions_table(predictions: list[Any]) -> Table:
     return table
 
 
+MAX_CLASS_ROWS = 30  # a data table lists this many classes, then says how many more
+
+
+def data_line(split: dict[str, Any]) -> str:
+    """'data: SOURCE (3 classes, input 8x8x1): 88 train, 39 validation, 43 test images'."""
+    classes = len(split.get("class_names") or [])
+    shape = "x".join(map(str, split.get("input_shape") or [])) or "?"
+    return (f"data: {split.get('source', '?')} ({plural(classes, 'class', 'classes')}, input {shape}): "
+            f"{split.get('n_train', 0):,} train, {split.get('n_val', 0):,} validation, {split.get('n_test', 0):,} test images")
+
+
+def data_table(split: dict[str, Any]) -> Table | None:
+    """Images per class and split."""
+    from tuner.data.summary import class_rows
+
+    rows = class_rows(split)
+    if not rows:
+        return None
+    table = Table()
+    for name in ("class", "train", "validation", "test"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for name, *counts in rows[:MAX_CLASS_ROWS]:
+        table.add_row(name, *("-" if c is None else f"{c:,}" for c in counts))
+    if len(rows) > MAX_CLASS_ROWS:
+        table.caption, table.caption_justify = f"and {plural(len(rows) - MAX_CLASS_ROWS, 'more class', 'more classes')}", "left"
+    return table
+
+
 MAX_CONFUSION_CLASSES = 20  # wider than a terminal past this: the JSON and metrics.json hold it
 
 

@@ -4,13 +4,14 @@ codes, in CI logs and pipes; the live view (`tuner.ui.live`) only on a TTY."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from tuner import config
 from tuner.ui.board import Board
-from tuner.ui.tables import board_table, failures_table
+from tuner.ui.tables import board_table, data_line, data_table, failures_table
 
 
 class Terminal:
@@ -39,6 +40,18 @@ class Terminal:
 
     def error(self, message: str) -> None:
         self.err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+
+    def print_data(self, meta: dict[str, Any]) -> None:
+        """A study's data: images per class and split, then its warnings (`tuner.data.summary`)."""
+        from tuner.data.summary import data_warnings
+
+        split = meta.get("split") or {}
+        table = data_table(split)
+        if table is not None:
+            self.info(data_line(split))
+            self.console.print(table)
+        for line in data_warnings(split, meta.get("space") or {}):
+            self.warn(line)
 
     def print_board(self, board: Board) -> None:
         self.console.print(board_table(board))
