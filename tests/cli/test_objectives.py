@@ -109,6 +109,7 @@ def test_balanced_accuracy_ranks_and_the_board_tells_what_accuracy_hides(tmp_pat
     code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--json"], capsys)
     board = json.loads(out)
     assert board["objective"] == "balanced_accuracy"
+    assert any(w.startswith("classes imbalanced 12.") for w in board["data_warnings"])
     values = [r["value"] for r in board["leaderboard"]]
     assert values == sorted(values, reverse=True) and values[0] == max(t.value for t in complete)
     code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path)], capsys)
@@ -116,6 +117,7 @@ def test_balanced_accuracy_ranks_and_the_board_tells_what_accuracy_hides(tmp_pat
 
     code, out, err = run_main(["best", "--results-dir", str(tmp_path), "--json"], capsys)
     assert code == 0, err
+    assert json.loads(out)["data"]["warnings"] == board["data_warnings"]
     test = json.loads(out)["evaluation"]["test"]["ensemble"]
     confusion = np.array(test["confusion"])
     assert confusion.sum() == sum(counts["test"]) and confusion.sum(1).tolist() == counts["test"]
