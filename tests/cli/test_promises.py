@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_SPACE, run_cli, run_main, search_once
+from tests.conftest import ENDLESS_SPACE, TINY_SPACE, run_cli, run_main, search_once
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow
@@ -26,6 +26,38 @@ def test_timeout_starts_no_trial_after_it(tmp_path, capsys):
     assert code == 0, err
     finished = SearchStore(None, tmp_path).trials.count_finished("p")
     assert 1 <= finished < 50  # the trial running at the deadline finishes; no other starts
+
+
+@pytest.mark.parametrize("jobs", ["--in-process", "--jobs=2"])
+def test_at_the_deadline_running_trials_stop_at_their_epoch_and_still_count(tmp_path, capsys, jobs):
+    """Trials that would train 1,000 epochs: at --timeout each stops at its epoch's end with its
+    best epoch's weights, is recorded as pruned with its figures, and the ensemble uses it."""
+    code, out, err = run_main(["search", "--space", str(ENDLESS_SPACE), "--study", "d", "--trials", "4", "--timeout", "8",
+                               "--results-dir", str(tmp_path), "--seed", "0", jobs], capsys)
+    assert code == 0, err
+    store = SearchStore(None, tmp_path)
+    trials = store.trials.all("d")
+    assert trials and all(t.state.value == "pruned" for t in trials)
+    for t in trials:
+        assert t.reason == f"stopped at the search's deadline (--timeout) after epoch {t.epochs} of 1000"
+        assert t.best_epoch is not None and t.value == pytest.approx(t.history["val_accuracy"][t.best_epoch])
+        assert t.ranks and store.artifacts.model_path("d", t.number) is not None
+    record = store.evaluations.latest("d")
+    assert record is not None and set(record.selection.members) <= {t.number for t in trials}
+    assert "stopped at the search's deadline" in out
+
+
+def test_a_trial_timeout_caps_each_trial(tmp_path, capsys):
+    code, out, err = run_main(["search", "--space", str(ENDLESS_SPACE), "--study", "c", "--trials", "2",
+                               "--trial-timeout", "3", "--results-dir", str(tmp_path), "--seed", "0", "--in-process",
+                               "--no-ensemble"], capsys)
+    assert code == 0, err
+    trials = SearchStore(None, tmp_path).trials.all("c")
+    assert len(trials) == 2
+    for t in trials:
+        assert t.state.value == "pruned" and t.epochs < 1000 and t.seconds >= 3  # timed from the trial's start
+        assert t.reason == f"stopped at its time cap (--trial-timeout 3 s) after epoch {t.epochs} of 1000"
+    assert {t.number for t in SearchStore(None, tmp_path).trials.top("c", 2)} == {0, 1}  # both rank
 
 
 def test_one_job_and_a_seed_repeat_the_proposals(tmp_path, capsys):

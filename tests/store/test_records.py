@@ -110,3 +110,15 @@ def test_each_read_of_the_test_split_is_counted_and_an_older_study_counts_its_ev
     assert store.evaluations.test_reads("s") == 1
     assert store.evaluations.count_test_read("s") == 2 == SearchStore(None, tmp_path).evaluations.test_reads("s")
     assert store.evaluations.count_test_read("s") == 3  # a read with no record (a crash) still counts
+
+
+@pytest.mark.parametrize("state, value, best_epoch, ranks", [
+    ("complete", 0.9, 3, True),
+    ("complete", None, None, False),  # no value: nothing to rank by
+    ("pruned", 0.8, None, False),  # the pruner's: stopped as unpromising, no best epoch
+    ("pruned", 0.8, 2, True),  # cut short by a deadline, with its best epoch's figures
+    ("failed", None, None, False),
+    ("running", None, None, False),
+])
+def test_which_trials_rank(state, value, best_epoch, ranks):
+    assert TrialRecord(0, state, value, {}, best_epoch=best_epoch).ranks is ranks

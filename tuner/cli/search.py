@@ -34,7 +34,12 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--sampler", help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
                                 "hyperband (its brackets count as trials; see README).")
 @click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
-@click.option("--timeout", type=Seconds(1), help="No new trial starts after this many seconds.")
+@click.option("--timeout", type=Seconds(1),
+              help="Seconds the search may run: then no trial starts, and each running one stops at its epoch's end "
+                   "with its best epoch's weights (recorded as pruned, still a candidate for the ensemble); then "
+                   "the ensemble step runs. The ETA counts it.")
+@click.option("--trial-timeout", type=Seconds(1),
+              help="Seconds one trial may train: past them it stops at its epoch's end, as at --timeout.")
 @click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
@@ -63,7 +68,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @store_options
 @click.pass_obj
 def command(app: Application, space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
-            timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
+            timeout: float | None, trial_timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
             keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int | None,
             isolate: bool | None, ensemble: bool, refit: bool,
             storage: str | None, results_dir: Path) -> None:
@@ -95,12 +100,12 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
         isolate = selected_backend() == "tensorflow"
     jobs = check_jobs(jobs or default_jobs(engine))
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
-                            keep_models, max_failures, precision, jobs, isolate)
+                            keep_models, max_failures, precision, jobs, isolate, trial_timeout=trial_timeout)
     store, terminal = app.open_store(storage, results_dir, heartbeat=True, create=True), app.terminal
     # Said once the search starts: a command refused before (bad data, a foreign database) prints its one line only.
     intro = (f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, {plural(trials, 'trial')}, "
              f"storage {redact(store.url)}")
-    view = SearchView(terminal, store, name, trials, intro=intro)
+    view = SearchView(terminal, store, name, trials, intro=intro, timeout=timeout)
     store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.artifacts.check_writable(name)
     try:

@@ -24,6 +24,8 @@ class SearchContext:
     # A worker process retires (to be replaced by a fresh one) once its resident memory grew by
     # this fraction over what it was after its first trial; None in a process that stays.
     retire_growth: float | None = None
+    deadline: float | None = None  # time.monotonic() of the search's end (--timeout), in this process
+    trial_timeout: float | None = None  # seconds a trial may train (--trial-timeout)
 
 
 def _never(epoch: int, val_accuracy: float) -> bool:

@@ -12,12 +12,11 @@ from tuner.search.runner import TrialRunner
 WAIT_SECONDS = 2.0  # between looks at other workers' running trials
 
 
-def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, timeout: float | None) -> None:
+def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, deadline: float | None) -> None:
     """Run trials until the study holds `n_trials` finished ones (complete or pruned, across
-    every worker), or no new trial may start after `timeout` seconds, or the runner retires
-    its process. A worker starts a trial only while fewer than N are finished or running, and
+    every worker), or the `deadline` (`time.monotonic()`) passed, or the runner retires its
+    process. A worker starts a trial only while fewer than N are finished or running, and
     waits while the running ones could still make N. Raises SearchStopped on a fatal condition."""
-    deadline = None if timeout is None else time.monotonic() + timeout
     engine.prepare(n_trials)
     while (deadline is None or time.monotonic() < deadline) and not runner.retiring and not engine.exhausted:
         finished, running = engine.counts()

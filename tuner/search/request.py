@@ -18,7 +18,7 @@ class SearchRequest:
     engine: str = "optuna"
     sampler: str | None = None
     pruner: str | None = None
-    timeout: float | None = None
+    timeout: float | None = None  # seconds: then no trial starts and running ones stop at their epoch's end
     data: Path | None = None
     cache_dir: Path = field(default_factory=config.cache_dir)  # $TUNE_CACHE_DIR, else ~/.cache/tune
     seed: int | None = None  # the sampler's; the split's seed is the space's
@@ -28,6 +28,7 @@ class SearchRequest:
     jobs: int = 1  # worker processes sharing the study (and the accelerator)
     isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
     retire_growth: float | None = None  # in a worker: retire after this memory growth
+    trial_timeout: float | None = None  # seconds one trial may train: it stops at the epoch's end past them
 
 
 def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitInfo) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from tuner.data import SearchData, load_search_data
 from tuner.search.engines import check_choice, engine_class
@@ -68,11 +69,12 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
     from tuner.training.backend import configure
 
     setup = configure(request.precision, request.cache_dir)
+    deadline = None if request.timeout is None else time.monotonic() + request.timeout
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
-                        request.max_failures, request.retire_growth)
+                        request.max_failures, request.retire_growth, deadline, request.trial_timeout)
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
     engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)
     observer.search_started(setup)
-    run_trials(engine, runner, request.n_trials, request.timeout)
+    run_trials(engine, runner, request.n_trials, deadline)
     return not runner.retiring or store.trials.count_finished(request.study) >= request.n_trials

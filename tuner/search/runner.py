@@ -57,12 +57,16 @@ class TrialRunner:
         ctx.observer.trial_started(number, params, epochs)
         start = time.perf_counter()
 
-        metric = ctx.space.objective.metric
+        metric, cut = ctx.space.objective.metric, []
 
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
             ctx.observer.epoch_ended(number, epoch, metrics)
             if proposal.should_prune(epoch, metrics[metric]):
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
+            why = self._time_up(start) if epoch + 1 < epochs else None
+            if why is not None:
+                cut.append(f"stopped at {why} after epoch {epoch + 1} of {epochs}")
+            return why is not None
 
         base = TrialRecord(number=number, state=TrialState.FAILED, value=None, params=params, seed=seed,
                            max_epochs=epochs)
@@ -76,15 +80,27 @@ class TrialRunner:
         except TrialFailed as e:
             record = replace(base, reason=str(e), history=e.history, timings=e.timings)
         else:
-            record = replace(base, state=TrialState.COMPLETE, history=result.history, best_epoch=result.best_epoch,
-                             timings=result.timings, **self._figures(result.val_probs))
+            # Cut short by the deadline, it is pruned, but with its best epoch's figures and
+            # predictions it still ranks (`TrialRecord.ranks`): a candidate for the ensemble.
+            record = replace(base, state=TrialState.PRUNED if cut else TrialState.COMPLETE, reason=cut[0] if cut else None,
+                             history=result.history, best_epoch=result.best_epoch, timings=result.timings,
+                             **self._figures(result.val_probs))
             keep = self._save_result(record, result)
             del result
         record = replace(record, seconds=time.perf_counter() - start)
-        if record.state is not TrialState.COMPLETE:
+        if not record.ranks:
             ctx.store.artifacts.save_trial_files(ctx.study, record, None)
         free_memory()
         return record, keep
+
+    def _time_up(self, trial_start: float) -> str | None:
+        """Why a trial must stop at this epoch's end: the search's deadline or its own cap."""
+        now, ctx = time.perf_counter(), self.ctx
+        if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
+            return "the search's deadline (--timeout)"
+        if ctx.trial_timeout is not None and now - trial_start >= ctx.trial_timeout:
+            return f"its time cap (--trial-timeout {ctx.trial_timeout:g} s)"
+        return None
 
     def _figures(self, probs: Any) -> dict[str, Any]:
         """A complete trial's validation figures from its best epoch's predictions."""

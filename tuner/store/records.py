@@ -45,7 +45,7 @@ class TrialRecord:
     best_epoch: int | None = None
     val_loss: float | None = None
     val_accuracy: float | None = None  # plain accuracy, whatever the objective (with test-time flips if asked)
-    reason: str | None = None  # why it failed
+    reason: str | None = None  # why it failed, or why it was cut short (a deadline)
     seconds: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     seed: int | None = None  # the training seed: with params and max_epochs, enough to run the trial again
@@ -66,6 +66,13 @@ class TrialRecord:
     @property
     def finished(self) -> bool:
         return self.state.finished
+
+    @property
+    def ranks(self) -> bool:
+        """Competes for the leaderboard, the models kept and the ensemble: complete, or cut short
+        by a deadline with its best epoch's figures (a pruner's trial has no best epoch)."""
+        done = self.state is TrialState.COMPLETE or self.state is TrialState.PRUNED and self.best_epoch is not None
+        return done and self.value is not None
 
     @property
     def val_balanced_accuracy(self) -> float | None:

@@ -37,8 +37,9 @@ def counts_of(trials: list[TrialRecord]) -> dict[str, int]:
 
 
 def best_of(trials: list[TrialRecord], k: int, objective: Objective) -> list[TrialRecord]:
-    """The best k complete trials: best objective value, then lowest loss, then earliest."""
-    done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    """The best k ranking trials (`TrialRecord.ranks`): best objective value, then lowest loss,
+    then earliest."""
+    done = [t for t in trials if t.ranks]
     return sorted(done, key=lambda t: (objective.rank_key(t.value), t.val_loss if t.val_loss is not None else 0,
                                        t.number))[:k]
 

@@ -30,7 +30,9 @@ from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
 
-EpochHook = Callable[[int, dict[str, float]], None]  # may raise TrialPruned
+# Told each epoch's figures; may raise TrialPruned, or return True to end training after this
+# epoch as early stopping would, with the best epoch's weights (a deadline).
+EpochHook = Callable[[int, dict[str, float]], "bool | None"]
 
 
 @dataclass
@@ -129,9 +131,9 @@ class Validation(keras.callbacks.Callback):
                            ("val_loss", val_loss), ("val_accuracy", val_acc),
                            ("val_balanced_accuracy", balanced_accuracy(probs, self.data.y_val)), ("lr", lr)):
             self.history[key].append(value)
-        if self.hook is not None:  # the epoch ended: it is reported even when a stop was asked for
-            self.hook(epoch, {k: v[-1] for k, v in self.history.items()})
-        interrupts.check()
+        if self.hook is not None and self.hook(epoch, {k: v[-1] for k, v in self.history.items()}):
+            self.model.stop_training = True  # EarlyStopping restores the best epoch's weights at the end
+        interrupts.check()  # after the hook: the epoch ended, it is reported even when a stop was asked for
 
 
 def seed_everything(seed: int) -> None:

@@ -25,8 +25,9 @@ class SearchView:
     """The search observer: a rich Live view on a TTY, else one line per trial."""
 
     def __init__(self, terminal: Terminal, store: SearchStore, study: str, n_trials: int, top: int = 10,
-                 intro: str | None = None):
+                 intro: str | None = None, timeout: float | None = None):
         self.t, self.store, self.study, self.n_trials, self.top = terminal, store, study, n_trials, top
+        self.timeout = timeout  # the ETA is never past it: running trials stop at their epoch's end
         self.intro = intro  # the search's first line, once it starts
         self.jobs = 1
         self.start = time.monotonic()
@@ -64,9 +65,18 @@ class SearchView:
         done = c["complete"] + c["pruned"]
         elapsed = time.monotonic() - self.start
         mean = self.board.mean_seconds if self.board else None
-        eta = duration(mean * max(self.n_trials - done, 0) / self.jobs) if mean else "-"  # workers overlap
+        eta = duration(self._eta(mean, done, elapsed))
         return (f"{done}/{self.n_trials} finished ({c['complete']} complete, {c['pruned']} pruned, "
                 f"{c['failed']} failed)  elapsed {duration(elapsed)}  ETA {eta}")
+
+    def _eta(self, mean: float | None, done: int, elapsed: float) -> float | None:
+        """Seconds left: the trials still to run at the mean so far (workers overlap), but not
+        past the deadline."""
+        left = self.timeout - elapsed if self.timeout is not None else None
+        if mean is None:
+            return None if left is None else max(left, 0.0)
+        estimate = mean * max(self.n_trials - done, 0) / self.jobs
+        return estimate if left is None else max(min(estimate, left), 0.0)
 
     def _render(self, final: bool = False) -> Group:
         parts: list[Any] = [Text(self._header(), style="bold")]
@@ -125,7 +135,8 @@ class SearchView:
             self.live.update(self._render())
             return
         objective = self.board.objective
-        outcome = {TrialState.COMPLETE: scored(objective, record.value), TrialState.PRUNED: f"pruned at epoch {record.epochs}",
+        pruned = f"{scored(objective, record.value)}, {record.reason}" if record.ranks else f"pruned at epoch {record.epochs}"
+        outcome = {TrialState.COMPLETE: scored(objective, record.value), TrialState.PRUNED: pruned,
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
         best = self.board.rows[0] if self.board.rows else None
         best_text = f"; best: trial {best.trial} {figure(objective, best.value)}" if best else ""
