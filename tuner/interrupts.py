@@ -76,8 +76,17 @@ def _exit_now(signum: int, frame: Any) -> None:
     line: unwinding through native code (TensorFlow's threads) could crash the teardown."""
     how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
     # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
-    os.write(_STDERR[0], f"error: interrupted ({how}); the study's records and any export are as they were\n".encode())
+    kept = "".join(["the study's records and any export are as they were", *(f", {n}" for n in _EXIT_NOTES)])
+    os.write(_STDERR[0], f"error: interrupted ({how}); {kept}\n".encode())
     os._exit(EXIT_CODES[how])
+
+
+_EXIT_NOTES: list[str] = []  # what an interrupted command did change, for its one line
+
+
+def note_for_exit(note: str) -> None:
+    """Say in the interrupted line what this command already changed (a counted test read)."""
+    _EXIT_NOTES.append(note)
 
 
 @contextlib.contextmanager

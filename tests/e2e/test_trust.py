@@ -262,7 +262,8 @@ URL_CASES = [("in memory", "sqlite://", "an in-memory database keeps nothing"),
              ("a SQLite URI", "sqlite:///file:x.db", "SQLite URI file names"),
              ("memory by URI", "sqlite:///x.db?mode=memory&uri=true", "query options on a SQLite URL"),
              ("read-only by URI", "sqlite:///x.db?mode=ro&uri=true", "query options on a SQLite URL"),
-             ("an ignored option", "sqlite:///x.db?mode=memory", "query options on a SQLite URL")]
+             ("an ignored option", "sqlite:///x.db?mode=memory", "query options on a SQLite URL"),
+             ("a folder that does not exist", "sqlite:///no/such/folder/x.db", "the folder no/such/folder does not exist")]
 
 
 @pytest.mark.parametrize("case, url, expected", URL_CASES, ids=[c[0] for c in URL_CASES])
@@ -271,7 +272,10 @@ URL_CASES = [("in memory", "sqlite://", "an in-memory database keeps nothing"),
 @pytest.mark.slow
 def test_storage_that_keeps_nothing_or_hides_a_file_is_refused(command, case, url, expected, study_dir, tmp_path,
                                                                capsys, monkeypatch):
+    if command[0] == "studies" and "folder" in case:
+        expected = "no studies yet"  # a command that reads says there is nothing before the folder matters
     check_refused(command + ["--storage", url], expected, study_dir, tmp_path, capsys, monkeypatch)
+    assert not (tmp_path / "no").exists()  # a typo in a path creates no folders
 
 
 @pytest.mark.slow
@@ -728,9 +732,11 @@ def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, 
     import shutil
     import signal
 
+    from tuner.store import SearchStore
+
     results = tmp_path / "results"
     shutil.copytree(study_dir, results)
-    before = _latest(results)
+    before, reads = _latest(results), SearchStore(None, results).evaluations.test_reads(STUDY)
     proc = _start(["ensemble", "--study", STUDY, "--results-dir", str(results), "--reevaluate"], tmp_path)
     _wait_for_line(proc, "selecting an ensemble")
     proc.send_signal(getattr(signal, signum))
@@ -738,8 +744,13 @@ def test_a_signal_during_the_ensemble_step_is_one_line(signum, code, study_dir, 
     if proc.returncode == 0:  # it finished first: then its record is whole
         assert _latest(results).when >= before.when
         return
-    assert proc.returncode == code and "interrupted" in one_line(err) and "Traceback" not in err
+    line = one_line(err)
+    assert proc.returncode == code and "interrupted" in line and "Traceback" not in err
     assert _latest(results) == before
+    now = SearchStore(None, results).evaluations.test_reads(STUDY)
+    # The line tells what changed: a read counted before the signal came is said, with the count.
+    assert ("except its test split's read count, now" in line) == (now > reads), (line, reads, now)
+    assert now == reads or f"now {now} " in line
 
 
 def _verify(results: Path, tmp_path: Path, capsys) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tuner.ui.board import describe_params, median_times, trial_times
 from tuner.store import TrialRecord
@@ -98,3 +100,52 @@ def test_force_color_in_a_pipe_gives_colour_at_most_never_the_live_view(tmp_path
     clock.now += 20.0
     view.epoch_ended(0, 0, METRICS)
     assert "trial 0 epoch 1/2" in out.getvalue() and "\x1b[?25l" not in out.getvalue()  # no cursor codes
+
+
+@pytest.mark.parametrize("chunks, expected", [
+    (["title   \n", "│ a │\n"], "title\n│ a │\n"),
+    (["tit", "le  ", " \nnext\n"], "title\nnext\n"),  # a line split across writes
+    (["  indented stays\n"], "  indented stays\n"),
+    (["no newline yet   "], "no newline yet   "),  # written as it is once flushed: nothing waits forever
+    (["tabs\t \n"], "tabs\t\n"),
+])
+def test_piped_output_drops_the_spaces_rich_pads_lines_with(chunks, expected):
+    import io
+
+    from tuner.ui.terminal import TrimmedLines
+
+    out = io.StringIO()
+    stream = TrimmedLines(out)
+    for chunk in chunks:
+        stream.write(chunk)
+    stream.flush()
+    assert out.getvalue() == expected and not stream.isatty()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(alphabet=" ab│\n", max_size=60), st.lists(st.integers(0, 60), max_size=6))
+def test_any_text_in_any_pieces_reads_as_its_lines_without_trailing_spaces(text, cuts):
+    import io
+
+    from tuner.ui.terminal import TrimmedLines
+
+    out = io.StringIO()
+    stream = TrimmedLines(out)
+    bounds = sorted({0, len(text), *[min(c, len(text)) for c in cuts]})
+    for start, end in zip(bounds, bounds[1:]):
+        stream.write(text[start:end])
+    stream.flush()
+    *lines, last = text.split("\n")
+    assert out.getvalue() == "".join(line.rstrip(" ") + "\n" for line in lines) + last
+
+
+def test_a_piped_leaderboard_has_no_trailing_spaces(tmp_path, capsys):
+    from tests.conftest import run_main
+    from tuner.store import SearchStore
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    store.trials.add("s", TrialRecord(-1, "complete", 0.9, {"depth": 2}, history={"val_loss": [0.3]}, val_loss=0.3))
+    code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0 and "90.00%" in out
+    assert [line for line in out.splitlines() if line.endswith(" ")] == []

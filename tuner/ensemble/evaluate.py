@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from tuner import interrupts
 from tuner.ensemble.assembly import combine
 from tuner.ensemble.selection import select
 from tuner.errors import UserError
@@ -136,6 +137,7 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     search_data = _search_data_of(store, study, space, data, cache_dir)
     summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
     reads = store.evaluations.count_test_read(study)
+    interrupts.note_for_exit(f"except its test split's read count, now {reads} (a read is counted before it begins)")
     x_test, y_test = load_test_data(space, data, cache_dir)
     return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary,
                             test_reads=reads)

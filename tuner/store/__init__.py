@@ -30,7 +30,7 @@ class SearchStore:
 
     def __init__(self, url: str | None, results_dir: Path, heartbeat: bool = False, create: bool = False):
         self.results_dir = results_dir
-        self.db = Database(url or default_storage_url(results_dir), heartbeat, create)
+        self.db = Database(url or default_storage_url(results_dir), heartbeat, create, own_folder=url is None)
         self.url = self.db.url
         self.studies = Studies(self.db)
         self.trials = Trials(self.db, self.studies)

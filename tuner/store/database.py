@@ -32,10 +32,13 @@ _SCHEMA_WAIT_SECONDS = 2.0  # a schema another process is creating is complete w
 class Database:
     """One storage URL, opened on first use."""
 
-    def __init__(self, url: str, heartbeat: bool = False, create: bool = False):
+    def __init__(self, url: str, heartbeat: bool = False, create: bool = False, own_folder: bool = False):
         self.url = url
         self.heartbeat = heartbeat
         self.create = create
+        # The default database's folder is the results folder, which a search creates; a
+        # --storage path's folder must exist (a typo must not create folders anywhere).
+        self.own_folder = own_folder
         self._storage: Any = None
 
     @property
@@ -123,6 +126,9 @@ class Database:
             if not self.create:
                 raise UserError(f"no studies yet: {path} does not exist (run `tune search` first, or pass the "
                                 f"--results-dir or --storage the search used)")
+            if not self.own_folder and not path.parent.is_dir():
+                raise UserError(f"storage {redact(self.url)}: the folder {path.parent} does not exist; create it "
+                                f"first (a search creates only its results folder)")
             check_can_write(path.parent)
             return False
         if not path.is_file():

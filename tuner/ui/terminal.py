@@ -14,12 +14,37 @@ from tuner.ui.board import Board
 from tuner.ui.tables import board_table, data_line, data_table, failures_table
 
 
+class TrimmedLines:
+    """A text stream that drops the spaces rich pads lines with (titles and captions are padded
+    to the table's width): in a log or a file, trailing spaces are noise for diff and grep."""
+
+    def __init__(self, stream: Any):
+        self.stream, self.pending = stream, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending)
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 class Terminal:
     def __init__(self, console: Console | None = None):
         # Without a TTY (CI logs, pipes) rich would wrap at 80 columns; logs can be wider.
-        width = None if sys.stdout.isatty() else config.columns()
-        self.console = console or Console(highlight=False, width=width)
-        self.err = Console(stderr=True, highlight=False, width=width)
+        tty = sys.stdout.isatty()
+        width = None if tty else config.columns()
+        self.console = console or Console(highlight=False, width=width, file=None if tty else TrimmedLines(sys.stdout))
+        self.err = Console(stderr=True, highlight=False, width=width,
+                           file=None if sys.stderr.isatty() else TrimmedLines(sys.stderr))
 
     @property
     def interactive(self) -> bool:
