@@ -58,6 +58,7 @@ OWNERS = {
     "click": ("tuner.cli",),
     "keras_tuner": ("tuner.search.engines.kerastuner_engine",),
     "optuna": ("tuner.store", "tuner.search.engines"),
+    "optuna_dashboard": ("tuner.store.studies",),
     "rich": ("tuner.ui", "tuner.cli"),
 }
 

@@ -11,6 +11,7 @@ from tuner.errors import UserError
 from tuner.paths import inside, make_folder, remove_stale
 from tuner.store import migrate
 from tuner.store.artifacts import Artifacts
+from tuner.store.notes import study_note
 from tuner.store.records import Evaluation
 from tuner.store.studies import Studies
 
@@ -31,8 +32,10 @@ class Evaluations:
         return evaluations[-1] if evaluations else None
 
     def add(self, name: str, evaluation: Evaluation) -> None:
-        """Append a record; every one is kept, none is overwritten."""
+        """Append a record; every one is kept, none is overwritten. The study's dashboard note
+        then shows them (`tuner.store.notes`)."""
         self.studies.set_attr(name, _KEY, self.studies.attr(name, _KEY, []) + [evaluation.to_json()])
+        self.studies.save_note(name, study_note(self.all(name)))
 
     def test_reads(self, name: str) -> int:
         """How many times the study's test split has been read (an older study counts its

@@ -74,7 +74,7 @@ class Studies:
 
         import optuna
 
-        study = optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
+        study = self._optuna_study(name)
         if study.metric_names is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -98,6 +98,18 @@ class Studies:
                 raise UserError(_foreign(name, self.db.url))
             time.sleep(0.1)
         return True
+
+    def save_note(self, name: str, markdown: str) -> None:
+        """The study's note in optuna-dashboard, written by its own `save_note` (versioned, in
+        the study's system attributes)."""
+        from optuna_dashboard import save_note
+
+        save_note(self._optuna_study(name), markdown)
+
+    def _optuna_study(self, name: str) -> Any:
+        import optuna
+
+        return optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
 
     def meta(self, name: str) -> dict[str, Any]:
         return self.db.storage.get_study_user_attrs(self.require(name))["tune"]
