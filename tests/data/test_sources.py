@@ -224,3 +224,36 @@ def test_real_mnist_copy():
 def test_real_fashion_mnist_from_debian():
     _, info = load_search_data(load_space("fashion_mnist"), None, Path("/tmp/unused"))
     assert info.source == "/usr/share/datasets/fashion-mnist" and info.n_test == 10000
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["with tarfile filters", "a Python without them"])
+def test_archives_extract_alike_with_or_without_tarfiles_filters(tmp_path: Path, monkeypatch, filters):
+    """Python 3.10.0-3.10.11 and 3.11.0-3.11.3 have no `filter=`: there the member checks refuse
+    what is hostile and the special permission bits are dropped, as the "data" filter does."""
+    import stat
+
+    from tuner.data.archives import extract
+
+    if not filters:  # what such a Python's tarfile is: no filters, and a TypeError for `filter=`
+        real = tarfile.TarFile.extractall
+
+        def old_extractall(self, path=".", members=None, *, numeric_owner=False, **unexpected):
+            if unexpected:
+                raise TypeError(f"extractall() got an unexpected keyword argument {next(iter(unexpected))!r}")
+            return real(self, path, members, numeric_owner=numeric_owner, filter="fully_trusted")
+
+        monkeypatch.delattr(tarfile, "data_filter")
+        monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, mode in (("cat/0.png", 0o4755), ("dog/0.png", 0o644)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 1, mode
+            tf.addfile(info, io.BytesIO(b"x"))
+    out = extract(archive, tmp_path / "out")
+    modes = {p.relative_to(out).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*.png")}
+    assert set(modes) == {"cat/0.png", "dog/0.png"} and not modes["cat/0.png"] & (stat.S_ISUID | stat.S_ISGID)
+    for hostile in (tarfile.TarInfo("../evil.png"), _symlink("cat/link.png", "/etc/passwd")):
+        with pytest.raises(UserError):
+            extract(_tar_with(tmp_path / f"h{hostile.name.count('/')}.tar.gz", hostile), tmp_path / f"o{id(hostile)}")
+    assert not (tmp_path / "evil.png").exists()

@@ -149,3 +149,28 @@ def test_a_piped_leaderboard_has_no_trailing_spaces(tmp_path, capsys):
     code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path)], capsys)
     assert code == 0 and "90.00%" in out
     assert [line for line in out.splitlines() if line.endswith(" ")] == []
+
+
+def test_leaderboard_csv_has_every_trial_with_its_figures_and_parameters(tmp_path, capsys):
+    import csv
+    import io
+
+    from tests.conftest import run_main
+    from tuner.space.params import complete_params
+    from tuner.store import SearchStore
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    complete = complete_params({"optimizer": "sgd", "learning_rate": 0.0123})
+    store.trials.add("s", TrialRecord(-1, "complete", 0.9, complete, history={"val_loss": [0.3, 0.2]}, val_loss=0.2,
+                                      best_epoch=1, seconds=2.5))
+    store.trials.add("s", TrialRecord(-1, "failed", None, {"depth": 1}, reason='NaN, "quoted"\nsecond line'))
+    code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["trial"] for r in rows] == ["0", "1"] and [r["state"] for r in rows] == ["complete", "failed"]
+    assert float(rows[0]["value"]) == 0.9 and float(rows[0]["learning_rate"]) == 0.0123 and rows[0]["optimizer"] == "sgd"
+    assert rows[0]["epochs"] == "2" and rows[0]["best_epoch"] == "1" and rows[1]["value"] == ""
+    assert rows[1]["reason"] == 'NaN, "quoted"\nsecond line' and rows[1]["optimizer"] == ""  # quoted, blank where absent
+    code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--csv", "--json"], capsys)
+    assert code == 2 and "choose one" in err

@@ -9,7 +9,7 @@ import click
 from tuner.wording import plural
 from tuner.cli.app import Application
 from tuner.cli.options import Seconds, store_options
-from tuner.search.engines import ENGINES
+from tuner.search.engines import ENGINES, PRUNERS, SAMPLERS
 from tuner.errors import UserError
 from tuner.space.reading import parse_value
 
@@ -31,9 +31,9 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
               help="The study ends with this many finished (complete or pruned) trials, across all workers.")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="optuna", show_default=True)
-@click.option("--sampler", help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
+@click.option("--sampler", type=click.Choice(SAMPLERS), help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
                                 "hyperband (its brackets count as trials; see README).")
-@click.option("--pruner", help="optuna: median (default), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
+@click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
 @click.option("--timeout", type=Seconds(1),
               help="Seconds the search may run: then no trial starts, and each running one stops at its epoch's end "
                    "with its best epoch's weights (recorded as pruned, still a candidate for the ensemble); then "

@@ -95,7 +95,16 @@ def _extract_into(archive: Path, target: Path) -> None:
             zf.extractall(target)
     else:
         with tarfile.open(archive) as tf:
-            tf.extractall(target, members=_tar_members(archive, tf, target), filter="data")
+            members = _tar_members(archive, tf, target)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(target, members=members, filter="data")
+                return
+            # Python before 3.10.12 / 3.11.4 has no extraction filters: the member checks above
+            # refuse links, devices and paths out; what the "data" filter also does is drop
+            # set-uid and other special permission bits.
+            for member in members:
+                member.mode &= 0o755
+            tf.extractall(target, members=members)
 
 
 def extract(archive: Path, target: Path) -> Path:

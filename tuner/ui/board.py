@@ -121,6 +121,26 @@ def _row(rank: int | None, t: TrialRecord, searched: list[str] | None, class_nam
                t.seconds, t.params, describe_params(t.params, searched), t.reason, never, t.val_class_accuracy)
 
 
+FIGURES = ("trial", "state", "value", "val_accuracy", "val_balanced_accuracy", "val_loss", "epochs", "best_epoch",
+           "max_epochs", "seconds", "seed", "reason")
+
+
+def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any]]]:
+    """Every trial of a study, oldest first: its figures, then one column per parameter (the
+    vocabulary's order; blank where a trial has none: an inactive conditional, a failed start)."""
+    from tuner.space.params import PARAMETERS
+
+    trials = store.trials.all(study)
+    names = [n for n in PARAMETERS if any(n in t.params for t in trials)]
+    names += sorted({n for t in trials for n in t.params} - set(names))
+
+    def figures(t: TrialRecord) -> list[Any]:
+        return [t.number, t.state.value, t.value, t.val_accuracy, t.val_balanced_accuracy, t.val_loss, t.epochs,
+                t.best_epoch, t.max_epochs, t.seconds, t.seed, t.reason]
+
+    return [*FIGURES, *names], [figures(t) + [t.params.get(n) for n in names] for t in trials]
+
+
 def shows_balanced(meta: dict[str, Any]) -> bool:
     """Whether balanced accuracy is shown beside accuracy: the study's objective, or its classes
     are imbalanced."""

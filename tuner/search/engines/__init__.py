@@ -15,6 +15,10 @@ ENGINES: dict[str, tuple[str, tuple[str, ...], str, tuple[str, ...]]] = {
                     "bayesian", ("none",)),
 }
 
+# Every engine's names, for the command line's choices; which engine takes which is `check_choice`'s.
+SAMPLERS = sorted({name for _, samplers, _, _ in ENGINES.values() for name in samplers})
+PRUNERS = sorted({name for *_, pruners in ENGINES.values() for name in pruners})
+
 
 def check_choice(engine: str, sampler: str | None, pruner: str | None) -> tuple[str, str]:
     """The engine's sampler (its default if None) and pruner; one clear line if they do not fit."""
