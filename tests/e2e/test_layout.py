@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_SPACE
+
 PACKAGE = Path(__file__).resolve().parents[2] / "tuner"
 # Lowest first; a module may import its own layer and those below it, never one above.
 LAYERS = ["foundation", "space", "data", "training", "store", "search", "ensemble", "ui", "cli"]
@@ -75,6 +77,21 @@ def test_the_command_line_starts_without_keras_or_optuna():
              "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'optuna', 'keras_tuner') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_the_parent_of_a_search_opens_it_without_keras(engine, tmp_path):
+    """What the `tune` process does before its workers train (data, study, start points) imports
+    no Keras and no KerasTuner: those load, with their start-up logs, in the workers only."""
+    probe = ("import sys; from pathlib import Path; from tuner.search.run import open_search; "
+             "from tuner.search.request import SearchRequest; from tuner.search.observer import QuietObserver; "
+             "from tuner.space.files import load_space; from tuner.store import SearchStore; "
+             f"space = load_space({str(TINY_SPACE)!r}); store = SearchStore(None, Path({str(tmp_path)!r}), create=True); "
+             f"open_search(store, SearchRequest(space, 's', 2, {engine!r}, cache_dir=Path({str(tmp_path)!r})), QuietObserver()); "
+             "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'keras_tuner') if m in sys.modules), "
+             "len(store.trials.all('s')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "0"]
 
 
 BENCH = PACKAGE.parent / "bench"

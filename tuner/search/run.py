@@ -6,7 +6,7 @@ import os
 import time
 
 from tuner.data import SearchData, load_search_data
-from tuner.search.engines import check_choice, engine_class
+from tuner.search.engines import check_choice, engine_class, queue_start_points
 from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
 from tuner.search.context import SearchContext
@@ -42,7 +42,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
         observer.note(note)
     store.artifacts.check_no_links_out(request.study)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
-    engine_class(request.engine).queue_start_points(store, request.study, request.space)
+    queue_start_points(request.engine, store, request.study, request.space)
     store.artifacts.save_val_labels(request.study, data.y_val)
     return data
 

@@ -4,6 +4,7 @@ user's engine and sampler names costs nothing."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from tuner.errors import UserError
 
@@ -33,6 +34,18 @@ def check_choice(engine: str, sampler: str | None, pruner: str | None) -> tuple[
         why = "; Hyperband is its own sampler" if engine == "keras-tuner" else ""
         raise UserError(f"engine {engine} has no pruner '{pruner}' (choose from {', '.join(pruners)}){why}")
     return sampler, pruner
+
+
+# Engines whose start points are queued in the study before any worker starts (Optuna's queue);
+# KerasTuner's oracle takes them in the process that searches (`start_with`).
+QUEUES_IN_STUDY = ("optuna",)
+
+
+def queue_start_points(engine: str, store: Any, study: str, space: Any) -> None:
+    """In the parent: the engine's start points into the study, importing no engine that needs
+    none there (keras_tuner would import TensorFlow into the process that never trains)."""
+    if engine in QUEUES_IN_STUDY:
+        engine_class(engine).queue_start_points(store, study, space)
 
 
 def engine_class(engine: str) -> type:
