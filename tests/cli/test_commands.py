@@ -221,3 +221,17 @@ def test_search_says_which_trials_are_start_points(tmp_path, capsys):
     (first,) = [line for line in out.splitlines() if line.startswith("trial 0 started")]
     assert first.startswith("trial 0 started (start point 1/1): ") and " w6 " in first and " adam " in first
     assert "trial 1 started: " in out
+
+
+@pytest.mark.slow  # starts `tune` in a process of its own, as a shell does
+def test_shell_completion_offers_the_choices(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_TUNE_COMPLETE": "bash_complete", "COMP_WORDS": "tune search --sampler ", "COMP_CWORD": "3"}
+    out = subprocess.run([sys.executable, "-m", "tuner"], env=env, capture_output=True, text=True, check=True).stdout
+    assert [line.split(",")[1] for line in out.split()] == ["bayesian", "gp", "hyperband", "random", "tpe"]
+    env.update(_TUNE_COMPLETE="bash_source")
+    script = subprocess.run([sys.executable, "-m", "tuner"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "_tune_completion" in script and "complete -o nosort -F _tune_completion tune" in script

@@ -23,7 +23,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _environment_help() -> str:
     from tuner.config import VARIABLES
 
-    return "\b\nEnvironment variables:\n" + "\n".join(f"  {name:24} {what}" for name, what in VARIABLES.items())
+    variables = "\n".join(f"  {name:24} {what}" for name, what in VARIABLES.items())
+    # click's own completion: commands, options and the choices of --engine, --sampler, --pruner, ...
+    completion = ('\b\nShell completion (bash; zsh_source and fish_source for the others):\n'
+                  '  eval "$(_TUNE_COMPLETE=bash_source tune)"')
+    return f"\b\nEnvironment variables:\n{variables}\n\n{completion}"
 
 
 @click.group(context_settings=CONTEXT, epilog=_environment_help())
