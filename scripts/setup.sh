@@ -2,7 +2,8 @@
 # Set up `tune` in ./.venv on a fresh Debian machine (CPU).
 #   scripts/setup.sh          the package, TensorFlow (the default Keras backend)
 #   scripts/setup.sh --test   also test tools, JAX and PyTorch (CPU) for the other backends and
-#                             Optuna's GP sampler, Debian's Fashion-MNIST and a PostgreSQL server
+#                             Optuna's GP sampler, Debian's Fashion-MNIST, a PostgreSQL server and
+#                             chromium (the report's browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 test_deps=0
@@ -11,7 +12,8 @@ test_deps=0
 if [ "$test_deps" = 1 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq dataset-fashion-mnist postgresql >/dev/null
+    # chromium: the report's test opens it in a real browser
+    apt-get install -y -qq dataset-fashion-mnist postgresql chromium >/dev/null
 fi
 
 python3 -m venv .venv
@@ -19,8 +21,8 @@ python3 -m venv .venv
 if [ "$test_deps" = 1 ]; then
     # The CPU build of torch first, pinned: a bare range would pull a multi-GB CUDA build.
     .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[tensorflow,jax,gp,postgres,test]"
+    .venv/bin/python -m pip install -q -e ".[tensorflow,report,jax,gp,postgres,test]"
 else
-    .venv/bin/python -m pip install -q -e ".[tensorflow]"
+    .venv/bin/python -m pip install -q -e ".[tensorflow,report]"
 fi
 echo "tune is installed in .venv: .venv/bin/tune --help"

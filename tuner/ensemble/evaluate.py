@@ -133,8 +133,8 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
 
     selection = select(store, study, top, size, metric)
     space = stored_space(store, study)
-    data = data if data is not None else _recorded_source(store, study)
-    search_data = _search_data_of(store, study, space, data, cache_dir)
+    data = data if data is not None else recorded_source(store, study)
+    search_data = search_data_of(store, study, space, data, cache_dir)
     summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
     reads = store.evaluations.count_test_read(study)
     interrupts.note_for_exit(f"except its test split's read count, now {reads} (a read is counted before it begins)")
@@ -143,13 +143,13 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
                             test_reads=reads)
 
 
-def _recorded_source(store: SearchStore, study: str) -> Path | None:
+def recorded_source(store: SearchStore, study: str) -> Path | None:
     """Where the study's data came from, if it is still there (else the usual lookup)."""
     source = Path(store.studies.meta(study)["split"]["source"])
     return source if source.exists() else None
 
 
-def _search_data_of(store: SearchStore, study: str, space: Space, data: Path | None, cache_dir: Path) -> SearchData:
+def search_data_of(store: SearchStore, study: str, space: Space, data: Path | None, cache_dir: Path) -> SearchData:
     """The study's train and validation splits, refused unless they are the ones it searched."""
     from tuner.data import load_search_data
 

@@ -74,6 +74,18 @@ class Trials:
     def top(self, name: str, k: int) -> list[TrialRecord]:
         return best_of(self.all(name), k, self.objective(name))
 
+    def importances(self, name: str) -> dict[str, float]:
+        """Optuna's hyperparameter importances of the study (its fANOVA evaluator, seeded), most
+        important first; empty while fewer than two trials rank or nothing varies."""
+        import optuna
+        from optuna.importance import FanovaImportanceEvaluator
+
+        study = optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
+        try:
+            return dict(optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)))
+        except (ValueError, RuntimeError):  # too few trials, or one value of every parameter
+            return {}
+
     def start_point(self, name: str, number: int) -> int | None:
         """Which of the space's start points this trial runs (its recorded origin), or None."""
         index = self.db.storage.get_trial(self.trial_id(name, number)).user_attrs.get("start_point")

@@ -1,0 +1,93 @@
+"""`tune report` on a real study: the page and a PNG per figure, opened in a real browser
+(headless chromium): every figure decoded with a size, the screenshot not blank, no request
+made for the page, and the text holding the study's own figures."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from tests.conftest import search_once
+from tuner.store import SearchStore
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Chromium's own background services (time, updates, accounts) call home whatever the page
+# does; a request of the page's would go anywhere else.
+CHROMIUMS_OWN = ("google.com", "googleapis.com", "gvt1.com", "gstatic.com")
+FIGURES = {"history", "intermediate", "importances", "slices", "times", "curves_top", "curves_members", "confusion",
+           "augmented", "confidently_wrong"}
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> tuple[Path, Path]:
+    results = search_once(tmp_path_factory.mktemp("report") / "results", "r", "--set", "augment=1.0", "--trials", "4")
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--results-dir", str(results)])
+    assert e.value.code == 0
+    return results, results / "r" / "report"
+
+
+def test_the_report_has_every_figure_as_a_png_and_inline(reported):
+    results, out = reported
+    assert {p.stem for p in out.glob("*.png")} == FIGURES
+    page = (out / "report.html").read_text()
+    assert page.count("<img ") == len(FIGURES)
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)  # nothing to fetch
+    store = SearchStore(None, results)
+    record = store.evaluations.latest("r")
+    assert f"{100 * record.test['ensemble']['accuracy']:.2f}%" in page and "study r" in page
+    assert f"reads of the test split</td><td>{store.evaluations.test_reads('r')}" in page
+
+
+def test_a_report_never_reads_the_test_split(reported, tmp_path, monkeypatch):
+    from tuner import data
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report read the test split")
+
+    monkeypatch.setattr(data, "load_test_data", forbidden)
+    results, _ = reported
+    from tuner.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--results-dir", str(results), "--out", str(tmp_path / "again")])
+    assert e.value.code == 0 and (tmp_path / "again" / "report.html").is_file()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh --test installs it as root "
+                                             "on Debian); the report's browser check needs it")
+def test_the_report_renders_offline_in_a_real_browser(reported, tmp_path):
+    from PIL import Image
+
+    _, out = reported
+    page = (out / "report.html").resolve().as_uri()
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    dom = subprocess.run([*flags, f"--log-net-log={tmp_path / 'net.json'}", "--dump-dom", page], capture_output=True,
+                         text=True, timeout=120).stdout
+    body = re.search(r'<body data-figures="(\d+)" data-rendered="(\d+)"', dom)
+    assert body and body.groups() == (str(len(FIGURES)), str(len(FIGURES))), dom[:300]  # every <img> decoded
+    for name in ("The study", "The ensemble and its recorded test evaluation", "test accuracy"):  # the text
+        assert name in dom
+    net = (tmp_path / "net.json").read_text()
+    events = json.loads(net if net.rstrip().endswith("}") else net.rstrip().rstrip(",") + "]}")["events"]
+    urls = {e["params"][k] for e in events for k in ("url", "original_url") if k in e.get("params", {})}
+    hosts = {urlparse(u).hostname for u in urls if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    assert all(h and h.endswith(CHROMIUMS_OWN) for h in hosts), sorted(hosts)
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1200,8000", f"--screenshot={shot}", page], capture_output=True, timeout=120,
+                   check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert (pixels < 240).mean() > 0.05  # drawn, not a blank page

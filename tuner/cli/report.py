@@ -1,0 +1,43 @@
+"""`tune report`: the search as pictures, in one HTML page that opens offline, and PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tuner.cli.app import Application
+from tuner.cli.options import store_options, study_option
+
+
+@click.command("report")
+@study_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.html and its PNGs  [default: <results-dir>/<study>/report]")
+@click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it "
+              "(for the image grids; the rest of the report reads records only).")
+@click.option("--no-images", is_flag=True, help="Leave out the image grids (they load the train and validation splits).")
+@store_options
+@click.pass_obj
+def command(app: Application, study: str | None, out_dir: Path | None, data: Path | None, no_images: bool,
+            storage: str | None, results_dir: Path) -> None:
+    """Draw the study: history, per-epoch values, importances, slices, learning curves, where the
+    time went, the ensemble's recorded test evaluation, and images as the best trial saw them.
+    Reads records (and the train and validation splits for the images); never the test split."""
+    from tuner import config
+    from tuner.ensemble.evaluate import recorded_source, search_data_of, stored_space
+    from tuner.errors import UserError
+    from tuner.ui.report import build_report
+
+    store = app.open_store(storage, results_dir)
+    name = app.pick_study(store, study)
+    if not store.trials.all(name):
+        raise UserError(f"study '{name}' has no trials yet")
+    out = out_dir or store.artifacts.study_dir(name) / "report"
+
+    def images():
+        source = data if data is not None else recorded_source(store, name)
+        return search_data_of(store, name, stored_space(store, name), source, config.cache_dir())
+
+    page = build_report(store, name, out, None if no_images else images)
+    app.terminal.info(f"report: {page} ({len(list(out.glob('*.png')))} figures beside it as PNG files)")

@@ -1,0 +1,217 @@
+"""`build_report`: a study as one self-contained HTML page that opens offline (every figure a
+PNG inline, a content policy that allows no request) and each figure as a PNG beside it.
+
+It reads the study's records: trials, their per-epoch histories and timings, the recorded test
+evaluation. The image grids also read the train and validation splits (the study's, checked by
+fingerprint); nothing here reads the test split.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tuner import __version__
+from tuner.paths import atomic, make_folder
+from tuner.space.objective import objective_of
+from tuner.store import SearchStore, TrialRecord, TrialState
+from tuner.ui.board import trial_times
+from tuner.ui.report import figures
+from tuner.wording import plural
+
+REPORT = "report.html"
+CURVES_OF_TOP = 3  # learning curves of the best trials (and of every ensemble member)
+GRID = 16  # images per grid
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Figure:
+    title: str
+    file: str
+    data: str  # base64 PNG
+    width: int
+    height: int
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+class _Pictures:
+    """Saves each figure as a PNG in the output folder and keeps it for the page."""
+
+    def __init__(self, out: Path):
+        self.out = out
+
+    def __call__(self, name: str, title: str, fig: Any) -> list[Figure]:
+        if fig is None:
+            return []
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        png = buffer.getvalue()
+        atomic(self.out / f"{name}.png", lambda tmp: tmp.write_bytes(png))
+        width, height = (int(v) for v in fig.get_size_inches() * fig.dpi)
+        return [Figure(title, f"{name}.png", base64.b64encode(png).decode(), width, height)]
+
+
+def build_report(store: SearchStore, study: str, out: Path, images: Callable[[], Any] | None = None) -> Path:
+    """Write report.html and its PNGs into `out`; `images`, if given, returns the study's
+    (train, validation) data for the image grids. Returns the page's path."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    make_folder(out)
+    picture = _Pictures(out)
+    meta, trials = store.studies.meta(study), store.trials.all(study)
+    sections = [_summary(store, study, meta, trials), *_search(store, study, meta, trials, picture)]
+    sections += _ensemble(store, study, trials, picture)
+    note = None
+    if images is not None:
+        sections_images, note = _images(store, study, trials, images, picture)
+        sections += sections_images
+    env = Environment(loader=PackageLoader("tuner.ui.report", "."), autoescape=select_autoescape(["html", "j2"]))
+    page = env.get_template("page.html.j2").render(
+        study=study, sections=sections, version=__version__, images_note=note,
+        made=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    atomic(out / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return out / REPORT
+
+
+def _summary(store: SearchStore, study: str, meta: dict[str, Any], trials: list[TrialRecord]) -> Section:
+    split, counts = meta.get("split") or {}, {s.value: sum(t.state is s for t in trials) for s in TrialState}
+    started = [t.started for t in trials if t.started]
+    ends = [t.started.timestamp() + (t.seconds or 0) for t in trials if t.started]
+    seconds = max(ends) - min(s.timestamp() for s in started) if started else None
+    wall = "-" if seconds is None else f"{seconds / 60:.1f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
+    facts = [["data source", split.get("source", "?")],
+             ["images", f"{split.get('n_train', 0):,} train, {split.get('n_val', 0):,} validation, "
+                        f"{split.get('n_test', 0):,} test"],
+             ["input", "x".join(map(str, split.get("input_shape") or [])) or "?"],
+             ["engine / sampler / pruner", f"{meta.get('engine')} / {meta.get('sampler')} / {meta.get('pruner')}"],
+             ["objective", objective_of(meta.get("space")).name],
+             ["trials", ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"],
+             ["wall time (first trial's start to last trial's end)", wall],
+             ["reads of the test split", str(store.evaluations.test_reads(study))]]
+    tables = [Table([], facts)]
+    names, per_split = split.get("class_names") or [], split.get("class_counts") or {}
+    if names and per_split:
+        tables.append(Table(["class", "train", "validation", "test"],
+                            [[n, *(per_split.get(p, ["-"] * len(names))[i] for p in ("train", "val", "test"))]
+                             for i, n in enumerate(names)]))
+    return Section("study", "The study", tables=tables)
+
+
+def _search(store: SearchStore, study: str, meta: dict[str, Any], trials: list[TrialRecord],
+            picture: _Pictures) -> list[Section]:
+    objective = objective_of(meta.get("space"))
+    searched = {k: v for k, v in (meta.get("space") or {}).get("params", {}).items() if isinstance(v, dict)}
+    search = Section("search", "The search")
+    search.figures += picture("history", "each trial's value, the best so far; pruned and failed trials marked",
+                              figures.history(trials, objective))
+    search.figures += picture("intermediate", "the objective per epoch, with where pruned trials stopped",
+                              figures.intermediate(trials, objective))
+    importance = Section("importances", "Hyperparameters")
+    importance.figures += picture("importances", "hyperparameter importances (Optuna's fANOVA)",
+                                  figures.importances(store.trials.importances(study)))
+    importance.figures += picture("slices", "the objective against each searched parameter (colour: trial number)",
+                                  figures.slices(trials, searched, objective))
+    rows = [(t.number, vars(times)) for t in trials if (times := trial_times(t)) is not None]
+    cost = Section("time", "Where the time went")
+    cost.figures += picture("times", "per complete trial: training, compile, validation, other", figures.times(rows))
+    return [search, importance, cost]
+
+
+def _ensemble(store: SearchStore, study: str, trials: list[TrialRecord], picture: _Pictures) -> list[Section]:
+    record = store.evaluations.latest(study)
+    top = store.trials.top(study, CURVES_OF_TOP)
+    members = [t for t in trials if record is not None and t.number in record.selection.members]
+    curves = Section("curves", "Learning curves")
+    curves.figures += picture("curves_top", f"the {plural(len(top), 'best trial')}: loss and accuracy per epoch "
+                                            "(dotted: the best epoch, whose weights are kept)", figures.curves(top, "best trials"))
+    curves.figures += picture("curves_members", "every ensemble member", figures.curves(members, "ensemble members"))
+    if record is None:
+        return [curves, Section("ensemble", "The ensemble", text=["No evaluation is recorded yet (`tune ensemble`)."])]
+    sel, test = record.selection, record.test
+    section = Section("ensemble", "The ensemble and its recorded test evaluation",
+                      text=[f"Evaluated {record.when} on {record.n_test:,} test images, after {record.n_finished} finished "
+                            f"trials; members chosen by greedy selection on validation {sel.metric}."])
+    section.tables.append(Table(["trial", "weight", "temperature"],
+                                [[n, f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}"]
+                                 for n, w in sorted(sel.members.items(), key=lambda kv: -kv[1])]))
+    section.tables.append(Table(["model", "test accuracy", "test balanced accuracy", "test loss"],
+                                [[k, _pct(v["accuracy"]), _pct(v.get("balanced_accuracy")), f"{v['loss']:.4f}"]
+                                 for k, v in test.items()]))
+    names = record.class_names or list(test[record.final].get("per_class_accuracy", {}))
+    section.tables.append(Table(["class", "test images", *(f"{k} accuracy" for k in test)],
+                                [[n, test[record.final].get("per_class_count", {}).get(n, "-"),
+                                  *(_pct(v.get("per_class_accuracy", {}).get(n)) for v in test.values())] for n in names]))
+    section.figures += picture("confusion", "test confusion matrix of model.keras, as recorded", figures.confusion(record))
+    return [curves, section]
+
+
+def _images(store: SearchStore, study: str, trials: list[TrialRecord], load: Callable[[], Any],
+            picture: _Pictures) -> tuple[list[Section], str | None]:
+    """Training images as the best trial's model sees them (after its augmentation), and its most
+    confidently wrong validation images."""
+    best = store.trials.top(study, 1)
+    if not best:
+        return [], None
+    try:
+        data = load()
+    except Exception as e:  # the data moved: the rest of the report stands
+        return [], f"no image grids: the study's data could not be read ({str(e).splitlines()[0][:200]})"
+    t = best[0]
+    section = Section("images", f"Images, through trial {t.number}")
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(len(data.x_train), min(GRID, len(data.x_train)), replace=False))
+    augmented = _augmented(data.x_train[rows], t.params, t.seed or 0)
+    section.figures += picture("augmented", "training images after the best trial's augmentation (what its model is fed)",
+                               figures.image_grid(augmented, [data.class_names[y] for y in data.y_train[rows]],
+                                                  "training images, augmented"))
+    views = store.artifacts.val_views(study, t.number)
+    if views is not None and views.shape[1] == len(data.y_val):
+        probs = views.mean(axis=0) if t.params.get("tta_flip") else views[0]
+        wrong = np.flatnonzero(probs.argmax(1) != data.y_val)
+        worst = wrong[np.argsort(-probs[wrong].max(1))][:GRID]
+        captions = [f"{data.class_names[data.y_val[i]]} -> {data.class_names[probs[i].argmax()]} "
+                    f"{100 * probs[i].max():.0f}%" for i in worst]
+        section.figures += picture("confidently_wrong", "the best trial's most confidently wrong validation images "
+                                                        "(label -> prediction, probability)",
+                                   figures.image_grid(data.x_val[worst], captions, "most confidently wrong (validation)"))
+    return [section], None
+
+
+def _augmented(images: np.ndarray, params: dict[str, Any], seed: int) -> np.ndarray:
+    """The images through the trial's augmentation, as its training step applies it."""
+    shift = round(params["augment"] * params["max_shift"])
+    flip, cutout = bool(params["flip"] and params["augment"] > 0), int(params["cutout"])
+    if not (shift or flip or cutout):
+        return images
+    from tuner.training.augment import Augment, draw_choices  # imports Keras: only for a trial that augments
+
+    import keras
+
+    choices = draw_choices(np.random.default_rng(seed), len(images), shift, flip, cutout, images.shape[1:3])
+    layer = Augment(shift, flip, seed=seed, cutout=cutout)
+    out = layer([images.astype("float32"), choices], training=True)
+    return np.clip(keras.ops.convert_to_numpy(out), 0, 255)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
