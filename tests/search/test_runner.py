@@ -30,9 +30,9 @@ def setup(digits_data, tiny_space, results):
     store = SearchStore(None, results, create=True)
     store.open_study("s", {})
 
-    def runner(keep_models: int = 10, max_failures: int = 5, observer=None) -> TrialRunner:
+    def runner(keep_models: int = 10, max_failures: int = 5, observer=None, **context) -> TrialRunner:
         return TrialRunner(SearchContext(store, "s", tiny_space, digits_data[0], observer or QuietObserver(),
-                                         keep_models=keep_models, max_failures=max_failures))
+                                         keep_models=keep_models, max_failures=max_failures, **context))
 
     def proposal(**params) -> Proposal:
         complete = tiny_space.complete({"depth": 1, "width": 4, "dropout": 0.0, **params})
@@ -83,14 +83,60 @@ def test_a_pruned_trial_is_recorded_with_the_value_it_was_pruned_at(setup):
     p = Proposal(p.number, p.params, max_epochs=2, should_prune=lambda epoch, value: epoch == 0)
     record = runner().run(p)
     assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
-    assert store.trials.all("s")[0].state == "pruned" and _model_files(store) == set()
+    assert record.val_accuracy == record.value and record.reason is None and record.best_epoch is None
+    assert record.timings["train_seconds"] > 0 and set(record.history) >= {"loss", "val_loss", "val_accuracy"}
+    assert not record.ranks  # the pruner's trial: no best epoch's predictions
+    (stored,) = store.trials.all("s")
+    assert stored == record.__class__(**{**record.__dict__, "started": stored.started})
+    assert _model_files(store) == set()
+
+
+class Recording(QuietObserver):
+    def __init__(self):
+        self.calls = []
+
+    def trial_started(self, number, params, max_epochs):
+        self.calls.append(("started", number, params, max_epochs))
+
+    def epoch_ended(self, number, epoch, metrics):
+        self.calls.append(("epoch", number, epoch, sorted(metrics)))
+
+
+def test_the_observer_is_told_each_trial_and_epoch_and_seconds_are_the_trials_own(setup):
+    import time
+
+    store, runner, proposal = setup
+    observer, p = Recording(), proposal()
+    p = Proposal(p.number, p.params, max_epochs=2)
+    start = time.perf_counter()
+    record = runner(observer=observer).run(p)
+    wall = time.perf_counter() - start
+    metrics = ["accuracy", "loss", "lr", "val_accuracy", "val_balanced_accuracy", "val_loss"]
+    assert observer.calls == [("started", p.number, p.params, 2), ("epoch", p.number, 0, metrics),
+                              ("epoch", p.number, 1, metrics)]
+    assert 0 < record.seconds <= wall and record.max_epochs == 2
+
+
+@pytest.mark.parametrize("context, why", [
+    ({"deadline": 0.0}, "the search's deadline (--timeout)"),  # time.monotonic() is past 0 already
+    ({"trial_timeout": 0.0}, "its time cap (--trial-timeout 0 s)"),
+])
+def test_a_trial_past_its_time_stops_at_the_epochs_end_and_still_ranks(setup, context, why):
+    store, runner, proposal = setup
+    p = proposal()
+    record = runner(**context).run(Proposal(p.number, p.params, max_epochs=3))
+    assert record.state == "pruned" and record.reason == f"stopped at {why} after epoch 1 of 3" and record.epochs == 1
+    assert record.best_epoch == 0 and record.value == record.val_accuracy == record.history["val_accuracy"][0]
+    assert record.ranks and _model_files(store) == {p.number}  # a candidate for the ensemble
+    assert store.artifacts.val_views("s", p.number) is not None
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(setup):
     store, runner, proposal = setup
     run = runner()
     record = run.run(proposal(**DIVERGES))
-    assert record.state == "failed" and record.value is None
+    assert record.state == "failed" and record.value is None and record.val_accuracy is None
+    assert record.timings["build_seconds"] > 0 and "val_loss" in record.history  # what it ran is kept
     assert record.reason.startswith("training loss became nan at epoch 1"), record.reason
     (stored,) = store.trials.all("s")
     assert (stored.state, stored.reason) == ("failed", record.reason)
