@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tuner.errors import UserError
-from tuner.store import SearchStore, TrialRecord, redact
 from tuner.space.objective import OBJECTIVES
+from tuner.store import SearchStore, TrialRecord, redact
+from tuner.store.database import OPTUNA_CORE, OPTUNA_TABLES
 from tuner.store.trials import models_to_keep
 
 ACCURACY = OBJECTIVES["accuracy"]
@@ -188,3 +191,72 @@ def test_a_trials_files_are_its_params_history_and_validation_views(tmp_path: Pa
     assert sorted(p.name for p in folder.iterdir()) == ["history.json", "params.json", "val_probs.npy"]
     store.artifacts.keep_models("s", set())  # no model files yet: nothing to do, no error
     store.artifacts.keep_models("missing", set())
+
+
+# ---- whose database it is: Database.check on the tables a SQLite file holds -----------------
+def _sqlite_with(path: Path, tables: set[str], views: set[str] = frozenset()) -> Path:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("create table if not exists _seed (x int)")  # a real SQLite file, even with no tables
+        for name in sorted(tables):
+            db.execute(f'create table "{name}" (id int)')
+        for name in sorted(views):
+            db.execute(f'create view "{name}" as select 1')
+        db.execute("drop table _seed")
+    return path
+
+
+FOREIGN = "not an Optuna study database's"
+TABLE_CASES = [  # (tables, views, create, the one line, or None: it opens)
+    (set(), set(), True, None),  # empty: a search may create Optuna's schema in it
+    (set(), set(), False, "no studies yet in"),  # empty: a command that reads has nothing to read
+    (set(OPTUNA_TABLES), set(), False, None),  # Optuna's whole schema
+    (set(OPTUNA_CORE), set(), False, None),  # its core is enough
+    (set(OPTUNA_TABLES) | {"my_notes"}, set(), False, None),  # a table beside a whole schema: still Optuna's
+    ({"users", "orders"}, set(), True, FOREIGN),  # another application's
+    ({"trials"}, set(), True, FOREIGN),  # a table named like one of Optuna's, alone
+    ({"version_info", "users"}, set(), True, FOREIGN),
+    (set(), {"v"}, True, FOREIGN),  # only a view
+    ({"studies", "version_info"}, set(), True, FOREIGN),  # part of Optuna's schema that never completes
+]
+
+
+@pytest.mark.parametrize("tables, views, create, expected", TABLE_CASES)
+def test_a_database_is_opened_only_when_empty_or_optunas(tables, views, create, expected, tmp_path, monkeypatch):
+    from tuner.store import database
+
+    monkeypatch.setattr(database, "_SCHEMA_WAIT_SECONDS", 0.0)
+    path = _sqlite_with(tmp_path / "x.db", tables, views)
+    before = path.read_bytes()
+    db = database.Database(f"sqlite:///{path}", create=create)
+    if expected is None:
+        db.check()
+    else:
+        with pytest.raises(UserError, match=expected):
+            db.check()
+    assert path.read_bytes() == before  # checking writes nothing
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.sets(st.sampled_from(sorted(OPTUNA_TABLES))), st.sets(st.sampled_from(["users", "orders", "notes"])))
+def test_any_tables_open_exactly_when_none_or_optunas_core_is_there(optuna_tables, others):
+    import tempfile
+
+    from tuner.store import database
+
+    tables = optuna_tables | others
+    wait, database._SCHEMA_WAIT_SECONDS = database._SCHEMA_WAIT_SECONDS, 0.0  # hypothesis: not monkeypatch
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = _sqlite_with(Path(folder) / "x.db", tables)
+            try:
+                database.Database(f"sqlite:///{path}", create=True).check()
+                opened = True
+            except UserError as e:
+                assert FOREIGN in str(e)
+                opened = False
+    finally:
+        database._SCHEMA_WAIT_SECONDS = wait
+    opens = not tables or OPTUNA_CORE <= tables
+    assert opened == opens, (sorted(tables), opened)
