@@ -143,6 +143,7 @@ CASES = [
     ("unknown engine", lambda d: ["--engine", "ray"], "--engine"),
     ("zero jobs", lambda d: ["--jobs", "0"], "--jobs"),
     ("several jobs with keras-tuner", lambda d: ["--engine", "keras-tuner", "--jobs", "2"], "--jobs needs --engine optuna"),
+    ("a bad --set value", lambda d: ["--set", "class_weight=foo"], "with --set class_weight, --epochs: params.class_weight: 'foo' is not allowed"),
     ("unknown sampler", lambda d: ["--sampler", "cmaes"], "'cmaes' is not one of 'bayesian', 'gp', 'hyperband', 'random', 'tpe'"),
     ("sampler of the other engine", lambda d: ["--engine", "keras-tuner", "--sampler", "tpe"], "has no sampler 'tpe'"),
     ("unknown pruner", lambda d: ["--pruner", "asha"], "'asha' is not one of 'hyperband', 'median', 'none'"),

@@ -51,6 +51,15 @@ def test_the_report_has_every_figure_as_a_png_and_inline(reported):
     assert f"reads of the test split</td><td>{store.evaluations.test_reads('r')}" in page
 
 
+def test_a_report_is_not_written_among_the_studies(reported, capsys):
+    from tests.conftest import run_main
+
+    results, _ = reported
+    for out in (results, results / "r" / "trials"):
+        code, stdout, err = run_main(["report", "--results-dir", str(results), "--out", str(out)], capsys)
+        assert code == 2 and "inside the results folder" in err and not (out / "report.html").exists()
+
+
 def test_a_report_never_reads_the_test_split(reported, tmp_path, monkeypatch):
     from tuner import data
 

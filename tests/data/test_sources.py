@@ -202,6 +202,14 @@ def test_folder_faults(tmp_path: Path):
         load_search_data(space, broken, tmp_path / "c")
     with pytest.raises(UserError, match="no such file"):
         load_search_data(space, tmp_path / "missing", tmp_path / "c")
+    lonely = make_folder(tmp_path / "lonely", classes=("cat", "dog"), n=8)
+    for f in list((lonely / "dog").glob("*.png"))[1:]:
+        f.unlink()  # one dog: no stratified split can hold it out
+    with pytest.raises(UserError, match="class 'dog' has only 1 image; every class needs at least 2"):
+        load_search_data(space, lonely, tmp_path / "c")
+    (tmp_path / "wrapped" / "only").mkdir(parents=True)
+    with pytest.raises(UserError, match=r"only \(read as the lone folder inside .*wrapped\): needs at least 2 class"):
+        load_search_data(space, tmp_path / "wrapped", tmp_path / "c")
 
 
 def test_no_source_says_where_it_looked(tmp_path: Path, monkeypatch):

@@ -174,3 +174,23 @@ def test_leaderboard_csv_has_every_trial_with_its_figures_and_parameters(tmp_pat
     assert rows[1]["reason"] == 'NaN, "quoted"\nsecond line' and rows[1]["optimizer"] == ""  # quoted, blank where absent
     code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--csv", "--json"], capsys)
     assert code == 2 and "choose one" in err
+
+
+def test_leaderboard_csv_leaves_blank_a_conditional_parameter_that_does_not_apply(tmp_path, capsys):
+    import csv
+    import io
+
+    from tests.conftest import run_main
+    from tuner.space.files import load_space
+    from tuner.store import SearchStore
+
+    space = load_space("digits")  # momentum only with sgd, weight_decay only with adamw
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {"space": space.to_dict()})
+    for optimizer in ("adam", "sgd"):
+        store.trials.add("s", TrialRecord(-1, "complete", 0.9, space.complete({"optimizer": optimizer, "momentum": 0.85}),
+                                          history={"val_loss": [0.3]}, val_loss=0.3))
+    code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--csv"], capsys)
+    adam, sgd = list(csv.DictReader(io.StringIO(out)))
+    assert (adam["optimizer"], adam["momentum"], adam["weight_decay"]) == ("adam", "", "")
+    assert (sgd["optimizer"], sgd["momentum"], sgd["weight_decay"]) == ("sgd", "0.85", "")

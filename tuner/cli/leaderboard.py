@@ -15,7 +15,8 @@ from tuner.cli.options import store_options, study_option
 
 @click.command("leaderboard")
 @study_option
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many trials to show.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many trials to show (--csv has every trial).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Print every trial as CSV (a spreadsheet, pandas): its figures, then one column per parameter.")

@@ -33,7 +33,12 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
     name = app.pick_study(store, study)
     if not store.trials.all(name):
         raise UserError(f"study '{name}' has no trials yet")
-    out = out_dir or store.artifacts.study_dir(name) / "report"
+    default = store.artifacts.study_dir(name) / "report"
+    out = out_dir or default
+    results, target = store.results_dir.resolve(), out.resolve()
+    if target != default.resolve() and (target == results or results in target.parents):
+        raise UserError(f"--out {out}: inside the results folder {store.results_dir}, where tune keeps its studies; "
+                        f"give a folder outside it (the default is {default})")
 
     def images():
         source = data if data is not None else recorded_source(store, name)

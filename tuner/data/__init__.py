@@ -84,10 +84,17 @@ def _check(raw: RawDataset, space: Space) -> RawDataset:
     return raw
 
 
-def _stratified(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _stratified(y: np.ndarray, fraction: float, seed: int, what: str,
+                names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held-out) index arrays, stratified by class."""
     from sklearn.model_selection import train_test_split  # 1-2 s: not for commands that only read studies
 
+    counts = np.bincount(y)
+    few = [int(c) for c in np.flatnonzero((counts > 0) & (counts < 2))]
+    if few and names is not None:  # scikit-learn would name them by index
+        listed = ", ".join(f"'{names[c]}'" if c < len(names) else str(c) for c in few)
+        raise UserError(f"cannot hold out a stratified {what} split: class {listed} has only 1 image; every class "
+                        f"needs at least 2 (more for a useful validation and test figure)")
     try:
         return train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y)
     except ValueError as e:
@@ -99,7 +106,8 @@ def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset
     raw = _check(find_and_read(space.dataset, space.input_shape, data, cache_dir), space)
     if raw.x_test is not None:
         return raw, np.arange(len(raw.y_train)), np.array([], dtype=np.int64)
-    pool, test = _stratified(raw.y_train, space.training.test_fraction, space.training.seed, "test")
+    pool, test = _stratified(raw.y_train, space.training.test_fraction, space.training.seed, "test",
+                              CLASS_NAMES.get(space.dataset, raw.class_names))
     return raw, np.sort(pool), np.sort(test)
 
 
@@ -107,7 +115,8 @@ def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[
     """Train and validation arrays for the search, and the split's record."""
     t = space.training
     raw, pool, test = _pools(space, data, cache_dir)
-    train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation")
+    train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation",
+                                     CLASS_NAMES.get(space.dataset, raw.class_names))
     train_idx, val_idx = np.sort(pool[train_pos]), np.sort(pool[val_pos])
     if t.max_train_samples and t.max_train_samples < len(train_idx):
         keep, _ = _stratified(raw.y_train[train_idx], 1 - t.max_train_samples / len(train_idx), t.seed, "subset")

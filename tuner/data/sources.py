@@ -128,7 +128,9 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     test_dir = root / "test" if train_dir != root and (root / "test").is_dir() else None
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) < 2:
-        raise UserError(f"{train_dir}: needs at least 2 class subfolders (found {len(classes)})")
+        inside = f" (read as the lone folder inside {folder})" if root != folder else ""
+        found = f"{len(classes)}{': ' + ', '.join(classes) if classes else ''}"
+        raise UserError(f"{train_dir}{inside}: needs at least 2 class subfolders (found {found})")
     descended = [f"{folder}: read the class folders of its lone subfolder {root.relative_to(folder)}/"] if root != folder else []
     cached = decode_cache.entry(cache_dir, root, shape, classes)
     hit = decode_cache.read(cached)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,13 @@ class SearchRequest:
     isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
     retire_growth: float | None = None  # in a worker: retire after this memory growth
     trial_timeout: float | None = None  # seconds one trial may train: it stops at the epoch's end past them
+    # time.monotonic() at which the search ends (the command's start + timeout): one clock for
+    # the parent and its workers on this machine, so data loading and start-up count too.
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.deadline is None:
+            object.__setattr__(self, "deadline", time.monotonic() + self.timeout)
 
 
 def study_meta(request: SearchRequest, sampler: str, pruner: str, split: SplitInfo) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 from tuner.data import SearchData, load_search_data
 from tuner.search.engines import check_choice, engine_class, queue_start_points
@@ -69,7 +68,7 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
     from tuner.training.backend import configure
 
     setup = configure(request.precision, request.cache_dir)
-    deadline = None if request.timeout is None else time.monotonic() + request.timeout
+    deadline = request.deadline
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
                         request.max_failures, request.retire_growth, deadline, request.trial_timeout)
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)

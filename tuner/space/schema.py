@@ -244,7 +244,9 @@ class Space(_Strict):
             data["params"][name] = value
         # A value fixed on the command line wins over the start points' value for it.
         data["start"] = [{k: v for k, v in point.items() if k not in (fixed or {})} for point in self.start]
-        return parse_space(data, self.source)
+        given = [f"--set {name}" for name in fixed or {}] + (["--epochs"] if epochs is not None else [])
+        return replace_source(parse_space(data, f"{self.source} with {', '.join(given)}" if given else self.source),
+                              self.source)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
@@ -336,6 +338,12 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
     return f"{loc}: {msg}" if loc else msg
+
+
+def replace_source(space: Space, source: str) -> Space:
+    """The space as loaded from `source` (an override's checks named it in their messages)."""
+    object.__setattr__(space, "source", source)
+    return space
 
 
 def parse_space(data: Any, source: str) -> Space:

@@ -127,8 +127,9 @@ class Database:
                 raise UserError(f"no studies yet: {path} does not exist (run `tune search` first, or pass the "
                                 f"--results-dir or --storage the search used)")
             if not self.own_folder and not path.parent.is_dir():
-                raise UserError(f"storage {redact(self.url)}: the folder {path.parent} does not exist; create it "
-                                f"first (a search creates only its results folder)")
+                what = "is a file, not a folder" if path.parent.exists() else "does not exist; create it first"
+                raise UserError(f"storage {redact(self.url)}: the folder {path.parent} {what} "
+                                f"(a search creates only its results folder)")
             check_can_write(path.parent)
             return False
         if not path.is_file():

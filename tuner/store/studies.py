@@ -49,7 +49,6 @@ class Studies:
     def open(self, name: str, meta: dict[str, Any]) -> int:
         """Create the study, or check that an existing one has the same engine, space and split."""
         from optuna.exceptions import DuplicatedStudyError
-        from optuna.study import StudyDirection
 
         study_id = self.id(name)
         if study_id is None:
@@ -154,7 +153,12 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for key in sorted(set(a) | set(b), key=str):
             if a.get(key) != b.get(key):
                 return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
-    return f"{path}: {json.dumps(a)} in the study, {json.dumps(b)} now"
+    return f"{path}: {_shown(a)} in the study, {_shown(b)} now"
+
+
+def _shown(value: Any) -> str:
+    """A space value as the message shows it; a setting left out has its default."""
+    return "not set (the default)" if value is None else json.dumps(value)
 
 
 def _now() -> str:

@@ -130,7 +130,7 @@ def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any
     vocabulary's order; blank where a trial has none: an inactive conditional, a failed start)."""
     from tuner.space.params import PARAMETERS
 
-    trials = store.trials.all(study)
+    trials, active = store.trials.all(study), _activity(store.studies.meta(study).get("space"))
     names = [n for n in PARAMETERS if any(n in t.params for t in trials)]
     names += sorted({n for t in trials for n in t.params} - set(names))
 
@@ -138,7 +138,20 @@ def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any
         return [t.number, t.state.value, t.value, t.val_accuracy, t.val_balanced_accuracy, t.val_loss, t.epochs,
                 t.best_epoch, t.max_epochs, t.seconds, t.seed, t.reason]
 
-    return [*FIGURES, *names], [figures(t) + [t.params.get(n) for n in names] for t in trials]
+    return [*FIGURES, *names], [figures(t) + [t.params.get(n) if active(n, t.params) else None for n in names]
+                                for t in trials]
+
+
+def _activity(space: dict[str, Any] | None) -> Any:
+    """Whether a parameter applies to a trial (a conditional one only when its `when` holds):
+    an inactive one's default is not shown, as if it were a value the trial used."""
+    from tuner.space.schema import parse_space
+
+    try:
+        parsed = parse_space(space, "the study's space")
+    except Exception:  # a study recorded without its space: everything shown
+        return lambda name, params: True
+    return lambda name, params: name not in parsed.params or parsed.is_active(name, params)
 
 
 def shows_balanced(meta: dict[str, Any]) -> bool:

@@ -74,7 +74,7 @@ class Supervisor:
         self.inboxes = Inboxes(self._dispatch)
         self.workers: dict[int, Any] = {}  # worker number -> its running process
         self.reports: dict[int, ExitReport] = {}  # worker -> how it said it ended
-        self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        self.deadline = request.deadline
         self.announced = False
         self.crashes = CrashCount(request.max_failures)
         self.fatal: Exception | None = None

@@ -50,7 +50,9 @@ def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
         timeout = go.recv()
     except EOFError:
         return  # not needed after all
-    request = dataclasses.replace(spec.request, timeout=timeout)
+    # The parent's deadline on the machine's one monotonic clock; what is left of it, as sent.
+    request = dataclasses.replace(spec.request, timeout=timeout,
+                                  deadline=None if timeout is None else time.monotonic() + timeout)
     os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     forward = Forward(outbox, spec.worker)
     forward.send(Kind.EXIT, _search(spec, request, forward))

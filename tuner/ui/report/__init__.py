@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,7 +65,9 @@ class _Pictures:
         if fig is None:
             return []
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        with warnings.catch_warnings():  # a glyph the font lacks, a layout too tight: drawn anyway
+            warnings.simplefilter("ignore", UserWarning)
+            fig.savefig(buffer, format="png")
         png = buffer.getvalue()
         atomic(self.out / f"{name}.png", lambda tmp: tmp.write_bytes(png))
         width, height = (int(v) for v in fig.get_size_inches() * fig.dpi)

@@ -13,6 +13,11 @@ from tuner.space.objective import Objective
 from tuner.store import Evaluation, TrialRecord, TrialState
 
 
+def _short(name: str, length: int = 24) -> str:
+    """A class name as a tick label: long ones cut, so the axes keep their room."""
+    return name if len(name) <= length else name[:length - 1] + "…"
+
+
 def _figure(width: float = 8.0, height: float = 4.0) -> Any:
     from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
@@ -61,7 +66,8 @@ def intermediate(trials: list[TrialRecord], objective: Objective) -> Any:
     ax = fig.add_subplot()
     for t, values in curves:
         epochs = np.arange(1, len(values) + 1)
-        ax.plot(epochs, values, linewidth=0.8, alpha=0.6, color="tab:red" if t.state is TrialState.PRUNED else "tab:blue")
+        ax.plot(epochs, values, linewidth=0.8, alpha=0.6, color="tab:red" if t.state is TrialState.PRUNED else "tab:blue",
+                marker="." if len(values) == 1 else None)  # a one-epoch trial is a point
         if t.state is TrialState.PRUNED:
             ax.scatter([len(values)], [values[-1]], marker="x", color="tab:red", s=20)
     ax.set(xlabel="epoch", ylabel=objective.metric, title="per-epoch values (red: pruned or cut short, x where it stopped)")
@@ -115,8 +121,9 @@ def curves(trials: list[TrialRecord], title: str) -> Any:
         for col, (train, val, label) in enumerate((("loss", "val_loss", "loss"), ("accuracy", "val_accuracy", "accuracy"))):
             ax = fig.add_subplot(len(shown), 2, 2 * row + col + 1)
             epochs = np.arange(1, len(t.history[train]) + 1)
-            ax.plot(epochs, t.history[train], label="train")
-            ax.plot(epochs, t.history.get(val, []), label="validation")
+            point = "o" if len(epochs) == 1 else None  # a one-epoch trial is a point
+            ax.plot(epochs, t.history[train], label="train", marker=point)
+            ax.plot(epochs[:len(t.history.get(val, []))], t.history.get(val, []), label="validation", marker=point)
             if t.best_epoch is not None:
                 ax.axvline(t.best_epoch + 1, color="grey", linestyle=":", linewidth=1)
             ax.set(title=f"trial {t.number}: {label}", xlabel="epoch")
@@ -148,7 +155,7 @@ def confusion(record: Evaluation) -> Any:
     if "confusion" not in final:
         return None
     matrix = np.array(final["confusion"])
-    names = record.class_names or [str(i) for i in range(len(matrix))]
+    names = [_short(n) for n in record.class_names or [str(i) for i in range(len(matrix))]]
     size = 2.5 + 0.45 * len(names)
     fig = _figure(size + 1.5, size)
     ax = fig.add_subplot()
@@ -174,7 +181,7 @@ def image_grid(images: np.ndarray, captions: list[str], title: str, columns: int
         ax = fig.add_subplot(rows, columns, i + 1)
         grey = image.shape[-1] == 1
         ax.imshow(image[..., 0] if grey else image.astype(np.uint8), cmap="gray" if grey else None, vmin=0, vmax=255)
-        ax.set_title(caption, fontsize=6)
+        ax.set_title(_short(caption, 32), fontsize=6)
         ax.axis("off")
     fig.suptitle(title)
     return fig
