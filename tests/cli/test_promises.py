@@ -28,7 +28,7 @@ def test_timeout_starts_no_trial_after_it(tmp_path, capsys):
     assert 1 <= finished < 50  # the trial running at the deadline finishes; no other starts
 
 
-@pytest.mark.parametrize("jobs", ["--in-process", "--jobs=2"])
+@pytest.mark.parametrize("jobs", ["--jobs=2"])  # in one process: tests/search/test_runner.py (fast)
 def test_at_the_deadline_running_trials_stop_at_their_epoch_and_still_count(tmp_path, capsys, jobs):
     """Trials that would train 1,000 epochs: at --timeout each stops at its epoch's end with its
     best epoch's weights, is recorded as pruned with its figures, and the ensemble uses it."""

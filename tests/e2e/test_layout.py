@@ -79,6 +79,7 @@ def test_the_command_line_starts_without_keras_or_optuna():
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow  # a process of its own that opens a study
 @pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
 def test_the_parent_of_a_search_opens_it_without_keras(engine, tmp_path):
     """What the `tune` process does before its workers train (data, study, start points) imports
