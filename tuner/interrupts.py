@@ -139,16 +139,3 @@ def catching_ctrl_c() -> Iterator[None]:
         signal.signal(STOP_NOW, previous_stop)
         _requested.clear()
 
-
-@contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block ends, then arrive: for two writes a signal must not
-    come between (a trial created, then marked with the worker that runs it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, STOP_NOW})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

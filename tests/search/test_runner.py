@@ -179,20 +179,3 @@ def test_a_stopping_search_fails_the_trials_its_own_processes_left_running(setup
     assert by_number[other].state == "running"
     fail_own_trials(SearchStore("postgresql://nobody@127.0.0.1:1/none", store.results_dir), "s", {os.getpid()})  # no raise
 
-
-def test_a_signal_waits_for_a_deferred_block_then_arrives():
-    """What keeps a new trial and its worker mark together (`OptunaEngine.ask`)."""
-    import signal
-
-    from tuner import interrupts
-
-    seen = []
-    previous = signal.signal(interrupts.STOP_NOW, lambda signum, frame: seen.append("signal"))
-    try:
-        with interrupts.deferred():
-            os.kill(os.getpid(), interrupts.STOP_NOW)
-            seen.append("inside")
-        seen.append("after")
-    finally:
-        signal.signal(interrupts.STOP_NOW, previous)
-    assert seen == ["inside", "signal", "after"]

@@ -17,7 +17,6 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from tuner import interrupts
 from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
@@ -130,9 +129,8 @@ class OptunaEngine(BaseEngine):
         with warnings.catch_warnings():
             # Optuna's note that heartbeats are for `optimize`: `running` keeps them, as it does.
             warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
-            with interrupts.deferred():  # a trial without its worker could be failed by no one until later
-                trial = self.study.ask()
-                trial.set_user_attr("worker", this_worker())
+            trial = self.study.ask()
+        trial.set_user_attr("worker", this_worker())
         before = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:
             # Another worker started the study's last needed trial at the same moment.
