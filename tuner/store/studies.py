@@ -73,7 +73,7 @@ class Studies:
 
         import optuna
 
-        study = self._optuna_study(name)
+        study = self.optuna_study(name)
         if study.metric_names is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -103,9 +103,10 @@ class Studies:
         the study's system attributes)."""
         from optuna_dashboard import save_note
 
-        save_note(self._optuna_study(name), markdown)
+        save_note(self.optuna_study(name), markdown)
 
-    def _optuna_study(self, name: str) -> Any:
+    def optuna_study(self, name: str) -> Any:
+        """The study as an `optuna.Study` (a fixed sampler: nothing is sampled through it)."""
         import optuna
 
         return optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())

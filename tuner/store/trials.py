@@ -80,7 +80,7 @@ class Trials:
         import optuna
         from optuna.importance import FanovaImportanceEvaluator
 
-        study = optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
+        study = self.studies.optuna_study(name)
         try:
             return dict(optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)))
         except (ValueError, RuntimeError):  # too few trials, or one value of every parameter

@@ -24,6 +24,7 @@ from tuner.space.objective import objective_of
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.ui.board import trial_times
 from tuner.ui.report import figures
+from tuner.ui.tables import pct
 from tuner.wording import plural
 
 REPORT = "report.html"
@@ -158,12 +159,12 @@ def _ensemble(store: SearchStore, study: str, trials: list[TrialRecord], picture
                                 [[n, f"{w:.3f}", f"{sel.temperatures.get(n, 1.0):.2f}"]
                                  for n, w in sorted(sel.members.items(), key=lambda kv: -kv[1])]))
     section.tables.append(Table(["model", "test accuracy", "test balanced accuracy", "test loss"],
-                                [[k, _pct(v["accuracy"]), _pct(v.get("balanced_accuracy")), f"{v['loss']:.4f}"]
+                                [[k, pct(v["accuracy"]), pct(v.get("balanced_accuracy")), f"{v['loss']:.4f}"]
                                  for k, v in test.items()]))
     names = record.class_names or list(test[record.final].get("per_class_accuracy", {}))
     section.tables.append(Table(["class", "test images", *(f"{k} accuracy" for k in test)],
                                 [[n, test[record.final].get("per_class_count", {}).get(n, "-"),
-                                  *(_pct(v.get("per_class_accuracy", {}).get(n)) for v in test.values())] for n in names]))
+                                  *(pct(v.get("per_class_accuracy", {}).get(n)) for v in test.values())] for n in names]))
     section.figures += picture("confusion", "test confusion matrix of model.keras, as recorded", figures.confusion(record))
     return [curves, section]
 
@@ -214,7 +215,3 @@ def _augmented(images: np.ndarray, params: dict[str, Any], seed: int) -> np.ndar
     layer = Augment(shift, flip, seed=seed, cutout=cutout)
     out = layer([images.astype("float32"), choices], training=True)
     return np.clip(keras.ops.convert_to_numpy(out), 0, 255)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
