@@ -33,7 +33,7 @@ def train_with_tune(args: argparse.Namespace) -> dict:
     data = load_split(args)
     start = time.time()
 
-    def report(epoch: int, values: dict) -> None:
+    def report(epoch: int, values: dict, whole: bool) -> None:
         print(f"tune epoch {epoch + 1}: val_accuracy {values['val_accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
 
     result = train_trial(recipe, data, max_epochs=args.epochs, patience=args.epochs, seed=args.seed, on_epoch=report)

@@ -5,6 +5,7 @@ and a trial whose worker stopped its heartbeats on another machine."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +30,42 @@ def test_timeout_starts_no_trial_after_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("jobs", ["--jobs=2"])  # in one process: tests/search/test_runner.py (fast)
-def test_at_the_deadline_running_trials_stop_at_their_epoch_and_still_count(tmp_path, capsys, jobs):
-    """Trials that would train 1,000 epochs: at --timeout each stops at its epoch's end with its
-    best epoch's weights, is recorded as pruned with its figures, and the ensemble uses it."""
-    code, out, err = run_main(["search", "--space", str(ENDLESS_SPACE), "--study", "d", "--trials", "4", "--timeout", "8",
+def test_at_the_deadline_running_trials_stop_after_a_step_and_still_count(tmp_path, capsys, jobs):
+    """Trials that would train 1,000 epochs: at --timeout each stops after the step it is at (or
+    at the epoch's end) with its best epoch's weights, is recorded as pruned with its figures,
+    and the ensemble uses it."""
+    code, out, err = run_main(["search", "--space", str(ENDLESS_SPACE), "--study", "d", "--trials", "4", "--timeout", "20",
                                "--results-dir", str(tmp_path), "--seed", "0", jobs], capsys)
     assert code == 0, err
     store = SearchStore(None, tmp_path)
     trials = store.trials.all("d")
     assert trials and all(t.state.value == "pruned" for t in trials)
     for t in trials:
-        assert t.reason == f"stopped at the search's deadline (--timeout) after epoch {t.epochs} of 1000"
+        assert re.fullmatch(_stopped_at("the search's deadline (--timeout)", t.epochs), t.reason), t.reason
         assert t.best_epoch is not None and t.value == pytest.approx(t.history["val_accuracy"][t.best_epoch])
         assert t.ranks and store.artifacts.model_path("d", t.number) is not None
     record = store.evaluations.latest("d")
     assert record is not None and set(record.selection.members) <= {t.number for t in trials}
     assert "stopped at the search's deadline" in out
+
+
+def test_a_deadline_before_any_trial_says_so_and_reads_no_test_image(tmp_path, capsys, monkeypatch):
+    import time
+    import types
+
+    # The request's clock set 5 s back: its 1 s deadline has passed before the first trial.
+    monkeypatch.setattr("tuner.search.request.time", types.SimpleNamespace(monotonic=lambda: time.monotonic() - 5))
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "z", "--trials", "3", "--timeout", "1",
+                               "--results-dir", str(tmp_path), "--in-process"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        "error: no trial of study 'z' finished with a model to evaluate: 0 trials ran before the deadline "
+        "(--timeout 1 s); give it more time; the test split was not read")
+    assert SearchStore(None, tmp_path).evaluations.latest("z") is None
+
+
+def _stopped_at(why: str, epochs: int) -> str:
+    """The reason of a trial stopped in its last epoch (after a step) or at that epoch's end."""
+    return rf"stopped at {re.escape(why)} (in epoch {epochs} of 1000, after \d+ of \d+ batches|after epoch {epochs} of 1000)"
 
 
 def test_a_trial_timeout_caps_each_trial(tmp_path, capsys):
@@ -56,7 +77,7 @@ def test_a_trial_timeout_caps_each_trial(tmp_path, capsys):
     assert len(trials) == 2
     for t in trials:
         assert t.state.value == "pruned" and t.epochs < 1000 and t.seconds >= 3  # timed from the trial's start
-        assert t.reason == f"stopped at its time cap (--trial-timeout 3 s) after epoch {t.epochs} of 1000"
+        assert re.fullmatch(_stopped_at("its time cap (--trial-timeout 3 s)", t.epochs), t.reason), t.reason
     assert {t.number for t in SearchStore(None, tmp_path).trials.top("c", 2)} == {0, 1}  # both rank
 
 

@@ -29,7 +29,7 @@ FIGURES = {"history", "intermediate", "importances", "slices", "times", "curves_
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory) -> tuple[Path, Path]:
-    results = search_once(tmp_path_factory.mktemp("report") / "results", "r", "--set", "augment=1.0", "--trials", "4")
+    results = search_once(tmp_path_factory.mktemp("report") / "results", "r", "--set", "augment=1.0", "--trials", "4", "--in-process")
     from tuner.cli import main
 
     with pytest.raises(SystemExit) as e:

@@ -32,7 +32,7 @@ def study_dir(tmp_path_factory) -> Path:
 
     with pytest.raises(SystemExit) as e:
         main(["search", "--space", str(TINY_SPACE), "--study", STUDY, "--trials", "2", "--epochs", "1",
-              "--results-dir", str(results), "--seed", "0", "--jobs", "1"])
+              "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process"])
     assert e.value.code == 0
     return results
 

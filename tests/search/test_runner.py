@@ -121,11 +121,13 @@ def test_the_observer_is_told_each_trial_and_epoch_and_seconds_are_the_trials_ow
     ({"deadline": 0.0}, "the search's deadline (--timeout)"),  # time.monotonic() is past 0 already
     ({"trial_timeout": 0.0}, "its time cap (--trial-timeout 0 s)"),
 ])
-def test_a_trial_past_its_time_stops_at_the_epochs_end_and_still_ranks(setup, context, why):
+def test_a_trial_past_its_time_stops_after_one_step_and_still_ranks(setup, digits_data, context, why):
     store, runner, proposal = setup
     p = proposal()
     record = runner(**context).run(Proposal(p.number, p.params, max_epochs=3))
-    assert record.state == "pruned" and record.reason == f"stopped at {why} after epoch 1 of 3" and record.epochs == 1
+    steps = len(digits_data[0].x_train) // p.params["batch_size"]
+    assert record.state == "pruned" and record.epochs == 1
+    assert record.reason == f"stopped at {why} in epoch 1 of 3, after 1 of {steps} batches"
     assert record.best_epoch == 0 and record.value == record.val_accuracy == record.history["val_accuracy"][0]
     assert record.ranks and _model_files(store) == {p.number}  # a candidate for the ensemble
     assert store.artifacts.val_views("s", p.number) is not None

@@ -238,14 +238,42 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
     data, _ = digits_data
     params = tiny_space.complete({"depth": 1, "width": 8, "learning_rate": 0.01, "optimizer": "adam"})
     seen = []
-    result = train_trial(params, data, max_epochs=2, patience=2, seed=0, on_epoch=lambda e, m: seen.append((e, m)))
-    assert [e for e, _ in seen] == [0, 1]
+    result = train_trial(params, data, max_epochs=2, patience=2, seed=0, on_epoch=lambda e, m, whole: seen.append((e, m, whole)))
+    assert [(e, whole) for e, _, whole in seen] == [(0, True), (1, True)]
     assert len(result.history["val_loss"]) == 2 and result.best_epoch == int(np.argmin(result.history["val_loss"]))
     assert result.val_probs.shape == (len(data.y_val), 10)
     # The kept predictions are the best epoch's, and they give the recorded figures.
     assert log_loss(result.val_probs, data.y_val) == pytest.approx(result.val_loss, rel=1e-5)
     assert np.mean(result.val_probs.argmax(1) == data.y_val) == pytest.approx(result.val_accuracy)
     assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
+
+
+@pytest.mark.parametrize("fires_at, stopped, whole", [
+    (lambda steps: 3, "in epoch 1 of 3, after 3 of {steps} batches", [False]),  # asked before each step
+    (lambda steps: steps + 1, "after epoch 1 of 3", [True]),  # then once at the epoch's end
+    (lambda steps: steps + 3, "in epoch 2 of 3, after 2 of {steps} batches", [True, False]),
+])
+def test_a_stop_check_ends_training_after_the_step_it_fires_at(digits_data, tiny_space, fires_at, stopped, whole):
+    """A deadline ends a trial after the step it is seen at, validated, with the best epoch's
+    weights; the epoch it cut short is told as not whole (the pruner skips it)."""
+    from tuner.training.fit import train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 4, "learning_rate": 0.01})
+    steps = len(data.x_train) // params["batch_size"]
+    calls, seen = [], []
+
+    def stop_check():
+        calls.append(1)
+        return "time" if len(calls) == fires_at(steps) else None
+
+    result = train_trial(params, data, max_epochs=3, patience=3, seed=0, stop_check=stop_check,
+                         on_epoch=lambda e, m, w: seen.append(w))
+    assert result.stopped == "time " + stopped.format(steps=steps) and len(calls) == fires_at(steps)
+    assert seen == whole and len(result.history["val_loss"]) == len(whole)
+    probs = result.model.predict(data.x_val, verbose=0)  # the weights kept are the best epoch's
+    np.testing.assert_allclose(probs, result.val_probs, atol=1e-5)
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
 
 
 @pytest.mark.slow
@@ -331,7 +359,7 @@ def test_pruning_hook_stops_training_and_keeps_history(digits_data, tiny_space):
 
     data, _ = digits_data
 
-    def prune(epoch, metrics):
+    def prune(epoch, metrics, whole):
         raise TrialPruned(f"pruned after epoch {epoch + 1}")
 
     with pytest.raises(TrialPruned) as e:

@@ -35,11 +35,11 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
                                 "hyperband (its brackets count as trials; see README).")
 @click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
 @click.option("--timeout", type=Seconds(1),
-              help="Seconds the search may run: then no trial starts, and each running one stops at its epoch's end "
-                   "with its best epoch's weights (recorded as pruned, still a candidate for the ensemble); then "
-                   "the ensemble step runs. The ETA counts it.")
+              help="Seconds the search may run: then no trial starts, and each running one stops after its current "
+                   "training step, validated, with its best epoch's weights (recorded as pruned, still a candidate "
+                   "for the ensemble); then the ensemble step runs. The ETA counts it.")
 @click.option("--trial-timeout", type=Seconds(1),
-              help="Seconds one trial may train: past them it stops at its epoch's end, as at --timeout.")
+              help="Seconds one trial may train: past them it stops after its current step, as at --timeout.")
 @click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
               "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
@@ -116,4 +116,14 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if view.live is None and view.board is not None:
         terminal.print_board(view.board)
     if ensemble:
+        _require_candidates(store, name, timeout)
         app.evaluation(store, name, data, refit=refit)
+
+
+def _require_candidates(store, name: str, timeout: float | None) -> None:
+    """The ensemble step needs a trial with a model; without one, say why in words a user can act on."""
+    if store.trials.top(name, 1):
+        return
+    ran = plural(len(store.trials.all(name)), "trial")
+    why = f"{ran} ran before the deadline (--timeout {timeout:g} s); give it more time" if timeout is not None else f"{ran} ran"
+    raise UserError(f"no trial of study '{name}' finished with a model to evaluate: {why}; the test split was not read")

@@ -19,7 +19,7 @@ class SearchRequest:
     engine: str = "optuna"
     sampler: str | None = None
     pruner: str | None = None
-    timeout: float | None = None  # seconds: then no trial starts and running ones stop at their epoch's end
+    timeout: float | None = None  # seconds: then no trial starts and running ones stop after their current step
     data: Path | None = None
     cache_dir: Path = field(default_factory=config.cache_dir)  # $TUNE_CACHE_DIR, else ~/.cache/tune
     seed: int | None = None  # the sampler's; the split's seed is the space's
@@ -29,7 +29,7 @@ class SearchRequest:
     jobs: int = 1  # worker processes sharing the study (and the accelerator)
     isolate: bool = False  # train in a worker process even with one job (see tuner.search.pool.supervisor)
     retire_growth: float | None = None  # in a worker: retire after this memory growth
-    trial_timeout: float | None = None  # seconds one trial may train: it stops at the epoch's end past them
+    trial_timeout: float | None = None  # seconds one trial may train: it stops after its current step past them
     # time.monotonic() at which the search ends (the command's start + timeout): one clock for
     # the parent and its workers on this machine, so data loading and start-up count too.
     deadline: float | None = None

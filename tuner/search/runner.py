@@ -57,23 +57,20 @@ class TrialRunner:
         ctx.observer.trial_started(number, params, epochs)
         start = time.perf_counter()
 
-        metric, cut = ctx.space.objective.metric, []
+        metric = ctx.space.objective.metric
 
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        def on_epoch(epoch: int, metrics: dict[str, float], whole: bool) -> None:
             ctx.observer.epoch_ended(number, epoch, metrics)
-            if proposal.should_prune(epoch, metrics[metric]):
+            # A part of an epoch (a deadline's) would be judged against others' whole epochs.
+            if whole and proposal.should_prune(epoch, metrics[metric]):
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
-            why = self._time_up(start) if epoch + 1 < epochs else None
-            if why is not None:
-                cut.append(f"stopped at {why} after epoch {epoch + 1} of {epochs}")
-            return why is not None
 
         base = TrialRecord(number=number, state=TrialState.FAILED, value=None, params=params, seed=seed,
                            max_epochs=epochs)
         keep: set[int] | None = None
         try:
             result = train_trial(params, ctx.data, max_epochs=epochs, patience=ctx.space.training.patience,
-                                 seed=seed, on_epoch=on_epoch)
+                                 seed=seed, on_epoch=on_epoch, stop_check=lambda: self._time_up(start))
         except TrialPruned as e:
             record = replace(base, state=TrialState.PRUNED, value=_last(e.history, metric),
                              val_accuracy=_last(e.history, "val_accuracy"), history=e.history, timings=e.timings)
@@ -82,7 +79,9 @@ class TrialRunner:
         else:
             # Cut short by the deadline, it is pruned, but with its best epoch's figures and
             # predictions it still ranks (`TrialRecord.ranks`): a candidate for the ensemble.
-            record = replace(base, state=TrialState.PRUNED if cut else TrialState.COMPLETE, reason=cut[0] if cut else None,
+            cut = result.stopped is not None
+            record = replace(base, state=TrialState.PRUNED if cut else TrialState.COMPLETE,
+                             reason=f"stopped at {result.stopped}" if cut else None,
                              history=result.history, best_epoch=result.best_epoch, timings=result.timings,
                              **self._figures(result.val_probs))
             keep = self._save_result(record, result)
@@ -94,7 +93,7 @@ class TrialRunner:
         return record, keep
 
     def _time_up(self, trial_start: float) -> str | None:
-        """Why a trial must stop at this epoch's end: the search's deadline or its own cap."""
+        """Why a trial must stop now: the search's deadline or its own cap."""
         now, ctx = time.perf_counter(), self.ctx
         if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
             return "the search's deadline (--timeout)"

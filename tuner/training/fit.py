@@ -30,9 +30,12 @@ from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
 
-# Told each epoch's figures; may raise TrialPruned, or return True to end training after this
-# epoch as early stopping would, with the best epoch's weights (a deadline).
-EpochHook = Callable[[int, dict[str, float]], "bool | None"]
+# Told each epoch's figures and whether the epoch ran all its batches (not when a stop cut it
+# short); may raise TrialPruned.
+EpochHook = Callable[[int, dict[str, float], bool], None]
+# Why training must stop now (a deadline), or None. Asked before every step: training then ends
+# after that step, validates and keeps the best epoch's weights, as early stopping would.
+StopCheck = Callable[[], "str | None"]
 
 
 @dataclass
@@ -45,6 +48,7 @@ class TrialResult:
     val_probs: np.ndarray  # (n_val, n_classes) at the best epoch, likewise
     val_views: np.ndarray  # (views, n_val, n_classes): the plain images' and, for flip trials, the mirrors'
     timings: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None  # why and where a StopCheck ended it early ("<why> after epoch 2 of 9")
 
 
 class EpochBatches(keras.utils.PyDataset):
@@ -102,9 +106,10 @@ class Validation(keras.callbacks.Callback):
     pruner compares trials with and without them on equal terms. The trial's own figures take
     the flips, once, at the best epoch (`train_trial`)."""
 
-    def __init__(self, predictor: Predictor, data: SearchData, hook: EpochHook | None):
+    def __init__(self, predictor: Predictor, data: SearchData, hook: EpochHook | None, stop_check: StopCheck | None):
         super().__init__()
-        self.predict, self.data, self.hook = predictor, data, hook
+        self.predict, self.data, self.hook, self.stop_check = predictor, data, hook, stop_check
+        self.stopped: str | None = None
         self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [],
                                                 "val_balanced_accuracy": [], "lr": []}
         self.best_loss, self.best_probs = math.inf, None
@@ -112,7 +117,16 @@ class Validation(keras.callbacks.Callback):
         self.predict_seconds = 0.0
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self.epoch_start = time.perf_counter()
+        self.epoch_start, self.epoch = time.perf_counter(), epoch
+
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        # Keras ends the epoch after this step: a deadline costs one step and one validation, not
+        # the rest of an epoch that may take minutes. (A begin hook: an end hook would make Keras
+        # wait for every step's figures.)
+        if self.stopped is None and self.stop_check is not None and (why := self.stop_check()):
+            steps = self.params.get("steps")
+            self.stopped = f"{why} in epoch {self.epoch + 1} of {self.params['epochs']}, after {batch + 1} of {steps} batches"
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs if logs is not None else {}
@@ -131,7 +145,11 @@ class Validation(keras.callbacks.Callback):
                            ("val_loss", val_loss), ("val_accuracy", val_acc),
                            ("val_balanced_accuracy", balanced_accuracy(probs, self.data.y_val)), ("lr", lr)):
             self.history[key].append(value)
-        if self.hook is not None and self.hook(epoch, {k: v[-1] for k, v in self.history.items()}):
+        if self.hook is not None:
+            self.hook(epoch, {k: v[-1] for k, v in self.history.items()}, self.stopped is None)
+        last = epoch + 1 >= self.params["epochs"]
+        if self.stopped is None and not last and self.stop_check is not None and (why := self.stop_check()):
+            self.stopped = f"{why} after epoch {epoch + 1} of {self.params['epochs']}"
             self.model.stop_training = True  # EarlyStopping restores the best epoch's weights at the end
         interrupts.check()  # after the hook: the epoch ended, it is reported even when a stop was asked for
 
@@ -183,7 +201,7 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
 
 
 def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
-                on_epoch: EpochHook | None = None) -> TrialResult:
+                on_epoch: EpochHook | None = None, stop_check: StopCheck | None = None) -> TrialResult:
     """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
     start, compiles_before = time.perf_counter(), compile_counts()
     seed_everything(seed)
@@ -194,7 +212,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         model, trainer, batches = _compile(params, data, max_epochs, seed)
         predictor = Predictor(model, data.x_val.shape, data.x_val.dtype)
         predictor.compile_ahead()  # alongside the training step's compile, in the first epoch
-        validation = Validation(predictor, data, on_epoch)
+        validation = Validation(predictor, data, on_epoch, stop_check)
         callbacks: list[keras.callbacks.Callback] = [
             validation, keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
         if params["lr_schedule"] == "plateau":
@@ -226,7 +244,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         probs = (views[0] + views[1]) / 2
         val_loss, val_accuracy = scores(probs, data.y_val)
     timings = _timings(validation, build_seconds, start, compiles_before)
-    return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings)
+    return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings, validation.stopped)
 
 
 def check_finite(loss: float, epoch: int) -> None:

@@ -27,7 +27,7 @@ class SearchView:
     def __init__(self, terminal: Terminal, store: SearchStore, study: str, n_trials: int, top: int = 10,
                  intro: str | None = None, timeout: float | None = None):
         self.t, self.store, self.study, self.n_trials, self.top = terminal, store, study, n_trials, top
-        self.timeout = timeout  # the ETA is never past it: running trials stop at their epoch's end
+        self.timeout = timeout  # the ETA is never past it: running trials stop after their current step
         self.intro = intro  # the search's first line, once it starts
         self.jobs = 1
         self.start = time.monotonic()
