@@ -35,6 +35,8 @@ class TrialRunner:
     def run(self, proposal: Proposal) -> TrialRecord:
         """Train and record; never raises for a failed or pruned trial. Ctrl-C or SIGTERM fails
         the trial with the signal as its reason, then goes on up."""
+        from tuner.training.memory import free_memory  # imports nothing heavy until it runs
+
         ctx = self.ctx
         try:
             record, keep = self._train(proposal)
@@ -44,12 +46,16 @@ class TrialRunner:
         ctx.store.trials.finish(ctx.study, record)
         if keep is not None:  # after the record: a crash before it must not have cost a top model
             ctx.store.artifacts.keep_models(ctx.study, keep)
+        free_memory(collect=not self._past_deadline())  # after the record, which it may delay by seconds
         return record
+
+    def _past_deadline(self) -> bool:
+        """No trial follows in this process: the full collection would only delay its end."""
+        return self.ctx.deadline is not None and time.monotonic() >= self.ctx.deadline
 
     def _train(self, proposal: Proposal) -> tuple[TrialRecord, set[int] | None]:
         """The trial's record and, when it saved a model, the trials whose models stay."""
         from tuner.training.fit import train_trial  # imports Keras: only when a trial really runs
-        from tuner.training.memory import free_memory
 
         interrupts.check()
         ctx, number, params = self.ctx, proposal.number, proposal.params
@@ -89,7 +95,6 @@ class TrialRunner:
         record = replace(record, seconds=time.perf_counter() - start)
         if not record.ranks:
             ctx.store.artifacts.save_trial_files(ctx.study, record, None)
-        free_memory()
         return record, keep
 
     def _time_up(self, trial_start: float) -> str | None:
