@@ -22,11 +22,29 @@ def _search(results: Path, capsys, *extra: str, study: str = "p", trials: int = 
                      "--results-dir", str(results), "--no-ensemble", "--jobs", "1", "--in-process", *extra], capsys)
 
 
-def test_timeout_starts_no_trial_after_it(tmp_path, capsys):
-    code, out, err = _search(tmp_path, capsys, "--timeout", "1", "--seed", "0", trials=50)
+def test_timeout_starts_no_trial_after_it(tmp_path, capsys, monkeypatch):
+    import datetime
+    import time
+
+    import keras  # noqa: F401  imported first: the deadline counts the command's start-up too
+
+    from tuner.search.request import SearchRequest
+
+    made = []
+
+    class Recorded(SearchRequest):  # the request the command made, for its deadline
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            made.append(self)
+
+    monkeypatch.setattr("tuner.search.request.SearchRequest", Recorded)
+    code, out, err = _search(tmp_path, capsys, "--timeout", "5", "--seed", "0", trials=50)
     assert code == 0, err
-    finished = SearchStore(None, tmp_path).trials.count_finished("p")
-    assert 1 <= finished < 50  # the trial running at the deadline finishes; no other starts
+    (request,) = made
+    deadline = datetime.datetime.fromtimestamp(request.deadline + time.time() - time.monotonic())
+    trials = SearchStore(None, tmp_path).trials.all("p")
+    assert 1 <= len(trials) < 50 and all(t.finished for t in trials)  # the ones running at the deadline end too
+    assert all(t.started < deadline for t in trials)  # none started after it
 
 
 @pytest.mark.parametrize("jobs", ["--jobs=2"])  # in one process: tests/search/test_runner.py (fast)
@@ -153,20 +171,38 @@ def test_a_nan_failure_is_shown_in_the_leaderboard(tmp_path, capsys):
 
 
 def test_a_trial_whose_heartbeats_stopped_on_another_machine_is_failed(tmp_path, capsys, monkeypatch):
-    """Its worker ran elsewhere (no pid check can see it): only the heartbeats tell."""
+    """Its worker ran elsewhere (no pid check can see it): only the heartbeats tell. A live
+    worker on this machine whose heartbeats are as late (starved of CPU) keeps its trial until
+    its process ends."""
+    import subprocess
+    import threading
     import time
+
+    from tuner.store.workers import this_worker
 
     monkeypatch.setenv("TUNE_HEARTBEAT_SECONDS", "1")
     code, _, err = _search(tmp_path, capsys, "--seed", "0", trials=1)
     assert code == 0, err
     store = SearchStore(None, tmp_path, heartbeat=True)
-    number = store.trials.begin("p", {"depth": 1}, {"worker": {"host": "elsewhere", "boot": "x", "pid": 1}})
-    store.db.storage.record_heartbeat(store.trials.trial_id("p", number))
-    time.sleep(3.5)  # three missed heartbeats: the grace period
-    code, _, err = _search(tmp_path, capsys, "--seed", "0", trials=2)
+    elsewhere = store.trials.begin("p", {"depth": 1}, {"worker": {"host": "elsewhere", "boot": "x", "pid": 1}})
+    alive = subprocess.Popen(["sleep", "8"])  # a live worker on this machine (not the search's own process)
+    threading.Thread(target=alive.wait, daemon=True).start()  # reaped as it ends: no zombie left to look alive
+    try:
+        here = store.trials.begin("p", {"depth": 1}, {"worker": {**this_worker(), "pid": alive.pid}})
+        for number in (elsewhere, here):
+            store.db.storage.record_heartbeat(store.trials.trial_id("p", number))
+        time.sleep(3.5)  # three missed heartbeats: the grace period
+        # 1 finished + 1 running make 2: the search waits for the live one until its process ends.
+        code, _, err = _search(tmp_path, capsys, "--seed", "0", trials=2)
+    finally:
+        alive.kill()
+        alive.wait()
     assert code == 0, err
-    stale = next(t for t in store.trials.all("p") if t.number == number)
-    assert stale.state == "failed" and stale.reason == "interrupted: its worker stopped sending heartbeats"
+    by_number = {t.number: t for t in store.trials.all("p")}
+    assert by_number[elsewhere].state == "failed"
+    assert by_number[elsewhere].reason == "interrupted: its worker stopped sending heartbeats"
+    assert by_number[here].reason == "interrupted: its worker process ended"  # not its late heartbeats
+    assert sum(t.finished for t in by_number.values()) == 2
 
 
 def test_an_exported_config_trains_the_best_trial_again(evaluated, tmp_path, capsys):

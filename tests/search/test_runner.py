@@ -133,6 +133,23 @@ def test_a_trial_past_its_time_stops_after_one_step_and_still_ranks(setup, digit
     assert store.artifacts.val_views("s", p.number) is not None
 
 
+@pytest.mark.parametrize("context, collect", [({}, True), ({"deadline": 0.0}, False)])
+def test_memory_is_freed_after_the_record_and_collected_only_if_a_trial_may_follow(setup, monkeypatch, context, collect):
+    import tuner.training.memory as memory
+
+    store, runner, proposal = setup
+    p, calls = proposal(), []
+    real = memory.free_memory
+
+    def spy(collect: bool = True) -> None:
+        calls.append((collect, store.trials.all("s")[0].state.value))  # the record as it stands then
+        real(collect)
+
+    monkeypatch.setattr(memory, "free_memory", spy)
+    runner(**context).run(p)
+    assert calls == [(collect, "pruned" if context else "complete")]
+
+
 def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(setup):
     store, runner, proposal = setup
     run = runner()

@@ -23,9 +23,14 @@ def this_worker() -> dict[str, Any]:
     return {"host": socket.gethostname(), "boot": _boot_id(), "pid": os.getpid()}
 
 
+def here(worker: dict[str, Any] | None) -> bool:
+    """`worker` runs on this machine, under this boot: its pid tells whether it lives."""
+    return bool(worker) and worker.get("host") == socket.gethostname() and worker.get("boot") == _boot_id()
+
+
 def gone(worker: dict[str, Any] | None) -> bool:
     """True only when `worker` ran on this machine (same host and boot) and its pid is dead."""
-    if not worker or worker.get("host") != socket.gethostname() or worker.get("boot") != _boot_id():
+    if not here(worker):
         return False
     try:
         os.kill(int(worker["pid"]), 0)

@@ -21,7 +21,7 @@ from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
 from tuner.store import SearchStore
-from tuner.store.workers import gone, this_worker
+from tuner.store.workers import gone, here, this_worker
 
 ORPHAN_SECONDS = 60.0
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -112,16 +112,26 @@ class OptunaEngine(BaseEngine):
     def counts(self) -> tuple[int, int]:
         """(finished, running) after failing the trials of dead workers."""
         trials, now = self.ctx.store.trials, datetime.datetime.now()
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for t in running:
             worker = t.user_attrs.get("worker")
             if gone(worker):
                 trials.fail(self.ctx.study, t.number, "interrupted: its worker process ended")
             elif worker is None and t.datetime_start and (now - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
                 # A worker writes `worker` right after asking; one that never did died in between.
                 trials.fail(self.ctx.study, t.number, "interrupted: its worker never started it")
+        # Heartbeats judge workers on other machines only: here the pid is certain, and a live
+        # worker starved of CPU for the grace period (many workers on two cores) is slow, not
+        # dead, so its heartbeat is renewed for it first.
+        storage = self.ctx.store.db.storage
+        if storage.get_heartbeat_interval():
+            for t in running:
+                worker = t.user_attrs.get("worker")
+                if here(worker) and not gone(worker):
+                    storage.record_heartbeat(trials.trial_id(self.ctx.study, t.number))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)  # heartbeats: any machine, after the grace period
+            optuna.storages.fail_stale_trials(self.study)  # any machine, after the grace period
         states = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         return sum(t.state in FINISHED for t in states), sum(t.state == TrialState.RUNNING for t in states)
 
