@@ -52,7 +52,8 @@ def host_trainer(model, shape: tuple[int, ...], cutout: int):
     """What `tune` trains: shift 4 + flip (+ cutout) with the choices drawn on the host."""
     import keras
 
-    from tuner.training.augment import CHOICES, Augment
+    from tuner.training.augment import Augment
+    from tuner.training.choices import CHOICES
 
     pixels, choices = keras.Input(shape), keras.Input((CHOICES,), dtype="int32")
     return keras.Model([pixels, choices], model(Augment(4, True, cutout=cutout)([pixels, choices])))
@@ -93,7 +94,7 @@ def time_epochs(variant: str, args: argparse.Namespace, x: np.ndarray, y: np.nda
     params = complete_params({"model": args.model, "depth": args.depth, "width": args.width, "head_units": 0})
     model = build_model(params, x.shape[1:], 10)
     if variant in ("host", "host_cutout"):
-        from tuner.training.augment import draw_choices
+        from tuner.training.choices import draw_choices
 
         cutout = 8 if variant == "host_cutout" else 0
         trainer = host_trainer(model, x.shape[1:], cutout)

@@ -14,7 +14,7 @@ from tests.conftest import TINY_SPACE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tuner"
 # Lowest first; a module may import its own layer and those below it, never one above.
-LAYERS = ["foundation", "space", "data", "training", "store", "search", "ensemble", "ui", "cli"]
+LAYERS = ["foundation", "space", "data", "training", "check", "store", "search", "ensemble", "ui", "cli"]
 FOUNDATION = {"config", "errors", "paths", "interrupts", "keras_backend", "wording", "__init__", "__main__"}
 
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tuner.errors import TrialFailed, TrialPruned
 from tuner.space.params import complete_params
@@ -103,7 +105,8 @@ def test_augment_applies_the_choices_it_is_given():
     """Choices drawn on the host (flip, row and column offset, cutout box) give exactly that image."""
     import keras
 
-    from tuner.training.augment import CUTOUT_FILL, Augment, draw_choices
+    from tuner.training.augment import Augment
+    from tuner.training.choices import CUTOUT_FILL, draw_choices
     from tuner.training.fit import EpochBatches
 
     x = np.arange(3 * 6 * 6).reshape(3, 6, 6, 1).astype("float32") + 1
@@ -131,10 +134,31 @@ def test_augment_applies_the_choices_it_is_given():
     assert not np.array_equal(first, batches.choices)  # fresh choices every epoch
 
 
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9),
+                                                      st.sampled_from([1, 3])),
+       max_shift=st.integers(0, 3), flip=st.booleans(), cutout=st.integers(0, 6))
+def test_the_reports_numpy_augmentation_is_the_training_steps(seed, shape, max_shift, flip, cutout):
+    """`apply_choices` (numpy, for the report's picture) gives exactly what the compiled layer gives
+    for the same host choices, at any size, shift, flip and cutout."""
+    import keras
+
+    from tuner.training.augment import Augment
+    from tuner.training.choices import apply_choices, draw_choices
+
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, shape).astype("float32")
+    choices = draw_choices(rng, shape[0], max_shift, flip, cutout, shape[1:3])
+    layer = Augment(max_shift, flip, cutout=cutout)
+    expected = keras.ops.convert_to_numpy(layer([images, choices], training=True))
+    assert np.array_equal(apply_choices(images, choices, max_shift), expected)
+
+
 def test_augment_draws_cutout_itself_on_images_alone():
     import keras
 
-    from tuner.training.augment import CUTOUT_FILL, Augment
+    from tuner.training.augment import Augment
+    from tuner.training.choices import CUTOUT_FILL
 
     x = np.ones((64, 8, 8, 1), "float32")
     out = keras.ops.convert_to_numpy(Augment(cutout=4, seed=0)(x, training=True))

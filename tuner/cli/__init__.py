@@ -49,9 +49,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from tuner.cli import best, ensemble, leaderboard, predict, report, search, spaces, studies
+    from tuner.cli import best, check, ensemble, leaderboard, predict, report, search, spaces, studies
 
-    for module in (search, leaderboard, studies, spaces, ensemble, best, predict, report):
+    for module in (check, search, leaderboard, studies, spaces, ensemble, best, predict, report):
         cli.add_command(module.command)
 
 

@@ -45,3 +45,59 @@ class Seconds(click.ParamType):
         if not math.isfinite(seconds) or seconds < self.low:
             self.fail(f"{value!r}: expected a finite number of seconds, at least {self.low:g}", param, ctx)
         return seconds
+
+
+class Size(click.ParamType):
+    """A number of bytes: 2000000, 512MiB, 4GB, 1.5GiB."""
+
+    name = "size"
+    UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value).strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtib")
+        unit = text[len(number):]
+        try:
+            size = float(number) * self.UNITS[unit]
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (e.g. 512MiB, 4GB, 2000000)", param, ctx)
+        if not math.isfinite(size) or size < 1 or size > 2**60:
+            self.fail(f"{value!r}: expected a size from 1 byte to 1 EiB", param, ctx)
+        return int(size)
+
+
+def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--space, --data, --epochs and --set: the space a command searches or checks, and its data."""
+    for option in reversed([
+        click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file. "
+                                                     "A space's start points, if any, are its first trials."),
+        click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
+                                                                     "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download)."),
+        click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run)."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Fix a parameter instead of searching it (also in the start points)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def requested_space(space: str, epochs: int | None, sets: tuple[str, ...]) -> Any:
+    """The space file named by --space, with --epochs and --set applied (validated again)."""
+    from tuner.space.files import load_space
+
+    loaded = load_space(space)
+    return loaded.with_overrides(epochs=epochs, fixed=parse_sets(sets)) if epochs or sets else loaded
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict:
+    from tuner.errors import UserError
+    from tuner.space.reading import parse_value
+
+    fixed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
+        fixed[name.strip()] = parse_value(value, f"--set {name.strip()}")  # 3 -> int, 1e-3 -> float, true -> bool
+    return fixed

@@ -8,25 +8,13 @@ import click
 
 from tuner.wording import plural
 from tuner.cli.app import Application
-from tuner.cli.options import Seconds, store_options
+from tuner.cli.options import Seconds, requested_space, space_options, store_options
 from tuner.search.engines import ENGINES, PRUNERS, SAMPLERS
 from tuner.errors import UserError
-from tuner.space.reading import parse_value
-
-
-def _parse_sets(pairs: tuple[str, ...]) -> dict:
-    fixed = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
-        fixed[name.strip()] = parse_value(value, f"--set {name.strip()}")  # 3 -> int, 1e-3 -> float, true -> bool
-    return fixed
 
 
 @click.command("search")
-@click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file. "
-              "A space's start points, if any, are its first trials.")
+@space_options
 @click.option("--study", help="Study name (default: the space's name). Same name again = resume.")
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
               help="The study ends with this many finished (complete or pruned) trials, across all workers.")
@@ -40,10 +28,6 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
                    "for the ensemble); then the ensemble step runs. The ETA counts it.")
 @click.option("--trial-timeout", type=Seconds(1),
               help="Seconds one trial may train: past them it stops after its current step, as at --timeout.")
-@click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
-              "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run).")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Fix a parameter instead of searching it (also in the start points).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed, for a reproducible sequence of proposals (with --jobs 1).")
 @click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
               help="Model files are kept for this many best trials (the ensemble's candidates).")
@@ -81,7 +65,6 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner.paths import check_study_name
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
-    from tuner.space.files import load_space
     from tuner.store import redact
     from tuner.ui.live import SearchView
 
@@ -91,9 +74,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     check_choice(engine, sampler, pruner)
     if refit and not ensemble:
         raise UserError("--refit trains the ensemble's members again: it needs the ensemble step (drop --no-ensemble)")
-    loaded = load_space(space)
-    if epochs or sets:
-        loaded = loaded.with_overrides(epochs=epochs, fixed=_parse_sets(sets))
+    loaded = requested_space(space, epochs, sets)
     name = check_study_name(loaded.name if study is None else study, "the space's name" if study is None else "--study")
     require_backend(selected_backend())  # before any data is decoded or any worker starts
     if isolate is None:

@@ -18,27 +18,9 @@ cutout size nor cutout on/off is a constant of the compiled step.
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
-
-CHOICES = 7  # flip, row offset, column offset, cutout top, left, bottom, right (exclusive)
-CUTOUT_FILL = 127.5  # mid-grey in 0-255 pixels
-
-
-def draw_choices(rng: np.random.Generator, n: int, max_shift: int, flip: bool, cutout: int = 0,
-                 size: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """(n, 7) int32 per image: flip (0/1), row and column offset (0..2*max_shift), and the
-    cutout box (top, left, bottom, right; empty without cutout) in an image of `size`."""
-    choices = np.zeros((n, CHOICES), np.int32)
-    choices[:, 0] = rng.integers(0, 2 if flip else 1, n)
-    choices[:, 1] = rng.integers(0, 2 * max_shift + 1, n)
-    choices[:, 2] = rng.integers(0, 2 * max_shift + 1, n)
-    if cutout:
-        centre = np.stack([rng.integers(0, size[0], n), rng.integers(0, size[1], n)], axis=1)
-        choices[:, 3:5] = np.maximum(centre - cutout // 2, 0)
-        choices[:, 5:7] = np.minimum(centre - cutout // 2 + cutout, size)
-    return choices
+from tuner.training.choices import CHOICES, CUTOUT_FILL
 
 
 class Augment(keras.layers.Layer):

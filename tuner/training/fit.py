@@ -20,7 +20,8 @@ import keras
 import numpy as np
 
 from tuner import interrupts
-from tuner.training.augment import CHOICES, Augment, draw_choices
+from tuner.training.augment import Augment
+from tuner.training.choices import CHOICES, draw_choices
 from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData

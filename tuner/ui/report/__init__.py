@@ -22,6 +22,7 @@ from tuner import __version__
 from tuner.paths import atomic, make_folder
 from tuner.space.objective import objective_of
 from tuner.store import SearchStore, TrialRecord, TrialState
+from tuner.training.choices import apply_choices, draw_choices
 from tuner.ui.board import trial_times
 from tuner.ui.report import figures
 from tuner.ui.tables import pct
@@ -207,11 +208,5 @@ def _augmented(images: np.ndarray, params: dict[str, Any], seed: int) -> np.ndar
     flip, cutout = bool(params["flip"] and params["augment"] > 0), int(params["cutout"])
     if not (shift or flip or cutout):
         return images
-    from tuner.training.augment import Augment, draw_choices  # imports Keras: only for a trial that augments
-
-    import keras
-
     choices = draw_choices(np.random.default_rng(seed), len(images), shift, flip, cutout, images.shape[1:3])
-    layer = Augment(shift, flip, seed=seed, cutout=cutout)
-    out = layer([images.astype("float32"), choices], training=True)
-    return np.clip(keras.ops.convert_to_numpy(out), 0, 255)
+    return np.clip(apply_choices(images, choices, shift), 0, 255)

@@ -140,12 +140,13 @@ def times(rows: list[tuple[int, dict[str, float]]]) -> Any:
     fig = _figure(8.0, 4.0)
     ax = fig.add_subplot()
     bottom = np.zeros(len(rows))
+    numbers = [r[0] for r in rows]  # at their numbers, not a label each: 200 trials read (and draw) as fast as 5
     for part in ("training", "compile", "validation", "other"):
         values = np.array([r[1][part] for r in rows])
-        ax.bar([str(r[0]) for r in rows], values, bottom=bottom, label=part)
+        ax.bar(numbers, values, bottom=bottom, label=part, width=0.8)
         bottom += values
     ax.set(xlabel="trial", ylabel="seconds", title="where each complete trial's time went")
-    ax.tick_params(axis="x", labelsize="x-small", rotation=90)
+    _whole_numbers(ax)
     ax.legend(fontsize="small")
     return fig
 

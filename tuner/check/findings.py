@@ -1,0 +1,32 @@
+"""What a check finds: a status and one line of evidence (the figures), kept as plain data so a
+study records it and `--json` prints it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # "data: classes", "loss at initialization", ...
+    status: Status
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        return cls(str(data["check"]), Status(data["status"]), str(data["evidence"]))
+
+
+def failed(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status is Status.FAIL]

@@ -1,0 +1,119 @@
+"""Checks 2-5, the training playbook on the space's reference configuration (its first start
+point, the rest at their defaults): the loss at initialization, a baseline on blank inputs,
+overfitting one batch, and the space's largest configurations. Keras is imported only when a
+check runs (`tuner.training.probes`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tuner.check.findings import Finding, Status
+from tuner.data import SearchData
+from tuner.space.params import PARAMETERS
+from tuner.space.schema import CategoricalParam, FloatParam, IntParam, Space
+from tuner.wording import plural
+
+INIT_WARN, INIT_FAIL = 0.15, 0.5  # off by this share of the expected loss at initialization
+BASELINE_PASS, BASELINE_FAIL = 0.9, 0.98  # real-input loss over blank-input loss
+BASELINE_STEPS = 100
+COSTLY = ("depth", "width", "head_units", "batch_size")  # the larger, the more memory and time
+
+
+def _middle(spec: Any, default: Any) -> Any:
+    """The parameter's default if the space admits it, else the middle of its range."""
+    if spec.admits(default):
+        return default
+    if isinstance(spec, CategoricalParam):
+        return spec.choices[0]
+    low, high = spec.low, spec.high
+    mid = math.sqrt(low * high) if spec.log else (low + high) / 2
+    if isinstance(spec, IntParam):
+        return low + round((mid - low) / spec.step) * spec.step
+    if isinstance(spec, FloatParam) and spec.step:
+        return low + round((mid - low) / spec.step) * spec.step
+    return mid
+
+
+def reference_params(space: Space) -> dict[str, Any]:
+    """The configuration the checks train: the first start point, the rest at their defaults."""
+    chosen = {name: _middle(spec, PARAMETERS[name].default) for name, spec in space.searched().items()}
+    return space.complete({**chosen, **(space.start[0] if space.start else {})})
+
+
+def corners(space: Space, reference: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The largest configurations the space can propose, one per model family: every costly
+    parameter at its largest value; with the names of those that are searched."""
+    searched = space.searched()
+    largest = {name: max(searched[name].bounds()) for name in COSTLY if name in searched}
+    families = searched["model"].bounds() if "model" in searched else [reference["model"]]
+    return [({**reference, **largest, "model": family}, sorted(largest)) for family in families]
+
+
+def initialization(params: dict[str, Any], data: SearchData, seed: int) -> Finding:
+    from tuner.training.probes import expected_initial_loss, initial_loss
+
+    loss, expected = initial_loss(params, data, seed), expected_initial_loss(params, data.y_train, data.n_classes)
+    off = abs(loss - expected) / expected
+    what = "ln(classes)" if not params["prior_bias"] else "the class priors' cross-entropy"
+    evidence = f"mean loss {loss:.3f} before any step; expected {expected:.3f} ({what}), off by {100 * off:.0f}%"
+    status = Status.FAIL if off > INIT_FAIL else Status.WARN if off > INIT_WARN else Status.PASS
+    hint = "" if status is Status.PASS else ": the classifier starts far from uniform (its initialization or logit_scale)"
+    return Finding("loss at initialization", status, evidence + hint)
+
+
+def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = BASELINE_STEPS) -> Finding:
+    from tuner.training.probes import loss_after_steps
+
+    real = loss_after_steps(params, data, steps, seed)
+    blank = loss_after_steps(params, data, steps, seed, zero_inputs=True)
+    ratio = real / blank if blank > 0 else math.inf
+    evidence = (f"validation loss after {steps} steps: {real:.3f} on the images, {blank:.3f} on blank inputs "
+                f"(ratio {ratio:.2f})")
+    if ratio >= BASELINE_FAIL:
+        return Finding("input-independent baseline", Status.FAIL,
+                       evidence + ": the images tell the model nothing about the labels (shuffled labels? a wrong decode?)")
+    return Finding("input-independent baseline", Status.PASS if ratio < BASELINE_PASS else Status.WARN, evidence)
+
+
+def one_batch(params: dict[str, Any], data: SearchData, seed: int) -> Finding:
+    from tuner.training.probes import overfit_batch
+
+    fit = overfit_batch(params, data, seed)
+    evidence = (f"{fit.images} training images, augmentation and regularization off: {100 * fit.accuracy:.0f}% "
+                f"training accuracy after {plural(fit.steps, 'step')} (loss {fit.loss:.3f})")
+    if not fit.fitted:
+        return Finding("overfit one batch", Status.FAIL, evidence + ": the model cannot fit a handful of images "
+                                                                     "(learning rate, labels, input scaling?)")
+    return Finding("overfit one batch", Status.PASS, evidence)
+
+
+def largest(space: Space, reference: dict[str, Any], data: SearchData, seed: int, memory_limit: int) -> list[Finding]:
+    from tuner.training.probes import step_cost
+
+    found = []
+    for params, costly in corners(space, reference):
+        shape = ", ".join(f"{name} {params[name]}" for name in ("model", *COSTLY))
+        name = f"largest {params['model']}"
+        try:
+            cost = step_cost(params, data, seed, memory_limit)
+        except Exception as e:  # a shape that cannot build, out of memory: the corner's own fault
+            found.append(Finding(name, Status.FAIL, f"{shape}: does not build or run ({_first_line(e)}); narrow "
+                                                    f"{', '.join(costly) or 'the space'}"))
+            continue
+        evidence = f"{shape}: {cost.parameters:,} parameters, one step needs about {_mib(cost.estimated_bytes)}"
+        if cost.step_seconds is None:
+            found.append(Finding(name, Status.FAIL, f"{evidence}, over the memory limit of {_mib(memory_limit)}; "
+                                                    f"narrow {', '.join(costly) or 'the space'}"))
+            continue
+        found.append(Finding(name, Status.PASS, f"{evidence}; its first step ran in {cost.step_seconds:.1f} s "
+                                                 f"(compile included), peak memory +{_mib(cost.peak_rise_bytes or 0)}"))
+    return found
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]

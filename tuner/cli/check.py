@@ -1,0 +1,55 @@
+"""`tune check`: the training playbook on a space and its data, before a search spends its budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tuner.cli.app import Application, abort
+from tuner.cli.options import Size, requested_space, space_options
+from tuner.wording import plural
+
+
+@click.command("check")
+@space_options
+@click.option("--memory-limit", type=Size(), metavar="SIZE",
+              help="Memory one training step of the largest configuration may take, e.g. 4GiB "
+                   "(default: the memory available now).")
+@click.option("--json", "as_json", is_flag=True, help="The findings as JSON on stdout (nothing else there).")
+@click.pass_obj
+def command(app: Application, space: str, data: Path | None, epochs: int | None, sets: tuple[str, ...],
+            memory_limit: int | None, as_json: bool) -> None:
+    """Check a space and its data as the course's playbook does, before a search.
+
+    \b
+    1. the data, split as a study would split it: images per class, exact copies across
+       splits (a leak into the held-out figures) and within train, one image under two
+       labels, blank images, pixel statistics, unreadable files;
+    2. the loss at initialization is near ln(classes) (or the priors' entropy with prior_bias);
+    3. a few hundred steps on the images reach a clearly lower validation loss than the same
+       steps on blank inputs (else images and labels are unrelated);
+    4. one batch of 32 images, augmentation and regularization off, is fitted exactly;
+    5. the largest configuration of each model family builds, fits --memory-limit, and trains
+       one step.
+
+    Checks 2-5 train the space's reference configuration: its first start point, the other
+    parameters at their defaults. Each check says pass, warn or fail with its figures; the exit
+    code is 1 when one fails. The test split is read only to hash its images (for copies); no
+    model sees it. `tune search` runs these checks before a new study's first trial."""
+    from tuner import config
+    from tuner.check import failed, run_checks
+    from tuner.ui.checks import CheckView
+
+    config.check()
+    loaded = requested_space(space, epochs, sets)
+    if as_json:
+        findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit)
+        click.echo(json.dumps({"space": loaded.name, "dataset": loaded.dataset,
+                               "findings": [f.to_dict() for f in findings]}, indent=1))
+    else:
+        with CheckView(app.terminal) as view:
+            findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, on_finding=view.found)
+    if failures := failed(findings):
+        abort(f"{plural(len(failures), 'check')} failed: {', '.join(f.check for f in failures)}", 1)

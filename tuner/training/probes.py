@@ -1,0 +1,123 @@
+"""Short measurements of one parameter dict before a search spends its budget (`tune check`):
+the loss at initialization, the loss after a few hundred steps (on the images or on zeros), how
+many steps one batch takes to be fitted, and what the largest model costs in parameters, memory
+and one step. Each builds and trains through the trials' own `_compile`, so it measures the
+model and training step the search will run."""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from tuner.data import SearchData
+from tuner.training.fit import _compile, class_priors, seed_everything
+
+EVAL_IMAGES = 1024  # images a loss is measured on: enough for two decimals, quick on a CPU
+QUIET = {"augment": 0.0, "dropout": 0.0, "l2": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0,
+         "lr_schedule": "constant", "warmup_epochs": 0, "class_weight": "none"}  # nothing but the fit itself
+
+
+def mean_loss(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of the model's probabilities on (at most EVAL_IMAGES of) x, y."""
+    x, y = x[:EVAL_IMAGES], y[:EVAL_IMAGES]
+    probs = np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + 256], training=False)) for i in range(0, len(x), 256)])
+    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+
+
+def expected_initial_loss(params: dict[str, Any], y: np.ndarray, n_classes: int) -> float:
+    """What an untrained classifier should score: ln(classes), or, with the bias at the log
+    priors, the cross-entropy of the labels under those priors."""
+    if not params["prior_bias"]:
+        return math.log(n_classes)
+    priors = class_priors(y, n_classes)
+    return float(-np.log(priors[y]).mean())
+
+
+def initial_loss(params: dict[str, Any], data: SearchData, seed: int) -> float:
+    """The model's mean training loss before any step."""
+    seed_everything(seed)
+    model, _, _ = _compile(params, data, 1, seed)
+    return mean_loss(model, data.x_train, data.y_train)
+
+
+def loss_after_steps(params: dict[str, Any], data: SearchData, steps: int, seed: int, zero_inputs: bool = False) -> float:
+    """Validation loss after `steps` training steps from the seed's start, on the images or, with
+    `zero_inputs`, on blank images of the same shape (a model that can only learn the priors)."""
+    train = data if not zero_inputs else SearchData(np.zeros_like(data.x_train), data.y_train, data.x_val,
+                                                    data.y_val, data.class_names)
+    seed_everything(seed)
+    model, trainer, batches = _compile({**params, "augment": 0.0}, train, 1, seed)
+    for step in range(steps):
+        trainer.train_on_batch(*batches[step % len(batches)])
+        if (step + 1) % len(batches) == 0:
+            batches.on_epoch_end()
+    val_x = data.x_val if not zero_inputs else np.zeros_like(data.x_val)
+    return mean_loss(model, val_x, data.y_val)
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    images: int
+    steps: int  # steps taken (the first at which the batch was fitted, else the limit)
+    accuracy: float  # training accuracy on the batch at the last step
+    loss: float
+    fitted: bool  # every image right, the loss under the target
+
+
+def overfit_batch(params: dict[str, Any], data: SearchData, seed: int, images: int = 32, max_steps: int = 300,
+                  target_loss: float = 0.1) -> BatchFit:
+    """Train on one batch of `images` training images, with augmentation and regularization off,
+    until every image is right with a training loss under `target_loss`, or `max_steps` pass."""
+    n = min(images, len(data.y_train))
+    one = SearchData(data.x_train[:n], data.y_train[:n], data.x_val[:n], data.y_val[:n], data.class_names)
+    seed_everything(seed)
+    _, trainer, batches = _compile({**params, **QUIET, "batch_size": n}, one, 1, seed)
+    for step in range(1, max_steps + 1):
+        logs = trainer.train_on_batch(*batches[0], return_dict=True)
+        if fitted := logs["accuracy"] >= 1.0 and logs["loss"] < target_loss:
+            break
+    return BatchFit(n, step, float(logs["accuracy"]), float(logs["loss"]), bool(fitted))
+
+
+@dataclass(frozen=True)
+class StepCost:
+    parameters: int
+    estimated_bytes: int  # weights, gradients, optimizer slots and saved activations of one step
+    step_seconds: float | None  # one training step, measured; None when not run
+    peak_rise_bytes: int | None  # how far the process's peak resident memory rose in that step
+
+
+def optimizer_slots(params: dict[str, Any]) -> int:
+    """Variables the optimizer keeps per weight (Adam's two moments, SGD's momentum, ...)."""
+    return {"adam": 2, "adamw": 2, "rmsprop": 1, "sgd": 1}.get(params["optimizer"], 2)
+
+
+def step_cost(params: dict[str, Any], data: SearchData, seed: int, memory_limit: int | None) -> StepCost:
+    """Build the model of `params` and estimate one step's memory; run the step (on
+    `batch_size` training images, repeated if there are fewer) unless the estimate exceeds
+    `memory_limit` bytes."""
+    batch = params["batch_size"]
+    reps = math.ceil(batch / len(data.y_train))
+    one = SearchData(np.concatenate([data.x_train] * reps)[:batch], np.concatenate([data.y_train] * reps)[:batch],
+                     data.x_val[:1], data.y_val[:1], data.class_names)
+    seed_everything(seed)
+    model, trainer, batches = _compile(params, one, 1, seed)
+    weights = model.count_params()
+    activations = sum(math.prod(d for d in layer.output.shape[1:] if d) for layer in model.layers[1:])
+    estimate = 4 * (weights * (2 + optimizer_slots(params)) + 2 * activations * batch)
+    if memory_limit is not None and estimate > memory_limit:
+        return StepCost(weights, estimate, None, None)
+    before = _peak_bytes()
+    start = time.perf_counter()
+    trainer.train_on_batch(*batches[0])
+    return StepCost(weights, estimate, time.perf_counter() - start, _peak_bytes() - before)
+
+
+def _peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
