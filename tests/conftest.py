@@ -20,6 +20,7 @@ def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("TUNE_CACHE_DIR", str(cache))
     monkeypatch.delenv("TUNE_STORAGE", raising=False)
     monkeypatch.delenv("TUNE_DATA_DIR", raising=False)
+    monkeypatch.setenv("TUNE_CHECK", "0")  # a new study's checks cost seconds: tests/check turn them on
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
 
 

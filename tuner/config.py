@@ -19,6 +19,7 @@ VARIABLES = {
     "TUNE_STORAGE": "--storage: the study database URL",
     "TUNE_DATA_DIR": "a folder searched first for a dataset's .npz, archive or folder (it must exist)",
     "TUNE_CACHE_DIR": "decoded images, extracted archives and JAX's compiled programs (~/.cache/tune)",
+    "TUNE_CHECK": "--check/--no-check of `tune search`: 0 skips the checks a new study runs before its first trial",
     "TUNE_HEARTBEAT_SECONDS": "seconds between a running trial's heartbeats (10, at most 3600; failed after 3 missed)",
     "TUNE_MAX_EXTRACT_BYTES": "the most an archive may extract to (4 GiB)",
     "TUNE_MAX_EXTRACT_FILES": "the most members an archive may have (500000)",

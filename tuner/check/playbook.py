@@ -58,8 +58,14 @@ def initialization(params: dict[str, Any], data: SearchData, seed: int) -> Findi
     what = "ln(classes)" if not params["prior_bias"] else "the class priors' cross-entropy"
     evidence = f"mean loss {loss:.3f} before any step; expected {expected:.3f} ({what}), off by {100 * off:.0f}%"
     status = Status.FAIL if off > INIT_FAIL else Status.WARN if off > INIT_WARN else Status.PASS
-    hint = "" if status is Status.PASS else ": the classifier starts far from uniform (its initialization or logit_scale)"
-    return Finding("loss at initialization", status, evidence + hint)
+    if status is not Status.PASS:
+        return Finding("loss at initialization", status,
+                       evidence + ": the classifier starts far from its expected loss (its initialization or logit_scale)")
+    priors = expected_initial_loss({**params, "prior_bias": True}, data.y_train, data.n_classes)
+    if not params["prior_bias"] and (expected - priors) / expected > INIT_WARN:
+        return Finding("loss at initialization", Status.WARN,
+                       f"{evidence}; the classes are imbalanced: with prior_bias the model would start at {priors:.3f}")
+    return Finding("loss at initialization", status, evidence)
 
 
 def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = BASELINE_STEPS) -> Finding:

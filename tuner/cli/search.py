@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ from tuner.wording import plural
 from tuner.cli.app import Application
 from tuner.cli.options import Seconds, requested_space, space_options, store_options
 from tuner.search.engines import ENGINES, PRUNERS, SAMPLERS
-from tuner.errors import UserError
+from tuner.errors import SearchStopped, UserError
 
 
 @click.command("search")
@@ -45,6 +46,10 @@ from tuner.errors import UserError
 @click.option("--isolate/--in-process", default=None,
               help="Train in a worker process that is replaced once its memory grew 15%  [default: isolate on "
                    "TensorFlow, whose memory grows with every trial; in-process on JAX and PyTorch]")
+@click.option("--check/--no-check", default=True, show_default=True, envvar="TUNE_CHECK", show_envvar=True,
+              help="Before a new study's first trial, run the checks of `tune check` (the data audit, the loss at "
+                   "initialization, a blank-input baseline, one batch overfitted, the largest configurations); "
+                   "a failed check stops the search with its line. Recorded with the study; `tune report` shows them.")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="After the search, build the ensemble and evaluate it once on the test split.")
 @click.option("--refit", is_flag=True, help="The ensemble's members are trained again on train + validation "
@@ -54,7 +59,7 @@ from tuner.errors import UserError
 def command(app: Application, space: str, study: str | None, trials: int, engine: str, sampler: str | None, pruner: str | None,
             timeout: float | None, trial_timeout: float | None, data: Path | None, epochs: int | None, sets: tuple[str, ...], seed: int | None,
             keep_models: int, max_failures: int, precision: str, backend: str | None, jobs: int | None,
-            isolate: bool | None, ensemble: bool, refit: bool,
+            isolate: bool | None, check: bool, ensemble: bool, refit: bool,
             storage: str | None, results_dir: Path) -> None:
     """Search a space: `tune search --space cifar10 --trials 50`."""
     from tuner import config, interrupts
@@ -89,6 +94,8 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     view = SearchView(terminal, store, name, trials, intro=intro, timeout=timeout)
     store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.artifacts.check_writable(name)
+    if check and name not in store.studies.names():
+        request = replace(request, checks=tuple(f.to_dict() for f in _first_checks(request, terminal)))
     try:
         with view:
             run_search(store, request, view)
@@ -99,6 +106,21 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if ensemble:
         _require_candidates(store, name, timeout)
         app.evaluation(store, name, data, refit=refit)
+
+
+def _first_checks(request, terminal) -> list:
+    """The checks of `tune check`, shown as they come; a failed one stops the search (nothing is created)."""
+    from tuner.check import failed
+    from tuner.search.checks import run_first_checks
+    from tuner.ui.checks import CheckView
+
+    terminal.info(f"checking space {request.space.name} and its data before the first trial (--no-check skips)")
+    with CheckView(terminal) as view:
+        findings = run_first_checks(request, view.found)
+    if failures := failed(findings):
+        raise SearchStopped(f"check failed: {failures[0].check}: {failures[0].evidence}; nothing was searched "
+                            f"(`tune check --help` says what each check does; --no-check skips them)")
+    return findings
 
 
 def _require_candidates(store, name: str, timeout: float | None) -> None:

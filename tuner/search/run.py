@@ -41,6 +41,7 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
         observer.note(note)
     store.artifacts.check_no_links_out(request.study)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
+    store.studies.record_checks(request.study, list(request.checks))
     queue_start_points(request.engine, store, request.study, request.space)
     store.artifacts.save_val_labels(request.study, data.y_val)
     return data

@@ -18,6 +18,8 @@ from tuner.store.urls import redact
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
 
+CHECKS = "checks"  # the study attribute with what its first checks found
+
 class Studies:
     def __init__(self, db: Database):
         self.db = db
@@ -116,6 +118,15 @@ class Studies:
 
     def format(self, name: str) -> int:
         return migrate.version(self.meta(name))
+
+    def record_checks(self, name: str, findings: list[dict[str, Any]]) -> None:
+        """What the checks before the study's first trial found (`tuner.check`); kept from the first search."""
+        if findings and not self.checks(name):
+            self.set_attr(name, CHECKS, findings)
+
+    def checks(self, name: str) -> list[dict[str, Any]]:
+        found = self.attr(name, CHECKS)
+        return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
 
     def set_attr(self, name: str, key: str, value: Any) -> None:
         self.db.storage.set_study_user_attr(self.require(name), key, value)

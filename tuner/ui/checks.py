@@ -3,6 +3,7 @@ check finishes, else one plain line per check (a CI log reads them as they come)
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.live import Live
@@ -30,10 +31,10 @@ def finding_line(f: Finding) -> str:
     return f"{f.status.value:4}  {f.check}: {f.evidence}"
 
 
-def summary_line(findings: list[Finding]) -> str:
+def summary_line(findings: list[Finding], seconds: float) -> str:
     counts = {s: sum(f.status is s for f in findings) for s in Status}
     return (f"{plural(len(findings), 'check')}: {counts[Status.PASS]} pass, {counts[Status.WARN]} warn, "
-            f"{counts[Status.FAIL]} fail")
+            f"{counts[Status.FAIL]} fail ({seconds:.0f} s)")
 
 
 class CheckView:
@@ -43,6 +44,7 @@ class CheckView:
         self.t = terminal
         self.findings: list[Finding] = []
         self.live: Live | None = None
+        self.start = time.monotonic()
 
     def __enter__(self) -> "CheckView":
         if self.t.interactive:
@@ -62,4 +64,4 @@ class CheckView:
             self.live.update(findings_table(self.findings))
             self.live.__exit__(*exc)
         if self.findings:
-            self.t.info(summary_line(self.findings))
+            self.t.info(summary_line(self.findings, time.monotonic() - self.start))

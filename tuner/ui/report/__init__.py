@@ -119,6 +119,10 @@ def _summary(store: SearchStore, study: str, meta: dict[str, Any], trials: list[
         tables.append(Table(["class", "train", "validation", "test"],
                             [[n, *(per_split.get(p, ["-"] * len(names))[i] for p in ("train", "val", "test"))]
                              for i, n in enumerate(names)]))
+    checks = store.studies.checks(study)
+    if checks:
+        tables.append(Table(["check before the first trial", "result", "evidence"],
+                            [[c.get("check"), c.get("status"), c.get("evidence")] for c in checks]))
     return Section("study", "The study", tables=tables)
 
 

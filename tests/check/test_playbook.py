@@ -1,0 +1,110 @@
+"""Checks 2-5 on real models and data made to fail each one, and `tune check` as a command."""
+
+from __future__ import annotations
+
+import json
+import re
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_SPACE, run_main
+from tuner.check import playbook
+from tuner.check.findings import Status
+from tuner.data import SearchData
+from tuner.space.schema import parse_space
+
+
+def _space(params: dict, start: list | None = None):
+    return parse_space({"name": "s", "dataset": "digits", "params": {"model": "cnn", **params}, "start": start or []}, "test")
+
+
+@pytest.mark.parametrize("params, start, expected", [
+    ({"width": {"type": "int", "low": 4, "high": 64, "log": True}}, None, {"width": 32}),  # the default, admitted
+    ({"width": {"type": "int", "low": 40, "high": 64}}, None, {"width": 52}),  # the middle
+    ({"width": {"type": "int", "low": 64, "high": 256, "log": True}}, None, {"width": 128}),  # the log middle
+    ({"dropout": {"type": "float", "low": 0.1, "high": 0.5, "step": 0.1}}, None, {"dropout": 0.3}),
+    ({"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]}}, None, {"optimizer": "adam"}),
+    ({"optimizer": {"type": "categorical", "choices": ["sgd", "rmsprop"]}}, None, {"optimizer": "sgd"}),
+    ({"width": {"type": "int", "low": 4, "high": 64}}, [{"width": 8}], {"width": 8}),  # the start point wins
+])
+def test_the_reference_configuration_is_the_start_point_else_defaults_else_the_middle(params, start, expected):
+    reference = playbook.reference_params(_space(params, start))
+    assert {k: reference[k] for k in expected} == pytest.approx(expected)
+
+
+def test_the_largest_configurations_are_one_per_family_at_every_costly_maximum():
+    space = _space({"model": {"type": "categorical", "choices": ["cnn", "resnet"]},
+                    "depth": {"type": "int", "low": 1, "high": 2}, "width": {"type": "int", "low": 4, "high": 96},
+                    "batch_size": {"type": "categorical", "choices": [256, 32, 64]}, "head_units": 0})
+    found = playbook.corners(space, playbook.reference_params(space))
+    assert [(p["model"], p["depth"], p["width"], p["batch_size"], p["head_units"]) for p, _ in found] == [
+        ("cnn", 2, 96, 256, 0), ("resnet", 2, 96, 256, 0)]
+    assert all(names == ["batch_size", "depth", "width"] for _, names in found)
+
+
+@pytest.fixture(scope="module")
+def tiny(digits_data):
+    from tuner.space.files import load_space
+    from tuner.training.backend import configure
+
+    configure("float32", None)
+    space = load_space(str(TINY_SPACE))
+    return space, playbook.reference_params(space), digits_data[0]
+
+
+def test_a_classifier_started_far_from_uniform_fails_the_loss_at_initialization(tiny):
+    _, reference, data = tiny
+    assert playbook.initialization(reference, data, 0).status is Status.PASS
+    loud = playbook.initialization({**reference, "model": "resnet", "depth": 1, "logit_scale": 10.0}, data, 0)
+    assert loud.status is Status.FAIL and "expected 2.303 (ln(classes))" in loud.evidence, loud.evidence
+
+
+def test_imbalanced_classes_warn_without_the_prior_bias_and_pass_with_it(tiny):
+    _, reference, data = tiny
+    keep = (data.y_train == 0) | (np.arange(len(data.y_train)) % 10 == 0)  # class 0 whole, a tenth of the others
+    skewed = SearchData(data.x_train[keep], data.y_train[keep], data.x_val, data.y_val, data.class_names)
+    plain = playbook.initialization(reference, skewed, 0)
+    assert plain.status is Status.WARN and "with prior_bias the model would start at" in plain.evidence
+    assert playbook.initialization({**reference, "prior_bias": True}, skewed, 0).status is Status.PASS
+
+
+@pytest.mark.slow
+def test_shuffled_labels_fail_the_baseline_while_one_batch_is_still_fitted(tiny):
+    """Images and labels unrelated: no better than blank inputs. One batch is memorized anyway,
+    which is why the baseline is a check of its own (README)."""
+    _, reference, data = tiny
+    assert playbook.baseline(reference, data, 0).status is Status.PASS
+    shuffled = SearchData(data.x_train, np.random.default_rng(0).permutation(data.y_train), data.x_val, data.y_val,
+                          data.class_names)
+    finding = playbook.baseline(reference, shuffled, 0)
+    assert finding.status is Status.FAIL and "on blank inputs" in finding.evidence, finding.evidence
+    assert playbook.one_batch(reference, shuffled, 0).status is Status.PASS
+
+
+def test_one_batch_not_fitted_fails(tiny):
+    _, reference, data = tiny
+    finding = playbook.one_batch({**reference, "learning_rate": 1e-7}, data, 0)
+    assert finding.status is Status.FAIL and "after 300 steps" in finding.evidence, finding.evidence
+
+
+def test_the_largest_configuration_over_the_memory_limit_fails_naming_what_to_narrow(tiny):
+    space, reference, data = tiny
+    [ran] = playbook.largest(space, reference, data, 0, memory_limit=2**34)
+    assert ran.status is Status.PASS and "first step ran in" in ran.evidence, ran.evidence
+    [over] = playbook.largest(space, reference, data, 0, memory_limit=2**20)
+    assert over.status is Status.FAIL, over.evidence
+    assert over.evidence.endswith("over the memory limit of 1 MiB; narrow depth, head_units, width")
+
+
+@pytest.mark.slow
+def test_tune_check_on_the_digits_space_passes_and_a_memory_limit_fails_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["check", "--space", "digits"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 12 and re.fullmatch(r"11 checks: 11 pass, 0 warn, 0 fail \(\d+ s\)", lines[-1]), out
+    code, out, err = run_main(["check", "--space", str(TINY_SPACE), "--json", "--memory-limit", "1MiB"], capsys)
+    assert code == 1 and err.strip() == "error: 1 check failed: largest cnn", err
+    findings = json.loads(out)["findings"]
+    assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 11
+    assert not list(tmp_path.iterdir())  # it writes no study, no results folder

@@ -1,0 +1,35 @@
+"""Value types shared by the commands: every input is a size or one line saying why not."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tuner.cli.options import Size
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2000000", 2_000_000), ("512MiB", 512 * 2**20), ("4GB", 4 * 10**9), ("1.5GiB", int(1.5 * 2**30)),
+    ("1 kb", 1000), ("  8gib ", 8 * 2**30), ("1", 1), ("3b", 3), ("1TiB", 2**40)])
+def test_sizes_read(text, expected):
+    assert Size().convert(text, None, None) == expected
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "-1GB", "0", "0.5", "nan", "inf", "1e30GiB", "4 GiBs", "4XB",
+                                  "1..5GB", "GiB4", "2**30"])
+def test_anything_else_is_one_line(text):
+    with pytest.raises(click.BadParameter) as e:
+        Size().convert(text, None, None)
+    assert "\n" not in e.value.format_message() and repr(text) in e.value.format_message()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=12))
+def test_any_text_is_a_size_or_refused(text):
+    try:
+        size = Size().convert(text, None, None)
+    except click.BadParameter:
+        return
+    assert isinstance(size, int) and 1 <= size <= 2**60
