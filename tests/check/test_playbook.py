@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,15 +98,48 @@ def test_the_largest_configuration_over_the_memory_limit_fails_naming_what_to_na
     assert over.evidence.endswith("over the memory limit of 1 MiB; narrow depth, head_units, width")
 
 
+def test_learning_rates_far_below_the_range_test_s_are_warned_about(tiny):
+    space, reference, data = tiny
+    fine = playbook.learning_rates(space, reference, data, 0)
+    assert fine.status is Status.PASS and "the space's learning rates: 1.0e-03 to 1.0e-02" in fine.evidence, fine.evidence
+    slow = _space({"learning_rate": {"type": "float", "low": 1e-8, "high": 1e-7, "log": True}, "batch_size": 64})
+    finding = playbook.learning_rates(slow, {**reference, "learning_rate": 3e-8}, data, 0)
+    assert finding.status is Status.WARN and finding.evidence.endswith(": outside the suggested range"), finding.evidence
+
+
+def test_the_augmentation_picture_and_the_mirroring_warning(tiny):
+    from tuner.check.preview import augmentation
+
+    space, reference, data = tiny
+    written = []
+
+    def write(images, captions):
+        written.append((images, captions))
+        return Path("/pictures/augmented.png")
+
+    assert augmentation(space, reference, data, 0, write).status is Status.PASS
+    (images, captions), = written
+    assert images.shape == (16, 8, 8, 1) and images.min() >= 0 and images.max() <= 255 and len(captions) == 16
+    grey_folder = parse_space({"name": "g", "dataset": "folder", "input": {"height": 8, "width": 8, "channels": 1},
+                               "params": {"model": "cnn", "depth": 1, "flip": {"type": "bool"}, "augment": 1.0}}, "test")
+    mirrored = augmentation(grey_folder, playbook.reference_params(grey_folder), data, 0, write)
+    assert mirrored.status is Status.WARN and "(mirroring)" in mirrored.evidence and "flip: false" in mirrored.evidence
+    still = parse_space({"name": "s", "dataset": "digits", "params": {"model": "cnn", "augment": 0.0}}, "test")
+    assert augmentation(still, playbook.reference_params(still), data, 0, write).evidence == "the space does not augment"
+
+
 @pytest.mark.slow
 def test_tune_check_on_the_digits_space_passes_and_a_memory_limit_fails_it(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_main(["check", "--space", "digits"], capsys)
+    code, out, err = run_main(["check", "--space", "digits", "--out", "pictures"], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == 12 and re.fullmatch(r"11 checks: 11 pass, 0 warn, 0 fail \(\d+ s\)", lines[-1]), out
+    assert len(lines) == 14 and re.fullmatch(r"13 checks: 13 pass, 0 warn, 0 fail \(\d+ s\)", lines[-1]), out
+    picture = tmp_path / "pictures" / "augmented.png"
+    assert f"augmentation preview: 16 training images at the strongest augmentation (shifts up to 1 px): {picture}" in out
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, err = run_main(["check", "--space", str(TINY_SPACE), "--json", "--memory-limit", "1MiB"], capsys)
     assert code == 1 and err.strip() == "error: 1 check failed: largest cnn", err
     findings = json.loads(out)["findings"]
-    assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 11
-    assert not list(tmp_path.iterdir())  # it writes no study, no results folder
+    assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 13
+    assert [p.name for p in tmp_path.iterdir()] == ["pictures"]  # no study, no results folder

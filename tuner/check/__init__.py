@@ -3,7 +3,9 @@
 1. the data audit (`audit`): the splits as the study makes them;
 2-5. on the space's reference configuration (`playbook`): the loss at initialization, an
    input-independent baseline, overfitting one batch, and the largest configurations the space
-   can propose (they build, fit the memory, and one step runs).
+   can propose (they build, fit the memory, and one step runs);
+6. the learning-rate range test (`playbook`);
+7. training images after the space's strongest augmentation, as a picture (`preview`).
 
 Each check gives a `Finding`: pass, warn or fail with its figures. The test split is read here
 only to hash its images for copies of other splits' images; nothing is trained or scored on it.
@@ -16,6 +18,7 @@ from typing import Callable
 
 from tuner.check.audit import Splits, audit
 from tuner.check.findings import Finding, Status, failed
+from tuner.check.preview import Writer, augmentation
 from tuner.data import SearchData, load_search_data, load_test_data
 from tuner.space.schema import Space
 
@@ -31,8 +34,11 @@ def load_splits(space: Space, data_path: Path | None, cache_dir: Path) -> tuple[
 
 
 def run_checks(space: Space, data_path: Path | None, cache_dir: Path, *, memory_limit: int | None = None,
-               on_finding: Callable[[Finding], None] | None = None) -> list[Finding]:
-    """Every check on the space and its data, in order; `on_finding` is told each as it comes."""
+               on_finding: Callable[[Finding], None] | None = None, preview: Writer | None = None,
+               quick: bool = False) -> list[Finding]:
+    """The checks on the space and its data, in order; `on_finding` is told each as it comes.
+    `quick`: checks 1-5 only (what a search runs first), else also the learning-rate range test
+    and, given a `preview` writer, the augmentation picture."""
     from tuner.check import playbook
 
     found: list[Finding] = []
@@ -52,6 +58,11 @@ def run_checks(space: Space, data_path: Path | None, cache_dir: Path, *, memory_
                         ("input-independent baseline", playbook.baseline), ("overfit one batch", playbook.one_batch)):
         keep(_guarded(name, lambda: check(reference, data, seed)))
     keep(*playbook.largest(space, reference, data, seed, memory_limit or _available_memory()))
+    if quick:
+        return found
+    keep(_guarded("learning-rate range", lambda: playbook.learning_rates(space, reference, data, seed)))
+    if preview is not None:
+        keep(_guarded("augmentation preview", lambda: augmentation(space, reference, data, seed, preview)))
     return found
 
 

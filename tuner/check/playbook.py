@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from tuner.check.findings import Finding, Status
 from tuner.data import SearchData
 from tuner.space.params import PARAMETERS
@@ -17,6 +19,8 @@ from tuner.wording import plural
 INIT_WARN, INIT_FAIL = 0.15, 0.5  # off by this share of the expected loss at initialization
 BASELINE_PASS, BASELINE_FAIL = 0.9, 0.98  # real-input loss over blank-input loss
 BASELINE_STEPS = 100
+SWEEP_STEPS = 100  # the range test's learning rates, one step each
+SWEEP_WIDEN = 100.0  # the sweep reaches the space's lowest rate / this and its highest * this
 COSTLY = ("depth", "width", "head_units", "batch_size")  # the larger, the more memory and time
 
 
@@ -123,3 +127,41 @@ def _mib(n: int) -> str:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
+def learning_rates(space: Space, params: dict[str, Any], data: SearchData, seed: int) -> Finding:
+    """The range test (Smith 2017): the loss over a geometric sweep of learning rates; a range is
+    suggested from where it falls fastest to below where it is lowest, and a space whose rates
+    all lie outside it is warned about."""
+    from tuner.training.probes import learning_rate_sweep
+
+    spec = space.searched().get("learning_rate")
+    low, high = (spec.low, spec.high) if spec is not None else (params["learning_rate"],) * 2
+    start, end = max(min(low / SWEEP_WIDEN, 1e-5), 1e-9), min(max(high * SWEEP_WIDEN, 1.0), 10.0)  # wide of the usual range
+    rates, losses = learning_rate_sweep(params, data, seed, start, end, SWEEP_STEPS)
+    finite = np.isfinite(losses)
+    rates, losses = rates[finite], losses[finite]
+    if not len(losses):
+        return Finding("learning-rate range", Status.WARN, f"the loss was not finite at {start:.1e}, the lowest rate tried")
+    smooth = smoothed(losses)
+    lowest = int(np.argmin(smooth))
+    swept = f"{len(rates)} steps from {rates[0]:.1e} to {rates[-1]:.1e}"
+    if lowest == 0:
+        return Finding("learning-rate range", Status.WARN, f"the loss fell at no rate tried ({swept})")
+    steepest = int(np.argmin(np.diff(smooth[:lowest + 1])))
+    top = rates[lowest] / 3
+    bottom = min(rates[steepest] / 10, top / 30)
+    evidence = (f"the loss fell fastest at {rates[steepest]:.1e} and was lowest at {rates[lowest]:.1e} ({swept}); "
+                f"suggested {bottom:.1e} to {top:.1e}; the space's learning rates: {low:.1e} to {high:.1e}")
+    if high < bottom or low > top:
+        return Finding("learning-rate range", Status.WARN, evidence + ": outside the suggested range")
+    return Finding("learning-rate range", Status.PASS, evidence)
+
+
+def smoothed(losses: np.ndarray, beta: float = 0.9) -> np.ndarray:
+    """An exponential moving average with its start-up bias corrected (as fastai's lr_find)."""
+    out, average = np.empty(len(losses)), 0.0
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * loss
+        out[i] = average / (1 - beta ** (i + 1))
+    return out

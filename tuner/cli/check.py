@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import click
@@ -17,10 +18,12 @@ from tuner.wording import plural
 @click.option("--memory-limit", type=Size(), metavar="SIZE",
               help="Memory one training step of the largest configuration may take, e.g. 4GiB "
                    "(default: the memory available now).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Folder for the augmentation picture (default: tune-check/<space>/ in the system's temporary folder).")
 @click.option("--json", "as_json", is_flag=True, help="The findings as JSON on stdout (nothing else there).")
 @click.pass_obj
 def command(app: Application, space: str, data: Path | None, epochs: int | None, sets: tuple[str, ...],
-            memory_limit: int | None, as_json: bool) -> None:
+            memory_limit: int | None, out: Path | None, as_json: bool) -> None:
     """Check a space and its data as the course's playbook does, before a search.
 
     \b
@@ -32,24 +35,29 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
        steps on blank inputs (else images and labels are unrelated);
     4. one batch of 32 images, augmentation and regularization off, is fitted exactly;
     5. the largest configuration of each model family builds, fits --memory-limit, and trains
-       one step.
+       one step;
+    6. the learning-rate range test: the loss over a sweep of learning rates, a suggested range,
+       and a warning when the space's rates lie outside it;
+    7. a picture of training images at the space's strongest augmentation (the path is printed).
 
-    Checks 2-5 train the space's reference configuration: its first start point, the other
+    Checks 2-6 train the space's reference configuration: its first start point, the other
     parameters at their defaults. Each check says pass, warn or fail with its figures; the exit
     code is 1 when one fails. The test split is read only to hash its images (for copies); no
-    model sees it. `tune search` runs these checks before a new study's first trial."""
+    model sees it. `tune search` runs checks 1-5 before a new study's first trial."""
     from tuner import config
     from tuner.check import failed, run_checks
-    from tuner.ui.checks import CheckView
+    from tuner.ui.checks import CheckView, preview_writer
 
     config.check()
     loaded = requested_space(space, epochs, sets)
+    preview = preview_writer(out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name)
     if as_json:
-        findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit)
+        findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, preview=preview)
         click.echo(json.dumps({"space": loaded.name, "dataset": loaded.dataset,
                                "findings": [f.to_dict() for f in findings]}, indent=1))
     else:
         with CheckView(app.terminal) as view:
-            findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, on_finding=view.found)
+            findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, on_finding=view.found,
+                                  preview=preview)
     if failures := failed(findings):
         abort(f"{plural(len(failures), 'check')} failed: {', '.join(f.check for f in failures)}", 1)

@@ -14,9 +14,9 @@ from tuner.search.request import SearchRequest
 
 def run_first_checks(request: SearchRequest, on_finding: Callable[[Finding], None]) -> list[Finding]:
     if request.jobs == 1 and not request.isolate:
-        return run_checks(request.space, request.data, request.cache_dir, on_finding=on_finding)
+        return run_checks(request.space, request.data, request.cache_dir, on_finding=on_finding, quick=True)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        findings = pool.submit(run_checks, request.space, request.data, request.cache_dir).result()
+        findings = pool.submit(run_checks, request.space, request.data, request.cache_dir, quick=True).result()
     for finding in findings:
         on_finding(finding)
     return findings

@@ -121,3 +121,22 @@ def step_cost(params: dict[str, Any], data: SearchData, seed: int, memory_limit:
 
 def _peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def learning_rate_sweep(params: dict[str, Any], data: SearchData, seed: int, low: float, high: float,
+                        steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The range test: one step at each of `steps` learning rates rising geometrically from `low`
+    to `high` (constant schedule, augmentation off); the rates tried and each step's training
+    loss, ended early once the loss diverges (not finite, or four times its lowest)."""
+    seed_everything(seed)
+    _, trainer, batches = _compile({**params, "augment": 0.0, "lr_schedule": "constant", "warmup_epochs": 0}, data, 1, seed)
+    rates, losses = np.geomspace(low, high, steps), []
+    for step, rate in enumerate(rates):
+        trainer.optimizer.learning_rate = float(rate)  # its peak: what ReduceLROnPlateau sets
+        loss = float(trainer.train_on_batch(*batches[step % len(batches)], return_dict=True)["loss"])
+        losses.append(loss)
+        if (step + 1) % len(batches) == 0:
+            batches.on_epoch_end()
+        if not math.isfinite(loss) or loss > 4 * min(losses):
+            break
+    return rates[:len(losses)], np.array(losses)

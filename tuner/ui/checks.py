@@ -4,13 +4,17 @@ check finishes, else one plain line per check (a CI log reads them as they come)
 from __future__ import annotations
 
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
 
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from tuner.check.findings import Finding, Status
+from tuner.paths import atomic, make_folder
 from tuner.ui.terminal import Terminal
 from tuner.wording import plural
 
@@ -65,3 +69,19 @@ class CheckView:
             self.live.__exit__(*exc)
         if self.findings:
             self.t.info(summary_line(self.findings, time.monotonic() - self.start))
+
+
+def preview_writer(folder: Path) -> Callable[[np.ndarray, list[str]], Path]:
+    """Writes the augmentation picture as `folder/augmented.png` (check 7), named by its full path."""
+    folder = folder.absolute()
+
+    def write(images: np.ndarray, captions: list[str]) -> Path:
+        from tuner.ui.report.figures import image_grid
+
+        fig = image_grid(images, captions, "training images at the space's strongest augmentation")
+        make_folder(folder)
+        path = folder / "augmented.png"
+        atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+        return path
+
+    return write
