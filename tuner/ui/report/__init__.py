@@ -136,7 +136,7 @@ def _search(store: SearchStore, study: str, meta: dict[str, Any], trials: list[T
     search.figures += picture("intermediate", "the objective per epoch, with where pruned trials stopped",
                               figures.intermediate(trials, objective))
     importance = Section("importances", "Hyperparameters")
-    importance.figures += picture("importances", "hyperparameter importances (Optuna's fANOVA)",
+    importance.figures += picture("importances", "hyperparameter importances (Optuna's PED-ANOVA, as optuna-dashboard)",
                                   figures.importances(store.trials.importances(study)))
     importance.figures += picture("slices", "the objective against each searched parameter (colour: trial number)",
                                   figures.slices(trials, searched, objective))

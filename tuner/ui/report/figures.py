@@ -82,7 +82,7 @@ def importances(values: dict[str, float]) -> Any:
     ax = fig.add_subplot()
     names = list(values)[::-1]
     ax.barh(names, [values[n] for n in names])
-    ax.set(xlabel="importance (Optuna's fANOVA evaluator)", title="hyperparameter importances")
+    ax.set(xlabel="importance (Optuna's PED-ANOVA evaluator)", title="hyperparameter importances")
     return fig
 
 
