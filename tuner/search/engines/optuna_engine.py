@@ -111,8 +111,18 @@ class OptunaEngine(BaseEngine):
 
     def counts(self) -> tuple[int, int]:
         """(finished, running) after failing the trials of dead workers."""
-        trials, now = self.ctx.store.trials, datetime.datetime.now()
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        self._fail_gone(running)
+        self._renew_local_heartbeats(running)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)  # any machine, after the grace period
+        states = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        return sum(t.state in FINISHED for t in states), sum(t.state == TrialState.RUNNING for t in states)
+
+    def _fail_gone(self, running: list[Any]) -> None:
+        """Fail the running trials of this machine's workers that ended, or never started them."""
+        trials, now = self.ctx.store.trials, datetime.datetime.now()
         for t in running:
             worker = t.user_attrs.get("worker")
             if gone(worker):
@@ -120,20 +130,17 @@ class OptunaEngine(BaseEngine):
             elif worker is None and t.datetime_start and (now - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
                 # A worker writes `worker` right after asking; one that never did died in between.
                 trials.fail(self.ctx.study, t.number, "interrupted: its worker never started it")
-        # Heartbeats judge workers on other machines only: here the pid is certain, and a live
-        # worker starved of CPU for the grace period (many workers on two cores) is slow, not
-        # dead, so its heartbeat is renewed for it first.
+
+    def _renew_local_heartbeats(self, running: list[Any]) -> None:
+        """Heartbeats judge workers on other machines only: here the pid is certain, and a live
+        worker starved of CPU for the grace period (many workers on two cores) is slow, not dead."""
         storage = self.ctx.store.db.storage
-        if storage.get_heartbeat_interval():
-            for t in running:
-                worker = t.user_attrs.get("worker")
-                if here(worker) and not gone(worker):
-                    storage.record_heartbeat(trials.trial_id(self.ctx.study, t.number))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)  # any machine, after the grace period
-        states = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-        return sum(t.state in FINISHED for t in states), sum(t.state == TrialState.RUNNING for t in states)
+        if not storage.get_heartbeat_interval():
+            return
+        for t in running:
+            worker = t.user_attrs.get("worker")
+            if here(worker) and not gone(worker):
+                storage.record_heartbeat(self.ctx.store.trials.trial_id(self.ctx.study, t.number))
 
     def ask(self, n_trials: int) -> Proposal | None:
         with warnings.catch_warnings():
