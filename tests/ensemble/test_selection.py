@@ -79,3 +79,52 @@ def test_an_unknown_metric_and_a_study_without_models_are_one_line(tmp_path):
         (store.artifacts.trial_dir("s", n) / "model.keras").unlink()
     with pytest.raises(UserError, match="no completed trial with a saved model yet"):
         select(store, "s")
+
+
+def _flip_study(tmp_path: Path) -> SearchStore:
+    """Trial 0 tests with flips (two stored views, their mean its figures); trial 1 does not."""
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {"space": {"training": {}, "params": {}}})
+    store.artifacts.save_val_labels("s", Y)
+    mirror = _probs([0] * 16 + [1] * 3 + [0], 0.6)  # the mirror views: right on class 1 too
+    for params, views in (({"tta_flip": True}, np.stack([MAJORITY, mirror])), ({}, EVEN[None])):
+        mean = views.mean(axis=0)
+        value = sk.accuracy_score(Y, mean.argmax(1))
+        number = store.trials.add("s", TrialRecord(-1, "complete", float(value), params, history={"val_loss": [1.0]},
+                                                   best_epoch=0, val_loss=1.0))
+        store.artifacts.save_trial_files("s", TrialRecord(number, "complete", float(value), params), views.astype("float32"))
+        (store.artifacts.trial_dir("s", number) / "model.keras").write_bytes(b"a model file")
+    return store
+
+
+def test_the_selection_record_is_the_figures_of_its_own_members(tmp_path):
+    """Every figure of the record, again from its members, weights, temperatures and flips with
+    scikit-learn; a trial that tests with flips is judged by the mean of its views."""
+    from tuner.ensemble.calibration import temper
+
+    store = _flip_study(tmp_path)
+    views = {n: store.artifacts.val_views("s", n) for n in (0, 1)}
+    selection = select(store, "s", top=2, size=4)
+    assert selection.best_trial == 0 and selection.candidates == [0, 1]
+    flip_mean = views[0].mean(axis=0)
+    assert selection.best_val_accuracy == pytest.approx(sk.accuracy_score(Y, flip_mean.argmax(1)))
+    assert selection.best_val_loss == pytest.approx(sk.log_loss(Y, flip_mean, labels=[0, 1, 2]), rel=1e-5)
+    assert selection.best_val_balanced_accuracy == pytest.approx(sk.balanced_accuracy_score(Y, flip_mean.argmax(1)))
+    assert set(selection.temperatures) == set(selection.flips) == set(selection.members)
+    mix = sum(w * temper(views[n] if selection.flips[n] else views[n][:1], selection.temperatures[n])
+              for n, w in selection.members.items())
+    assert selection.val_accuracy == pytest.approx(sk.accuracy_score(Y, mix.argmax(1)))
+    assert selection.val_loss == pytest.approx(sk.log_loss(Y, mix, labels=[0, 1, 2]), rel=1e-5)
+    assert selection.val_balanced_accuracy == pytest.approx(sk.balanced_accuracy_score(Y, mix.argmax(1)))
+    assert selection.flips[0] is True or 0 not in selection.members
+    assert all(0.05 <= t <= 20 for t in selection.temperatures.values())
+    only = select(store, "s", top=1, size=4)
+    assert only.candidates == [0] and list(only.members) == [0]
+    assert select(store, "s", top=2, size=4, metric="accuracy").metric == "accuracy"
+
+
+def test_an_unknown_metric_names_every_choice():
+    with pytest.raises(UserError) as e:
+        select(None, "s", metric="f1")  # refused before the store is read
+    assert str(e.value) == ("unknown ensemble metric 'f1' (choose from auto, log_loss, balanced_log_loss, accuracy, "
+                            "balanced_accuracy)")
