@@ -93,7 +93,9 @@ CASES = {
     "imbalanced 12:1": (_imbalance, {"data: classes": Status.WARN}),
     "test images drawn brighter": (_brighter_test, {"data: pixels": Status.WARN}),
     "a constant channel": (lambda s: _dead_channel(_clean(channels=3)), {"data: pixels": Status.FAIL}),
-    "unreadable files skipped": (_skipped, {"data: files": Status.WARN}),
+    "unreadable files skipped": (_skipped, {"data: reading": Status.WARN}),
+    "a constant channel and a brighter test split": (lambda s: _brighter_test(_dead_channel(_clean(channels=3))),
+                                                     {"data: pixels": Status.FAIL}),
 }
 
 
@@ -104,7 +106,7 @@ def test_each_audit_check_fails_on_data_made_to_fail_it(case):
     assert len(findings) == 7
     for check, finding in findings.items():
         assert finding.status is expected.get(check, Status.PASS), (check, finding.evidence)
-        assert re.search(r"\d", finding.evidence) or check == "data: files", finding.evidence  # its figures
+        assert re.search(r"\d", finding.evidence) or check == "data: reading", finding.evidence  # its figures
 
 
 def test_the_audit_says_how_many_copies_and_where():
@@ -133,3 +135,12 @@ def test_the_copies_counted_are_the_copies_planted(n_train, n_val, n_test, data)
         share = max(share, sum(r in set(rows["train"]) for r in rows["validation"]) / n_val)
     status = found["data: copies across splits"].status
     assert status is (Status.FAIL if share > 0.01 else Status.WARN if share > 0 else Status.PASS)
+
+
+def test_an_empty_class_fails_and_the_ratio_is_of_the_classes_there():
+    s = _clean()
+    s.y["train"][s.y["train"] >= 2] = 0  # classes 'c' and 'd' gone from train: 300 of 'a', 100 of 'b'
+    finding = {f.check: f for f in audit(s)}["data: classes"]
+    assert finding.status is Status.FAIL
+    assert finding.evidence.startswith("no image of 'c' in train, 'd' in train; 4 classes;")
+    assert "train ratio 3.00 (largest class over smallest)" in finding.evidence

@@ -102,6 +102,8 @@ def test_learning_rates_far_below_the_range_test_s_are_warned_about(tiny):
     space, reference, data = tiny
     fine = playbook.learning_rates(space, reference, data, 0)
     assert fine.status is Status.PASS and "the space's learning rates: 1.0e-03 to 1.0e-02" in fine.evidence, fine.evidence
+    start, low = (float(v) for v in re.search(r"steps from (\S+) to .*suggested (\S+) to", fine.evidence).groups())
+    assert low >= start  # never below what the sweep tried
     slow = _space({"learning_rate": {"type": "float", "low": 1e-8, "high": 1e-7, "log": True}, "batch_size": 64})
     finding = playbook.learning_rates(slow, {**reference, "learning_rate": 3e-8}, data, 0)
     assert finding.status is Status.WARN and finding.evidence.endswith(": outside the suggested range"), finding.evidence
@@ -143,3 +145,32 @@ def test_tune_check_on_the_digits_space_passes_and_a_memory_limit_fails_it(tmp_p
     findings = json.loads(out)["findings"]
     assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 13
     assert [p.name for p in tmp_path.iterdir()] == ["pictures"]  # no study, no results folder
+
+
+def test_a_diverging_step_is_blamed_on_the_step_not_the_labels(tiny):
+    _, reference, data = tiny
+    finding = playbook.baseline({**reference, "optimizer": "sgd", "learning_rate": 10.0, "batch_norm": False}, data, 0)
+    assert finding.status is Status.FAIL, finding.evidence
+    assert "diverged" in finding.evidence or "worse than predicting the class priors" in finding.evidence
+    assert "shuffled labels" not in finding.evidence
+
+
+def test_cutout_is_off_where_augmentation_is_said_to_be(tiny):
+    from tuner.training.probes import overfit_batch
+
+    _, reference, data = tiny
+    assert overfit_batch({**reference, "cutout": 6, "augment": 0.5}, data, 0) == overfit_batch(reference, data, 0)
+
+
+def test_the_largest_configurations_keep_to_each_familys_parameters_and_to_the_training_batch(tiny):
+    from tuner.training.probes import step_cost
+
+    _, reference, data = tiny
+    space = _space({"model": {"type": "categorical", "choices": ["cnn", "resnet"]}, "depth": 1,
+                    "width": {"type": "int", "low": 8, "high": 512, "when": {"model": "resnet"}},
+                    "batch_size": {"type": "categorical", "choices": [32, 65536]}})
+    (cnn, cnn_costly), (resnet, resnet_costly) = playbook.corners(space, playbook.reference_params(space))
+    assert cnn["width"] == 32 and cnn_costly == ["batch_size"] and resnet["width"] == 512 and resnet_costly == ["batch_size", "width"]
+    huge = step_cost({**reference, "batch_size": 65536}, data, 0, memory_limit=1)
+    whole = step_cost({**reference, "batch_size": len(data.y_train)}, data, 0, memory_limit=1)
+    assert huge.estimated_bytes == whole.estimated_bytes and huge.step_seconds is None  # trained on all there are

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,29 @@ def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path):
     os.symlink(victim, cached.with_name(f".k.{os.getpid()}.tmp.npz"))
     assert decode_cache.write(cached, *NEW) is None
     assert victim.read_text() == "keep me" and _same(decode_cache.read(cached), NEW)
+
+
+@pytest.mark.parametrize("change", ["rewritten in place", "rewritten, its times put back", "one more file",
+                                    "one removed"])
+def test_a_folder_changed_in_any_way_is_decoded_again(tmp_path, change):
+    """The entry's key follows every file: a file replaced in place (same name, same size, even
+    with its modification time restored, as `cp -p` or `touch -r` would) is a new entry."""
+    root = tmp_path / "pets"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            (root / name / f"{i}.png").write_bytes(bytes([i]) * 64)
+    before = decode_cache.entry(tmp_path / "cache", root, (8, 8, 3), ["cat", "dog"])
+    target = root / "dog" / "1.png"
+    stat = target.stat()
+    time.sleep(0.05)  # past the file system's timestamp tick (ext4 keeps coarse times: up to 10 ms)
+    if change.startswith("rewritten"):
+        target.write_bytes(bytes([9]) * 64)
+        if "times" in change:
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    elif change == "one more file":
+        (root / "dog" / "2.png").write_bytes(b"x")
+    else:
+        target.unlink()
+    assert decode_cache.entry(tmp_path / "cache", root, (8, 8, 3), ["cat", "dog"]) != before
+    assert decode_cache.entry(tmp_path / "cache", root, (8, 8, 4), ["cat", "dog"]) != before  # and the shape

@@ -856,7 +856,7 @@ VALUE_CASES = [
     ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
     ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),
     ("--set python tag", lambda d: ["--set", "optimizer=!!python/object:os.system x"], "--set optimizer: cannot read"),
-    ("--set list", lambda d: ["--set", "width=[1, 2]"], "is not a int"),
+    ("--set list", lambda d: ["--set", "width=[1, 2]"], "is not an int"),
     ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
     ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
     ("seed -1", lambda d: _edited(d, "seed: 0", "seed: -1"),

@@ -67,7 +67,7 @@ def test_override_is_validated_too():
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}}, "'lion' is not allowed"),
     ({"params": {"depth": {"type": "int", "low": 1, "high": 5}}}, "params.depth: 5 pooling blocks"),
     ({"params": {"flip": True}}, "params.flip: digits images must not be mirrored"),
-    ({"params": {"depth": "two"}}, "params.depth: 'two' is not a int"),
+    ({"params": {"depth": "two"}}, "params.depth: 'two' is not an int"),
     ({"params": {"momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}}}},
      "params.momentum.when: 'optimizer' must be a parameter declared before"),
     ({"params": {"learning_rate": {"type": "float", "low": 0, "high": 0.1, "log": True}}}, "log scale needs low > 0"),

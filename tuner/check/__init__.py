@@ -57,7 +57,8 @@ def run_checks(space: Space, data_path: Path | None, cache_dir: Path, *, memory_
     for name, check in (("loss at initialization", playbook.initialization),
                         ("input-independent baseline", playbook.baseline), ("overfit one batch", playbook.one_batch)):
         keep(_guarded(name, lambda: check(reference, data, seed)))
-    keep(*playbook.largest(space, reference, data, seed, memory_limit or _available_memory()))
+    # Never above what is free: the step runs in this process, and past it the process is killed.
+    keep(*playbook.largest(space, reference, data, seed, min(memory_limit or 2**62, _available_memory())))
     if quick:
         return found
     keep(_guarded("learning-rate range", lambda: playbook.learning_rates(space, reference, data, seed)))

@@ -1,6 +1,6 @@
 """Check 1, the data audit: the three splits as the study makes them, looked at before any
 training. Counts per class, exact duplicates (by content hash) across splits and within train,
-one image under two labels, blank images, pixel statistics per channel, unreadable files.
+one image under two labels, blank images, pixel statistics per channel, what the reader skipped or converted.
 
 The test split's images are hashed here and compared with the others: nothing is fitted or
 scored on them, and no figure of the audit depends on a model."""
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tuner.check.findings import Finding, Status
-from tuner.wording import plural
 
 LEAK_FAIL = 0.01  # share of a split's images copied from another split past which the split is not held out
 CONFLICT_FAIL = 0.01  # share of images under two labels past which the labels are not to be trusted
@@ -40,19 +39,20 @@ def image_hashes(x: np.ndarray) -> list[bytes]:
 def audit(splits: Splits) -> list[Finding]:
     hashes = {name: image_hashes(x) for name, x in splits.x.items()}
     return [balance(splits), leaks(hashes), repeats(hashes["train"]), conflicts(hashes, splits.y),
-            blanks(splits.x), pixels(splits.x), unreadable(splits.notes)]
+            blanks(splits.x), pixels(splits.x), reading(splits.notes)]
 
 
 def balance(splits: Splits) -> Finding:
     k = len(splits.class_names)
     counts = {name: np.bincount(y, minlength=k) for name, y in splits.y.items()}
-    train = counts["train"]
-    ratio = train.max() / max(train.min(), 1)
+    present = counts["train"][counts["train"] > 0]
+    ratio = present.max() / present.min() if len(present) else 1.0  # among the classes train has
     ranges = ", ".join(f"{name} {c.min():,}-{c.max():,}" for name, c in counts.items())
-    evidence = f"{k} classes; images a class: {ranges}; train ratio {ratio:.2f}"
+    evidence = f"{k} classes; images a class: {ranges}; train ratio {ratio:.2f} (largest class over smallest)"
     empty = [f"'{splits.class_names[c]}' in {name}" for name, cs in counts.items() for c in np.flatnonzero(cs == 0)]
     if empty:
-        return Finding("data: classes", Status.FAIL, f"no image of {', '.join(empty[:4])}; {evidence}")
+        more = f" and {len(empty) - 4} more" if len(empty) > 4 else ""
+        return Finding("data: classes", Status.FAIL, f"no image of {', '.join(empty[:4])}{more}; {evidence}")
     if ratio > IMBALANCE_WARN:
         return Finding("data: classes", Status.WARN, f"imbalanced ({evidence}): consider prior_bias and "
                                                      "class_weight: balanced, and the balanced_accuracy objective")
@@ -90,7 +90,7 @@ def conflicts(hashes: dict[str, list[bytes]], labels: dict[str, np.ndarray]) -> 
             seen[h].add(y)
     total = sum(len(hs) for hs in hashes.values())
     mixed = sum(len(ys) > 1 for ys in seen.values())
-    evidence = f"{plural(mixed, 'image')} carry two or more labels (of {total:,})"
+    evidence = f"{mixed:,} of {total:,} images carry two or more labels"
     status = Status.FAIL if mixed / max(total, 1) > CONFLICT_FAIL else Status.WARN if mixed else Status.PASS
     return Finding("data: one image, two labels", status, evidence)
 
@@ -106,18 +106,18 @@ def pixels(x: dict[str, np.ndarray]) -> Finding:
     stats = {name: (a.reshape(-1, a.shape[-1]).mean(0), a.reshape(-1, a.shape[-1]).std(0)) for name, a in x.items() if len(a)}
     mean, std = stats["train"]
     evidence = "train mean " + "/".join(f"{m:.1f}" for m in mean) + ", std " + "/".join(f"{s:.1f}" for s in std)
+    if (std == 0).any():
+        return Finding("data: pixels", Status.FAIL, evidence + ": a channel is constant")
     if "test" in stats:
         shift = float(np.abs(stats["test"][0] - mean).max()) / 255
         evidence += f"; test means differ by up to {100 * shift:.1f}% of the range"
         if shift > SHIFT_WARN:
             return Finding("data: pixels", Status.WARN, evidence + ": test images are not drawn like train's")
-    if (std == 0).any():
-        return Finding("data: pixels", Status.FAIL, evidence + ": a channel is constant")
     return Finding("data: pixels", Status.PASS, evidence)
 
 
-def unreadable(notes: tuple[str, ...]) -> Finding:
-    skipped = [n for n in notes if "unreadable" in n]
-    if skipped:
-        return Finding("data: files", Status.WARN, "; ".join(skipped))
-    return Finding("data: files", Status.PASS, "every file read")
+def reading(notes: tuple[str, ...]) -> Finding:
+    """What the reader said: files skipped, pixels or labels converted, a cache it could not write."""
+    if notes:
+        return Finding("data: reading", Status.WARN, "; ".join(notes))
+    return Finding("data: reading", Status.PASS, "every file read as it is (0 skipped, 0 converted)")

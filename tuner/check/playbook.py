@@ -18,8 +18,10 @@ from tuner.wording import plural
 
 INIT_WARN, INIT_FAIL = 0.15, 0.5  # off by this share of the expected loss at initialization
 BASELINE_PASS, BASELINE_FAIL = 0.9, 0.98  # real-input loss over blank-input loss
+DIVERGED = 1.2  # past this the images made it worse: the step, not the labels
 BASELINE_STEPS = 100
 SWEEP_STEPS = 100  # the range test's learning rates, one step each
+SWEEP_SKIP = 5  # the sweep's first steps, left out of "where it falls fastest" (fastai leaves out 10 of 100)
 SWEEP_WIDEN = 100.0  # the sweep reaches the space's lowest rate / this and its highest * this
 COSTLY = ("depth", "width", "head_units", "batch_size")  # the larger, the more memory and time
 
@@ -49,15 +51,23 @@ def corners(space: Space, reference: dict[str, Any]) -> list[tuple[dict[str, Any
     """The largest configurations the space can propose, one per model family: every costly
     parameter at its largest value; with the names of those that are searched."""
     searched = space.searched()
-    largest = {name: max(searched[name].bounds()) for name in COSTLY if name in searched}
     families = searched["model"].bounds() if "model" in searched else [reference["model"]]
-    return [({**reference, **largest, "model": family}, sorted(largest)) for family in families]
+    found = []
+    for family in families:
+        chosen = {**reference, "model": family}
+        largest = {name: max(searched[name].bounds()) for name in COSTLY
+                   if name in searched and space.is_active(name, chosen)}  # a parameter of this family
+        found.append(({**chosen, **largest}, sorted(largest)))
+    return found
 
 
 def initialization(params: dict[str, Any], data: SearchData, seed: int) -> Finding:
     from tuner.training.probes import expected_initial_loss, initial_loss
 
     loss, expected = initial_loss(params, data, seed), expected_initial_loss(params, data.y_train, data.n_classes)
+    if not math.isfinite(loss):
+        return Finding("loss at initialization", Status.FAIL, f"the loss is {loss} before any step (expected "
+                                                               f"{expected:.3f}): the model's output is not finite")
     off = abs(loss - expected) / expected
     what = "ln(classes)" if not params["prior_bias"] else "the class priors' cross-entropy"
     evidence = f"mean loss {loss:.3f} before any step; expected {expected:.3f} ({what}), off by {100 * off:.0f}%"
@@ -77,9 +87,15 @@ def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = B
 
     real = loss_after_steps(params, data, steps, seed)
     blank = loss_after_steps(params, data, steps, seed, zero_inputs=True)
+    evidence = f"validation loss after {steps} steps: {real:.3f} on the images, {blank:.3f} on blank inputs"
+    if not (math.isfinite(real) and math.isfinite(blank)):
+        return Finding("input-independent baseline", Status.FAIL, f"{evidence}: training diverged (the learning "
+                                                                   f"rate, or the initialization)")
     ratio = real / blank if blank > 0 else math.inf
-    evidence = (f"validation loss after {steps} steps: {real:.3f} on the images, {blank:.3f} on blank inputs "
-                f"(ratio {ratio:.2f})")
+    evidence += f" (ratio {ratio:.2f})"
+    if ratio > DIVERGED:
+        return Finding("input-independent baseline", Status.FAIL, f"{evidence}: training made the loss worse than "
+                                                                   f"predicting the class priors (the learning rate?)")
     if ratio >= BASELINE_FAIL:
         return Finding("input-independent baseline", Status.FAIL,
                        evidence + ": the images tell the model nothing about the labels (shuffled labels? a wrong decode?)")
@@ -90,6 +106,9 @@ def one_batch(params: dict[str, Any], data: SearchData, seed: int) -> Finding:
     from tuner.training.probes import overfit_batch
 
     fit = overfit_batch(params, data, seed)
+    if not math.isfinite(fit.loss):
+        return Finding("overfit one batch", Status.FAIL, f"the loss of {fit.images} training images was {fit.loss} after "
+                                                          f"{plural(fit.steps, 'step')}: training diverged (the learning rate?)")
     evidence = (f"{fit.images} training images, augmentation and regularization off: {100 * fit.accuracy:.0f}% "
                 f"training accuracy after {plural(fit.steps, 'step')} (loss {fit.loss:.3f})")
     if not fit.fitted:
@@ -148,9 +167,10 @@ def learning_rates(space: Space, params: dict[str, Any], data: SearchData, seed:
     swept = f"{len(rates)} steps from {rates[0]:.1e} to {rates[-1]:.1e}"
     if lowest == 0:
         return Finding("learning-rate range", Status.WARN, f"the loss fell at no rate tried ({swept})")
-    steepest = int(np.argmin(np.diff(smooth[:lowest + 1])))
+    skip = min(SWEEP_SKIP, lowest - 1)  # the first differences are the average's start-up, not the loss's
+    steepest = skip + int(np.argmin(np.diff(smooth[skip:lowest + 1])))
     top = rates[lowest] / 3
-    bottom = min(rates[steepest] / 10, top / 30)
+    bottom = max(min(rates[steepest] / 10, top / 30), rates[0])
     evidence = (f"the loss fell fastest at {rates[steepest]:.1e} and was lowest at {rates[lowest]:.1e} ({swept}); "
                 f"suggested {bottom:.1e} to {top:.1e}; the space's learning rates: {low:.1e} to {high:.1e}")
     if high < bottom or low > top:

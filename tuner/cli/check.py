@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from tuner.cli.app import Application, abort
-from tuner.cli.options import Size, requested_space, space_options
+from tuner.cli.options import Size, not_empty, requested_space, space_options
+from tuner.paths import make_folder
 from tuner.wording import plural
 
 
@@ -17,8 +18,8 @@ from tuner.wording import plural
 @space_options
 @click.option("--memory-limit", type=Size(), metavar="SIZE",
               help="Memory one training step of the largest configuration may take, e.g. 4GiB "
-                   "(default: the memory available now).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                   "(default, and at most: the memory available now).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", callback=not_empty,
               help="Folder for the augmentation picture (default: tune-check/<space>/ in the system's temporary folder).")
 @click.option("--json", "as_json", is_flag=True, help="The findings as JSON on stdout (nothing else there).")
 @click.pass_obj
@@ -50,7 +51,9 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
 
     config.check()
     loaded = requested_space(space, epochs, sets)
-    preview = preview_writer(out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name)
+    folder = out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name
+    make_folder(folder)  # a folder that cannot be made is the input's fault: said now, exit 2
+    preview = preview_writer(folder)
     if as_json:
         findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, preview=preview)
         click.echo(json.dumps({"space": loaded.name, "dataset": loaded.dataset,

@@ -12,7 +12,7 @@ import click
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--storage and --results-dir, shared by every command that reads or writes studies."""
     func = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
-                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True, callback=_not_empty,
+                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True, callback=not_empty,
                         help="Folder for the default SQLite file and each trial's artifacts.")(func)
     return click.option("--storage", envvar="TUNE_STORAGE", show_envvar=True, metavar="URL",
                         help="SQLAlchemy URL of the study database (default: sqlite:///<results-dir>/tune.db), "
@@ -23,9 +23,9 @@ def study_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--study", help="Study name (default: the only study in the storage).")(func)
 
 
-def _not_empty(ctx: Any, param: Any, value: Any) -> Path:
+def not_empty(ctx: Any, param: Any, value: Any) -> Path:
     if not str(value).strip():
-        raise click.BadParameter("an empty path; give a folder (default: results)")
+        raise click.BadParameter("an empty path; give a folder")
     return Path(value)
 
 
@@ -52,11 +52,12 @@ class Size(click.ParamType):
 
     name = "size"
     UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+             "pb": 10**15, "eb": 10**18,
+             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50, "eib": 2**60}
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         text = str(value).strip().lower().replace(" ", "")
-        number = text.rstrip("kmgtib")
+        number = text.rstrip("kmgtpeib")
         unit = text[len(number):]
         try:
             size = float(number) * self.UNITS[unit]

@@ -1,5 +1,5 @@
 """Decoded image folders, cached: a folder is decoded once and read back from an .npz named by
-its path, its file count and newest change, the shape and the classes (a changed folder is
+its path, its files' count, sizes and newest change, the shape and the classes (a changed folder is
 decoded again). A corrupt or foreign entry is decoded again and replaced; an unwritable cache
 only costs decoding again next time."""
 
@@ -48,10 +48,18 @@ def write(cached: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
     return None
 
 
-def _tree_stamp(root: Path) -> tuple[int, int]:
-    """File count and newest change under root: a changed folder is decoded again."""
-    count, newest = 0, 0
+def _tree_stamp(root: Path) -> tuple[int, int, int]:
+    """File count, total size and newest change (modification or inode change, which a copy that
+    keeps times cannot set back) of every file and folder under root: a folder with a file
+    replaced in place is decoded again."""
+    count, size, newest = 0, 0, 0
     for dirpath, _, filenames in os.walk(root):
+        for path in [dirpath, *(os.path.join(dirpath, name) for name in filenames)]:
+            try:
+                stat = os.stat(path)
+            except OSError:  # gone, or a dangling link: the decode says so
+                continue
+            size += stat.st_size if path != dirpath else 0
+            newest = max(newest, stat.st_mtime_ns, stat.st_ctime_ns)
         count += len(filenames)
-        newest = max(newest, os.stat(dirpath).st_mtime_ns)
-    return count, newest
+    return count, size, newest

@@ -73,7 +73,8 @@ def check_value(name: str, value: Any) -> str | None:
     if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if info.kind is int and isinstance(value, bool) or not isinstance(value, info.kind):
-        return f"{value!r} is not a {info.kind.__name__}"
+        kind = info.kind.__name__
+        return f"{value!r} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
     if not info.check(value):
         return f"{value!r} is not allowed ({info.rule})"
     return None

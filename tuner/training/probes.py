@@ -19,7 +19,8 @@ from tuner.data import SearchData
 from tuner.training.fit import _compile, class_priors, seed_everything
 
 EVAL_IMAGES = 1024  # images a loss is measured on: enough for two decimals, quick on a CPU
-QUIET = {"augment": 0.0, "dropout": 0.0, "l2": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0,
+NO_AUGMENT = {"augment": 0.0, "cutout": 0}  # cutout acts on its own, whatever `augment` says
+QUIET = {**NO_AUGMENT, "dropout": 0.0, "l2": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0,
          "lr_schedule": "constant", "warmup_epochs": 0, "class_weight": "none"}  # nothing but the fit itself
 
 
@@ -52,7 +53,7 @@ def loss_after_steps(params: dict[str, Any], data: SearchData, steps: int, seed:
     train = data if not zero_inputs else SearchData(np.zeros_like(data.x_train), data.y_train, data.x_val,
                                                     data.y_val, data.class_names)
     seed_everything(seed)
-    model, trainer, batches = _compile({**params, "augment": 0.0}, train, 1, seed)
+    model, trainer, batches = _compile({**params, **NO_AUGMENT}, train, 1, seed)
     for step in range(steps):
         trainer.train_on_batch(*batches[step % len(batches)])
         if (step + 1) % len(batches) == 0:
@@ -80,7 +81,7 @@ def overfit_batch(params: dict[str, Any], data: SearchData, seed: int, images: i
     _, trainer, batches = _compile({**params, **QUIET, "batch_size": n}, one, 1, seed)
     for step in range(1, max_steps + 1):
         logs = trainer.train_on_batch(*batches[0], return_dict=True)
-        if fitted := logs["accuracy"] >= 1.0 and logs["loss"] < target_loss:
+        if (fitted := logs["accuracy"] >= 1.0 and logs["loss"] < target_loss) or not math.isfinite(logs["loss"]):
             break
     return BatchFit(n, step, float(logs["accuracy"]), float(logs["loss"]), bool(fitted))
 
@@ -99,13 +100,11 @@ def optimizer_slots(params: dict[str, Any]) -> int:
 
 
 def step_cost(params: dict[str, Any], data: SearchData, seed: int, memory_limit: int | None) -> StepCost:
-    """Build the model of `params` and estimate one step's memory; run the step (on
-    `batch_size` training images, repeated if there are fewer) unless the estimate exceeds
-    `memory_limit` bytes."""
-    batch = params["batch_size"]
-    reps = math.ceil(batch / len(data.y_train))
-    one = SearchData(np.concatenate([data.x_train] * reps)[:batch], np.concatenate([data.y_train] * reps)[:batch],
-                     data.x_val[:1], data.y_val[:1], data.class_names)
+    """Build the model of `params` and estimate one step's memory; run the step (on a batch of
+    `batch_size` training images, or all of them if fewer, as training does) unless the estimate
+    exceeds `memory_limit` bytes."""
+    batch = min(params["batch_size"], len(data.y_train))  # as training takes it
+    one = SearchData(data.x_train[:batch], data.y_train[:batch], data.x_val[:1], data.y_val[:1], data.class_names)
     seed_everything(seed)
     model, trainer, batches = _compile(params, one, 1, seed)
     weights = model.count_params()
@@ -129,7 +128,7 @@ def learning_rate_sweep(params: dict[str, Any], data: SearchData, seed: int, low
     to `high` (constant schedule, augmentation off); the rates tried and each step's training
     loss, ended early once the loss diverges (not finite, or four times its lowest)."""
     seed_everything(seed)
-    _, trainer, batches = _compile({**params, "augment": 0.0, "lr_schedule": "constant", "warmup_epochs": 0}, data, 1, seed)
+    _, trainer, batches = _compile({**params, **NO_AUGMENT, "lr_schedule": "constant", "warmup_epochs": 0}, data, 1, seed)
     rates, losses = np.geomspace(low, high, steps), []
     for step, rate in enumerate(rates):
         trainer.optimizer.learning_rate = float(rate)  # its peak: what ReduceLROnPlateau sets

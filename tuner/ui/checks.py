@@ -52,7 +52,8 @@ class CheckView:
 
     def __enter__(self) -> "CheckView":
         if self.t.interactive:
-            self.live = Live(findings_table([], running=True), console=self.t.console, refresh_per_second=4)
+            self.live = Live(findings_table([], running=True), console=self.t.console, refresh_per_second=4,
+                             vertical_overflow="visible")  # the newest rows, even past the screen's height
             self.live.__enter__()
         return self
 
