@@ -33,3 +33,10 @@ def test_any_text_is_a_size_or_refused(text):
     except click.BadParameter:
         return
     assert isinstance(size, int) and 1 <= size <= 2**60
+
+
+def test_tune_check_refuses_an_empty_out_folder_in_one_line(capsys):
+    from tests.conftest import run_main
+
+    code, out, err = run_main(["check", "--space", "digits", "--out", ""], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--out" in err and "an empty path" in err, err

@@ -20,6 +20,8 @@ INIT_WARN, INIT_FAIL = 0.15, 0.5  # off by this share of the expected loss at in
 BASELINE_PASS, BASELINE_FAIL = 0.9, 0.98  # real-input loss over blank-input loss
 DIVERGED = 1.2  # past this the images made it worse: the step, not the labels
 BASELINE_STEPS = 100
+BASELINE_SECONDS = 30.0  # of steps on the images (then as many on blanks): a CPU takes minutes for 100 of a ResNet
+SWEEP_SECONDS = 60.0  # the range test's steps, fewer and farther apart past this
 SWEEP_STEPS = 100  # the range test's learning rates, one step each
 SWEEP_SKIP = 5  # the sweep's first steps, left out of "where it falls fastest" (fastai leaves out 10 of 100)
 SWEEP_WIDEN = 100.0  # the sweep reaches the space's lowest rate / this and its highest * this
@@ -85,8 +87,8 @@ def initialization(params: dict[str, Any], data: SearchData, seed: int) -> Findi
 def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = BASELINE_STEPS) -> Finding:
     from tuner.training.probes import loss_after_steps
 
-    real = loss_after_steps(params, data, steps, seed)
-    blank = loss_after_steps(params, data, steps, seed, zero_inputs=True)
+    real, steps = loss_after_steps(params, data, steps, seed, seconds=BASELINE_SECONDS)
+    blank, _ = loss_after_steps(params, data, steps, seed, zero_inputs=True)  # as many steps as the images got
     evidence = f"validation loss after {steps} steps: {real:.3f} on the images, {blank:.3f} on blank inputs"
     if not (math.isfinite(real) and math.isfinite(blank)):
         return Finding("input-independent baseline", Status.FAIL, f"{evidence}: training diverged (the learning "
@@ -157,7 +159,7 @@ def learning_rates(space: Space, params: dict[str, Any], data: SearchData, seed:
     spec = space.searched().get("learning_rate")
     low, high = (spec.low, spec.high) if spec is not None else (params["learning_rate"],) * 2
     start, end = max(min(low / SWEEP_WIDEN, 1e-5), 1e-9), min(max(high * SWEEP_WIDEN, 1.0), 10.0)  # wide of the usual range
-    rates, losses = learning_rate_sweep(params, data, seed, start, end, SWEEP_STEPS)
+    rates, losses = learning_rate_sweep(params, data, seed, start, end, SWEEP_STEPS, SWEEP_SECONDS)
     finite = np.isfinite(losses)
     rates, losses = rates[finite], losses[finite]
     if not len(losses):

@@ -23,7 +23,10 @@ def study_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--study", help="Study name (default: the only study in the storage).")(func)
 
 
-def not_empty(ctx: Any, param: Any, value: Any) -> Path:
+def not_empty(ctx: Any, param: Any, value: Any) -> Path | None:
+    """A path option's value; an empty one refused (it would mean the current folder)."""
+    if value is None:  # not given: the option's own default applies
+        return None
     if not str(value).strip():
         raise click.BadParameter("an empty path; give a folder")
     return Path(value)

@@ -47,19 +47,23 @@ def initial_loss(params: dict[str, Any], data: SearchData, seed: int) -> float:
     return mean_loss(model, data.x_train, data.y_train)
 
 
-def loss_after_steps(params: dict[str, Any], data: SearchData, steps: int, seed: int, zero_inputs: bool = False) -> float:
-    """Validation loss after `steps` training steps from the seed's start, on the images or, with
-    `zero_inputs`, on blank images of the same shape (a model that can only learn the priors)."""
+def loss_after_steps(params: dict[str, Any], data: SearchData, steps: int, seed: int, zero_inputs: bool = False,
+                     seconds: float | None = None) -> tuple[float, int]:
+    """Validation loss after `steps` training steps from the seed's start (fewer if `seconds`
+    pass first), on the images or, with `zero_inputs`, on blank images of the same shape (a model
+    that can only learn the priors); and the steps taken."""
     train = data if not zero_inputs else SearchData(np.zeros_like(data.x_train), data.y_train, data.x_val,
                                                     data.y_val, data.class_names)
     seed_everything(seed)
     model, trainer, batches = _compile({**params, **NO_AUGMENT}, train, 1, seed)
-    for step in range(steps):
-        trainer.train_on_batch(*batches[step % len(batches)])
-        if (step + 1) % len(batches) == 0:
+    start, taken = time.perf_counter(), 0
+    while taken < steps and (seconds is None or taken < 2 or time.perf_counter() - start < seconds):
+        trainer.train_on_batch(*batches[taken % len(batches)])
+        taken += 1
+        if taken % len(batches) == 0:
             batches.on_epoch_end()
     val_x = data.x_val if not zero_inputs else np.zeros_like(data.x_val)
-    return mean_loss(model, val_x, data.y_val)
+    return mean_loss(model, val_x, data.y_val), taken
 
 
 @dataclass(frozen=True)
@@ -123,19 +127,25 @@ def _peak_bytes() -> int:
 
 
 def learning_rate_sweep(params: dict[str, Any], data: SearchData, seed: int, low: float, high: float,
-                        steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
+                        steps: int = 100, seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The range test: one step at each of `steps` learning rates rising geometrically from `low`
-    to `high` (constant schedule, augmentation off); the rates tried and each step's training
-    loss, ended early once the loss diverges (not finite, or four times its lowest)."""
+    to `high` (constant schedule, augmentation off), fewer and farther apart where `seconds` would
+    not hold them all (timed on the second step: the first compiles); the rates tried and each
+    step's training loss, ended early once the loss diverges (not finite, or four times its lowest)."""
     seed_everything(seed)
     _, trainer, batches = _compile({**params, **NO_AUGMENT, "lr_schedule": "constant", "warmup_epochs": 0}, data, 1, seed)
-    rates, losses = np.geomspace(low, high, steps), []
-    for step, rate in enumerate(rates):
-        trainer.optimizer.learning_rate = float(rate)  # its peak: what ReduceLROnPlateau sets
+    rates, losses = list(np.geomspace(low, high, steps)), []
+    for step in range(steps):
+        if step >= len(rates):
+            break
+        begun = time.perf_counter()
+        trainer.optimizer.learning_rate = float(rates[step])  # its peak: what ReduceLROnPlateau sets
         loss = float(trainer.train_on_batch(*batches[step % len(batches)], return_dict=True)["loss"])
         losses.append(loss)
         if (step + 1) % len(batches) == 0:
             batches.on_epoch_end()
         if not math.isfinite(loss) or loss > 4 * min(losses):
             break
-    return rates[:len(losses)], np.array(losses)
+        if step == 1 and seconds is not None and (fit := max(int(seconds / (time.perf_counter() - begun)), 20)) < steps - 2:
+            rates = rates[:2] + list(np.geomspace(rates[2], high, fit))
+    return np.array(rates[:len(losses)]), np.array(losses)
