@@ -21,6 +21,8 @@ BASELINE_PASS, BASELINE_FAIL = 0.9, 0.98  # real-input loss over blank-input los
 DIVERGED = 1.2  # past this the images made it worse: the step, not the labels
 BASELINE_STEPS = 100
 BASELINE_SECONDS = 30.0  # of steps on the images (then as many on blanks): a CPU takes minutes for 100 of a ResNet
+BASELINE_BATCH = 64  # images a step of the baseline, at most
+BASELINE_MIN_STEPS = 20  # fewer in the time: not judged
 SWEEP_SECONDS = 60.0  # the range test's steps, fewer and farther apart past this
 SWEEP_STEPS = 100  # the range test's learning rates, one step each
 SWEEP_SKIP = 5  # the sweep's first steps, left out of "where it falls fastest" (fastai leaves out 10 of 100)
@@ -84,12 +86,25 @@ def initialization(params: dict[str, Any], data: SearchData, seed: int) -> Findi
     return Finding("loss at initialization", status, evidence)
 
 
+def small_batch(params: dict[str, Any], batch: int) -> dict[str, Any]:
+    """At most `batch` images a step, the learning rate scaled with it (the linear scaling rule),
+    so that enough steps to compare fit in the time on a CPU."""
+    if params["batch_size"] <= batch:
+        return params
+    return {**params, "batch_size": batch, "learning_rate": params["learning_rate"] * batch / params["batch_size"]}
+
+
 def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = BASELINE_STEPS) -> Finding:
     from tuner.training.probes import loss_after_steps
 
+    params = small_batch(params, BASELINE_BATCH)
     real, steps = loss_after_steps(params, data, steps, seed, seconds=BASELINE_SECONDS)
     blank, _ = loss_after_steps(params, data, steps, seed, zero_inputs=True)  # as many steps as the images got
-    evidence = f"validation loss after {steps} steps: {real:.3f} on the images, {blank:.3f} on blank inputs"
+    evidence = (f"validation loss after {plural(steps, 'step')} of {params['batch_size']} images: {real:.3f} on the "
+                f"images, {blank:.3f} on blank inputs")
+    if steps < BASELINE_MIN_STEPS:
+        return Finding("input-independent baseline", Status.WARN, f"{evidence}: only {steps} fit in "
+                                                                   f"{BASELINE_SECONDS:.0f} s, too few to judge")
     if not (math.isfinite(real) and math.isfinite(blank)):
         return Finding("input-independent baseline", Status.FAIL, f"{evidence}: training diverged (the learning "
                                                                    f"rate, or the initialization)")
