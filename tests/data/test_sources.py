@@ -128,7 +128,7 @@ def test_truncated_npz(tmp_path: Path):
         load_search_data(load_space("mnist"), bad, tmp_path)
 
 
-def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Path):
+def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Path, monkeypatch):
     root = make_folder(tmp_path / "pets", n=8, broken=2)
     space = parse_space(FOLDER_SPACE, "f.yaml")
     data, info = load_search_data(space, root, tmp_path / "cache")
@@ -137,11 +137,21 @@ def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Pa
     assert info.notes == [f"skipped 4 unreadable image files in {root} (e.g. {str(root / 'cat' / 'broken0.jpg')!r})"]
     cached = list((tmp_path / "cache" / "decoded").glob("*.npz"))
     assert len(cached) == 1
-    # A second load reads the cache: it still works with the image files made unreadable.
+    # A second load of the unchanged folder reads the cache: it decodes nothing.
+    from tuner.data import sources
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(sources, "decode_folder", no_decoding)
+    again, info2 = load_search_data(space, root, tmp_path / "cache")
+    assert info2.fingerprint == info.fingerprint and info2.notes == info.notes
+    # A file changed in place is a new entry: the folder is decoded again (here, refused: all gone).
+    monkeypatch.undo()
     for f in root.rglob("*.png"):
         f.write_bytes(b"gone")
-    again, info2 = load_search_data(space, root, tmp_path / "cache")
-    assert info2.fingerprint == info.fingerprint
+    with pytest.raises(UserError, match="no readable images"):
+        load_search_data(space, root, tmp_path / "cache")
 
 
 def test_train_test_folders_and_archives(tmp_path: Path):
