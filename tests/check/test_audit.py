@@ -4,12 +4,14 @@ it counts are the copies planted, whatever the sizes."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SHARED
 from tuner.check.audit import Splits, audit
 from tuner.check.findings import Status
 
@@ -144,3 +146,22 @@ def test_an_empty_class_fails_and_the_ratio_is_of_the_classes_there():
     assert finding.status is Status.FAIL
     assert finding.evidence.startswith("no image of 'c' in train, 'd' in train; 4 classes;")
     assert "train ratio 3.00 (largest class over smallest)" in finding.evidence
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space, data", [
+    ("digits", None),
+    pytest.param("mnist", "mnist.npz", marks=pytest.mark.skipif(
+        not (SHARED / "mnist.npz").is_file(), reason="needs ../shared/datasets/mnist.npz")),
+    pytest.param("fashion_mnist", None, marks=pytest.mark.skipif(
+        not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs dataset-fashion-mnist (apt-get)")),
+])
+def test_the_built_in_datasets_pass_the_audit(space, data, tmp_path):
+    """The real data of the built-in spaces, split as their studies split it (the training checks
+    on them are timed in BENCHMARKS.md: minutes on a CPU)."""
+    from tuner.check import load_splits
+    from tuner.space.files import load_space
+
+    _, splits = load_splits(load_space(space), SHARED / data if data else None, tmp_path)
+    findings = audit(splits)
+    assert [f.status for f in findings] == [Status.PASS] * 7, [f for f in findings if f.status is not Status.PASS]
