@@ -174,3 +174,14 @@ def test_the_largest_configurations_keep_to_each_familys_parameters_and_to_the_t
     huge = step_cost({**reference, "batch_size": 65536}, data, 0, memory_limit=1)
     whole = step_cost({**reference, "batch_size": len(data.y_train)}, data, 0, memory_limit=1)
     assert huge.estimated_bytes == whole.estimated_bytes and huge.step_seconds is None  # trained on all there are
+
+
+def test_a_check_that_raises_is_a_fail_naming_the_error():
+    from tuner.check import _guarded
+
+    def broken():
+        raise ValueError("Input 0 of layer conv is incompatible\nwith a long second line")
+
+    assert _guarded("overfit one batch", broken) == playbook.Finding(
+        "overfit one batch", Status.FAIL, "could not run: ValueError: Input 0 of layer conv is incompatible")
+    assert _guarded("x", lambda: 1 / 0).evidence == "could not run: ZeroDivisionError: division by zero"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from tuner.check.audit import Splits, audit
-from tuner.check.findings import Finding, Status, failed
+from tuner.check.findings import Finding, Status, failed, first_line
 from tuner.check.preview import Writer, augmentation
 from tuner.data import SearchData, load_search_data, load_test_data
 from tuner.space.schema import Space
@@ -72,8 +72,7 @@ def _guarded(name: str, check: Callable[[], Finding]) -> Finding:
     try:
         return check()
     except Exception as e:
-        line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        return Finding(name, Status.FAIL, f"could not run: {type(e).__name__}: {line}")
+        return Finding(name, Status.FAIL, f"could not run: {type(e).__name__}: {first_line(e)}")
 
 
 def _start_keras(cache_dir: Path) -> None:

@@ -30,3 +30,8 @@ class Finding:
 
 def failed(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.status is Status.FAIL]
+
+
+def first_line(error: Exception, limit: int = 200) -> str:
+    """An error as evidence: its message's first line, or its type when it has none."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tuner.check.findings import Finding, Status
+from tuner.check.findings import Finding, Status, first_line
 from tuner.data import SearchData
 from tuner.space.params import PARAMETERS
 from tuner.space.schema import CategoricalParam, FloatParam, IntParam, Space
@@ -144,7 +144,7 @@ def largest(space: Space, reference: dict[str, Any], data: SearchData, seed: int
         try:
             cost = step_cost(params, data, seed, memory_limit)
         except Exception as e:  # a shape that cannot build, out of memory: the corner's own fault
-            found.append(Finding(name, Status.FAIL, f"{shape}: does not build or run ({_first_line(e)}); narrow "
+            found.append(Finding(name, Status.FAIL, f"{shape}: does not build or run ({first_line(e, 160)}); narrow "
                                                     f"{', '.join(costly) or 'the space'}"))
             continue
         evidence = f"{shape}: {cost.parameters:,} parameters, one step needs about {_mib(cost.estimated_bytes)}"
@@ -159,10 +159,6 @@ def largest(space: Space, reference: dict[str, Any], data: SearchData, seed: int
 
 def _mib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 def learning_rates(space: Space, params: dict[str, Any], data: SearchData, seed: int) -> Finding:
