@@ -50,4 +50,5 @@ def test_checks_are_recorded_with_the_study_and_shown_by_the_report(checking, re
     assert code == 0, err
     page = (tmp_path / "r" / "report.html").read_text()
     assert "check before the first trial" in page and "input-independent baseline" in page
+    assert "its images hashed once more by the checks before the first trial" in page  # that read is said too
     assert checks[0]["evidence"].replace("'", "&#39;") in page

@@ -1,7 +1,8 @@
 """Data for a study: find the source, hold out the test split, fix the validation split.
 
 The search gets a `SearchData` (train and validation only). The test split is reachable only
-through `load_test_data`, which the ensemble step alone calls; the split's record counts its
+through `load_test_data`, which the ensemble step calls to evaluate and the checks
+(`tuner.check`) to hash its images for copies of training images (nothing is scored on them); the split's record counts its
 labels per class (what the data summary shows), never an image of it.
 """
 
@@ -136,7 +137,7 @@ def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[
 
 
 def load_test_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out test split. Only the ensemble's final evaluation calls this."""
+    """The held-out test split: for the ensemble's final evaluation, and for the checks' hashes."""
     raw, _, test = _pools(space, data, cache_dir)
     if raw.x_test is not None and raw.y_test is not None:
         return raw.x_test, raw.y_test

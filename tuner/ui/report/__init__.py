@@ -141,7 +141,9 @@ def _summary(store: SearchStore, study: str, meta: dict[str, Any], trials: list[
              ["objective", objective_of(meta.get("space")).name],
              ["trials", ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"],
              ["wall time (first trial's start to last trial's end)", wall],
-             ["reads of the test split", str(store.evaluations.test_reads(study))]]
+             ["reads of the test split", str(store.evaluations.test_reads(study))
+              + ("; its images hashed once more by the checks before the first trial (for copies of "
+                 "training images; nothing scored)" if store.studies.checks(study) else "")]]
     tables = [Table([], facts)]
     names, per_split = split.get("class_names") or [], split.get("class_counts") or {}
     if names and per_split:
