@@ -28,12 +28,17 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     """Check a space and its data as the course's playbook does, before a search.
 
     \b
+      tune check --space digits
+      tune check --space cifar10 --data ../shared/datasets/cifar10.tar.gz
+      tune check --space my_space.yaml --data ~/pets/ --json
+
+    \b
     1. the data, split as a study would split it: images per class, exact copies across
        splits (a leak into the held-out figures) and within train, one image under two
-       labels, blank images, pixel statistics, unreadable files;
+       labels, blank images, pixel statistics, files skipped or converted on reading;
     2. the loss at initialization is near ln(classes) (or the priors' entropy with prior_bias);
-    3. a few hundred steps on the images reach a clearly lower validation loss than the same
-       steps on blank inputs (else images and labels are unrelated);
+    3. 100 steps on the images (at most 30 s) reach a clearly lower validation loss than as
+       many steps on blank inputs (else images and labels are unrelated);
     4. one batch of 32 images, augmentation and regularization off, is fitted exactly;
     5. the largest configuration of each model family builds, fits --memory-limit, and trains
        one step;
