@@ -47,6 +47,11 @@ for params in trials:
                 "hits": t.get("cache_hits"), "misses": t.get("cache_misses"), "programs": t.get("programs")})
     free_memory()  # as the runner does between trials: JAX's in-memory caches are emptied
 print("RESULT " + json.dumps({"backend": keras.backend.backend(), "trials": out}))
+# The optimizer's own tests on this backend, in the same process (one start and import of each
+# backend, not two).
+import pytest
+pytest.main(["-q", "-p", "no:cacheprovider", str(Path(sys.argv[1]) / "tests" / "training" / "test_fit.py"), "-k",
+             "state_numbers or plateau or predictor_matches or kernels_are_drawn or history_is_the_optimizers"])
 """
 
 
@@ -62,11 +67,13 @@ def run_probe(backend: str, tmp_path: Path) -> dict:
 
     env = {**os.environ, "KERAS_BACKEND": backend}
     proc = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), str(tmp_path / "cache"), str(TINY_SPACE)],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert result["backend"] == backend
+    result["pytest"] = proc.stdout.strip().splitlines()[-1]  # the summary line of the optimizer's tests
+    result["output"] = proc.stdout[-3000:] + proc.stderr[-2000:]
     _RESULTS[backend] = result
     return result
 
@@ -93,13 +100,9 @@ def test_jax_trials_of_one_architecture_share_the_compiled_step(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_optimizer_matches_keras_on_the_other_backends(backend):
+def test_optimizer_matches_keras_on_the_other_backends(backend, tmp_path):
     """The state-held schedule, L2 and label smoothing equal Keras's own on this backend too
-    (torch hands out its own optimizer subclasses; JAX runs the step stateless)."""
-    pytest.importorskip(backend)
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(ROOT / "tests" / "training" / "test_fit.py"), "-k", "state_numbers or plateau or predictor_matches or kernels_are_drawn or history_is_the_optimizers"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    assert proc.returncode == 0 and re.match(r"8 passed\b", summary), proc.stdout[-3000:] + proc.stderr[-2000:]
+    (torch hands out its own optimizer subclasses; JAX runs the step stateless): test_fit's tests
+    of them, run in the probe's process on that backend."""
+    result = run_probe(backend, tmp_path)
+    assert re.match(r"8 passed\b", result["pytest"]), result["output"]
