@@ -65,7 +65,7 @@ def test_override_is_validated_too():
     ({"params": {"depth": {"type": "integer", "low": 1, "high": 2}}}, "params.depth: unknown type 'integer'"),
     ({"params": {"optimizer": {"type": "categorical", "choices": []}}}, "params.optimizer.choices"),
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}}, "'lion' is not allowed"),
-    ({"params": {"depth": {"type": "int", "low": 1, "high": 5}}}, "params.depth: 5 pooling blocks"),
+    ({"params": {"depth": {"type": "int", "low": 1, "high": 5}}}, "params.depth: cnn at depth 5 halves the input 5 times"),
     ({"params": {"flip": True}}, "params.flip: digits images must not be mirrored"),
     ({"params": {"depth": "two"}}, "params.depth: 'two' is not an int"),
     ({"params": {"momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}}}},

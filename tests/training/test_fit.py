@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tuner.errors import TrialFailed, TrialPruned
-from tuner.space.params import complete_params
+from tuner.space.params import OPTIMIZERS, complete_params
 
 
 @pytest.mark.parametrize("params, shape", [
@@ -110,9 +110,11 @@ def test_augment_applies_the_choices_it_is_given():
     from tuner.training.fit import EpochBatches
 
     x = np.arange(3 * 6 * 6).reshape(3, 6, 6, 1).astype("float32") + 1
-    choices = np.array([[0, 0, 4, 0, 0, 0, 0], [1, 2, 2, 1, 2, 4, 3], [1, 4, 1, 5, 0, 6, 6]], dtype="int32")
+    unturned = [0, 10_000]  # no rotation, scale 1
+    choices = np.array([[0, 0, 4, 0, 0, 0, 0, *unturned], [1, 2, 2, 1, 2, 4, 3, *unturned],
+                        [1, 4, 1, 5, 0, 6, 6, *unturned]], dtype="int32")
     out = keras.ops.convert_to_numpy(Augment(max_shift=2, flip=True, cutout=3)([x, choices], training=True))
-    for i, (flip, dy, dx, top, left, bottom, right) in enumerate(choices):
+    for i, (flip, dy, dx, top, left, bottom, right, _, _) in enumerate(choices):
         image = x[i, :, ::-1, 0] if flip else x[i, :, :, 0]
         expected = np.pad(image, 2)[dy:dy + 6, dx:dx + 6].copy()
         expected[top:bottom, left:right] = CUTOUT_FILL
@@ -120,15 +122,15 @@ def test_augment_applies_the_choices_it_is_given():
     assert np.array_equal(keras.ops.convert_to_numpy(Augment(2, True)([x, choices], training=False)), x)
 
     drawn = draw_choices(np.random.default_rng(0), 1000, max_shift=2, flip=False)
-    assert drawn.shape == (1000, 7) and set(drawn[:, 0]) == {0} and set(drawn[:, 1]) == set(range(5))
-    assert not drawn[:, 3:].any()  # no cutout: empty boxes
-    boxes = draw_choices(np.random.default_rng(0), 1000, max_shift=0, flip=False, cutout=4, size=(6, 8))[:, 3:]
+    assert drawn.shape == (1000, 9) and set(drawn[:, 0]) == {0} and set(drawn[:, 1]) == set(range(5))
+    assert not drawn[:, 3:8].any() and set(drawn[:, 8]) == {10_000}  # no cutout: empty boxes; no turns
+    boxes = draw_choices(np.random.default_rng(0), 1000, max_shift=0, flip=False, cutout=4, size=(6, 8))[:, 3:7]
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     assert (boxes >= 0).all() and (boxes[:, 2] <= 6).all() and (boxes[:, 3] <= 8).all()
     assert set(heights) == {2, 3, 4} and set(widths) == {2, 3, 4}  # clipped at the borders, else 4x4
     batches = EpochBatches(x.repeat(4, axis=0), np.zeros(12, int), 10, 4, seed=0, augment=Augment(2, True))
     (images, batch_choices), labels = batches[0]
-    assert images.shape == (4, 6, 6, 1) and batch_choices.shape == (4, 7) and labels.shape == (4, 10)
+    assert images.shape == (4, 6, 6, 1) and batch_choices.shape == (4, 9) and labels.shape == (4, 10)
     first = batches.choices.copy()
     batches.on_epoch_end()
     assert not np.array_equal(first, batches.choices)  # fresh choices every epoch
@@ -190,8 +192,7 @@ def test_plateau_learning_rate_is_settable_as_reduce_on_plateau_does():
 
     from tuner.training.optim import make_optimizer
 
-    params = {"learning_rate": 0.5, "lr_schedule": "plateau", "warmup_epochs": 0, "optimizer": "sgd",
-              "momentum": 0.9, "l2": 0.0, "weight_decay": 0.0}
+    params = complete_params({"learning_rate": 0.5, "lr_schedule": "plateau", "optimizer": "sgd"})
     optimizer = make_optimizer(params, steps_per_epoch=10, max_epochs=5)
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.5)
     optimizer.learning_rate = 0.1  # what keras.callbacks.ReduceLROnPlateau does
@@ -206,8 +207,7 @@ def test_the_learning_rate_read_for_the_history_is_the_optimizers(schedule):
 
     from tuner.training.optim import make_optimizer
 
-    params = {"learning_rate": 0.4, "lr_schedule": schedule, "warmup_epochs": 1, "optimizer": "sgd",
-              "momentum": 0.9, "l2": 0.0, "weight_decay": 0.0}
+    params = complete_params({"learning_rate": 0.4, "lr_schedule": schedule, "warmup_epochs": 1, "optimizer": "sgd"})
     optimizer = make_optimizer(params, steps_per_epoch=10, max_epochs=5)
     for step, peak in ((0, 0.4), (7, 0.4), (23, 0.1), (49, 0.1)):
         optimizer.iterations.assign(step)
@@ -218,10 +218,12 @@ def test_the_learning_rate_read_for_the_history_is_the_optimizers(schedule):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_optimizer_state_numbers_train_as_constants_would(optimizer):
-    """Three steps with tune's optimizer (schedule, L2 and label smoothing as state) give the
-    weights that Keras's own schedule, kernel_regularizer and label_smoothing give."""
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("penalties", [{"l2": 0.01}, {"l1": 0.01, "l2": 0.001, "max_norm": 0.5}], ids=["l2", "l1-l2-max_norm"])
+def test_optimizer_state_numbers_train_as_constants_would(optimizer, penalties):
+    """Three steps with tune's optimizer (schedule, L1, L2, max norm and label smoothing as state)
+    give the weights that Keras's own schedule, kernel_regularizer, kernel_constraint and
+    label_smoothing give, for every optimizer."""
     import keras
 
     from tuner.training.optim import make_optimizer
@@ -229,29 +231,36 @@ def test_optimizer_state_numbers_train_as_constants_would(optimizer):
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
-    params = {"learning_rate": 0.05, "lr_schedule": "cosine", "warmup_epochs": 1, "optimizer": optimizer,
-              "momentum": 0.9, "l2": 0.01, "weight_decay": 0.0}
+    params = complete_params({"learning_rate": 0.05, "lr_schedule": "cosine", "warmup_epochs": 1, "optimizer": optimizer,
+                              "momentum": 0.9, "weight_decay": 0.0, **penalties})
+    regularizer = keras.regularizers.L1L2(penalties.get("l1", 0.0), penalties["l2"])
+    constraint = keras.constraints.MaxNorm(penalties["max_norm"]) if "max_norm" in penalties else None
 
-    def net(reg=None):
+    def net(reg=None, bound=None):
         keras.utils.set_random_seed(1)
-        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu", kernel_regularizer=reg),
-                                 keras.layers.Dense(3, activation="softmax", kernel_regularizer=reg)])
+        return keras.Sequential([
+            keras.Input((6,)), keras.layers.Dense(5, activation="relu", kernel_regularizer=reg, kernel_constraint=bound),
+            keras.layers.Dense(3, activation="softmax", kernel_regularizer=reg, kernel_constraint=bound)])
 
     class Cosine(keras.optimizers.schedules.LearningRateSchedule):  # warm-up 1 step, then cosine over 2
         def __call__(self, step):
             step = keras.ops.cast(step, "float32")
             return 0.05 * keras.ops.where(step < 1, (step + 1) / 1, 0.5 * (1 + keras.ops.cos(np.pi * (step - 1) / 2)))
 
-    plain = {"sgd": lambda: keras.optimizers.SGD(Cosine(), momentum=0.9, nesterov=True), "adam": lambda: keras.optimizers.Adam(Cosine())}
-    ours, theirs = net(), net(keras.regularizers.L2(0.01))
+    extra = {"sgd": {"momentum": 0.9, "nesterov": True}, "adamw": {"weight_decay": 0.0}}.get(optimizer, {})
+    plain = keras.optimizers.get({"class_name": optimizer, "config": {}}).__class__(Cosine(), **extra)
+    ours, theirs = net(), net(regularizer, constraint)
     ours.compile(make_optimizer(params, steps_per_epoch=1, max_epochs=3), keras.losses.CategoricalCrossentropy())
-    theirs.compile(plain[optimizer](), keras.losses.CategoricalCrossentropy(label_smoothing=0.2))
+    theirs.compile(plain, keras.losses.CategoricalCrossentropy(label_smoothing=0.2))
     smoothed = EpochBatches(x, y, 3, 64, seed=0, label_smoothing=0.2).y
     ours.fit(x, smoothed, batch_size=64, epochs=3, shuffle=False, verbose=0)
     theirs.fit(x, keras.utils.to_categorical(y, 3), batch_size=64, epochs=3, shuffle=False, verbose=0)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert not np.allclose(ours.get_weights()[0], net().get_weights()[0])  # it did train
+    if constraint is not None:  # and the bound did bind
+        norms = np.linalg.norm(ours.get_weights()[0], axis=0)
+        assert norms.max() <= 0.5 * (1 + 1e-5) and np.linalg.norm(net().get_weights()[0], axis=0).max() > 0.6
 
 
 @pytest.mark.slow

@@ -19,15 +19,14 @@ from typing import Callable
 from tuner.check.audit import Splits, audit
 from tuner.check.findings import Finding, Status, failed, first_line
 from tuner.check.preview import Writer, augmentation
-from tuner.data import SearchData, load_search_data, load_test_data
+from tuner.data import SearchData, load_all_splits
 from tuner.space.schema import Space
 
 __all__ = ["Finding", "Status", "failed", "run_checks"]
 
 
 def load_splits(space: Space, data_path: Path | None, cache_dir: Path) -> tuple[SearchData, Splits]:
-    data, split = load_search_data(space, data_path, cache_dir)
-    x_test, y_test = load_test_data(space, data_path, cache_dir)
+    data, split, (x_test, y_test) = load_all_splits(space, data_path, cache_dir)
     return data, Splits({"train": data.x_train, "validation": data.x_val, "test": x_test},
                         {"train": data.y_train, "validation": data.y_val, "test": y_test},
                         list(data.class_names), tuple(split.notes))

@@ -114,8 +114,23 @@ def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset
 
 def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[SearchData, SplitInfo]:
     """Train and validation arrays for the search, and the split's record."""
+    return _search_split(space, *_pools(space, data, cache_dir))
+
+
+def load_test_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out test split: for the ensemble's final evaluation, and for the checks' hashes."""
+    return _test_split(*_pools(space, data, cache_dir))
+
+
+def load_all_splits(space: Space, data: Path | None, cache_dir: Path
+                    ) -> tuple[SearchData, SplitInfo, tuple[np.ndarray, np.ndarray]]:
+    """The search's splits and the test split from one read of the dataset (the checks hash all three)."""
+    pools = _pools(space, data, cache_dir)
+    return (*_search_split(space, *pools), _test_split(*pools))
+
+
+def _search_split(space: Space, raw: RawDataset, pool: np.ndarray, test: np.ndarray) -> tuple[SearchData, SplitInfo]:
     t = space.training
-    raw, pool, test = _pools(space, data, cache_dir)
     train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation",
                                      CLASS_NAMES.get(space.dataset, raw.class_names))
     train_idx, val_idx = np.sort(pool[train_pos]), np.sort(pool[val_pos])
@@ -136,9 +151,8 @@ def load_search_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[
     return data_, info
 
 
-def load_test_data(space: Space, data: Path | None, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out test split: for the ensemble's final evaluation, and for the checks' hashes."""
-    raw, _, test = _pools(space, data, cache_dir)
+def _test_split(raw: RawDataset, pool: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one place the test split's images are taken from the dataset."""
     if raw.x_test is not None and raw.y_test is not None:
         return raw.x_test, raw.y_test
     return raw.x_train[test], raw.y_train[test]

@@ -24,6 +24,7 @@ import numpy as np
 from tuner.wording import plural
 from tuner.data import SearchData
 from tuner.errors import TrialFailed
+from tuner.space.params import complete_params
 from tuner.training.metrics import accuracy
 from tuner.store import SearchStore, TrialRecord, migrate
 
@@ -47,7 +48,7 @@ def refit_job(record: TrialRecord, space_max_epochs: int) -> RefitJob:
     gap = migrate.cannot_retrain(record.seed, record.best_epoch)
     if gap:
         raise TrialFailed(gap)
-    return RefitJob(record.number, dict(record.params), record.seed, record.best_epoch + 1,
+    return RefitJob(record.number, complete_params(record.params), record.seed, record.best_epoch + 1,
                     migrate.epoch_budget(record.max_epochs, space_max_epochs), list(record.history.get("lr", [])))
 
 

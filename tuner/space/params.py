@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-MODELS = ("cnn", "resnet")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+MODELS = ("mlp", "lenet", "cnn", "resnet", "separable")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "nadam", "adamax")
+ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu")
+# Keras's names; zeros is the course's example of a start that does not learn, searchable on purpose.
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_normal", "random_uniform",
+                "random_normal", "zeros")
+POOLINGS = ("max", "average")
 SCHEDULES = ("constant", "step", "cosine", "exponential", "plateau", "onecycle")
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -30,12 +35,24 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], bool]:
 
 
 PARAMETERS: dict[str, ParamInfo] = {
-    "model": ParamInfo(str, "cnn", "model family", _choice(MODELS), f"one of {', '.join(MODELS)}"),
-    "depth": ParamInfo(int, 2, "conv blocks (cnn) or stages (resnet)", lambda v: 1 <= v <= 6, "1 to 6"),
-    "width": ParamInfo(int, 32, "filters of the first block; doubles per block", lambda v: 1 <= v <= 1024, "1 to 1024"),
+    "model": ParamInfo(str, "cnn", "model family: mlp (dense layers), lenet (5x5 convs, flattened), cnn (VGG-style), "
+                       "resnet (ResNet-9 style), separable (Xception-style)", _choice(MODELS), f"one of {', '.join(MODELS)}"),
+    "depth": ParamInfo(int, 2, "dense layers (mlp), conv blocks (lenet, cnn, separable) or stages (resnet)",
+                       lambda v: 1 <= v <= 6, "1 to 6"),
+    "width": ParamInfo(int, 32, "units of every dense layer (mlp); filters of the first block, doubling per block (the rest)",
+                       lambda v: 1 <= v <= 1024, "1 to 1024"),
+    "activation": ParamInfo(str, "relu", "activation of every hidden layer", _choice(ACTIVATIONS),
+                            f"one of {', '.join(ACTIVATIONS)}"),
+    "kernel_initializer": ParamInfo(str, "glorot_uniform", "how every kernel starts (drawn from the trial's seed)",
+                                    _choice(INITIALIZERS), f"one of {', '.join(INITIALIZERS)}"),
+    "pooling": ParamInfo(str, "max", "the 2x2 downsampling of lenet and cnn blocks and separable blocks' 3x3 (LeNet-5: "
+                         "average)", _choice(POOLINGS), f"one of {', '.join(POOLINGS)}"),
     "head_units": ParamInfo(int, 128, "dense units before the classifier (0: none)", lambda v: 0 <= v <= 8192, "0 to 8192"),
     "dropout": ParamInfo(float, 0.0, "dropout rate before the head and classifier", lambda v: 0 <= v < 1, "in [0, 1)"),
     "l2": ParamInfo(float, 0.0, "L2 penalty on kernels", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "l1": ParamInfo(float, 0.0, "L1 penalty on kernels", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "max_norm": ParamInfo(float, 0.0, "largest norm of each unit's incoming weights, kept after every step (0: none)",
+                          lambda v: 0 <= v <= 100, "in [0, 100]"),
     "logit_scale": ParamInfo(float, 1.0, "multiplies the classifier's logits (the DAWNBench ResNet-9 uses 0.125)",
                              lambda v: 0 < v <= 10, "in (0, 10]"),
     "batch_norm": ParamInfo(bool, True, "batch normalization after each conv"),
@@ -50,6 +67,10 @@ PARAMETERS: dict[str, ParamInfo] = {
     "augment": ParamInfo(float, 0.0, "augmentation strength: shift = augment * max_shift pixels", lambda v: 0 <= v <= 1, "in [0, 1]"),
     "max_shift": ParamInfo(int, 0, "largest random shift in pixels at augment 1", lambda v: 0 <= v <= 64, "0 to 64"),
     "flip": ParamInfo(bool, False, "random horizontal flips while training (when augment > 0)"),
+    "rotation": ParamInfo(float, 0.0, "largest random rotation in degrees at augment 1", lambda v: 0 <= v <= 180,
+                          "in [0, 180]"),
+    "zoom": ParamInfo(float, 0.0, "largest random zoom at augment 1, as a fraction (0.2: 80% to 120%)",
+                      lambda v: 0 <= v <= 0.9, "in [0, 0.9]"),
     "cutout": ParamInfo(int, 0, "side in pixels of a square blanked at a random place in each training image (0: none)",
                         lambda v: 0 <= v <= 256, "0 to 256"),
     "tta_flip": ParamInfo(bool, False, "average predictions over the image and its mirror"),

@@ -314,6 +314,12 @@ def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
             raise ValueError(f"{where}.{name}: inactive here (needs {searched[name].when})")
 
 
+MAX_DIGIT_ROTATION = 45.0  # degrees, for data that must not be mirrored either
+# How many times each family halves its input at a given depth (`tuner.training.model`).
+HALVINGS = {"mlp": lambda depth: 0, "lenet": lambda depth: depth, "cnn": lambda depth: depth,
+            "resnet": lambda depth: depth, "separable": lambda depth: depth + 1}
+
+
 def _check_domain_rules(space: Space) -> None:
     def values(name: str) -> list[Any]:
         spec = space.params.get(name, PARAMETERS[name].default)
@@ -321,10 +327,15 @@ def _check_domain_rules(space: Space) -> None:
 
     if not DATASETS[space.dataset].flips and any(values("flip")) | any(values("tta_flip")):
         raise ValueError(f"params.flip: {space.dataset} images must not be mirrored (a mirrored digit is another class)")
+    if not DATASETS[space.dataset].flips and max(values("rotation")) > MAX_DIGIT_ROTATION:
+        raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION} "
+                         f"degrees (a 6 turned half-way is a 9)")
     height, width, _ = space.input_shape
     deepest = max(values("depth"))
-    if 2 ** deepest > min(height, width):
-        raise ValueError(f"params.depth: {deepest} pooling blocks would shrink a {height}x{width} input to nothing")
+    for family in values("model"):
+        if (halvings := HALVINGS[family](deepest)) and 2 ** halvings > min(height, width):
+            raise ValueError(f"params.depth: {family} at depth {deepest} halves the input {halvings} times, which "
+                             f"shrinks a {height}x{width} input to nothing")
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from tuner import interrupts
 from tuner.training.augment import Augment
-from tuner.training.choices import CHOICES, draw_choices
+from tuner.training.choices import CHOICES, Augmentation, draw_choices
 from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
@@ -82,7 +82,8 @@ class EpochBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.x))
         if self.augment is not None:
             a = self.augment
-            self.choices = draw_choices(self.rng, len(self.x), a.max_shift, a.flip, a.cutout, self.x.shape[1:3])
+            self.choices = draw_choices(self.rng, len(self.x), a.max_shift, a.flip, a.cutout, self.x.shape[1:3],
+                                        a.rotation, a.zoom)
 
 
 def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -176,13 +177,18 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def augmentation(params: dict[str, Any], seed: int | None = None) -> Augment:
+    """The trial's augmentation layer."""
+    a = Augmentation.of(params)
+    return Augment(a.max_shift, a.flip, seed=seed, cutout=a.cutout, rotation=a.rotation, zoom=a.zoom)
+
+
 def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
              seed: int) -> tuple[keras.Model, keras.Model, EpochBatches]:
     """The model, the model as trained (augmentation in front), and its batches."""
     priors = class_priors(data.y_train, data.n_classes) if params["prior_bias"] else None
     model = build_model(params, data.input_shape, data.n_classes, seed, priors)
-    shift = round(params["augment"] * params["max_shift"])
-    augment = Augment(shift, params["flip"] and params["augment"] > 0, seed=seed, cutout=params["cutout"])
+    augment = augmentation(params, seed)
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
     # optimizer or schedule and loads with plain Keras.
     pixels = keras.Input(data.input_shape)

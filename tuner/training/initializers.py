@@ -18,8 +18,11 @@ from keras import initializers
 
 
 class HostInitializer(initializers.Initializer):
-    def __init__(self, make: Callable[[tuple[int, ...]], np.ndarray]):
+    """Values from `make(shape)`; `builtin` is the Keras initializer a saved config names instead."""
+
+    def __init__(self, make: Callable[[tuple[int, ...]], np.ndarray], builtin: type = initializers.Zeros):
         self.make = make
+        self.builtin = builtin
 
     def __call__(self, shape, dtype=None):
         value = self.make(tuple(shape)).astype(keras.backend.standardize_dtype(dtype or "float32"))
@@ -30,8 +33,8 @@ class HostInitializer(initializers.Initializer):
         return value
 
 
-ZEROS = HostInitializer(np.zeros)
-ONES = HostInitializer(np.ones)
+ZEROS = HostInitializer(np.zeros, initializers.Zeros)
+ONES = HostInitializer(np.ones, initializers.Ones)
 
 
 def constant(value: np.ndarray) -> HostInitializer:
@@ -39,26 +42,62 @@ def constant(value: np.ndarray) -> HostInitializer:
     return HostInitializer(lambda shape: np.broadcast_to(value, shape).copy())
 
 
-def glorot_uniform(rng: np.random.Generator) -> HostInitializer:
-    """Keras's GlorotUniform, drawn from `rng`: uniform within sqrt(6 / (fan_in + fan_out))."""
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan in, fan out) of a kernel, as Keras counts them: a conv's receptive field times its channels."""
+    if len(shape) < 2:
+        return (shape[0], shape[0]) if shape else (1, 1)
+    receptive = int(np.prod(shape[:-2]))
+    return receptive * shape[-2], receptive * shape[-1]
 
-    def draw(shape: tuple[int, ...]) -> np.ndarray:
-        receptive = int(np.prod(shape[:-2]))
-        limit = np.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
+
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], stddev: float) -> np.ndarray:
+    """Normal values redrawn until within two standard deviations, as Keras's TruncatedNormal."""
+    values = rng.normal(0.0, stddev, shape)
+    while (outside := np.abs(values) > 2 * stddev).any():
+        values[outside] = rng.normal(0.0, stddev, int(outside.sum()))
+    return values
+
+
+TRUNCATION = 0.87962566103423978  # the standard deviation of a unit normal truncated at +-2 (Keras's VarianceScaling)
+
+
+def _scaled(rng: np.random.Generator, shape: tuple[int, ...], fan: str, distribution: str) -> np.ndarray:
+    """Keras's VarianceScaling with scale 2 (He) or 1 (Glorot, LeCun) over the named fan."""
+    fan_in, fan_out = fans(shape)
+    variance = {"in": 1.0 / fan_in, "avg": 2.0 / (fan_in + fan_out), "he": 2.0 / fan_in}[fan]
+    if distribution == "uniform":
+        limit = np.sqrt(3.0 * variance)
         return rng.uniform(-limit, limit, shape)
+    return _truncated_normal(rng, shape, np.sqrt(variance) / TRUNCATION)
 
-    return HostInitializer(draw)
+
+# Each name a space may give `kernel_initializer`: how numpy draws it, and the Keras built-in it stands for.
+KERNELS: dict[str, tuple[Callable[[np.random.Generator, tuple[int, ...]], np.ndarray], type]] = {
+    "glorot_uniform": (lambda rng, shape: _scaled(rng, shape, "avg", "uniform"), initializers.GlorotUniform),
+    "glorot_normal": (lambda rng, shape: _scaled(rng, shape, "avg", "normal"), initializers.GlorotNormal),
+    "he_uniform": (lambda rng, shape: _scaled(rng, shape, "he", "uniform"), initializers.HeUniform),
+    "he_normal": (lambda rng, shape: _scaled(rng, shape, "he", "normal"), initializers.HeNormal),
+    "lecun_normal": (lambda rng, shape: _scaled(rng, shape, "in", "normal"), initializers.LecunNormal),
+    "random_uniform": (lambda rng, shape: rng.uniform(-0.05, 0.05, shape), initializers.RandomUniform),
+    "random_normal": (lambda rng, shape: rng.normal(0.0, 0.05, shape), initializers.RandomNormal),
+    "zeros": (lambda rng, shape: np.zeros(shape), initializers.Zeros),
+}
 
 
-# Each layer attribute that holds an initializer, and the built-in it names in a saved config.
-_BUILTIN = {"kernel_initializer": initializers.GlorotUniform, "bias_initializer": initializers.Zeros,
-            "beta_initializer": initializers.Zeros, "gamma_initializer": initializers.Ones,
-            "moving_mean_initializer": initializers.Zeros, "moving_variance_initializer": initializers.Ones}
+def kernel(name: str, rng: np.random.Generator) -> HostInitializer:
+    """The kernel initializer `name` (Keras's defaults), drawn from `rng`."""
+    draw, builtin = KERNELS[name]
+    return HostInitializer(lambda shape: draw(rng, shape), builtin)
+
+
+# Each layer attribute that may hold an initializer (the separable convolution's two kernels too).
+_ATTRIBUTES = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer", "bias_initializer",
+               "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer")
 
 
 def restore_builtin(model: keras.Model) -> None:
     """After building: every layer's host initializers become the built-ins they stand for."""
     for layer in model.layers:
-        for attribute, builtin in _BUILTIN.items():
-            if isinstance(getattr(layer, attribute, None), HostInitializer):
-                setattr(layer, attribute, builtin())
+        for attribute in _ATTRIBUTES:
+            if isinstance(value := getattr(layer, attribute, None), HostInitializer):
+                setattr(layer, attribute, value.builtin())

@@ -1,5 +1,5 @@
 """Short measurements of one parameter dict before a search spends its budget (`tune check`):
-the loss at initialization, the loss after a few hundred steps (on the images or on zeros), how
+the loss at initialization, the loss after a few hundred steps (on the images and on zeros), how
 many steps one batch takes to be fitted, and what the largest model costs in parameters, memory
 and one step. Each builds and trains through the trials' own `_compile`, so it measures the
 model and training step the search will run."""
@@ -47,23 +47,35 @@ def initial_loss(params: dict[str, Any], data: SearchData, seed: int) -> float:
     return mean_loss(model, data.x_train, data.y_train)
 
 
-def loss_after_steps(params: dict[str, Any], data: SearchData, steps: int, seed: int, zero_inputs: bool = False,
-                     seconds: float | None = None) -> tuple[float, int]:
-    """Validation loss after `steps` training steps from the seed's start (fewer if `seconds`
-    pass first), on the images or, with `zero_inputs`, on blank images of the same shape (a model
-    that can only learn the priors); and the steps taken."""
-    train = data if not zero_inputs else SearchData(np.zeros_like(data.x_train), data.y_train, data.x_val,
-                                                    data.y_val, data.class_names)
+def baseline_losses(params: dict[str, Any], data: SearchData, steps: int, seed: int,
+                    seconds: float | None = None) -> tuple[float, float, int]:
+    """Validation losses after `steps` training steps from the seed's start (fewer if `seconds`
+    pass first) on the images, and after as many steps on blank images of the same shape (a model
+    that can only learn the priors), with its validation images blank too; and the steps taken.
+    Both runs start from the same weights and optimizer state and run one compiled step."""
     seed_everything(seed)
-    model, trainer, batches = _compile({**params, **NO_AUGMENT}, train, 1, seed)
-    start, taken = time.perf_counter(), 0
-    while taken < steps and (seconds is None or taken < 2 or time.perf_counter() - start < seconds):
-        trainer.train_on_batch(*batches[taken % len(batches)])
+    model, trainer, batches = _compile({**params, **NO_AUGMENT}, data, 1, seed)
+    variables = [*trainer.variables, *trainer.optimizer.variables]
+    start = [keras.ops.convert_to_numpy(v) for v in variables]
+    taken = _train_steps(trainer, batches, steps, seconds)
+    real = mean_loss(model, data.x_val, data.y_val)
+    for variable, value in zip(variables, start):
+        variable.assign(value)
+    _train_steps(trainer, batches, taken, None, blank=True)
+    return real, mean_loss(model, np.zeros_like(data.x_val[:EVAL_IMAGES]), data.y_val), taken
+
+
+def _train_steps(trainer: Any, batches: Any, steps: int, seconds: float | None, blank: bool = False) -> int:
+    """Up to `steps` training steps (fewer once `seconds` pass, after the first two), on the
+    batches' images or on zeros of their shape; the steps taken."""
+    begun, taken = time.perf_counter(), 0
+    while taken < steps and (seconds is None or taken < 2 or time.perf_counter() - begun < seconds):
+        x, *rest = batches[taken % len(batches)]
+        trainer.train_on_batch(np.zeros_like(x) if blank else x, *rest)
         taken += 1
         if taken % len(batches) == 0:
             batches.on_epoch_end()
-    val_x = data.x_val if not zero_inputs else np.zeros_like(data.x_val)
-    return mean_loss(model, val_x, data.y_val), taken
+    return taken
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ import numpy as np
 from tuner import __version__
 from tuner.paths import atomic, make_folder
 from tuner.space.objective import objective_of
+from tuner.space.params import complete_params
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import best_of
-from tuner.training.choices import apply_choices, draw_choices
+from tuner.training.choices import Augmentation
 from tuner.ui.board import trial_times
 from tuner.ui.report import figures
 from tuner.ui.tables import pct
@@ -220,7 +221,7 @@ def _images(store: SearchStore, study: str, trials: list[TrialRecord], load: Cal
     section = Section("images", f"Images, through trial {t.number}")
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(len(data.x_train), min(GRID, len(data.x_train)), replace=False))
-    augmented = _augmented(data.x_train[rows], t.params, t.seed or 0)
+    augmented = Augmentation.of(complete_params(t.params)).applied(data.x_train[rows], t.seed or 0)
     section.figures += picture("augmented", "training images after the best trial's augmentation (what its model is fed)",
                                figures.image_grid(augmented, [data.class_names[y] for y in data.y_train[rows]],
                                                   "training images, augmented"))
@@ -236,12 +237,3 @@ def _images(store: SearchStore, study: str, trials: list[TrialRecord], load: Cal
                                    figures.image_grid(data.x_val[worst], captions, "most confidently wrong (validation)"))
     return [section], None
 
-
-def _augmented(images: np.ndarray, params: dict[str, Any], seed: int) -> np.ndarray:
-    """The images through the trial's augmentation, as its training step applies it."""
-    shift = round(params["augment"] * params["max_shift"])
-    flip, cutout = bool(params["flip"] and params["augment"] > 0), int(params["cutout"])
-    if not (shift or flip or cutout):
-        return images
-    choices = draw_choices(np.random.default_rng(seed), len(images), shift, flip, cutout, images.shape[1:3])
-    return np.clip(apply_choices(images, choices, shift), 0, 255)
