@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import optuna
@@ -187,3 +188,30 @@ def test_pruned_trials_are_recorded_with_the_epochs_they_ran(engine, tiny_space,
         assert t.number >= 5  # the median pruner waits for 5 finished trials
     frozen = {t.number: t for t in optuna.load_study(study_name="p", storage=store.db.storage).trials}
     assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)
+
+
+def test_every_model_family_trains_is_recorded_and_saved(engine, tiny_space, results):
+    """One start point per family (with the new words drawn or set): each engine runs them all,
+    records each complete with its parameters, and keeps a model that plain Keras loads."""
+    import keras
+
+    from tuner.space.params import MODELS
+
+    space = _with(tiny_space, start=[{"model": m, "activation": a, "kernel_initializer": i}
+                                     for m, a, i in zip(MODELS, ("selu", "tanh", "gelu", "relu", "swish"),
+                                                        ("he_normal", "lecun_normal", "glorot_normal", "he_uniform",
+                                                         "glorot_uniform"))],
+                  model={"type": "categorical", "choices": list(MODELS)}, depth=1,
+                  activation={"type": "categorical", "choices": ["relu", "selu", "tanh", "gelu", "swish"]},
+                  kernel_initializer={"type": "categorical", "choices": ["glorot_uniform", "glorot_normal", "he_normal",
+                                                                         "he_uniform", "lecun_normal"]},
+                  optimizer={"type": "categorical", "choices": ["nadam", "adamax", "sgd"]}, learning_rate=0.01, l1=1e-5,
+                  max_norm=3.0, augment=1.0, rotation=10.0, zoom=0.1)
+    store = SearchStore(None, results, create=True)
+    search(store, space, engine, len(MODELS), keep_models=len(MODELS))
+    trials = store.trials.all("study")
+    assert [t.params["model"] for t in trials] == list(MODELS) and all(t.state == "complete" for t in trials)
+    assert all(math.isfinite(loss) for t in trials for loss in t.history["loss"])
+    for t in trials:
+        saved = keras.saving.load_model(store.artifacts.model_path("study", t.number))
+        assert saved.name.startswith(t.params["model"]) and saved.count_params() > 0

@@ -132,3 +132,66 @@ def test_every_sampler_runs(engine, sampler, pruner, tiny_space, results):
     run_search(store, request, QuietObserver())
     assert store.trials.count_finished("s") == 2
     assert (store.studies.meta("s")["sampler"], store.studies.meta("s")["pruner"]) == (sampler, pruner or "none")
+
+
+def _vocabulary_space():
+    """Every parameter of the vocabulary searched: each word parameter over all its values."""
+    from tuner.space import params as vocabulary
+
+    words = {"model": vocabulary.MODELS, "activation": vocabulary.ACTIVATIONS,
+             "kernel_initializer": vocabulary.INITIALIZERS, "pooling": vocabulary.POOLINGS,
+             "optimizer": vocabulary.OPTIMIZERS, "lr_schedule": vocabulary.SCHEDULES,
+             "class_weight": vocabulary.CLASS_WEIGHTS}
+    numbers = {"depth": (1, 2), "width": (4, 64), "head_units": (0, 64), "warmup_epochs": (0, 2), "max_shift": (0, 2),
+               "cutout": (0, 4), "batch_size": (16, 64), "dropout": (0.0, 0.5), "l2": (0.0, 1e-3), "l1": (0.0, 1e-4),
+               "max_norm": (0.0, 4.0), "logit_scale": (0.1, 1.0), "learning_rate": (1e-4, 1e-1), "momentum": (0.8, 0.95),
+               "weight_decay": (0.0, 1e-3), "label_smoothing": (0.0, 0.2), "augment": (0.0, 1.0),
+               "rotation": (0.0, 30.0), "zoom": (0.0, 0.3)}
+    params: dict = {}
+    for name, info in vocabulary.PARAMETERS.items():
+        if name in words:
+            params[name] = {"type": "categorical", "choices": list(words[name])}
+        elif info.kind is bool:
+            params[name] = {"type": "bool"}
+        else:
+            low, high = numbers[name]
+            params[name] = {"type": info.kind.__name__, "low": low, "high": high}
+    assert set(params) == set(vocabulary.PARAMETERS)  # a new word of the vocabulary is added here too
+    params["momentum"]["when"] = {"optimizer": "sgd"}
+    return parse_space({"name": "vocabulary", "dataset": "fashion_mnist", "params": params}, "vocabulary.yaml")
+
+
+def _optuna_draws(space, n: int) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    return [suggest_params(study.ask(), space) for _ in range(n)]
+
+
+def _kerastuner_draws(space, n: int) -> list[dict]:
+    import keras_tuner as kt
+
+    hp, draws = kt.HyperParameters(), []
+    declare(hp, space)
+    for seed in range(n):
+        for i, p in enumerate(hp.space):  # what KerasTuner's random oracle does, one value at a time
+            hp.values[p.name] = p.random_sample(seed * 1000 + i)
+        hp.ensure_active_values()
+        draws.append(declare(hp, space))
+    return draws
+
+
+@pytest.mark.parametrize("draw", [_optuna_draws, _kerastuner_draws], ids=["optuna", "keras-tuner"])
+def test_both_engines_search_every_word_of_the_vocabulary(draw):
+    """Every parameter a space may search, over every value it may take: each engine proposes
+    each choice, only admitted values, a conditional one only where it applies, and each
+    proposal completes to a dict the model builder takes."""
+    space = _vocabulary_space()
+    draws = draw(space, 300)
+    for name, spec in space.searched().items():
+        seen = [d[name] for d in draws if name in d]
+        assert seen and all(spec.admits(v) for v in seen), name
+        if spec.type in ("categorical", "bool"):
+            assert {repr(v) for v in seen} == {repr(v) for v in spec.bounds()}, name
+        else:
+            assert min(seen) < spec.low + 0.2 * (spec.high - spec.low) < max(seen), name  # across the range
+    assert all(("momentum" in d) == (d["optimizer"] == "sgd") for d in draws)
+    assert all(set(space.complete(d)) == set(space.complete({})) for d in draws)

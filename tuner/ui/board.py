@@ -14,10 +14,11 @@ from tuner.store.trials import best_of, counts_of
 SHOW_BALANCED = 1.5  # a largest-to-smallest class ratio over this shows balanced accuracy beside accuracy
 
 # Short labels for the parameters worth a glance, in display order.
-_LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "optimizer": "", "learning_rate": "lr",
-           "lr_schedule": "", "batch_size": "bs", "dropout": "drop", "l2": "l2", "weight_decay": "wd",
+_LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "activation": "", "kernel_initializer": "init",
+           "pooling": "pool", "optimizer": "", "learning_rate": "lr", "lr_schedule": "", "batch_size": "bs",
+           "dropout": "drop", "l1": "l1", "l2": "l2", "max_norm": "maxnorm", "weight_decay": "wd",
            "momentum": "mom", "batch_norm": "bn", "label_smoothing": "ls", "augment": "aug", "flip": "flip",
-           "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm", "class_weight": "cw", "prior_bias": "prior"}
+           "rotation": "rot", "zoom": "zoom", "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm", "class_weight": "cw", "prior_bias": "prior"}
 
 
 def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
