@@ -50,12 +50,15 @@ print("RESULT " + json.dumps({"backend": keras.backend.backend(), "trials": out}
 # The optimizer's own tests on this backend, in the same process (one start and import of each
 # backend, not two).
 import pytest
-pytest.main(["-q", "-p", "no:cacheprovider", str(Path(sys.argv[1]) / "tests" / "training" / "test_fit.py"), "-k",
-             "state_numbers or plateau or predictor_matches or kernels_are_drawn or history_is_the_optimizers"])
+tests = Path(sys.argv[1]) / "tests" / "training"
+pytest.main(["-q", "-p", "no:cacheprovider", str(tests / "test_fit.py"), str(tests / "test_vocabulary.py"), "-k",
+             "state_numbers or plateau or predictor_matches or kernels_are_drawn or history_is_the_optimizers or "
+             "quarter_turn or pictures_rotation or every_family_outputs"])
 """
 
 
 _RESULTS: dict[str, dict] = {}
+EXPECTED_PASSED = 22 + 15 + 1 + 1  # test_fit's selection; every family at three sizes; the turn; the property
 
 
 def run_probe(backend: str, tmp_path: Path) -> dict:
@@ -101,8 +104,9 @@ def test_jax_trials_of_one_architecture_share_the_compiled_step(tmp_path):
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_optimizer_matches_keras_on_the_other_backends(backend, tmp_path):
-    """The state-held schedule, L2 and label smoothing equal Keras's own on this backend too
-    (torch hands out its own optimizer subclasses; JAX runs the step stateless): test_fit's tests
-    of them, run in the probe's process on that backend."""
+    """The state-held schedule, L1, L2, max norm and label smoothing equal Keras's own on this
+    backend too, for every optimizer (torch hands out its own optimizer subclasses; JAX runs the
+    step stateless), and every family, rotation and zoom run there: test_fit's and
+    test_vocabulary's tests of them, run in the probe's process on that backend."""
     result = run_probe(backend, tmp_path)
-    assert re.match(r"8 passed\b", result["pytest"]), result["output"]
+    assert re.match(rf"{EXPECTED_PASSED} passed\b", result["pytest"]), result["output"]

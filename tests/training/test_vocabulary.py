@@ -197,3 +197,49 @@ def test_a_trial_that_rotates_and_zooms_trains_on_choices_drawn_each_epoch(digit
     assert not np.array_equal(first, batches.choices)
     result = train_trial(params, data, max_epochs=2, patience=2, seed=0)
     assert math.isfinite(result.val_loss) and result.history["loss"][-1] < result.history["loss"][0]
+
+
+@pytest.mark.parametrize("losses, n_classes, stuck", [
+    ([2.3026, 2.3025, 2.3026], 10, True),
+    ([2.31, 2.29], 10, True),  # within 1% of ln 10
+    ([2.3026, 2.2], 10, False),  # it moved
+    ([0.6931], 2, True),
+    ([0.60], 2, False),
+    ([2.3026, float("nan")], 10, False),  # NaN is a failure of its own, said as such
+    ([], 10, False),
+])
+def test_a_trial_that_learned_nothing_is_said_to_have(losses, n_classes, stuck):
+    from tuner.training.metrics import learned_nothing
+
+    reason = learned_nothing(losses, n_classes)
+    assert (reason is not None) == stuck
+    if stuck:
+        assert reason.startswith("learned nothing") and f"ln {n_classes}" in reason and "zero initializer" in reason
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(n_classes=st.integers(2, 1000), offsets=st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=10))
+def test_learned_nothing_is_every_epoch_within_one_percent_of_a_uniform_guess(n_classes, offsets):
+    from tuner.training.metrics import learned_nothing
+
+    chance = math.log(n_classes)
+    losses = [chance * (1 + o) for o in offsets]
+    assert (learned_nothing(losses, n_classes) is not None) == all(abs(o) <= 0.01 * (1 + 1e-9) for o in offsets)
+
+
+def test_a_search_records_a_zero_initialized_trial_as_complete_and_learning_nothing(tiny_space, results):
+    """The course's zero initializer in a real search: the trial is no crash and no failure; it
+    is recorded complete, at chance, with the reason, and the leaderboard says it."""
+    from tuner.search.observer import QuietObserver
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+    from tuner.store import SearchStore, TrialState
+    from tuner.ui.board import build_board
+
+    space = tiny_space.with_overrides(epochs=2, fixed={"kernel_initializer": "zeros", "batch_norm": False})
+    store = SearchStore(None, results, create=True)
+    run_search(store, SearchRequest(space, "zeros", 1, cache_dir=results / "cache", seed=0), QuietObserver())
+    (trial,) = store.trials.all("zeros")
+    assert trial.state is TrialState.COMPLETE and trial.value < 0.2
+    assert trial.reason is not None and trial.reason.startswith("learned nothing")
+    assert build_board(store, "zeros", 10).rows[0].reason == trial.reason

@@ -19,7 +19,7 @@ from tuner.errors import SearchStopped, TrialFailed, TrialPruned
 from tuner.search.context import Proposal, SearchContext
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import models_to_keep
-from tuner.training.metrics import OBJECTIVE_SCORES, accuracy, class_accuracy, log_loss, predicted_counts
+from tuner.training.metrics import OBJECTIVE_SCORES, accuracy, class_accuracy, learned_nothing, log_loss, predicted_counts
 
 
 class TrialRunner:
@@ -87,7 +87,8 @@ class TrialRunner:
             # predictions it still ranks (`TrialRecord.ranks`): a candidate for the ensemble.
             cut = result.stopped is not None
             record = replace(base, state=TrialState.PRUNED if cut else TrialState.COMPLETE,
-                             reason=f"stopped at {result.stopped}" if cut else None,
+                             reason=f"stopped at {result.stopped}" if cut else
+                             learned_nothing(result.history.get("loss", []), ctx.data.n_classes),
                              history=result.history, best_epoch=result.best_epoch, timings=result.timings,
                              **self._figures(result.val_probs))
             keep = self._save_result(record, result)

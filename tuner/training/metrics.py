@@ -8,6 +8,8 @@ counterpart for the ensemble's greedy selection.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -56,3 +58,18 @@ def scores(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 # What a space's `training.objective` names, as a figure of the validation predictions.
 OBJECTIVE_SCORES = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "log_loss": log_loss}
+
+
+STUCK = 0.01  # a training loss within this share of ln(classes) every epoch has learned nothing
+
+
+def learned_nothing(losses: list[float], n_classes: int) -> str | None:
+    """Why a trial that ran to its end learned nothing, or None: its training loss stayed at
+    ln(classes), the loss of a uniform guess, in every epoch (the course's zero initializer,
+    saturated activations, or a learning rate too small to move)."""
+    chance = math.log(n_classes)
+    if not losses or any(not math.isfinite(loss) or abs(loss - chance) > STUCK * chance for loss in losses):
+        return None
+    epochs = f"{len(losses)} epoch{'s' * (len(losses) != 1)}"
+    return (f"learned nothing: the training loss stayed at {losses[-1]:.3f} (ln {n_classes} = {chance:.3f}, a uniform "
+            f"guess) for {epochs}; a zero initializer, saturated activations or a learning rate too small")

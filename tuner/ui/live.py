@@ -136,7 +136,8 @@ class SearchView:
             return
         objective = self.board.objective
         pruned = f"{scored(objective, record.value)}, {record.reason}" if record.ranks else f"pruned at epoch {record.epochs}"
-        outcome = {TrialState.COMPLETE: scored(objective, record.value), TrialState.PRUNED: pruned,
+        complete = scored(objective, record.value) + (f", {record.reason}" if record.reason else "")
+        outcome = {TrialState.COMPLETE: complete, TrialState.PRUNED: pruned,
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
         best = self.board.rows[0] if self.board.rows else None
         best_text = f"; best: trial {best.trial} {figure(objective, best.value)}" if best else ""

@@ -58,7 +58,7 @@ def board_table(board: Board) -> Table:
     for r in board.rows:
         balanced = [pct(r.val_balanced_accuracy)] * board.show_balanced
         warning = f"never predicts {', '.join(r.never_predicted)}; " if r.never_predicted else ""
-        if r.state is TrialState.PRUNED and r.reason:
+        if r.state in (TrialState.PRUNED, TrialState.COMPLETE) and r.reason:
             warning = f"{r.reason}; {warning}"
         table.add_row(str(r.rank), str(r.trial), pct(r.val_accuracy), *balanced,
                       "-" if r.val_loss is None else f"{r.val_loss:.4f}", str(r.epochs), duration(r.seconds),
