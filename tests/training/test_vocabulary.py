@@ -229,17 +229,23 @@ def test_learned_nothing_is_every_epoch_within_one_percent_of_a_uniform_guess(n_
 
 def test_a_search_records_a_zero_initialized_trial_as_complete_and_learning_nothing(tiny_space, results):
     """The course's zero initializer in a real search: the trial is no crash and no failure; it
-    is recorded complete, at chance, with the reason, and the leaderboard says it."""
+    stops after three epochs at a uniform guess's loss, is recorded complete, at chance, with the
+    reason, and the leaderboard says it."""
     from tuner.search.observer import QuietObserver
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
     from tuner.store import SearchStore, TrialState
     from tuner.ui.board import build_board
 
-    space = tiny_space.with_overrides(epochs=2, fixed={"kernel_initializer": "zeros", "batch_norm": False})
+    from tuner.space.schema import parse_space
+
+    data = tiny_space.to_dict()
+    data["training"].update(max_epochs=8, patience=8)  # only the stuck rule can stop it at 3
+    space = parse_space(data, "zeros.yaml").with_overrides(fixed={"kernel_initializer": "zeros", "batch_norm": False})
     store = SearchStore(None, results, create=True)
     run_search(store, SearchRequest(space, "zeros", 1, cache_dir=results / "cache", seed=0), QuietObserver())
     (trial,) = store.trials.all("zeros")
     assert trial.state is TrialState.COMPLETE and trial.value < 0.2
     assert trial.reason is not None and trial.reason.startswith("learned nothing")
+    assert trial.epochs == 3 and "for 3 epochs" in trial.reason  # stopped there: the budget goes elsewhere
     assert build_board(store, "zeros", 10).rows[0].reason == trial.reason

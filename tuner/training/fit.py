@@ -26,7 +26,7 @@ from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed
-from tuner.training.metrics import balanced_accuracy, scores
+from tuner.training.metrics import balanced_accuracy, learned_nothing, scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
@@ -50,6 +50,9 @@ class TrialResult:
     val_views: np.ndarray  # (views, n_val, n_classes): the plain images' and, for flip trials, the mirrors'
     timings: dict[str, float] = field(default_factory=dict)
     stopped: str | None = None  # why and where a StopCheck ended it early ("<why> after epoch 2 of 9")
+
+
+STUCK_EPOCHS = 3  # epochs at a uniform guess's loss after which a trial stops: it learned nothing
 
 
 class EpochBatches(keras.utils.PyDataset):
@@ -150,6 +153,8 @@ class Validation(keras.callbacks.Callback):
         if self.hook is not None:
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()}, self.stopped is None)
         last = epoch + 1 >= self.params["epochs"]
+        if not last and epoch + 1 >= STUCK_EPOCHS and learned_nothing(self.history["loss"], self.data.n_classes):
+            self.model.stop_training = True  # its record says why (`learned_nothing`); the budget goes elsewhere
         if self.stopped is None and not last and self.stop_check is not None and (why := self.stop_check()):
             self.stopped = f"{why} after epoch {epoch + 1} of {self.params['epochs']}"
             self.model.stop_training = True  # EarlyStopping restores the best epoch's weights at the end
