@@ -76,6 +76,17 @@ def test_override_is_validated_too():
     ({"training": {"max_epochs": 0}}, "training.max_epochs"),
     ({"training": {"max_epoch": 3}}, "training.max_epoch: unknown key"),
     ({"dataset": "folder"}, "needs an `input` section"),
+    ({"params": {"rotation": 90.0}}, "params.rotation: digits images must not turn by more than 45 degrees"),
+    ({"params": {"rotation": {"type": "float", "low": 0.0, "high": 46.0}}}, "must not turn by more than 45"),
+    ({"params": {"model": "separable", "depth": 3}}, "separable at depth 3 halves the input 4 times"),
+    ({"params": {"model": {"type": "categorical", "choices": ["mlp", "lenet"]}, "depth": 4}},
+     "lenet at depth 4 halves the input 4 times"),
+    ({"params": {"activation": "softmax"}}, "params.activation: 'softmax' is not allowed"),
+    ({"params": {"kernel_initializer": "orthogonal"}}, "'orthogonal' is not allowed"),
+    ({"params": {"pooling": "min"}}, "params.pooling: 'min' is not allowed"),
+    ({"params": {"max_norm": -1.0}}, "params.max_norm: -1.0 is not allowed"),
+    ({"params": {"zoom": 1.0}}, "params.zoom: 1.0 is not allowed"),
+    ({"params": {"l1": {"type": "float", "low": 0.0, "high": 2.0}}}, "params.l1: 2.0 is not allowed"),
 ])
 def test_invalid_space_is_one_line_naming_file_and_field(change, message):
     with pytest.raises(UserError) as e:

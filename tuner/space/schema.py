@@ -328,7 +328,7 @@ def _check_domain_rules(space: Space) -> None:
     if not DATASETS[space.dataset].flips and any(values("flip")) | any(values("tta_flip")):
         raise ValueError(f"params.flip: {space.dataset} images must not be mirrored (a mirrored digit is another class)")
     if not DATASETS[space.dataset].flips and max(values("rotation")) > MAX_DIGIT_ROTATION:
-        raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION} "
+        raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION:g} "
                          f"degrees (a 6 turned half-way is a 9)")
     height, width, _ = space.input_shape
     deepest = max(values("depth"))
