@@ -78,7 +78,6 @@ def test_override_is_validated_too():
     ({"dataset": "folder"}, "needs an `input` section"),
     ({"params": {"rotation": 90.0}}, "params.rotation: digits images must not turn by more than 45 degrees"),
     ({"params": {"rotation": {"type": "float", "low": 0.0, "high": 46.0}}}, "must not turn by more than 45"),
-    ({"params": {"model": "separable", "depth": 3}}, "separable at depth 3 halves the input 4 times"),
     ({"params": {"model": {"type": "categorical", "choices": ["mlp", "lenet"]}, "depth": 4}},
      "lenet at depth 4 halves the input 4 times"),
     ({"params": {"activation": "softmax"}}, "params.activation: 'softmax' is not allowed"),
@@ -124,3 +123,39 @@ def test_set_overrides_the_start_points_value():
     data["start"] = [{"width": 8, "depth": 2}]
     space = parse_space(data, "my.yaml").with_overrides(fixed={"width": 4})
     assert space.start == [{"depth": 2}] and space.fixed()["width"] == 4
+
+
+@pytest.mark.parametrize("params", [
+    {"model": "separable", "depth": 6},  # "same" padding: its maps end at 1x1, never at nothing
+    {"model": {"type": "categorical", "choices": ["mlp", "cnn"]},  # cnn keeps the default depth 2
+     "depth": {"type": "int", "low": 1, "high": 6, "when": {"model": "mlp"}}},
+    {"max_norm": {"type": "categorical", "choices": [0.0, 3.0]},
+     "l1": {"type": "float", "low": 0.0, "high": 1e-3, "when": {"max_norm": 3}}},  # 3 means 3.0
+])
+def test_spaces_that_build_are_accepted(params):
+    from tuner.training.model import build_model
+
+    space = parse_space({**BASE, "params": params}, "ok.yaml")
+    searched = space.searched()
+    families = searched["model"].bounds() if "model" in searched else [space.params.get("model", "cnn")]
+    for family in families:  # each family at the deepest it can be given
+        chosen = {"model": family} if "model" in searched else {}
+        if "depth" in searched and space.is_active("depth", chosen):
+            chosen["depth"] = max(searched["depth"].bounds())
+        if "max_norm" in searched:
+            chosen["max_norm"] = 3.0
+        model = build_model(space.complete(chosen), (8, 8, 1), 10)
+        assert model.output.shape[-1] == 10
+
+
+def test_an_int_for_a_float_is_the_float_it_means_in_choices_and_start_points():
+    """`[0, 0.1]` for zoom is one type (KerasTuner refuses mixed choices) and a start point's 0 is 0.0."""
+    import keras_tuner as kt
+
+    from tuner.search.engines.kerastuner_engine import declare
+
+    space = parse_space({**BASE, "params": {"zoom": {"type": "categorical", "choices": [0, 0.1]}},
+                         "start": [{"zoom": 0}]}, "mixed.yaml")
+    assert space.params["zoom"].choices == [0.0, 0.1] and all(type(c) is float for c in space.params["zoom"].choices)
+    assert space.start == [{"zoom": 0.0}] and type(space.start[0]["zoom"]) is float
+    assert declare(kt.HyperParameters(), space)["zoom"] in (0.0, 0.1)

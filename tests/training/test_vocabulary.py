@@ -249,3 +249,32 @@ def test_a_search_records_a_zero_initialized_trial_as_complete_and_learning_noth
     assert trial.reason is not None and trial.reason.startswith("learned nothing")
     assert trial.epochs == 3 and "for 3 epochs" in trial.reason  # stopped there: the budget goes elsewhere
     assert build_board(store, "zeros", 10).rows[0].reason == trial.reason
+
+
+@pytest.mark.parametrize("losses, failed", [
+    ([77.5, 26.4, 6.65], True),  # finite but far above a uniform guess: a learning rate of 10
+    ([94.7, 156.8], True),
+    ([5.0], False),  # one epoch: a bad start may still recover
+    ([3.0, 2.0], False),
+    ([2.3, 4.6], False),  # exactly twice ln 10 (4.605): not over it
+])
+def test_a_finite_loss_far_above_a_uniform_guess_has_diverged(losses, failed):
+    from tuner.training.metrics import diverged
+
+    reason = diverged(losses, 10)
+    assert (reason is not None) == failed
+    if failed:
+        assert reason.startswith("diverged") and "learning rate" in reason
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_is_no_candidate(digits_data, tiny_space):
+    """SGD at a learning rate of 10 on an MLP: a finite loss of 5.5 after two epochs, recorded as
+    failed, not as a complete trial at chance that the ensemble could take."""
+    from tuner.errors import TrialFailed
+    from tuner.training.fit import train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 8, "optimizer": "sgd", "momentum": 0.9})
+    params = {**params, "model": "mlp", "width": 64, "learning_rate": 10.0, "batch_norm": False}
+    with pytest.raises(TrialFailed, match="diverged: the training loss is .* after 2 epochs"):
+        train_trial(params, data, max_epochs=3, patience=3, seed=0)

@@ -273,6 +273,8 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
         spec = _PARAM_ADAPTER.validate_python(value)
     except ValidationError as e:
         raise ValueError(_describe(e, f"params.{name}")) from None
+    if isinstance(spec, CategoricalParam):  # [0, 0.1] for a float: one type, as both engines need
+        spec = spec.model_copy(update={"choices": [_as_kind(name, c) for c in spec.choices]})
     for bound in spec.bounds():
         if (why := check_value(name, bound)) is not None:
             raise ValueError(f"params.{name}: {why}")
@@ -289,8 +291,7 @@ def _check_when(name: str, spec: Any, params: dict[str, Any]) -> None:
         parent_spec = params[parent]
         for value in allowed:
             why = check_value(parent, value)
-            if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(
-                    float(value) if isinstance(parent_spec, FloatParam) and type(value) is int else value):
+            if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(_as_kind(parent, value)):
                 why = f"{value!r} is not among the values {parent} takes ({parent_spec.bounds()})"
             if why is not None:
                 raise ValueError(f"params.{name}.when.{parent}: {why}, so {name} would never be active")
@@ -304,8 +305,7 @@ def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
         if spec is None:
             why = "is fixed by the space" if name in space.params else "is not a searched parameter of this space"
             raise ValueError(f"{where}.{name}: {why}")
-        if isinstance(spec, FloatParam) and type(value) is int:
-            value = point[name] = float(value)
+        value = point[name] = _as_kind(name, value)
         if not spec.admits(value):
             raise ValueError(f"{where}.{name}: {value!r} is outside the searched values {spec.bounds()}")
     chosen = {**space.fixed(), **point}
@@ -316,8 +316,26 @@ def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
 
 MAX_DIGIT_ROTATION = 45.0  # degrees, for data that must not be mirrored either
 # How many times each family halves its input at a given depth (`tuner.training.model`).
+# Separable blocks downsample with "same" padding: their maps end at 1x1, never at nothing.
 HALVINGS = {"mlp": lambda depth: 0, "lenet": lambda depth: depth, "cnn": lambda depth: depth,
-            "resnet": lambda depth: depth, "separable": lambda depth: depth + 1}
+            "resnet": lambda depth: depth, "separable": lambda depth: 0}
+
+
+def _deepest(space: Space, family: str) -> int:
+    """The largest depth trials of `family` can get: the searched range where it applies to
+    the family, else the fixed value or the default."""
+    spec = space.params.get("depth", PARAMETERS["depth"].default)
+    if not isinstance(spec, _Searched):
+        return spec
+    families = (spec.when or {}).get("model")
+    return max(spec.bounds()) if families is None or family in families else PARAMETERS["depth"].default
+
+
+def _as_kind(name: str, value: Any) -> Any:
+    """An int given for a float parameter, as the float it means (0 for 0.0)."""
+    if PARAMETERS[name].kind is float and type(value) is int:
+        return float(value)
+    return value
 
 
 def _check_domain_rules(space: Space) -> None:
@@ -331,8 +349,8 @@ def _check_domain_rules(space: Space) -> None:
         raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION:g} "
                          f"degrees (a 6 turned half-way is a 9)")
     height, width, _ = space.input_shape
-    deepest = max(values("depth"))
     for family in values("model"):
+        deepest = _deepest(space, family)
         if (halvings := HALVINGS[family](deepest)) and 2 ** halvings > min(height, width):
             raise ValueError(f"params.depth: {family} at depth {deepest} halves the input {halvings} times, which "
                              f"shrinks a {height}x{width} input to nothing")

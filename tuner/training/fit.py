@@ -26,7 +26,7 @@ from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed
-from tuner.training.metrics import balanced_accuracy, learned_nothing, scores
+from tuner.training.metrics import balanced_accuracy, diverged, learned_nothing, scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
@@ -138,6 +138,8 @@ class Validation(keras.callbacks.Callback):
         loss = float(logs.get("loss", math.nan))  # reading it waits for the epoch's last step
         self.train_seconds.append(time.perf_counter() - self.epoch_start)
         check_finite(loss, epoch)
+        if (why := diverged([*self.history["loss"], loss], self.data.n_classes)) is not None:
+            raise TrialFailed(why)
         start = time.perf_counter()
         probs = self.predict(self.data.x_val)
         self.predict_seconds += time.perf_counter() - start

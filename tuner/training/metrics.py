@@ -61,6 +61,17 @@ OBJECTIVE_SCORES = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy
 
 
 STUCK = 0.01  # a training loss within this share of ln(classes) every epoch has learned nothing
+DIVERGED = 2.0  # a training loss over this many times ln(classes) after its first epoch has diverged
+
+
+def diverged(losses: list[float], n_classes: int) -> str | None:
+    """Why a trial's training has diverged, or None: after its first epoch its training loss is
+    over twice ln(classes), worse than a uniform guess (a learning rate too large)."""
+    chance = math.log(n_classes)
+    if len(losses) < 2 or not losses[-1] > DIVERGED * chance:
+        return None
+    return (f"diverged: the training loss is {losses[-1]:.3g} after {len(losses)} epochs, over {DIVERGED:g} x ln "
+            f"{n_classes} = {DIVERGED * chance:.3f} (a uniform guess's); the learning rate is likely too large")
 
 
 def learned_nothing(losses: list[float], n_classes: int) -> str | None:

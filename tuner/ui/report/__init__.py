@@ -83,7 +83,7 @@ class _Pictures:
         theirs = range(0, len(_DRAWN), 2)
         pngs: dict[int, bytes] = {}
         if len(_DRAWN) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(1) as pool:  # a fork: the figures, not pickled
+            with multiprocessing.get_context("fork").Pool(1, initializer=_plain_signals) as pool:  # a fork: the figures, not pickled
                 drawing = pool.map_async(_png_at, theirs)
                 pngs |= {i: _png_at(i) for i in range(1, len(_DRAWN), 2)}
                 pngs |= dict(zip(theirs, drawing.get()))
@@ -95,6 +95,15 @@ class _Pictures:
 
 
 _DRAWN: list[Any] = []  # the figures `_Pictures.render` is drawing, for its forked process to find
+
+
+def _plain_signals() -> None:
+    """In the forked drawer: the pool ends it with SIGTERM, which must not run the command's own
+    handler (its one-line "interrupted" message); a Ctrl-C is the parent's to handle."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _png_at(index: int) -> bytes:
