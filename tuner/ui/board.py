@@ -18,7 +18,8 @@ _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "activ
            "pooling": "pool", "optimizer": "", "learning_rate": "lr", "lr_schedule": "", "batch_size": "bs",
            "dropout": "drop", "l1": "l1", "l2": "l2", "max_norm": "maxnorm", "weight_decay": "wd",
            "momentum": "mom", "batch_norm": "bn", "label_smoothing": "ls", "augment": "aug", "flip": "flip",
-           "rotation": "rot", "zoom": "zoom", "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm", "class_weight": "cw", "prior_bias": "prior"}
+           "rotation": "rot", "zoom": "zoom", "cutout": "cutout", "tta_flip": "tta", "warmup_epochs": "warm",
+           "class_weight": "cw", "prior_bias": "prior"}
 
 
 def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
