@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.conftest import TINY_SPACE, run_main
+from tuner.space.params import PARAMETERS
 from tuner.errors import UserError
 
 SETTINGS = settings(derandomize=True, max_examples=150, deadline=None, database=None,
@@ -67,8 +68,9 @@ def test_any_space_file_text_gives_a_space_or_one_line_through_the_cli(text, tmp
 
 
 @SETTINGS
-@given(name=st.sampled_from(["depth", "width", "dropout", "optimizer", "batch_size", "learning_rate", "flip", "lr"]),
-       text=st.text(max_size=30))
+@given(name=st.sampled_from([*PARAMETERS, "lr"]),  # every word of the vocabulary, and one that is none
+       text=st.one_of(st.text(max_size=30), st.sampled_from(["nan", "-inf", "1e400", "-1", "0", "181", "true", "[]",
+                                                             "zeros", "separable", "average", "adamax"])))
 @pytest.mark.slow
 def test_any_set_value_gives_a_space_or_one_line(name, text):
     from tuner.space.files import load_space
