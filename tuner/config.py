@@ -113,3 +113,14 @@ def share_machine(jobs: int) -> None:
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
         os.environ.setdefault(name, threads)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def training_threads() -> int:
+    """The CPU threads a training step may use in this process: its share (`share_machine`, or
+    the user's own setting), else every usable core."""
+    text = os.environ.get("TF_NUM_INTRAOP_THREADS") or os.environ.get("OMP_NUM_THREADS") or ""
+    return int(text) if text.isdigit() and int(text) > 0 else usable_cores()

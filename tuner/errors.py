@@ -40,6 +40,10 @@ class TrialPruned(TrialEnded):
     """A trial stopped early by the pruner."""
 
 
+class TrialSetAside(TrialEnded):
+    """A proposal not trained at all: not one of its epochs fits before the search's deadline."""
+
+
 class SearchStopped(TuneError):
     """A fatal condition that stops the search (not the user's input)."""
 

@@ -1,7 +1,14 @@
-"""How counts read in messages: "1 trial", "2 trials"."""
+"""How counts and times read in messages: "1 trial", "2 trials", "3:05"."""
 
 from __future__ import annotations
 
 
 def plural(n: int, noun: str, many: str | None = None) -> str:
     return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"

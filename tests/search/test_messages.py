@@ -19,8 +19,8 @@ class Recorder:
     def search_started(self, setup):
         self.events.append(("search_started", setup))
 
-    def trial_started(self, number, params, max_epochs):
-        self.events.append(("trial_started", number, params, max_epochs))
+    def trial_started(self, number, params, max_epochs, plan=""):
+        self.events.append(("trial_started", number, params, max_epochs, plan))
 
     def epoch_ended(self, number, epoch, metrics):
         self.events.append(("epoch_ended", number, epoch, metrics))
@@ -42,7 +42,7 @@ def test_a_workers_events_arrive_typed_and_in_order_and_its_exit_report_last():
     record = TrialRecord(4, "complete", 0.9, {"depth": 1}, history={"val_loss": [0.3]})
     forward = Forward(outbox, worker=7)
     forward.search_started({"keras": "3"})
-    forward.trial_started(4, {"depth": 1}, 2)
+    forward.trial_started(4, {"depth": 1}, 2, "about 0:05 an epoch")
     forward.epoch_ended(4, 0, {"val_accuracy": 0.9})
     forward.note("dropped: the parent showed its own notes")
     forward.trial_finished(record)
@@ -59,7 +59,7 @@ def test_a_workers_events_arrive_typed_and_in_order_and_its_exit_report_last():
     seen = Recorder()
     for r in reports:
         deliver(r, seen)
-    assert seen.events == [("trial_started", 4, {"depth": 1}, 2), ("epoch_ended", 4, 0, {"val_accuracy": 0.9}),
+    assert seen.events == [("trial_started", 4, {"depth": 1}, 2, "about 0:05 an epoch"), ("epoch_ended", 4, 0, {"val_accuracy": 0.9}),
                            ("trial_finished", record)]  # search_started and exit are the supervisor's
 
 

@@ -76,7 +76,7 @@ class KillFirstWorker(Recorder):
         super().__init__()
         self.killed = False
 
-    def trial_started(self, number, params, max_epochs) -> None:
+    def trial_started(self, number, params, max_epochs, plan="") -> None:
         if not self.killed:
             self.killed = True
             os.kill(int(self.setups[0]["pid"]), signal.SIGKILL)

@@ -5,10 +5,12 @@ epoch of the tiny digits space per trial."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from tuner.errors import SearchStopped
+from tuner.training import cost as costs
 from tuner.search.context import Proposal, SearchContext
 from tuner.search.observer import QuietObserver
 from tuner.search.runner import TrialRunner, fail_own_trials
@@ -95,7 +97,7 @@ class Recording(QuietObserver):
     def __init__(self):
         self.calls = []
 
-    def trial_started(self, number, params, max_epochs):
+    def trial_started(self, number, params, max_epochs, plan=""):
         self.calls.append(("started", number, params, max_epochs))
 
     def epoch_ended(self, number, epoch, metrics):
@@ -117,11 +119,74 @@ def test_the_observer_is_told_each_trial_and_epoch_and_seconds_are_the_trials_ow
     assert 0 < record.seconds <= wall and record.max_epochs == 2
 
 
+@pytest.fixture
+def unplanned(monkeypatch):
+    """No estimate of a trial's time (as on an accelerator before its first trial): it trains as
+    asked, and only the stop at the deadline bounds it."""
+    monkeypatch.setattr(costs, "prior", lambda device, threads: None)
+
+
+def _slow_machine(monkeypatch) -> None:
+    """A machine assumed to take 10 s a training step: every digits epoch is minutes long."""
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(10.0, 0.0, 0.0))
+
+
+def test_a_deadline_shortens_a_trial_to_the_epochs_that_fit_and_the_first_to_a_minute(setup, digits_data, tiny_space,
+                                                                                        monkeypatch):
+    import time
+
+    _slow_machine(monkeypatch)
+    store, runner, proposal = setup
+    observer = Recording()
+    steps = len(digits_data[0].x_train) // tiny_space.complete({})["batch_size"]
+    run = runner(observer=observer, deadline=time.monotonic() + 10 * steps * 2.5)  # 2.5 epochs' time
+    first, second = (run.run(Proposal(p.number, p.params, max_epochs=5)) for p in (proposal(), proposal()))
+    assert first.reason == "shortened: 1 of 5 epochs, for a first result within about a minute"
+    assert re.fullmatch(r"shortened: 2 of 5 epochs fit in the \d+:\d\d left", second.reason), second.reason
+    for record, epochs in ((first, 1), (second, 2)):
+        assert record.state == "pruned" and record.epochs == record.max_epochs == epochs and record.ranks
+        assert record.timings["steps"] == steps and record.timings["macs"] > 0 and record.timings["threads"] >= 1
+    assert [c[3] for c in observer.calls if c[0] == "started"] == [1, 2]
+
+
+def test_a_proposal_with_no_epoch_before_the_deadline_is_set_aside_untrained(setup, monkeypatch):
+    import time
+
+    _slow_machine(monkeypatch)
+    store, runner, proposal = setup
+    observer, p = Recording(), proposal()
+    assert runner(observer=observer, deadline=time.monotonic() + 60).run(p) is None
+    assert store.trials.all("s") == [] and _model_files(store) == set()
+    assert observer.calls == [("started", p.number, p.params, 0)]  # the view says it was set aside
+
+
+def test_a_worker_ends_after_three_proposals_in_a_row_are_set_aside(setup, monkeypatch):
+    import time
+
+    from tuner.search.engines.base import BaseEngine
+    from tuner.search.loop import SET_ASIDE_IN_A_ROW, run_trials
+
+    _slow_machine(monkeypatch)
+    store, runner, proposal = setup
+    forgotten = []
+
+    class Proposing(BaseEngine):
+        def ask(self, n_trials):
+            return proposal()
+
+        def set_aside(self, p):
+            forgotten.append(p.number)
+
+    run = runner(deadline=time.monotonic() + 60)
+    run_trials(Proposing(run.ctx, "random", "none", 0), run, 100, run.ctx.deadline)
+    assert len(forgotten) == SET_ASIDE_IN_A_ROW == 3 and store.trials.all("s") == []
+
+
 @pytest.mark.parametrize("context, why", [
     ({"deadline": 0.0}, "the search's deadline (--timeout)"),  # time.monotonic() is past 0 already
     ({"trial_timeout": 0.0}, "its time cap (--trial-timeout 0 s)"),
 ])
-def test_a_trial_past_its_time_stops_after_one_step_and_still_ranks(setup, digits_data, context, why):
+def test_a_trial_past_its_time_stops_after_one_step_and_still_ranks(setup, digits_data, context, why, unplanned):
     store, runner, proposal = setup
     p = proposal()
     record = runner(**context).run(Proposal(p.number, p.params, max_epochs=3))
@@ -134,7 +199,8 @@ def test_a_trial_past_its_time_stops_after_one_step_and_still_ranks(setup, digit
 
 
 @pytest.mark.parametrize("context, collect", [({}, True), ({"deadline": 0.0}, False)])
-def test_memory_is_freed_after_the_record_and_collected_only_if_a_trial_may_follow(setup, monkeypatch, context, collect):
+def test_memory_is_freed_after_the_record_and_collected_only_if_a_trial_may_follow(setup, monkeypatch, context, collect,
+                                                                                   unplanned):
     import tuner.training.memory as memory
 
     store, runner, proposal = setup

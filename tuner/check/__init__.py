@@ -53,6 +53,7 @@ def run_checks(space: Space, data_path: Path | None, cache_dir: Path, *, memory_
     del splits  # the test images: hashed, no longer needed
     _start_keras(cache_dir)
     seed, reference = space.training.seed, playbook.reference_params(space)
+    keep(_guarded("cost of a trial", lambda: playbook.trial_cost(reference, data)))
     for name, check in (("loss at initialization", playbook.initialization),
                         ("input-independent baseline", playbook.baseline), ("overfit one batch", playbook.one_batch)):
         keep(_guarded(name, lambda: check(reference, data, seed)))

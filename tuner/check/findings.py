@@ -3,7 +3,7 @@ study records it and `--json` prints it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -19,13 +19,15 @@ class Finding:
     check: str  # "data: classes", "loss at initialization", ...
     status: Status
     evidence: str
+    figures: dict[str, float] = field(default_factory=dict)  # what a search decides by (the cost check's)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status.value}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Finding":
-        return cls(str(data["check"]), Status(data["status"]), str(data["evidence"]))
+        figures = {str(k): float(v) for k, v in (data.get("figures") or {}).items()}
+        return cls(str(data["check"]), Status(data["status"]), str(data["evidence"]), figures)
 
 
 def failed(findings: list[Finding]) -> list[Finding]:

@@ -51,6 +51,37 @@ def reference_params(space: Space) -> dict[str, Any]:
     return space.complete({**chosen, **(space.start[0] if space.start else {})})
 
 
+SLOW_EPOCH_SECONDS = 600.0  # an estimated epoch past this warns: a search here holds few trials
+
+
+def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
+    """What one epoch of the reference configuration costs here, from its counted multiply-adds
+    and the development machine's figures for a CPU core (`tuner.training.cost`); a search picks
+    its worker count by the multiply-adds (`tuner.search.pool.jobs.default_jobs`)."""
+    from tuner import config
+    from tuner.training.backend import accelerator
+    from tuner.training.cost import model_cost, prior
+    from tuner.training.model import build_model
+    from tuner.wording import duration
+
+    model = build_model(params, data.input_shape, data.n_classes)
+    batch = min(params["batch_size"], len(data.x_train))
+    cost = model_cost(model, len(data.x_train) // batch, batch, len(data.x_val))
+    device, threads = accelerator(), config.training_threads()
+    figures = {"macs": cost.macs, "weights": float(cost.weights), "accelerator": float(device != "cpu")}
+    what = f"{cost.macs / 1e6:.2f}M multiply-adds an image, {cost.weights:,} weights"
+    calibration = prior(device, threads)
+    if calibration is None:
+        return Finding("cost of a trial", Status.PASS, f"the reference configuration: {what}; on {device}", figures)
+    epoch = calibration.epoch_seconds(cost)
+    evidence = (f"the reference configuration: {what}; about {duration(epoch)} an epoch of {len(data.x_train):,} "
+                f"images with {plural(threads, 'CPU thread')} (estimated; the search measures its own)")
+    if epoch > SLOW_EPOCH_SECONDS:
+        return Finding("cost of a trial", Status.WARN, f"{evidence}: a search here holds few trials; consider "
+                       f"training.max_train_samples, a smaller space, or a GPU", figures)
+    return Finding("cost of a trial", Status.PASS, evidence, figures)
+
+
 def corners(space: Space, reference: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
     """The largest configurations the space can propose, one per model family: every costly
     parameter at its largest value; with the names of those that are searched."""

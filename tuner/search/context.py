@@ -26,6 +26,7 @@ class SearchContext:
     retire_growth: float | None = None
     deadline: float | None = None  # time.monotonic() of the search's end (--timeout), in this process
     trial_timeout: float | None = None  # seconds a trial may train (--trial-timeout)
+    device: str = "cpu"  # what trains here ("cpu", "gpu", "tpu"): what a trial's cost is first assumed from
 
 
 def _never(epoch: int, val_accuracy: float) -> bool:

@@ -10,15 +10,18 @@ from tuner.search.engines.base import BaseEngine
 from tuner.search.runner import TrialRunner
 
 WAIT_SECONDS = 2.0  # between looks at other workers' running trials
+SET_ASIDE_IN_A_ROW = 3  # proposals with no epoch fitting before the deadline, after which this worker ends
 
 
 def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, deadline: float | None) -> None:
     """Run trials until the study holds `n_trials` finished ones (complete or pruned, across
     every worker), or the `deadline` (`time.monotonic()`) passed, or the runner retires its
-    process. A worker starts a trial only while fewer than N are finished or running, and
-    waits while the running ones could still make N. Raises SearchStopped on a fatal condition."""
+    process, or `SET_ASIDE_IN_A_ROW` proposals in a row had no epoch fitting before the deadline.
+    A worker starts a trial only while fewer than N are finished or running, and waits while the
+    running ones could still make N. Raises SearchStopped on a fatal condition."""
     engine.prepare(n_trials)
-    while (deadline is None or time.monotonic() < deadline) and not runner.retiring and not engine.exhausted:
+    set_aside = 0
+    while set_aside < SET_ASIDE_IN_A_ROW and (deadline is None or time.monotonic() < deadline) and not runner.retiring and not engine.exhausted:
         finished, running = engine.counts()
         if finished >= n_trials:
             return
@@ -31,5 +34,10 @@ def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, deadline:
             continue
         with engine.running(proposal):
             record = runner.run(proposal)
+        if record is None:
+            engine.set_aside(proposal)
+            set_aside += 1
+            continue
+        set_aside = 0
         engine.tell(proposal, record)
         runner.finish(record)

@@ -9,7 +9,9 @@ from tuner.store import TrialRecord
 
 class SearchObserver(Protocol):
     def search_started(self, setup: dict[str, str]) -> None: ...
-    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None: ...
+    # `plan`: its epochs as planned, what they are estimated to cost, why fewer than asked
+    # (`tuner.search.budget.Plan`); None when it ended before its model was built
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Any = None) -> None: ...
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
     def trial_finished(self, record: TrialRecord) -> None: ...
     def note(self, message: str) -> None: ...
@@ -19,7 +21,7 @@ class QuietObserver:
     def search_started(self, setup: dict[str, str]) -> None:
         pass
 
-    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Any = None) -> None:
         pass
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:

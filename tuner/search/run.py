@@ -71,7 +71,7 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
     setup = configure(request.precision, request.cache_dir)
     deadline = request.deadline
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
-                        request.max_failures, request.retire_growth, deadline, request.trial_timeout)
+                        request.max_failures, request.retire_growth, deadline, request.trial_timeout, setup["device"])
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
     engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)

@@ -15,7 +15,8 @@ from typing import Any
 
 from tuner.wording import plural
 from tuner import interrupts
-from tuner.errors import SearchStopped, TrialFailed, TrialPruned
+from tuner.errors import SearchStopped, TrialFailed, TrialPruned, TrialSetAside
+from tuner.search import budget
 from tuner.search.context import Proposal, SearchContext
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import models_to_keep
@@ -32,8 +33,9 @@ class TrialRunner:
     def trial_seed(self, number: int) -> int:
         return self.ctx.space.training.seed * 100_003 + number
 
-    def run(self, proposal: Proposal) -> TrialRecord:
-        """Train and record; never raises for a failed or pruned trial. Ctrl-C or SIGTERM fails
+    def run(self, proposal: Proposal) -> TrialRecord | None:
+        """Train and record; never raises for a failed or pruned trial; None for a proposal set
+        aside untrained (not one epoch of it fits before the deadline). Ctrl-C or SIGTERM fails
         the trial with the signal as its reason, then goes on up."""
         from tuner.training.memory import free_memory  # imports nothing heavy until it runs
 
@@ -43,6 +45,9 @@ class TrialRunner:
         except KeyboardInterrupt as e:
             ctx.store.trials.fail(ctx.study, proposal.number, f"interrupted ({interrupts.cause(e)})")
             raise
+        except TrialSetAside as e:
+            ctx.store.trials.set_aside(ctx.study, proposal.number, str(e))
+            return None
         ctx.store.trials.finish(ctx.study, record)
         if keep is not None:  # after the record: a crash before it must not have cost a top model
             ctx.store.artifacts.keep_models(ctx.study, keep)
@@ -54,15 +59,15 @@ class TrialRunner:
         return self.ctx.deadline is not None and time.monotonic() >= self.ctx.deadline
 
     def _train(self, proposal: Proposal) -> tuple[TrialRecord, set[int] | None]:
-        """The trial's record and, when it saved a model, the trials whose models stay."""
+        """The trial's record and, when it saved a model, the trials whose models stay. Raises
+        TrialSetAside for a proposal its plan does not start."""
         from tuner.training.fit import train_trial  # imports Keras: only when a trial really runs
 
         interrupts.check()
         ctx, number, params = self.ctx, proposal.number, proposal.params
-        seed, epochs = self.trial_seed(number), proposal.max_epochs or ctx.space.training.max_epochs
-        ctx.observer.trial_started(number, params, epochs)
+        seed, asked = self.trial_seed(number), proposal.max_epochs or ctx.space.training.max_epochs
         start = time.perf_counter()
-
+        schedule = _Schedule(self, proposal, asked)
         metric = ctx.space.objective.metric
 
         def on_epoch(epoch: int, metrics: dict[str, float], whole: bool) -> None:
@@ -72,31 +77,53 @@ class TrialRunner:
                 raise TrialPruned(f"pruned after epoch {epoch + 1}")
 
         base = TrialRecord(number=number, state=TrialState.FAILED, value=None, params=params, seed=seed,
-                           max_epochs=epochs)
+                           max_epochs=asked)
         keep: set[int] | None = None
         try:
-            result = train_trial(params, ctx.data, max_epochs=epochs, patience=ctx.space.training.patience,
-                                 seed=seed, on_epoch=on_epoch, stop_check=lambda: self._time_up(start))
+            result = train_trial(params, ctx.data, max_epochs=asked, patience=ctx.space.training.patience,
+                                 seed=seed, on_epoch=on_epoch, stop_check=lambda: self._time_up(start),
+                                 planner=schedule.epochs_for)
         except TrialPruned as e:
             record = replace(base, state=TrialState.PRUNED, value=_last(e.history, metric),
                              val_accuracy=_last(e.history, "val_accuracy"), history=e.history, timings=e.timings)
         except TrialFailed as e:
             record = replace(base, reason=str(e), history=e.history, timings=e.timings)
         else:
-            # Cut short by the deadline, it is pruned, but with its best epoch's figures and
-            # predictions it still ranks (`TrialRecord.ranks`): a candidate for the ensemble.
-            cut = result.stopped is not None
-            record = replace(base, state=TrialState.PRUNED if cut else TrialState.COMPLETE,
-                             reason=f"stopped at {result.stopped}" if cut else
-                             learned_nothing(result.history.get("loss", []), ctx.data.n_classes),
-                             history=result.history, best_epoch=result.best_epoch, timings=result.timings,
-                             **self._figures(result.val_probs))
+            record = self._trained(base, result, schedule.shortened())
             keep = self._save_result(record, result)
             del result
-        record = replace(record, seconds=time.perf_counter() - start)
+        schedule.announce()  # a trial that failed before its model was built was not announced yet
+        record = replace(record, seconds=time.perf_counter() - start, max_epochs=schedule.epochs)
         if not record.ranks:
             ctx.store.artifacts.save_trial_files(ctx.study, record, None)
         return record, keep
+
+    def _trained(self, base: TrialRecord, result: Any, shortened: str | None) -> TrialRecord:
+        """A trial that trained to its end. Cut short by the deadline, or planned shorter than
+        asked, it is pruned (a sampler weighs it as a low-fidelity result), but with its best
+        epoch's figures and predictions it still ranks (`TrialRecord.ranks`)."""
+        if result.stopped is not None:
+            state, reason = TrialState.PRUNED, f"stopped at {result.stopped}"
+        elif shortened is not None:
+            state, reason = TrialState.PRUNED, f"shortened: {shortened}"
+        else:
+            state, reason = TrialState.COMPLETE, learned_nothing(result.history.get("loss", []), self.ctx.data.n_classes)
+        return replace(base, state=state, reason=reason, history=result.history, best_epoch=result.best_epoch,
+                       timings=result.timings, **self._figures(result.val_probs))
+
+    def plan(self, cost: Any, asked: int) -> budget.Plan:
+        """The epochs a trial of `cost` trains here, calibrated by the study's trials run with
+        this process's threads (`tuner.training.cost`, `tuner.search.budget`)."""
+        from tuner import config
+        from tuner.training import cost as costs
+
+        ctx, threads = self.ctx, config.training_threads()
+        trials = ctx.store.trials.all(ctx.study)
+        measured = [m for t in trials if t.timings.get("threads") == threads
+                    and (m := costs.Measured.of(t.timings, t.epochs)) is not None]
+        calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.macs)
+        left = None if ctx.deadline is None else ctx.deadline - time.monotonic()
+        return budget.plan(calibration, cost, asked, left, first=not any(t.ranks for t in trials))
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""
@@ -157,3 +184,33 @@ def fail_own_trials(store: SearchStore, study: str, pids: set[int]) -> None:
         store.trials.fail_running_of(study, pids, "interrupted: the search stopped before it ended")
     except Exception:
         pass
+
+
+class _Schedule:
+    """One trial's plan, made once its model is built (`train_trial`'s planner), and its start
+    told to the observer once."""
+
+    def __init__(self, runner: TrialRunner, proposal: Proposal, asked: int):
+        self.runner, self.proposal, self.asked = runner, proposal, asked
+        self.made: budget.Plan | None = None
+        self.announced = False
+
+    @property
+    def epochs(self) -> int:
+        return self.asked if self.made is None else self.made.epochs
+
+    def epochs_for(self, cost: Any) -> int:
+        self.made = self.runner.plan(cost, self.asked)
+        self.announce()
+        if not self.made.epochs:
+            raise TrialSetAside(self.made.why or "not started")
+        return self.made.epochs
+
+    def shortened(self) -> str | None:
+        """Why it trains fewer epochs than asked, if it does."""
+        return self.made.why if self.made is not None and self.made.epochs < self.asked else None
+
+    def announce(self) -> None:
+        if not self.announced:
+            self.announced = True
+            self.runner.ctx.observer.trial_started(self.proposal.number, self.proposal.params, self.epochs, self.made)

@@ -63,8 +63,9 @@ class Trials:
     # --- reading ---------------------------------------------------------------------------
     def all(self, name: str) -> list[TrialRecord]:
         trials = self.db.storage.get_all_trials(self.studies.require(name), deepcopy=False)
-        # Surplus trials never ran; waiting ones (queued start points) have not run yet.
-        return [_record(t) for t in trials if not t.user_attrs.get("surplus") and t.state.name != "WAITING"]
+        # Surplus and set-aside trials never ran; waiting ones (queued start points) have not run yet.
+        return [_record(t) for t in trials if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
+                and t.state.name != "WAITING"]
 
     def count_finished(self, name: str) -> int:
         return sum(t.finished for t in self.all(name))
@@ -140,6 +141,11 @@ class Trials:
     def fail(self, name: str, number: int, reason: str) -> bool:
         """Mark a RUNNING trial failed (its worker is gone); False if it finished meanwhile."""
         return self._end_running(name, number, "reason", reason)
+
+    def set_aside(self, name: str, number: int, reason: str) -> None:
+        """Take a proposal that was not trained out of the study (`tuner.search.budget`: not one of
+        its epochs fit before the deadline); the reason stays on it."""
+        self._end_running(name, number, "set_aside", reason)
 
     def discard(self, name: str, number: int) -> None:
         """Take a trial that never ran out of the study: a queued duplicate, or one asked for after

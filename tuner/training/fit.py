@@ -19,11 +19,12 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from tuner import interrupts
+from tuner import config, interrupts
 from tuner.training.augment import Augment
 from tuner.training.choices import CHOICES, Augmentation, draw_choices
 from tuner.training.backend import jit_compile
 from tuner.training.compile_cache import compile_counts
+from tuner.training.cost import Cost, model_cost
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed
 from tuner.training.metrics import balanced_accuracy, diverged, learned_nothing, scores
@@ -37,6 +38,8 @@ EpochHook = Callable[[int, dict[str, float], bool], None]
 # Why training must stop now (a deadline), or None. Asked before every step: training then ends
 # after that step, validates and keeps the best epoch's weights, as early stopping would.
 StopCheck = Callable[[], "str | None"]
+# Told a built model's cost, the epochs to train it (`tuner.search.budget`); may raise TrialSetAside.
+Planner = Callable[[Cost], int]
 
 
 @dataclass
@@ -190,12 +193,33 @@ def augmentation(params: dict[str, Any], seed: int | None = None) -> Augment:
     return Augment(a.max_shift, a.flip, seed=seed, cutout=a.cutout, rotation=a.rotation, zoom=a.zoom)
 
 
+@dataclass
+class _Compiled:
+    model: keras.Model
+    trainer: keras.Model  # the model as trained: augmentation in front, compiled
+    batches: EpochBatches
+    epochs: int  # to train: `planner`'s, told the built model's cost, else as asked
+    cost: Cost
+
+
 def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
              seed: int) -> tuple[keras.Model, keras.Model, EpochBatches]:
-    """The model, the model as trained (augmentation in front), and its batches."""
+    """The model, the model as trained (augmentation in front), and its batches (the probes' and
+    benchmarks' way in)."""
+    compiled = _compile_planned(params, data, max_epochs, seed)
+    return compiled.model, compiled.trainer, compiled.batches
+
+
+def _compile_planned(params: dict[str, Any], data: SearchData, max_epochs: int, seed: int,
+                     planner: Planner | None = None) -> _Compiled:
     priors = class_priors(data.y_train, data.n_classes) if params["prior_bias"] else None
     model = build_model(params, data.input_shape, data.n_classes, seed, priors)
     augment = augmentation(params, seed)
+    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
+                           params["label_smoothing"], balanced=params["class_weight"] == "balanced")
+    cost = model_cost(model, len(batches), batches.batch_size, len(data.x_val))
+    if planner is not None:  # before the compile: a trial set aside costs its build only
+        max_epochs = planner(cost)
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
     # optimizer or schedule and loads with plain Keras.
     pixels = keras.Input(data.input_shape)
@@ -204,26 +228,28 @@ def _compile(params: dict[str, Any], data: SearchData, max_epochs: int,
         trainer = keras.Model([pixels, choices], model(augment([pixels, choices])))
     else:
         trainer = keras.Model(pixels, model(pixels))
-    batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
-                           params["label_smoothing"], balanced=params["class_weight"] == "balanced")
     # The metric as an object and the optimizer built here, so that their variables exist before
     # the step is traced: TensorFlow traces a step that creates variables twice (~1 s a trial).
     trainer.compile(optimizer=make_optimizer(params, len(batches), max_epochs), loss=keras.losses.CategoricalCrossentropy(),
                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit_compile())
     trainer.optimizer.build(trainer.trainable_variables)
-    return model, trainer, batches
+    return _Compiled(model, trainer, batches, max_epochs, cost)
 
 
 def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, patience: int, seed: int,
-                on_epoch: EpochHook | None = None, stop_check: StopCheck | None = None) -> TrialResult:
-    """Train one complete parameter dict; raises TrialFailed or TrialPruned (with `.history`)."""
+                on_epoch: EpochHook | None = None, stop_check: StopCheck | None = None,
+                planner: Planner | None = None) -> TrialResult:
+    """Train one complete parameter dict for `max_epochs` (or what `planner` says once the model
+    is built); raises TrialFailed or TrialPruned (with `.history`), or TrialSetAside from `planner`."""
     start, compiles_before = time.perf_counter(), compile_counts()
     seed_everything(seed)
     validation: Validation | None = None
     predictor: Predictor | None = None
+    compiled: _Compiled | None = None
     build_seconds = 0.0
     try:
-        model, trainer, batches = _compile(params, data, max_epochs, seed)
+        compiled = _compile_planned(params, data, max_epochs, seed, planner)
+        model = compiled.model
         predictor = Predictor(model, data.x_val.shape, data.x_val.dtype)
         predictor.compile_ahead()  # alongside the training step's compile, in the first epoch
         validation = Validation(predictor, data, on_epoch, stop_check)
@@ -232,13 +258,13 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         if params["lr_schedule"] == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.2, patience=max(1, patience // 2)))
         build_seconds = time.perf_counter() - start
-        trainer.fit(batches, epochs=max_epochs, callbacks=callbacks, verbose=0)
+        compiled.trainer.fit(compiled.batches, epochs=compiled.epochs, callbacks=callbacks, verbose=0)
     except TrialEnded as e:
-        _attach(e, validation, _timings(validation, build_seconds, start, compiles_before))
+        _attach(e, validation, _timings(validation, build_seconds, start, compiles_before, compiled))
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
         failure = _failure(e)
-        _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before))
+        _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before, compiled))
         raise failure from e
     finally:
         if predictor is not None:
@@ -257,7 +283,7 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
     if params["tta_flip"]:
         probs = (views[0] + views[1]) / 2
         val_loss, val_accuracy = scores(probs, data.y_val)
-    timings = _timings(validation, build_seconds, start, compiles_before)
+    timings = _timings(validation, build_seconds, start, compiles_before, compiled)
     return TrialResult(model, hist, best, val_accuracy, val_loss, probs, np.stack(views), timings, validation.stopped)
 
 
@@ -280,17 +306,17 @@ def train_final(params: dict[str, Any], x: np.ndarray, y: np.ndarray, n_classes:
     the trial's; a plateau trial replays its recorded `learning_rates`. Raises TrialFailed."""
     seed_everything(seed)
     data = SearchData(x, y, x[:0], y[:0], [str(i) for i in range(n_classes)])
-    model, trainer, batches = _compile(params, data, max_epochs, seed)
+    compiled = _compile_planned(params, data, max_epochs, seed)
     callbacks: list[keras.callbacks.Callback] = [_FiniteLoss()]
     if params["lr_schedule"] == "plateau" and learning_rates:
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda e, lr: learning_rates[min(e, len(learning_rates) - 1)]))
     try:
-        trainer.fit(batches, epochs=epochs, callbacks=callbacks, verbose=0)
+        compiled.trainer.fit(compiled.batches, epochs=epochs, callbacks=callbacks, verbose=0)
     except TrialFailed:
         raise
     except Exception as e:
         raise _failure(e) from e
-    return model
+    return compiled.model
 
 
 def _failure(error: Exception) -> TrialFailed:
@@ -299,8 +325,9 @@ def _failure(error: Exception) -> TrialFailed:
 
 
 def _timings(validation: Validation | None, build_seconds: float, start: float,
-             compiles_before: dict[str, int]) -> dict[str, float]:
-    """Where the trial's time went; for pruned and failed trials too (their fixed cost counts)."""
+             compiles_before: dict[str, int], compiled: _Compiled | None) -> dict[str, float]:
+    """Where the trial's time went, and what its model costs (`tuner.search.budget` learns from
+    both); for pruned and failed trials too (their fixed cost counts)."""
     epochs = validation.train_seconds if validation is not None else []
     timings = {"build_seconds": build_seconds, "train_seconds": sum(epochs),
                "predict_seconds": validation.predict_seconds if validation is not None else 0.0,
@@ -308,6 +335,8 @@ def _timings(validation: Validation | None, build_seconds: float, start: float,
                **{k: float(n - compiles_before[k]) for k, n in compile_counts().items()}}
     if epochs:
         timings.update(first_epoch_seconds=epochs[0], epoch_seconds=float(np.median(epochs[1:] or epochs)))
+    if compiled is not None:
+        timings.update(compiled.cost.to_dict(), threads=float(config.training_threads()))
     return timings
 
 

@@ -12,10 +12,11 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.text import Text
 
-from tuner.wording import plural
+from tuner.search.budget import Plan
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.ui.board import Board, build_board, describe_params
-from tuner.ui.tables import board_table, duration, failures_table, figure, pct, scored
+from tuner.ui.tables import board_table, failures_table, figure, pct, scored
+from tuner.wording import duration, plural
 from tuner.ui.terminal import Terminal
 
 PLAIN_EPOCH_SECONDS = 10.0
@@ -37,6 +38,7 @@ class SearchView:
         self.tasks: dict[int, Any] = {}  # running trial -> its progress bar (several with --jobs)
         self.epochs: dict[int, tuple[int, float]] = {}  # running trial -> (its epochs, when last said) in plain mode
         self.live: Live | None = None
+        self.budget_said = False
 
     def __enter__(self) -> "SearchView":
         return self
@@ -96,15 +98,37 @@ class SearchView:
         index = self.store.trials.start_point(self.study, number) if points else None
         return "" if index is None else f" (start point {index + 1}/{len(points)})"
 
-    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        start = self._start_point(number)
-        if self.live is None:
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Plan | None = None) -> None:
+        self._say_budget(plan)
+        start, planned = self._start_point(number), f" ({plan.describe()})" if plan and plan.describe() else ""
+        if self.live is None or not max_epochs:  # a proposal set aside has no bar: one line says why
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
-            self.t.info(f"trial {number} started{start}: {describe_params(params, searched or None)}")
+            what = "started" if max_epochs else "set aside"
+            line = f"trial {number} {what}{start}: {describe_params(params, searched or None)}{planned}"
+            if self.live is not None:
+                self.live.console.print(Text(line))
+                return
+            self.t.info(line)
             self.epochs[number] = (max_epochs, time.monotonic())  # its first epoch line after the interval
             return
-        self.tasks[number] = self.progress.add_task(f"trial {number}{start}", total=max_epochs, metrics="compiling")
+        self.tasks[number] = self.progress.add_task(f"trial {number}{start}", total=max_epochs,
+                                                    metrics=f"compiling{planned}")
         self.live.update(self._render())
+
+    def _say_budget(self, plan: Plan | None) -> None:
+        """Once, with the first estimate under a deadline: what the time left holds."""
+        if self.budget_said or self.timeout is None or plan is None or not plan.epoch_seconds:
+            return
+        self.budget_said = True
+        left = max(self.timeout - (time.monotonic() - self.start), 0.0)
+        epochs = int(left // plan.epoch_seconds)
+        each = "each of " + plural(self.jobs, "worker") if self.jobs > 1 else "the worker"
+        line = (f"budget: {duration(left)} left (--timeout); at the first proposal's estimated "
+                f"{duration(plan.epoch_seconds)} an epoch, {each} has time for about {plural(epochs, 'epoch')}")
+        if self.live is not None:
+            self.live.console.print(Text(line))
+        else:
+            self.t.info(line)
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
         balanced = metrics.get("val_balanced_accuracy") if self.board is not None and self.board.show_balanced else None

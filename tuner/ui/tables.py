@@ -8,20 +8,13 @@ from typing import Any
 from rich.table import Table
 
 from tuner.space.objective import Objective, objective_of
-from tuner.wording import plural
+from tuner.wording import duration, plural
 from tuner.store import Evaluation, StudyInfo, TrialState
 from tuner.ui.board import Board, Row
 
 
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def figure(objective: Objective, value: float | None) -> str:

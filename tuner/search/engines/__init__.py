@@ -36,6 +36,15 @@ def check_choice(engine: str, sampler: str | None, pruner: str | None) -> tuple[
     return sampler, pruner
 
 
+def budget_pruner(engine: str, pruner: str | None, timeout: float | None) -> str | None:
+    """The pruner a search gets when it names none: with a deadline, Optuna's successive halving
+    over epochs (Hyperband), so that in a short budget poor trials stop at epoch 2 or 6 rather
+    than after the median pruner's five start-up trials; else the engine's default."""
+    if pruner is None and timeout is not None and engine == "optuna":
+        return "hyperband"
+    return pruner
+
+
 # Engines whose start points are queued in the study before any worker starts (Optuna's queue);
 # KerasTuner's oracle takes them in the process that searches (`start_with`).
 QUEUES_IN_STUDY = ("optuna",)

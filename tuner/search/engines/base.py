@@ -51,3 +51,7 @@ class BaseEngine(ABC):
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         """The proposal's result, as recorded; the engine updates its own bookkeeping."""
+
+    def set_aside(self, proposal: Proposal) -> None:
+        """The proposal was not trained (the runner took it out of the study); the engine forgets
+        it. Default: nothing (Optuna's samplers read the study, where it is no longer a result)."""

@@ -156,6 +156,12 @@ class KerasTunerEngine(BaseEngine):
         return Proposal(number, params, max_epochs=trial.hyperparameters.values.get("tuner/epochs"),
                         engine_state=trial)
 
+    def set_aside(self, proposal: Proposal) -> None:
+        """Ended as failed in the oracle, which scores no failed trial (INVALID would retry it)."""
+        trial = proposal.engine_state
+        trial.status, trial.message = kt.engine.trial.TrialStatus.FAILED, "set aside: no epoch fit before the deadline"
+        self.tuner.on_trial_end(trial)
+
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         trial, status = proposal.engine_state, kt.engine.trial.TrialStatus
         if record.state is TrialState.FAILED or record.value is None:

@@ -54,8 +54,8 @@ class Forward:
     def search_started(self, setup: dict[str, str]) -> None:
         self.send(Kind.SEARCH_STARTED, setup)
 
-    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int) -> None:
-        self.send(Kind.TRIAL_STARTED, (number, params, max_epochs))
+    def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Any = None) -> None:
+        self.send(Kind.TRIAL_STARTED, (number, params, max_epochs, plan))
 
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
         self.send(Kind.EPOCH_ENDED, (number, epoch, metrics))

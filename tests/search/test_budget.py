@@ -1,0 +1,111 @@
+"""A trial's plan from its counted cost: as asked without a deadline, fewer epochs when only fewer
+fit, none when not one fits, a short first trial for a first figure; and the calibration refitted
+from measured trials recovers the machine's own figures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tuner.search.budget import FIRST_RESULT_SECONDS, plan
+from tuner.training.cost import Calibration, Cost, Measured, calibrate, prior
+
+CAL = Calibration(step_seconds=0.01, mac_seconds=1e-9, fixed_seconds=5.0)
+# 100 steps of batch 100 at 1e6 multiply-adds: 100 * (0.01 + 0.1) = 11 s; 1,000 validated images 1/3 s
+COST = Cost(macs=1e6, weights=1000, steps=100, batch_size=100, val_images=1000)
+EPOCH = 11.0 + 1e-9 / 3 * 1000 * 1e6
+
+
+@pytest.mark.parametrize("left, first, epochs, why", [
+    (None, False, 20, None),  # no deadline: as asked
+    (None, True, 20, None),  # no deadline: a first trial too
+    (1000.0, False, 20, None),  # 5 + 20 * 11.33 = 231.7 s fit
+    (100.0, False, 8, "8 of 20 epochs fit in the 1:40 left"),  # (100 - 5) / 11.33 = 8.4
+    (16.4, False, 1, "1 of 20 epochs fit in the 0:16 left"),
+    (16.0, False, 0, "not started: 0:16 left before the deadline"),  # 5 + 11.33 > 16
+    (1000.0, True, 4, "4 of 20 epochs, for a first result within about a minute"),  # (60 - 5) / 11.33 = 4.9
+    (30.0, True, 2, "2 of 20 epochs fit in the 0:30 left"),  # the deadline is nearer than a minute
+])
+def test_a_plan_takes_the_epochs_that_fit(left, first, epochs, why):
+    made = plan(CAL, COST, 20, left, first)
+    assert (made.epochs, made.why) == (epochs, why)
+    assert made.epoch_seconds == pytest.approx(EPOCH)
+    if epochs:
+        assert made.seconds == pytest.approx(5.0 + epochs * EPOCH)
+
+
+def test_without_a_calibration_the_trial_runs_as_asked_and_says_no_estimate():
+    made = plan(None, COST, 12, 5.0, True)
+    assert (made.epochs, made.epoch_seconds, made.describe()) == (12, None, "")
+
+
+def test_the_description_reads_as_the_live_view_shows_it():
+    assert plan(CAL, COST, 20, 100.0, False).describe() == (
+        "about 0:11 an epoch, 1:36 for 8 epochs; 8 of 20 epochs fit in the 1:40 left")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(asked=st.integers(1, 200), left=st.one_of(st.none(), st.floats(0.0, 1e6)), first=st.booleans(),
+       macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000), batch=st.integers(1, 1024),
+       step=st.floats(0.0, 1.0), rate=st.floats(1e-13, 1e-6), fixed=st.floats(0.0, 100.0))
+def test_a_planned_trial_never_asks_more_than_asked_and_ends_before_the_deadline(asked, left, first, macs, steps,
+                                                                                   batch, step, rate, fixed):
+    cal, cost = Calibration(step, rate, fixed), Cost(macs, 1, steps, batch, 100)
+    made = plan(cal, cost, asked, left, first)
+    assert 0 <= made.epochs <= asked
+    if left is None:
+        assert made.epochs == asked and made.why is None
+        return
+    if made.epochs:
+        assert made.seconds <= left * (1 + 1e-9)
+    else:
+        assert cal.trial_seconds(cost, 1) > left * (1 - 1e-9) and made.why.startswith("not started")
+    fits = math.floor(max(left - fixed, 0.0) / cal.epoch_seconds(cost))
+    if made.epochs and not first:
+        assert made.epochs == min(asked, fits)  # every epoch that fits, no more
+    if made.epochs < asked:
+        assert made.why
+
+
+def _measured(cal: Calibration, macs: float, batch: int, steps: int = 50, epochs: int = 4) -> Measured:
+    """What a trial of this cost reports on a machine that is `cal` exactly."""
+    epoch = steps * (cal.step_seconds + cal.mac_seconds * batch * macs)
+    timings = {"macs": macs, "batch_size": batch, "steps": steps, "epoch_seconds": epoch,
+               "train_seconds": epochs * epoch, "predict_seconds": 2.0,
+               "total_seconds": cal.fixed_seconds + epochs * epoch + 2.0}
+    return Measured.of(timings, epochs)
+
+
+def test_the_rate_is_the_one_measured_on_trials_nearest_in_cost():
+    start = prior("cpu", 1)
+    small, large = Calibration(start.step_seconds, 2e-10, 3.0), Calibration(start.step_seconds, 5e-11, 9.0)
+    points = ([_measured(small, macs, 64) for macs in (1e5, 2e5, 4e5)]
+              + [_measured(large, macs, 128) for macs in (5e7, 1e8, 2e8)])
+    near_small = calibrate(start, points, work=64 * 3e5)
+    near_large = calibrate(start, points, work=128 * 1e8)
+    assert near_small.mac_seconds == pytest.approx(2e-10) and near_large.mac_seconds == pytest.approx(5e-11)
+    assert near_small.fixed_seconds == pytest.approx(6.0) and near_small.measured == 6  # the median of all
+
+
+@pytest.mark.parametrize("timings, epochs", [
+    ({}, 5),  # a trial of an older version: no cost recorded
+    ({"macs": 1e6, "batch_size": 64, "steps": 10, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 1),
+    ({"macs": 1e6, "batch_size": 64, "steps": 0, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 3),
+])
+def test_trials_that_cannot_say_their_rate_are_not_measurements(timings, epochs):
+    # One epoch is all compile; no steps is no rate.
+    assert Measured.of(timings, epochs) is None
+
+
+def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():
+    assert calibrate(prior("cpu", 2), []) == prior("cpu", 2)
+    assert prior("gpu", 8) is None and calibrate(None, []) is None
+    assert prior("cpu", 2).mac_seconds == pytest.approx(prior("cpu", 1).mac_seconds / 1.8)
+
+
+def test_the_first_result_rule_keeps_at_least_one_epoch():
+    slow = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 101 s an epoch at CAL
+    made = plan(CAL, slow, 20, 10_000.0, True)
+    assert made.epochs == 1 and made.epoch_seconds > FIRST_RESULT_SECONDS

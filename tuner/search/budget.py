@@ -1,0 +1,61 @@
+"""A trial's time, known before it trains, and what fits before the search's deadline.
+
+`plan` decides a trial's epochs from its counted cost and this machine's calibration
+(`tuner.training.cost`): as asked when they fit; fewer when only fewer fit before the deadline
+(the schedule is then the shorter one: a cosine decays over it); none when not one epoch fits
+(the proposal is set aside, another is asked); and, while no trial of the study has finished,
+as many as fit in `FIRST_RESULT_SECONDS`, so a deadline's search shows a first figure within
+about a minute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from tuner.training.cost import Calibration
+from tuner.wording import duration, plural
+
+FIRST_RESULT_SECONDS = 60.0  # with a deadline: the study's first trials are planned to end within this
+
+
+@dataclass(frozen=True)
+class Plan:
+    epochs: int  # to train; 0: not started
+    asked: int  # the epochs the proposal asked for
+    epoch_seconds: float | None = None  # estimated, training and validating; None: not estimated
+    seconds: float | None = None  # the whole trial's, estimated
+    why: str | None = None  # why fewer than asked
+
+    def describe(self) -> str:
+        """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
+        if self.epoch_seconds is None:
+            return ""
+        text = f"about {duration(self.epoch_seconds)} an epoch"
+        if self.epochs and self.seconds is not None:
+            text += f", {duration(self.seconds)} for {plural(self.epochs, 'epoch')}"
+        return text + (f"; {self.why}" if self.why else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "asked": self.asked, "epoch_seconds": self.epoch_seconds,
+                "seconds": self.seconds, "why": self.why}
+
+
+def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
+         first: bool) -> Plan:
+    """The epochs a trial of `cost` trains (see the module's docstring)."""
+    if calibration is None:
+        return Plan(asked, asked)
+    epoch = calibration.epoch_seconds(cost)
+    epochs, why = asked, None
+    if seconds_left is not None:
+        fit = math.floor(max(seconds_left - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9))
+        if fit < 1:
+            return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline")
+        if fit < epochs:
+            epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
+        quick = max(1, math.floor(max(FIRST_RESULT_SECONDS - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9)))
+        if first and quick < epochs:
+            epochs, why = quick, f"{quick} of {asked} epochs, for a first result within about a minute"
+    return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why)

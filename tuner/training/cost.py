@@ -1,0 +1,140 @@
+"""What a built model costs to train, counted before it trains, and in seconds on this machine.
+
+`Cost`: multiply-adds per image (forward pass) and weights. Only the layers that do the arithmetic
+are counted (convolutions, separable and depthwise convolutions, dense layers); normalization,
+pooling and activations are a small share of any of this product's families.
+
+`Calibration` turns a cost into seconds: a training step takes `step_seconds + mac_seconds * batch
+* macs`, validating an image a third of a trained image's arithmetic, and every trial a fixed part
+(build, compile, saving). It starts from what a CPU core of the development machine measured
+(`PRIOR_CPU`, BENCHMARKS.md) and is refitted from the trials this machine has run
+(`calibrate`). Nothing here imports Keras: the parent of a search reads recorded costs too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+VALIDATION_SHARE = 1 / 3  # a validated image's arithmetic against a trained one's (forward only)
+NEAREST = 3  # measured trials, closest in cost to a proposal, whose rate it is estimated at
+
+
+@dataclass(frozen=True)
+class Cost:
+    macs: float  # multiply-adds of one image's forward pass
+    weights: int  # trainable and other weights of the model
+    steps: int  # training steps an epoch
+    batch_size: int
+    val_images: int  # images predicted after each epoch
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def _spatial(layer: Any) -> int:
+    shape = layer.output.shape  # (batch, height, width, channels)
+    return math.prod(int(d) for d in shape[1:3])
+
+
+def _in_channels(layer: Any) -> int:
+    return int(layer.input.shape[-1])
+
+
+def layer_macs(layer: Any) -> float:
+    """Multiply-adds of one image through `layer` (0 for layers that only move or scale values)."""
+    kind = type(layer).__name__
+    if kind == "Conv2D":
+        kh, kw = layer.kernel_size
+        return _spatial(layer) * kh * kw * _in_channels(layer) * layer.filters / layer.groups
+    if kind == "SeparableConv2D":
+        kh, kw = layer.kernel_size
+        depthwise = _in_channels(layer) * layer.depth_multiplier
+        return _spatial(layer) * (kh * kw * depthwise + depthwise * layer.filters)
+    if kind == "DepthwiseConv2D":
+        kh, kw = layer.kernel_size
+        return _spatial(layer) * kh * kw * _in_channels(layer) * layer.depth_multiplier
+    if kind == "Dense":
+        return float(_in_channels(layer) * layer.units)
+    return 0.0
+
+
+def model_macs(model: Any) -> float:
+    """Multiply-adds of one image's forward pass, nested models included."""
+    total = 0.0
+    for layer in model.layers:
+        total += model_macs(layer) if hasattr(layer, "layers") else layer_macs(layer)
+    return total
+
+
+def model_cost(model: Any, steps: int, batch_size: int, val_images: int) -> Cost:
+    return Cost(model_macs(model), int(model.count_params()), steps, batch_size, val_images)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    step_seconds: float  # a training step's time that does not grow with the arithmetic
+    mac_seconds: float  # seconds per multiply-add of one image's forward pass, in training
+    fixed_seconds: float  # a trial's time outside its epochs
+    measured: int = 0  # trials it was fitted from (0: the prior)
+
+    def epoch_seconds(self, cost: Any) -> float:
+        """Training and validating one epoch."""
+        train = cost.steps * (self.step_seconds + self.mac_seconds * cost.batch_size * cost.macs)
+        return train + self.mac_seconds * VALIDATION_SHARE * cost.val_images * cost.macs
+
+    def trial_seconds(self, cost: Any, epochs: int) -> float:
+        return self.fixed_seconds + epochs * self.epoch_seconds(cost)
+
+
+# One CPU core of the 2-core development machine (TensorFlow 2.21, float32; `bench/threads_bench.py`,
+# BENCHMARKS.md "Workers that fit the machine"): 1.0-1.2e-10 s a multiply-add for models of
+# 0.7-18M an image (6.5e-11 at 116M); a digits trial's fixed part is about 3 s.
+PRIOR_CPU = Calibration(step_seconds=0.002, mac_seconds=1.0e-10, fixed_seconds=3.0)
+
+
+def prior(device: str, threads: int) -> Calibration | None:
+    """What to assume before this machine measured anything: the CPU's figure, faster with more
+    threads (at 0.8 of linear, as measured for two); none for an accelerator (too varied: the
+    first trial there runs as asked and calibrates the rest)."""
+    if device != "cpu":
+        return None
+    speedup = 1 + 0.8 * (max(threads, 1) - 1)
+    return Calibration(PRIOR_CPU.step_seconds, PRIOR_CPU.mac_seconds / speedup, PRIOR_CPU.fixed_seconds)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One trial's cost and what its epochs took (`TrialRecord.timings`)."""
+
+    macs: float
+    batch_size: int
+    step_seconds: float  # a training step, epochs after the first (the first one compiles)
+    fixed_seconds: float
+
+    @classmethod
+    def of(cls, timings: dict[str, float], epochs: int) -> "Measured | None":
+        needed = ("macs", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
+        if epochs < 2 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
+            return None
+        epoch = timings["epoch_seconds"]
+        fixed = timings["total_seconds"] - epochs * epoch - timings.get("predict_seconds", 0.0)
+        return cls(timings["macs"], int(timings["batch_size"]), epoch / timings["steps"], max(fixed, 0.0))
+
+
+def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
+    """The prior refitted from this machine's trials: their median fixed time, and the median rate
+    of the `NEAREST` trials whose step's work (batch times multiply-adds) is closest, on a log
+    scale, to `work` (the proposal's): a CPU does more multiply-adds a second on a large model
+    than on a small one (1.0e-10 s each at 18M an image, 6.5e-11 at 116M; BENCHMARKS.md)."""
+    points = [m for m in measured if m.macs > 0]
+    if not points:
+        return start
+    step = start.step_seconds if start is not None else 0.0
+    if work is not None and work > 0:
+        points.sort(key=lambda m: abs(math.log(m.batch_size * m.macs / work)))
+    near = points[:NEAREST]
+    rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.macs) for m in near)
+    return Calibration(step, rate, statistics.median(m.fixed_seconds for m in points), len(points))
