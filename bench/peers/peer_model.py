@@ -7,8 +7,9 @@ import keras
 from keras import layers
 
 
-def cnn(depth: int, width: int, dropout: float, l2: float, batch_norm: bool, learning_rate: float) -> keras.Model:
-    model = keras.Sequential([keras.Input((32, 32, 3)), layers.Rescaling(1 / 127.5, offset=-1.0)])
+def cnn(depth: int, width: int, dropout: float, l2: float, batch_norm: bool, learning_rate: float,
+        input_shape: tuple[int, int, int] = (32, 32, 3)) -> keras.Model:
+    model = keras.Sequential([keras.Input(input_shape), layers.Rescaling(1 / 127.5, offset=-1.0)])
     for block in range(depth):
         for _ in range(2):
             model.add(layers.Conv2D(min(width * 2**block, 512), 3, padding="same", kernel_regularizer=keras.regularizers.L2(l2)))

@@ -54,6 +54,16 @@ def tiny(digits_data):
     return space, playbook.reference_params(space), digits_data[0]
 
 
+def test_the_cost_of_a_trial_is_counted_and_an_epoch_of_hours_warns(tiny, monkeypatch):
+    _, reference, data = tiny
+    found = playbook.trial_cost(reference, data)
+    assert found.status is Status.PASS and found.figures["macs"] > 0 and found.figures["accelerator"] == 0.0
+    assert re.search(r"[\d.]+M multiply-adds an image, [\d,]+ weights; about \d+:\d\d an epoch of [\d,]+ images", found.evidence)
+    monkeypatch.setattr(playbook, "SLOW_EPOCH_SECONDS", 0.0)
+    slow = playbook.trial_cost(reference, data)
+    assert slow.status is Status.WARN and "max_train_samples" in slow.evidence
+
+
 def test_a_classifier_started_far_from_uniform_fails_the_loss_at_initialization(tiny):
     _, reference, data = tiny
     assert playbook.initialization(reference, data, 0).status is Status.PASS
@@ -136,14 +146,14 @@ def test_tune_check_on_the_digits_space_passes_and_a_memory_limit_fails_it(tmp_p
     code, out, err = run_main(["check", "--space", "digits", "--out", "pictures"], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == 14 and re.fullmatch(r"13 checks: 13 pass, 0 warn, 0 fail \(\d+ s\)", lines[-1]), out
+    assert len(lines) == 15 and re.fullmatch(r"14 checks: 14 pass, 0 warn, 0 fail \(\d+ s\)", lines[-1]), out
     picture = tmp_path / "pictures" / "augmented.png"
     assert f"augmentation preview: 16 training images at the strongest augmentation (shifts up to 1 px): {picture}" in out
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, err = run_main(["check", "--space", str(TINY_SPACE), "--json", "--memory-limit", "1MiB"], capsys)
     assert code == 1 and err.strip() == "error: 1 check failed: largest cnn", err
     findings = json.loads(out)["findings"]
-    assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 13
+    assert [f["status"] for f in findings].count("fail") == 1 and len(findings) == 14
     assert [p.name for p in tmp_path.iterdir()] == ["pictures"]  # no study, no results folder
 
 

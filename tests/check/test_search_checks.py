@@ -41,8 +41,8 @@ def test_checks_are_recorded_with_the_study_and_shown_by_the_report(checking, re
                                "--in-process", "--results-dir", str(results), "--no-ensemble", "--seed", "0"], capsys)
     assert code == 0, err
     checks = SearchStore(None, results).studies.checks("tiny_digits")
-    assert len(checks) == 11 and {c["status"] for c in checks} == {"pass"}, checks
-    assert "11 checks: 11 pass, 0 warn, 0 fail" in out
+    assert len(checks) == 12 and {c["status"] for c in checks} == {"pass"}, checks
+    assert "12 checks: 12 pass, 0 warn, 0 fail" in out
     code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--epochs", "1", "--jobs", "1",
                                "--in-process", "--results-dir", str(results), "--no-ensemble", "--seed", "0"], capsys)
     assert code == 0 and "checking space" not in out  # a resumed study is not checked again

@@ -87,6 +87,7 @@ def test_the_rate_is_the_one_measured_on_trials_nearest_in_cost():
     near_large = calibrate(start, points, work=128 * 1e8)
     assert near_small.mac_seconds == pytest.approx(2e-10) and near_large.mac_seconds == pytest.approx(5e-11)
     assert near_small.fixed_seconds == pytest.approx(6.0) and near_small.measured == 6  # the median of all
+    assert near_small.epoch_overhead == pytest.approx(0.5)  # 2 s of validation over 4 epochs, no images counted
 
 
 @pytest.mark.parametrize("timings, epochs", [

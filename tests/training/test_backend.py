@@ -62,9 +62,22 @@ def test_the_compilation_cache_folder_is_bounded_least_recently_used_first(tmp_p
 def test_default_jobs_are_two_on_two_cores_or_more_with_optuna(monkeypatch):
     import tuner.search.pool.jobs as jobs_module
 
-    for cores, engine, jobs in ((1, "optuna", 1), (2, "optuna", 2), (16, "optuna", 2), (16, "keras-tuner", 1)):
+    big_cpu, big_gpu = {"macs": 1.83e7, "accelerator": 0.0}, {"macs": 1.83e7, "accelerator": 1.0}
+    small_cpu = {"macs": 1.5e6, "accelerator": 0.0}
+    for cores, engine, reference, jobs in ((1, "optuna", None, 1), (2, "optuna", None, 2), (16, "optuna", None, 2),
+                                           (16, "keras-tuner", None, 1), (2, "optuna", small_cpu, 2),
+                                           (2, "optuna", big_cpu, 1), (2, "optuna", big_gpu, 2), (1, "optuna", small_cpu, 1),
+                                           (2, "optuna", {"macs": 1.83e7}, 2)):  # device unknown: as before
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
-        assert jobs_module.default_jobs(engine) == jobs, (cores, engine)
+        assert jobs_module.default_jobs(engine, reference) == jobs, (cores, engine, reference)
+
+
+def test_the_cost_checks_figures_are_found_among_a_studys_checks():
+    from tuner.search.pool.jobs import reference_cost
+
+    figures = {"macs": 2.0e6, "weights": 10.0, "accelerator": 0.0}
+    assert reference_cost([{"check": "data: classes"}, {"check": "cost of a trial", "figures": figures}]) == figures
+    assert reference_cost([{"check": "cost of a trial", "figures": {}}]) is None and reference_cost([]) is None
 
 
 CACHE_PROBE = r"""

@@ -27,6 +27,7 @@ class Plan:
     epoch_seconds: float | None = None  # estimated, training and validating; None: not estimated
     seconds: float | None = None  # the whole trial's, estimated
     why: str | None = None  # why fewer than asked
+    left: float | None = None  # seconds to the deadline when it was made
 
     def describe(self) -> str:
         """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
@@ -36,10 +37,6 @@ class Plan:
         if self.epochs and self.seconds is not None:
             text += f", {duration(self.seconds)} for {plural(self.epochs, 'epoch')}"
         return text + (f"; {self.why}" if self.why else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "asked": self.asked, "epoch_seconds": self.epoch_seconds,
-                "seconds": self.seconds, "why": self.why}
 
 
 def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
@@ -52,10 +49,11 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
     if seconds_left is not None:
         fit = math.floor(max(seconds_left - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9))
         if fit < 1:
-            return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline")
+            return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline",
+                        seconds_left)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
         quick = max(1, math.floor(max(FIRST_RESULT_SECONDS - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9)))
         if first and quick < epochs:
             epochs, why = quick, f"{quick} of {asked} epochs, for a first result within about a minute"
-    return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why)
+    return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left)

@@ -78,12 +78,16 @@ class Calibration:
     step_seconds: float  # a training step's time that does not grow with the arithmetic
     mac_seconds: float  # seconds per multiply-add of one image's forward pass, in training
     fixed_seconds: float  # a trial's time outside its epochs
+    epoch_overhead: float = 0.0  # an epoch's validation time beyond its arithmetic (the call, the figures)
     measured: int = 0  # trials it was fitted from (0: the prior)
 
     def epoch_seconds(self, cost: Any) -> float:
         """Training and validating one epoch."""
         train = cost.steps * (self.step_seconds + self.mac_seconds * cost.batch_size * cost.macs)
-        return train + self.mac_seconds * VALIDATION_SHARE * cost.val_images * cost.macs
+        return train + self.validation_seconds(cost.val_images, cost.macs)
+
+    def validation_seconds(self, images: float, macs: float) -> float:
+        return self.epoch_overhead + self.mac_seconds * VALIDATION_SHARE * images * macs
 
     def trial_seconds(self, cost: Any, epochs: int) -> float:
         return self.fixed_seconds + epochs * self.epoch_seconds(cost)
@@ -91,8 +95,9 @@ class Calibration:
 
 # One CPU core of the 2-core development machine (TensorFlow 2.21, float32; `bench/threads_bench.py`,
 # BENCHMARKS.md "Workers that fit the machine"): 1.0-1.2e-10 s a multiply-add for models of
-# 0.7-18M an image (6.5e-11 at 116M); a digits trial's fixed part is about 3 s.
-PRIOR_CPU = Calibration(step_seconds=0.002, mac_seconds=1.0e-10, fixed_seconds=3.0)
+# 0.7-18M an image (6.5e-11 at 116M), 0.004 s a step besides; a digits trial's fixed part is about
+# 3 s, its validation 0.1-0.3 s an epoch.
+PRIOR_CPU = Calibration(step_seconds=0.004, mac_seconds=1.0e-10, fixed_seconds=3.0, epoch_overhead=0.15)
 
 
 def prior(device: str, threads: int) -> Calibration | None:
@@ -102,7 +107,8 @@ def prior(device: str, threads: int) -> Calibration | None:
     if device != "cpu":
         return None
     speedup = 1 + 0.8 * (max(threads, 1) - 1)
-    return Calibration(PRIOR_CPU.step_seconds, PRIOR_CPU.mac_seconds / speedup, PRIOR_CPU.fixed_seconds)
+    return Calibration(PRIOR_CPU.step_seconds, PRIOR_CPU.mac_seconds / speedup, PRIOR_CPU.fixed_seconds,
+                       PRIOR_CPU.epoch_overhead)
 
 
 @dataclass(frozen=True)
@@ -113,15 +119,18 @@ class Measured:
     batch_size: int
     step_seconds: float  # a training step, epochs after the first (the first one compiles)
     fixed_seconds: float
+    val_images: float = 0.0
+    validation_seconds: float = 0.0  # an epoch's
 
     @classmethod
     def of(cls, timings: dict[str, float], epochs: int) -> "Measured | None":
         needed = ("macs", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
         if epochs < 2 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
             return None
-        epoch = timings["epoch_seconds"]
-        fixed = timings["total_seconds"] - epochs * epoch - timings.get("predict_seconds", 0.0)
-        return cls(timings["macs"], int(timings["batch_size"]), epoch / timings["steps"], max(fixed, 0.0))
+        epoch, validation = timings["epoch_seconds"], timings.get("predict_seconds", 0.0)
+        fixed = timings["total_seconds"] - epochs * epoch - validation
+        return cls(timings["macs"], int(timings["batch_size"]), epoch / timings["steps"], max(fixed, 0.0),
+                   timings.get("val_images", 0.0), validation / epochs)
 
 
 def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
@@ -137,4 +146,7 @@ def calibrate(start: Calibration | None, measured: Iterable[Measured], work: flo
         points.sort(key=lambda m: abs(math.log(m.batch_size * m.macs / work)))
     near = points[:NEAREST]
     rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.macs) for m in near)
-    return Calibration(step, rate, statistics.median(m.fixed_seconds for m in points), len(points))
+    arithmetic = Calibration(step, rate, 0.0)
+    overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.macs), 0.0)
+                                 for m in near)
+    return Calibration(step, rate, statistics.median(m.fixed_seconds for m in points), overhead, len(points))

@@ -117,10 +117,10 @@ class SearchView:
 
     def _say_budget(self, plan: Plan | None) -> None:
         """Once, with the first estimate under a deadline: what the time left holds."""
-        if self.budget_said or self.timeout is None or plan is None or not plan.epoch_seconds:
+        if self.budget_said or plan is None or plan.left is None or not plan.epoch_seconds:
             return
         self.budget_said = True
-        left = max(self.timeout - (time.monotonic() - self.start), 0.0)
+        left = max(plan.left, 0.0)  # as the worker saw it: the parent may hear of it later
         epochs = int(left // plan.epoch_seconds)
         each = "each of " + plural(self.jobs, "worker") if self.jobs > 1 else "the worker"
         line = (f"budget: {duration(left)} left (--timeout); at the first proposal's estimated "
