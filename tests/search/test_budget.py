@@ -110,3 +110,17 @@ def test_the_first_result_rule_keeps_at_least_one_epoch():
     slow = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 101 s an epoch at CAL
     made = plan(CAL, slow, 20, 10_000.0, True)
     assert made.epochs == 1 and made.epoch_seconds > FIRST_RESULT_SECONDS
+
+
+@pytest.mark.parametrize("engine, pruner, timeout, expected", [
+    ("optuna", None, 420.0, "hyperband"),  # a budget: successive halving over epochs
+    ("optuna", None, None, None),  # no budget: the engine's default (median)
+    ("optuna", "median", 420.0, "median"),  # the user's choice stands
+    ("optuna", "none", 420.0, "none"),
+    ("keras-tuner", None, 420.0, None),  # KerasTuner has no pruner; its Hyperband is a sampler
+])
+def test_a_budget_gets_successive_halving_unless_a_pruner_is_named(engine, pruner, timeout, expected):
+    from tuner.search.engines import budget_pruner
+
+    assert budget_pruner(engine, pruner, timeout) == expected
+

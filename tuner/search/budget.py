@@ -18,6 +18,7 @@ from tuner.training.cost import Calibration
 from tuner.wording import duration, plural
 
 FIRST_RESULT_SECONDS = 60.0  # with a deadline: the study's first trials are planned to end within this
+FIRST_RESULT = "for a first result within about a minute"  # the reason's words for that cut
 
 
 @dataclass(frozen=True)
@@ -55,5 +56,5 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
         quick = max(1, math.floor(max(FIRST_RESULT_SECONDS - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9)))
         if first and quick < epochs:
-            epochs, why = quick, f"{quick} of {asked} epochs, for a first result within about a minute"
+            epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"
     return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left)

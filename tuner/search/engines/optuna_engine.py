@@ -17,10 +17,12 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from tuner.search.budget import FIRST_RESULT
 from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
-from tuner.store import SearchStore
+from tuner.store import SearchStore, TrialRecord
+from tuner.store import TrialState as StoreState
 from tuner.store.workers import gone, here, this_worker
 
 ORPHAN_SECONDS = 60.0
@@ -95,7 +97,7 @@ class OptunaEngine(BaseEngine):
         kept: set[int] = set()
         for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
             index = t.user_attrs.get("start_point")
-            if index in kept and t.state == TrialState.WAITING:
+            if index in kept and t.state == TrialState.WAITING and not t.user_attrs.get("rerun"):
                 store.trials.discard(study_name, t.number)
             kept.add(index)
 
@@ -161,6 +163,14 @@ class OptunaEngine(BaseEngine):
             return trial.should_prune()
 
         return Proposal(trial.number, params, should_prune=should_prune)
+
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        """A start point cut short for the first result runs again in full, next: the space's
+        known-good configuration is worth its whole schedule (`tuner.search.budget`)."""
+        index = self.ctx.store.trials.start_point(self.ctx.study, proposal.number)
+        if index is None or record.state is not StoreState.PRUNED or FIRST_RESULT not in (record.reason or ""):
+            return
+        self.study.enqueue_trial(self.ctx.space.start[index], user_attrs={"start_point": index, "rerun": True})
 
     @contextlib.contextmanager
     def running(self, proposal: Proposal) -> Iterator[None]:
