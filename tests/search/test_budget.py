@@ -124,3 +124,30 @@ def test_a_budget_gets_successive_halving_unless_a_pruner_is_named(engine, prune
 
     assert budget_pruner(engine, pruner, timeout) == expected
 
+
+
+def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, digits_data, results, monkeypatch):
+    """With a deadline the first trial (the space's start point) is planned to end within a
+    minute; Optuna's queue then runs the same point on its whole schedule."""
+    from tuner.search.observer import QuietObserver
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+    from tuner.store import SearchStore
+    from tuner.training import cost as costs
+
+    from tuner.space.schema import parse_space
+
+    data = tiny_space.with_overrides(epochs=5).to_dict()
+    data["start"] = [{"width": 6}]
+    space = parse_space(data, "start.yaml")
+    steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
+    # Assumed: 20 s an epoch, so 3 fit in the first minute; measured after the first trial.
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(20.0 / steps, 0.0, 0.0))
+    store = SearchStore(None, results, create=True)
+    request = SearchRequest(space, "s", 2, cache_dir=results / "cache", seed=0, timeout=600.0, jobs=1, isolate=False)
+    run_search(store, request, QuietObserver())
+    first, again = sorted(store.trials.all("s"), key=lambda t: t.number)
+    assert first.reason == "shortened: 3 of 5 epochs, for a first result within about a minute"
+    assert first.state.value == "pruned" and first.max_epochs == 3 and first.ranks
+    assert [store.trials.start_point("s", t.number) for t in (first, again)] == [0, 0]
+    assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"

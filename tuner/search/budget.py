@@ -48,13 +48,20 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
     epoch = calibration.epoch_seconds(cost)
     epochs, why = asked, None
     if seconds_left is not None:
-        fit = math.floor(max(seconds_left - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9))
+        fit = _epochs_in(seconds_left - calibration.fixed_seconds, epoch, asked)
         if fit < 1:
             return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline",
                         seconds_left)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
-        quick = max(1, math.floor(max(FIRST_RESULT_SECONDS - calibration.fixed_seconds, 0.0) / max(epoch, 1e-9)))
+        quick = max(1, _epochs_in(FIRST_RESULT_SECONDS - calibration.fixed_seconds, epoch, asked))
         if first and quick < epochs:
             epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"
     return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left)
+
+
+def _epochs_in(seconds: float, epoch: float, asked: int) -> int:
+    """Whole epochs of `epoch` seconds in `seconds`; all asked when an epoch costs nothing."""
+    if epoch <= 0:
+        return asked
+    return min(math.floor(max(seconds, 0.0) / epoch), asked)

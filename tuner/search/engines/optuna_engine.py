@@ -162,15 +162,15 @@ class OptunaEngine(BaseEngine):
             trial.report(value, epoch)
             return trial.should_prune()
 
-        return Proposal(trial.number, params, should_prune=should_prune)
+        return Proposal(trial.number, params, should_prune=should_prune, engine_state=trial)
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
-        """A start point cut short for the first result runs again in full, next: the space's
-        known-good configuration is worth its whole schedule (`tuner.search.budget`)."""
+        """A start point cut short for the first result runs again in full, next, with every value
+        it drew: the space's known-good configuration is worth its whole schedule (`tuner.search.budget`)."""
         index = self.ctx.store.trials.start_point(self.ctx.study, proposal.number)
         if index is None or record.state is not StoreState.PRUNED or FIRST_RESULT not in (record.reason or ""):
             return
-        self.study.enqueue_trial(self.ctx.space.start[index], user_attrs={"start_point": index, "rerun": True})
+        self.study.enqueue_trial(proposal.engine_state.params, user_attrs={"start_point": index, "rerun": True})
 
     @contextlib.contextmanager
     def running(self, proposal: Proposal) -> Iterator[None]:
