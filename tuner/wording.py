@@ -10,5 +10,5 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    seconds = int(round(seconds))
+    seconds = max(int(round(seconds)), 0)  # a deadline already past reads 0:00
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"

@@ -36,6 +36,15 @@ def test_a_plan_takes_the_epochs_that_fit(left, first, epochs, why):
         assert made.seconds == pytest.approx(5.0 + epochs * EPOCH)
 
 
+def test_short_epochs_read_in_tenths_and_a_passed_deadline_reads_zero():
+    from tuner.wording import duration
+
+    quick = Cost(macs=1e3, weights=1, steps=10, batch_size=10, val_images=0)  # 0.1 s an epoch at CAL
+    assert plan(CAL, quick, 3, None, False).describe() == "about 0.1 s an epoch, 0:05 for 3 epochs"
+    assert plan(CAL, COST, 20, -3.0, False).why == "not started: 0:00 left before the deadline"
+    assert duration(-5.0) == "0:00" and duration(3725.0) == "1:02:05"
+
+
 def test_without_a_calibration_the_trial_runs_as_asked_and_says_no_estimate():
     made = plan(None, COST, 12, 5.0, True)
     assert (made.epochs, made.epoch_seconds, made.describe()) == (12, None, "")

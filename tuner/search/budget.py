@@ -34,7 +34,7 @@ class Plan:
         """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
         if self.epoch_seconds is None:
             return ""
-        text = f"about {duration(self.epoch_seconds)} an epoch"
+        text = f"about {_short(self.epoch_seconds)} an epoch"
         if self.epochs and self.seconds is not None:
             text += f", {duration(self.seconds)} for {plural(self.epochs, 'epoch')}"
         return text + (f"; {self.why}" if self.why else "")
@@ -65,3 +65,8 @@ def _epochs_in(seconds: float, epoch: float, asked: int) -> int:
     if epoch <= 0:
         return asked
     return min(math.floor(max(seconds, 0.0) / epoch), asked)
+
+
+def _short(seconds: float) -> str:
+    """An epoch's time: tenths of a second under 10 s (digits' epochs take a fraction of one)."""
+    return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)

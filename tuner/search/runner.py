@@ -89,7 +89,7 @@ class TrialRunner:
         except TrialFailed as e:
             record = replace(base, reason=str(e), history=e.history, timings=e.timings)
         else:
-            record = self._trained(base, result, schedule.shortened())
+            record = self._trained(replace(base, max_epochs=schedule.epochs), result, schedule.shortened())
             keep = self._save_result(record, result)
             del result
         schedule.announce()  # a trial that failed before its model was built was not announced yet
@@ -102,11 +102,12 @@ class TrialRunner:
         """A trial that trained to its end. Cut short by the deadline, or planned shorter than
         asked, it is pruned (a sampler weighs it as a low-fidelity result), but with its best
         epoch's figures and predictions it still ranks (`TrialRecord.ranks`)."""
+        planned_all = shortened is not None and len(result.history.get("loss", [])) >= base.max_epochs
         if result.stopped is not None:
             state, reason = TrialState.PRUNED, f"stopped at {result.stopped}"
-        elif shortened is not None:
+        elif planned_all:  # it trained every planned epoch: a low-fidelity result
             state, reason = TrialState.PRUNED, f"shortened: {shortened}"
-        else:
+        else:  # it ended on its own (early stopping, or it learned nothing) before its plan's end
             state, reason = TrialState.COMPLETE, learned_nothing(result.history.get("loss", []), self.ctx.data.n_classes)
         return replace(base, state=state, reason=reason, history=result.history, best_epoch=result.best_epoch,
                        timings=result.timings, **self._figures(result.val_probs))
@@ -119,10 +120,13 @@ class TrialRunner:
 
         ctx, threads = self.ctx, config.training_threads()
         trials = ctx.store.trials.all(ctx.study)
-        measured = [m for t in trials if t.timings.get("threads") == threads
+        # A trial cut by a stop has a part epoch among its epochs' times: no measurement.
+        measured = [m for t in trials if t.timings.get("threads") == threads and not (t.reason or "").startswith("stopped at")
                     and (m := costs.Measured.of(t.timings, t.epochs)) is not None]
         calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.macs)
         left = None if ctx.deadline is None else ctx.deadline - time.monotonic()
+        if ctx.trial_timeout is not None:  # the trial's own cap (its build is a moment: not subtracted)
+            left = ctx.trial_timeout if left is None else min(left, ctx.trial_timeout)
         return budget.plan(calibration, cost, asked, left, first=not any(t.ranks for t in trials))
 
     def _time_up(self, trial_start: float) -> str | None:

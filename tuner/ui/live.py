@@ -123,8 +123,8 @@ class SearchView:
         left = max(plan.left, 0.0)  # as the worker saw it: the parent may hear of it later
         epochs = int(left // plan.epoch_seconds)
         each = "each of " + plural(self.jobs, "worker") if self.jobs > 1 else "the worker"
-        line = (f"budget: {duration(left)} left (--timeout); at the first proposal's estimated "
-                f"{duration(plan.epoch_seconds)} an epoch, {each} has time for about {plural(epochs, 'epoch')}")
+        line = (f"budget: {duration(left)} left (--timeout); at the first estimated proposal's "
+                f"{plan.epoch_seconds:.1f} s an epoch, {each} has time for about {plural(epochs, 'epoch')}")
         if self.live is not None:
             self.live.console.print(Text(line))
         else:
