@@ -163,16 +163,6 @@ def test_a_shortened_trial_that_stops_on_its_own_is_complete_with_its_own_reason
     assert record.reason.startswith("learned nothing")
 
 
-def test_a_trials_own_time_cap_plans_it_too(setup, digits_data, tiny_space, monkeypatch):
-    _slow_machine(monkeypatch)
-    store, runner, proposal = setup
-    _finished(store, 0.5)
-    steps = len(digits_data[0].x_train) // tiny_space.complete({})["batch_size"]
-    p = proposal()
-    record = runner(trial_timeout=10 * steps * 2.5).run(Proposal(p.number, p.params, max_epochs=5))
-    assert record.max_epochs == 2 and record.reason.startswith("shortened: 2 of 5 epochs fit in the")
-
-
 def test_a_proposal_with_no_epoch_before_the_deadline_is_set_aside_untrained(setup, monkeypatch):
     import time
 

@@ -125,8 +125,6 @@ class TrialRunner:
                     and (m := costs.Measured.of(t.timings, t.epochs)) is not None]
         calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.macs)
         left = None if ctx.deadline is None else ctx.deadline - time.monotonic()
-        if ctx.trial_timeout is not None:  # the trial's own cap (its build is a moment: not subtracted)
-            left = ctx.trial_timeout if left is None else min(left, ctx.trial_timeout)
         return budget.plan(calibration, cost, asked, left, first=not any(t.ranks for t in trials))
 
     def _time_up(self, trial_start: float) -> str | None:
