@@ -25,6 +25,7 @@ class SearchContext:
     # this fraction over what it was after its first trial; None in a process that stays.
     retire_growth: float | None = None
     deadline: float | None = None  # time.monotonic() of the search's end (--timeout), in this process
+    first_result_by: float | None = None  # time.monotonic() by which a deadline's first trial should end
     trial_timeout: float | None = None  # seconds a trial may train (--trial-timeout)
     device: str = "cpu"  # what trains here ("cpu", "gpu", "tpu"): what a trial's cost is first assumed from
 

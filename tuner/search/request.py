@@ -33,6 +33,7 @@ class SearchRequest:
     # time.monotonic() at which the search ends (the command's start + timeout): one clock for
     # the parent and its workers on this machine, so data loading and start-up count too.
     deadline: float | None = None
+    started: float = field(default_factory=time.monotonic)  # the command's start, on that clock (kept by workers)
     checks: tuple[dict, ...] = ()  # the findings of the checks a new study ran first (`tuner.check`), recorded with it
 
     def __post_init__(self) -> None:

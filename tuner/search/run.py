@@ -66,12 +66,14 @@ def search_here(store: SearchStore, request: SearchRequest, observer: SearchObse
 
 
 def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObserver, data: SearchData) -> bool:
+    from tuner.search.budget import FIRST_RESULT_SECONDS
     from tuner.training.backend import configure
 
     setup = configure(request.precision, request.cache_dir)
     deadline = request.deadline
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
-                        request.max_failures, request.retire_growth, deadline, request.trial_timeout, setup["device"])
+                        request.max_failures, request.retire_growth, deadline, None if deadline is None else
+                        request.started + FIRST_RESULT_SECONDS, request.trial_timeout, setup["device"])
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
     engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)

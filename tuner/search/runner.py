@@ -124,8 +124,10 @@ class TrialRunner:
         measured = [m for t in trials if t.timings.get("threads") == threads and not (t.reason or "").startswith("stopped at")
                     and (m := costs.Measured.of(t.timings, t.epochs)) is not None]
         calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.macs)
-        left = None if ctx.deadline is None else ctx.deadline - time.monotonic()
-        return budget.plan(calibration, cost, asked, left, first=not any(t.ranks for t in trials))
+        now = time.monotonic()
+        left = None if ctx.deadline is None else ctx.deadline - now
+        first = ctx.first_result_by is not None and not any(t.ranks for t in trials)
+        return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""
