@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tests.conftest import TINY_SPACE, run_main
 from tuner.check import playbook
@@ -117,6 +118,38 @@ def test_learning_rates_far_below_the_range_test_s_are_warned_about(tiny):
     slow = _space({"learning_rate": {"type": "float", "low": 1e-8, "high": 1e-7, "log": True}, "batch_size": 64})
     finding = playbook.learning_rates(slow, {**reference, "learning_rate": 3e-8}, data, 0)
     assert finding.status is Status.WARN and finding.evidence.endswith(": outside the suggested range"), finding.evidence
+
+
+RATES = np.geomspace(1e-6, 1.0, 100)
+
+
+@pytest.mark.parametrize("losses, suggested", [
+    (np.r_[np.full(40, 2.3), np.linspace(2.3, 0.5, 30), np.linspace(0.5, 9.0, 30)], True),  # the usual dip
+    (np.linspace(0.694, 0.8, 100), False),  # rose from the start (a slow model's few steps)
+    (np.r_[0.694, 0.690, np.linspace(0.70, 0.9, 98)], False),  # lowest in the start-up: noise, not a fall
+    (np.r_[np.full(50, 2.3), np.full(50, 2.29)], False),  # fell by less than 2%: no range
+    (np.r_[np.full(6, 2.0), np.linspace(2.0, 1.0, 12), np.linspace(1.0, 5.0, 82)], True),  # early, still a range
+    (np.r_[np.full(6, 2.0), 0.0, np.full(93, 100.0)], False),  # lowest at step 6: a third of it is below the sweep
+    (np.full(100, 1.0), False),  # flat
+])
+def test_a_range_is_suggested_only_where_the_loss_fell(losses, suggested):
+    found = playbook.suggested_range(RATES, losses)
+    assert (found is not None) == suggested, found
+    if found is not None:
+        steepest, lowest, bottom, top = found
+        assert RATES[0] <= bottom < top <= lowest and steepest <= lowest
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(losses=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=120))
+def test_a_suggested_range_is_never_empty_nor_outside_the_sweep(losses):
+    rates = np.geomspace(1e-7, 10.0, len(losses))
+    found = playbook.suggested_range(rates, np.array(losses))
+    if found is not None:
+        steepest, lowest, bottom, top = found
+        assert rates[0] <= bottom < top <= lowest <= rates[-1] and rates[0] <= steepest <= lowest
+        first, least = losses[0], min(losses)
+        assert least < first  # it fell somewhere
 
 
 def test_the_augmentation_picture_and_the_mirroring_warning(tiny):

@@ -26,6 +26,7 @@ BASELINE_MIN_STEPS = 20  # fewer in the time: not judged
 SWEEP_SECONDS = 60.0  # the range test's steps, fewer and farther apart past this
 SWEEP_STEPS = 100  # the range test's learning rates, one step each
 SWEEP_SKIP = 5  # the sweep's first steps, left out of "where it falls fastest" (fastai leaves out 10 of 100)
+SWEEP_FALL = 0.02  # a loss that fell less than this fraction below its start fell at no rate (noise)
 SWEEP_WIDEN = 100.0  # the sweep reaches the space's lowest rate / this and its highest * this
 COSTLY = ("depth", "width", "head_units", "batch_size")  # the larger, the more memory and time
 
@@ -207,20 +208,35 @@ def learning_rates(space: Space, params: dict[str, Any], data: SearchData, seed:
     rates, losses = rates[finite], losses[finite]
     if not len(losses):
         return Finding("learning-rate range", Status.WARN, f"the loss was not finite at {start:.1e}, the lowest rate tried")
-    smooth = smoothed(losses)
-    lowest = int(np.argmin(smooth))
     swept = f"{len(rates)} steps from {rates[0]:.1e} to {rates[-1]:.1e}"
-    if lowest == 0:
-        return Finding("learning-rate range", Status.WARN, f"the loss fell at no rate tried ({swept})")
-    skip = min(SWEEP_SKIP, lowest - 1)  # the first differences are the average's start-up, not the loss's
-    steepest = skip + int(np.argmin(np.diff(smooth[skip:lowest + 1])))
-    top = rates[lowest] / 3
-    bottom = max(min(rates[steepest] / 10, top / 30), rates[0])
-    evidence = (f"the loss fell fastest at {rates[steepest]:.1e} and was lowest at {rates[lowest]:.1e} ({swept}); "
+    found = suggested_range(rates, losses)
+    if found is None:
+        return Finding("learning-rate range", Status.WARN, f"the loss fell at no rate tried ({swept}): no range "
+                                                           f"to suggest (a slow model may need more steps than fit)")
+    steepest, lowest, bottom, top = found
+    evidence = (f"the loss fell fastest at {steepest:.1e} and was lowest at {lowest:.1e} ({swept}); "
                 f"suggested {bottom:.1e} to {top:.1e}; the space's learning rates: {low:.1e} to {high:.1e}")
     if high < bottom or low > top:
         return Finding("learning-rate range", Status.WARN, evidence + ": outside the suggested range")
     return Finding("learning-rate range", Status.PASS, evidence)
+
+
+def suggested_range(rates: np.ndarray, losses: np.ndarray) -> tuple[float, float, float, float] | None:
+    """From a sweep's finite losses: the rates where the smoothed loss fell fastest and where it
+    was lowest, and the range suggested (a tenth of the first, at most a thirtieth of the top,
+    to a third of the second); None when it fell at no rate: its lowest lies in the average's
+    start-up (the first `SWEEP_SKIP` steps) or not `SWEEP_FALL` below where it began, or the
+    range would be empty."""
+    smooth = smoothed(losses)
+    lowest = int(np.argmin(smooth))
+    if lowest <= SWEEP_SKIP or smooth[0] - smooth[lowest] < SWEEP_FALL * abs(smooth[0]):
+        return None
+    steepest = SWEEP_SKIP + int(np.argmin(np.diff(smooth[SWEEP_SKIP:lowest + 1])))
+    top = rates[lowest] / 3
+    bottom = max(min(rates[steepest] / 10, top / 30), rates[0])
+    if bottom >= top:
+        return None
+    return float(rates[steepest]), float(rates[lowest]), float(bottom), float(top)
 
 
 def smoothed(losses: np.ndarray, beta: float = 0.9) -> np.ndarray:
