@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -92,6 +93,29 @@ def test_shuffled_labels_fail_the_baseline_while_one_batch_is_still_fitted(tiny)
     finding = playbook.baseline(reference, shuffled, 0)
     assert finding.status is Status.FAIL and "on blank inputs" in finding.evidence, finding.evidence
     assert playbook.one_batch(reference, shuffled, 0).status is Status.PASS
+
+
+@pytest.mark.parametrize("real, blank, taken, status, words", [
+    (0.694, 0.702, 30, Status.WARN, "only 30 of 100 steps fit in 30 s, too few to tell"),  # a slow photo model
+    (2.30, 2.31, 100, Status.FAIL, "the images tell the model nothing"),  # every step ran: evidence
+    (0.30, 2.30, 30, Status.PASS, "(ratio 0.13)"),  # learned in few steps: passes as before
+    (2.30, 2.31, 12, Status.WARN, "only 12 fit in 30 s, too few to judge"),
+    (3.00, 2.30, 30, Status.FAIL, "worse than predicting the class priors"),  # diverging is evidence at any count
+    (math.nan, 2.30, 100, Status.FAIL, "training diverged"),
+    (2.20, 2.30, 100, Status.WARN, "(ratio 0.96)"),
+])
+def test_the_baseline_fails_on_the_images_only_after_every_step_asked(real, blank, taken, status, words):
+    finding = playbook.judge_baseline(real, blank, taken, 100, 32)
+    assert finding.status is status and words in finding.evidence, finding.evidence
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(real=st.floats(0.0, 50.0), blank=st.floats(0.0, 50.0), taken=st.integers(0, 200), asked=st.integers(1, 200))
+def test_a_baseline_cut_short_never_blames_the_labels(real, blank, taken, asked):
+    finding = playbook.judge_baseline(real, blank, min(taken, asked), asked, 64)
+    if min(taken, asked) < asked:
+        assert "tell the model nothing" not in finding.evidence
+    assert finding.status is not Status.PASS or real < blank
 
 
 def test_one_batch_not_fitted_fails(tiny):
