@@ -105,12 +105,23 @@ def test_the_rate_is_the_one_measured_on_trials_nearest_in_cost():
 
 @pytest.mark.parametrize("timings, epochs", [
     ({}, 5),  # a trial of an older version: no cost recorded
-    ({"macs": 1e6, "batch_size": 64, "steps": 10, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 1),
+    ({"macs": 1e6, "batch_size": 64, "steps": 10, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 0),
     ({"macs": 1e6, "batch_size": 64, "steps": 0, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 3),
 ])
 def test_trials_that_cannot_say_their_rate_are_not_measurements(timings, epochs):
-    # One epoch is all compile; no steps is no rate.
+    # No epoch, or no steps, is no rate.
     assert Measured.of(timings, epochs) is None
+
+
+def test_a_one_epoch_trial_calibrates_with_its_compile_until_a_longer_one_ran():
+    """A deadline's first trial is often one epoch (a photo model's first minute): its epoch,
+    compile included, is the estimate's upper bound until a trial of more epochs says better."""
+    start = prior("cpu", 2)
+    slow = Calibration(start.step_seconds, 4 * start.mac_seconds, 3.0)  # depthwise convolutions: 4x the prior
+    one = _measured(slow, 2e8, 32, epochs=1)
+    assert one.with_compile and calibrate(start, [one]).mac_seconds == pytest.approx(slow.mac_seconds)
+    longer = _measured(Calibration(start.step_seconds, 3 * start.mac_seconds, 3.0), 2e8, 32, epochs=3)
+    assert calibrate(start, [one, longer]).mac_seconds == pytest.approx(3 * start.mac_seconds)
 
 
 def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():

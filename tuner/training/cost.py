@@ -121,16 +121,20 @@ class Measured:
     fixed_seconds: float
     val_images: float = 0.0
     validation_seconds: float = 0.0  # an epoch's
+    # Of a one-epoch trial: its step counts the compile, an upper bound. Such a trial is often the
+    # only one a deadline's first minute holds (`tuner.search.budget`), so it counts until a
+    # trial of more epochs has run.
+    with_compile: bool = False
 
     @classmethod
     def of(cls, timings: dict[str, float], epochs: int) -> "Measured | None":
         needed = ("macs", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
-        if epochs < 2 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
+        if epochs < 1 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
             return None
         epoch, validation = timings["epoch_seconds"], timings.get("predict_seconds", 0.0)
         fixed = timings["total_seconds"] - epochs * epoch - validation
         return cls(timings["macs"], int(timings["batch_size"]), epoch / timings["steps"], max(fixed, 0.0),
-                   timings.get("val_images", 0.0), validation / epochs)
+                   timings.get("val_images", 0.0), validation / epochs, epochs < 2)
 
 
 def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
@@ -139,6 +143,7 @@ def calibrate(start: Calibration | None, measured: Iterable[Measured], work: flo
     scale, to `work` (the proposal's): a CPU does more multiply-adds a second on a large model
     than on a small one (1.0e-10 s each at 18M an image, 6.5e-11 at 116M; BENCHMARKS.md)."""
     points = [m for m in measured if m.macs > 0]
+    points = [m for m in points if not m.with_compile] or points
     if not points:
         return start
     step = start.step_seconds if start is not None else 0.0
