@@ -52,3 +52,34 @@ def test_checks_are_recorded_with_the_study_and_shown_by_the_report(checking, re
     assert "check before the first trial" in page and "input-independent baseline" in page
     assert "its images hashed once more by the checks before the first trial" in page  # that read is said too
     assert checks[0]["evidence"].replace("'", "&#39;") in page
+
+
+def test_checks_in_their_own_process_pass_on_each_finding_as_it_comes(tiny_space, results):
+    """Workers will train, so the checks run in a process of their own; the view still gets each
+    finding when it is found (the data audit's seconds before the training checks' end), not all
+    of them at the end."""
+    import time
+
+    from tuner.search.checks import run_first_checks
+    from tuner.search.request import SearchRequest
+
+    seen: list[tuple[float, str]] = []
+    request = SearchRequest(tiny_space, "study", 1, cache_dir=results / "cache", jobs=2, isolate=True)
+    findings = run_first_checks(request, lambda f: seen.append((time.monotonic(), f.check)))
+    assert [check for _, check in seen] == [f.check for f in findings] and len(findings) == 12
+    first_audit, last = seen[0][0], seen[-1][0]
+    assert last - first_audit > 1.0  # at least the checks' Keras import lies between
+
+
+def test_a_search_with_checks_and_workers_runs_and_records_them(checking, results, capsys):
+    """The default on TensorFlow: the checks in their own process, the two workers started once the
+    cost check has reported, released when the checks pass."""
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--epochs", "1", "--seed", "0",
+                               "--results-dir", str(results), "--no-ensemble"], capsys)
+    assert code == 0, err
+    assert "12 checks: 12 pass, 0 warn, 0 fail" in out and "2 worker processes" in out
+    store = SearchStore(None, results)
+    assert len(store.studies.checks("tiny_digits")) == 12
+    assert sum(t.finished for t in store.trials.all("tiny_digits")) == 2
+    logs = sorted(p.name for p in (store.artifacts.study_dir("tiny_digits") / "logs").iterdir())
+    assert logs == ["worker-0.log", "worker-1.log"]

@@ -8,7 +8,10 @@ import os
 import signal
 import pytest
 
+from tuner.check import COST_CHECK, Finding, Status
 from tuner.errors import UserError
+from tuner.search.early import EarlyWorkers
+from tuner.search.pool.jobs import ONE_WORKER_MACS
 from tuner.search.observer import QuietObserver
 from tuner.search.request import SearchRequest
 from tuner.search.run import run_search
@@ -91,6 +94,51 @@ def test_a_killed_worker_is_replaced_and_costs_its_trial_only(tiny_space, result
     assert len(failed) == 1 and "worker process ended" in failed[0].reason
     assert any("worker 0 ended unexpectedly" in note for note in seen.notes)
     assert worker_starts(store) == 2
+
+
+def _cost(macs: float) -> Finding:
+    return Finding(COST_CHECK, Status.PASS, "measured", {"macs": macs, "accelerator": 0.0})
+
+
+def test_workers_started_during_the_checks_search_with_the_final_request(tiny_space, results):
+    """Spawned once the cost check reported (asked for one trial), released with the request as the
+    search finally has it (three trials, the checks' findings): the study gets three."""
+    store, seen = SearchStore(None, results, create=True), Recorder()
+    early = EarlyWorkers(store, request_for(tiny_space, store, 1, jobs=2), jobs_fixed=True)
+    early.found(Finding("loss at initialization", Status.PASS, "2.303"))
+    assert early.spawner is None  # only the cost decides
+    early.found(_cost(1e5))
+    assert early.spawner is not None and len(early.spawner.ready) == 2
+    checks = (_cost(1e5).to_dict(),)
+    final = early.final(request_for(tiny_space, store, 3, jobs=2, checks=checks), list(checks))
+    run_search(store, final, seen, early.spawner)
+    early.close()
+    assert sum(t.finished for t in store.trials.all("study")) == 3
+    assert worker_starts(store) == 2 and store.studies.checks("study") == list(checks)
+
+
+def test_workers_started_during_checks_that_then_fail_leave_nothing(tiny_space, results):
+    store = SearchStore(None, results, create=True)
+    early = EarlyWorkers(store, request_for(tiny_space, store, 1, jobs=2), jobs_fixed=True)
+    early.found(_cost(1e5))
+    processes = [launch.process for launch in early.spawner.ready]
+    early.close()
+    early.close()  # twice, as a failed search's cleanup may
+    assert not any(p.is_alive() for p in processes)
+    assert not store.artifacts.study_dir("study").exists() and store.studies.names() == []
+
+
+@pytest.mark.parametrize("macs, jobs", [(1e5, 2), (ONE_WORKER_MACS * 4, 1)])
+def test_the_cost_check_sizes_the_workers_started_early(tiny_space, results, monkeypatch, macs, jobs):
+    monkeypatch.setattr("tuner.search.pool.jobs.usable_cores", lambda: 2)
+    store = SearchStore(None, results, create=True)
+    early = EarlyWorkers(store, request_for(tiny_space, store, 1, jobs=2, isolate=True), jobs_fixed=False)
+    early.found(_cost(macs))
+    try:
+        assert len(early.spawner.ready) == jobs
+        assert early.final(request_for(tiny_space, store, 1, jobs=2), []).jobs == jobs  # as started, not recounted
+    finally:
+        early.close()
 
 
 def test_keras_tuner_refuses_several_jobs(tiny_space, results):

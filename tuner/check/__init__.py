@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Callable
 
 from tuner.check.audit import Splits, audit
-from tuner.check.findings import Finding, Status, failed, first_line
+from tuner.check.findings import COST_CHECK, Finding, Status, failed, first_line
 from tuner.check.preview import Writer, augmentation
 from tuner.data import SearchData, load_all_splits
 from tuner.space.schema import Space
 
-__all__ = ["Finding", "Status", "failed", "run_checks"]
+__all__ = ["COST_CHECK", "Finding", "Status", "failed", "run_checks"]
 
 
 def load_splits(space: Space, data_path: Path | None, cache_dir: Path) -> tuple[SearchData, Splits]:
@@ -53,7 +53,7 @@ def run_checks(space: Space, data_path: Path | None, cache_dir: Path, *, memory_
     del splits  # the test images: hashed, no longer needed
     _start_keras(cache_dir)
     seed, reference = space.training.seed, playbook.reference_params(space)
-    keep(_guarded("cost of a trial", lambda: playbook.trial_cost(reference, data)))
+    keep(_guarded(COST_CHECK, lambda: playbook.trial_cost(reference, data)))
     for name, check in (("loss at initialization", playbook.initialization),
                         ("input-independent baseline", playbook.baseline), ("overfit one batch", playbook.one_batch)):
         keep(_guarded(name, lambda: check(reference, data, seed)))

@@ -8,6 +8,9 @@ from enum import Enum
 from typing import Any
 
 
+COST_CHECK = "cost of a trial"  # the check whose figures size a search (`tuner.search.pool.jobs`)
+
+
 class Status(str, Enum):
     PASS = "pass"
     WARN = "warn"

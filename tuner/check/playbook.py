@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tuner.check.findings import Finding, Status, first_line
+from tuner.check.findings import COST_CHECK, Finding, Status, first_line
 from tuner.data import SearchData
 from tuner.space.params import PARAMETERS
 from tuner.space.schema import CategoricalParam, FloatParam, IntParam, Space
@@ -73,14 +73,14 @@ def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
     what = f"{cost.macs / 1e6:.2f}M multiply-adds an image, {cost.weights:,} weights"
     calibration = prior(device, threads)
     if calibration is None:
-        return Finding("cost of a trial", Status.PASS, f"the reference configuration: {what}; on {device}", figures)
+        return Finding(COST_CHECK, Status.PASS, f"the reference configuration: {what}; on {device}", figures)
     epoch = calibration.epoch_seconds(cost)
     evidence = (f"the reference configuration: {what}; about {duration(epoch)} an epoch of {len(data.x_train):,} "
                 f"images with {plural(threads, 'CPU thread')} (estimated; the search measures its own)")
     if epoch > SLOW_EPOCH_SECONDS:
-        return Finding("cost of a trial", Status.WARN, f"{evidence}: a search here holds few trials; consider "
+        return Finding(COST_CHECK, Status.WARN, f"{evidence}: a search here holds few trials; consider "
                        f"training.max_train_samples, a smaller space, or a GPU", figures)
-    return Finding("cost of a trial", Status.PASS, evidence, figures)
+    return Finding(COST_CHECK, Status.PASS, evidence, figures)
 
 
 def corners(space: Space, reference: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:

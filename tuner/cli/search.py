@@ -71,7 +71,8 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     """Search a space: `tune search --space cifar10 --trials 50`."""
     from tuner import config, interrupts
     from tuner.errors import Interrupted
-    from tuner.search.pool.jobs import check_jobs, default_jobs, reference_cost
+    from tuner.search.early import EarlyWorkers
+    from tuner.search.pool.jobs import check_jobs, default_jobs
     from tuner.keras_backend import require_backend, selected_backend
     from tuner.search.engines import budget_pruner, check_choice
     from tuner.paths import check_study_name
@@ -103,16 +104,17 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.artifacts.check_writable(name)
     new = name not in store.studies.names()
-    if check and new:
-        request = replace(request, checks=tuple(f.to_dict() for f in _first_checks(request, terminal)))
-    if jobs_given is None:  # by what a trial of this space costs, once the checks have counted it
-        recorded = list(request.checks) if new else store.studies.checks(name)
-        request = replace(request, jobs=check_jobs(default_jobs(engine, reference_cost(recorded))))
+    early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
+        if check and new:
+            request = replace(request, checks=tuple(f.to_dict() for f in _first_checks(request, terminal, early.found)))
+        request = early.final(request, list(request.checks) if new else store.studies.checks(name))
         with view:
-            run_search(store, request, view)
+            run_search(store, request, view, early.spawner)
     except KeyboardInterrupt as e:
         raise Interrupted(interrupts.cause(e)) from None
+    finally:
+        early.close()
     if view.live is None and view.board is not None:
         terminal.print_board(view.board)
     if ensemble:
@@ -120,7 +122,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
         app.evaluation(store, name, data, refit=refit)
 
 
-def _first_checks(request, terminal) -> list:
+def _first_checks(request, terminal, on_finding) -> list:
     """The checks of `tune check`, shown as they come; a failed one stops the search (nothing is created)."""
     from tuner.check import failed
     from tuner.search.checks import run_first_checks
@@ -128,7 +130,7 @@ def _first_checks(request, terminal) -> list:
 
     terminal.info(f"checking space {request.space.name} and its data before the first trial (--no-check skips)")
     with CheckView(terminal) as view:
-        findings = run_first_checks(request, view.found)
+        findings = run_first_checks(request, lambda f: (view.found(f), on_finding(f)))
     if failures := failed(findings):
         raise SearchStopped(f"check failed: {failures[0].check}: {failures[0].evidence}; nothing was searched "
                             f"(`tune check --help` says what each check does; --no-check skips them)")

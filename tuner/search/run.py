@@ -10,27 +10,52 @@ from tuner.errors import UserError
 from tuner.interrupts import catching_ctrl_c
 from tuner.search.context import SearchContext
 from tuner.search.observer import SearchObserver
+from tuner.search.pool.spawner import Spawner
 from tuner.search.request import SearchRequest, study_meta
 from tuner.search.loop import run_trials
 from tuner.search.runner import TrialRunner, fail_own_trials
 from tuner.store import SearchStore
 
 
-def run_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> None:
+def run_search(store: SearchStore, request: SearchRequest, observer: SearchObserver,
+               spawner: Spawner | None = None) -> None:
     """Run (or resume) the study until it has `n_trials` finished trials, in this process or in
-    worker processes. Raises UserError for bad input and SearchStopped for a fatal condition."""
-    check_choice(request.engine, request.sampler, request.pruner)
-    if request.jobs > 1 and request.engine == "keras-tuner":
-        raise UserError("keras-tuner keeps its oracle in one process: --jobs needs --engine optuna")
-    if request.jobs == 1 and not request.isolate:
+    worker processes (`spawner`'s, if they were started ahead: `start_workers`). Raises
+    UserError for bad input and SearchStopped for a fatal condition."""
+    check_request(request)
+    if not in_workers(request):
         with catching_ctrl_c():
             search_here(store, request, observer)
         return
     from tuner.search.pool.supervisor import run_workers
 
+    spawner = spawner or Spawner(store, request, search_here, warm_up)
+    spawner.adopt(request)
     open_search(store, request, observer)  # bad data or a mismatched study fail here, once
     with catching_ctrl_c():
-        run_workers(store, request, observer, search_here, warm_up)
+        run_workers(store, request, observer, spawner)
+
+
+def check_request(request: SearchRequest) -> None:
+    check_choice(request.engine, request.sampler, request.pruner)
+    if request.jobs > 1 and request.engine == "keras-tuner":
+        raise UserError("keras-tuner keeps its oracle in one process: --jobs needs --engine optuna")
+
+
+def in_workers(request: SearchRequest) -> bool:
+    return request.jobs > 1 or request.isolate
+
+
+def start_workers(store: SearchStore, request: SearchRequest) -> Spawner | None:
+    """The search's worker processes, spawned now so that their imports overlap other work (the
+    checks' training); None if it trains in this process. The caller closes the spawner if the
+    search does not start (its workers leave nothing behind)."""
+    check_request(request)
+    if not in_workers(request):
+        return None
+    spawner = Spawner(store, request, search_here, warm_up)
+    spawner.prepare()
+    return spawner
 
 
 def open_search(store: SearchStore, request: SearchRequest, observer: SearchObserver) -> SearchData:

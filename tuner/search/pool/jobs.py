@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tuner.check.findings import COST_CHECK
 from tuner.config import usable_cores
 from tuner.errors import UserError
 
@@ -40,4 +41,4 @@ def default_jobs(engine: str, reference: dict[str, float] | None = None) -> int:
 
 def reference_cost(findings: list[dict]) -> dict[str, float] | None:
     """The cost check's figures among a study's recorded findings (`tuner.check`), if it has them."""
-    return next((f.get("figures") for f in findings if f.get("check") == "cost of a trial" and f.get("figures")), None)
+    return next((f.get("figures") for f in findings if f.get("check") == COST_CHECK and f.get("figures")), None)

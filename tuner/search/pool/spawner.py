@@ -1,5 +1,7 @@
 """Starting worker processes: each is spawned with its own seed, log file and pipes, then waits,
-its imports done, for the parent's go (the search's remaining time)."""
+its imports done, for the parent's go (its request as the search finally has it, and the
+search's remaining time). Workers can be spawned before the search starts (`prepare`, while the
+checks run), so their imports overlap that work."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tuner.search.request import SearchRequest
 from tuner.store import SearchStore
 
 SEED_STRIDE = 1_000_003  # between workers' sampler seeds
+RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 
 
 @dataclass
@@ -28,10 +31,10 @@ class Launch:
     go: Connection
     inbox: Connection
 
-    def release(self, remaining: float | None) -> None:
-        """Let it search, for `remaining` seconds at most (None: no deadline)."""
+    def release(self, request: SearchRequest, remaining: float | None) -> None:
+        """Let it search `request`, for `remaining` seconds at most (None: no deadline)."""
         try:
-            self.go.send(remaining)
+            self.go.send((request, remaining))
         except OSError:
             pass  # it died meanwhile: the supervisor's reaping reports it and starts another
         self.go.close()
@@ -46,22 +49,36 @@ class Launch:
 class Spawner:
     """Spawns workers numbered in start order, and with --isolate keeps one standby ready."""
 
-    def __init__(self, store: SearchStore, request: SearchRequest, target: Target, warm_up: WarmUp,
-                 retire_growth: float):
+    def __init__(self, store: SearchStore, request: SearchRequest, target: Target, warm_up: WarmUp):
         self.store, self.request, self.target, self.warm_up = store, request, target, warm_up
-        self.retire_growth = retire_growth
+        self.retire_growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
         self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
         self.started = 0
+        self.ready: list[Launch] = []  # spawned ahead by `prepare`, oldest first
         self.standby: Launch | None = None
 
+    def prepare(self) -> None:
+        """Spawn the search's workers now; `take` hands them out first."""
+        self.ready += [self.spawn() for _ in range(self.request.jobs)]
+
+    def adopt(self, request: SearchRequest) -> None:
+        """The search's request as it finally is (the checks' findings added), sent with each go. How
+        the workers were started (their share of the machine, the engine they imported) stays."""
+        if (request.jobs, request.engine) != (self.request.jobs, self.request.engine):
+            raise ValueError("workers spawned ahead were started for other jobs or another engine")
+        self.request = request
+
     def take(self) -> Launch:
-        """The standby if it is alive, else a new worker."""
-        launch, self.standby = self.standby, None
-        if launch is not None and launch.process.is_alive():
-            return launch
-        if launch is not None:
+        """A worker spawned ahead or the standby if alive, else a new worker."""
+        while self.ready or self.standby is not None:
+            launch, self.standby = (self.ready.pop(0), self.standby) if self.ready else (self.standby, None)
+            if launch.process.is_alive():
+                return launch
             launch.inbox.close()
         return self.spawn()
+
+    def release(self, launch: Launch, remaining: float | None) -> None:
+        launch.release(self.worker_request(launch.number), remaining)
 
     def keep_standby(self) -> None:
         """With --isolate a standby is always ready. It holds about 300 MiB of its own
@@ -72,18 +89,21 @@ class Spawner:
             self.standby = self.spawn()
 
     def close(self) -> None:
-        if self.standby is not None:
-            self.standby.discard()
-            self.standby = None
+        """End the workers that never got their go (idempotent)."""
+        for launch in self.ready + ([self.standby] if self.standby is not None else []):
+            launch.discard()
+        self.ready, self.standby = [], None
 
-    def spawn(self) -> Launch:
-        number, self.started = self.started, self.started + 1
+    def worker_request(self, number: int) -> SearchRequest:
         # Workers started together see the same number of trials in the study, from which the
         # Optuna engine offsets its seed: without a stride of their own they would propose alike.
         seed = None if self.request.seed is None else (self.request.seed + SEED_STRIDE * number) % 2**32
-        request = dataclasses.replace(self.request, retire_growth=self.retire_growth, jobs=1, isolate=False, seed=seed)
+        return dataclasses.replace(self.request, retire_growth=self.retire_growth, jobs=1, isolate=False, seed=seed)
+
+    def spawn(self) -> Launch:
+        number, self.started = self.started, self.started + 1
         spec = WorkerSpec(self.target, self.warm_up, (self.store.url, self.store.results_dir, self.store.db.heartbeat),
-                          request, number, self.request.jobs, os.getpid(), self.log_path(number))
+                          self.worker_request(number), number, self.request.jobs, os.getpid(), self.log_path(number))
         receive, go = self.mp.Pipe(duplex=False)
         inbox, outbox = self.mp.Pipe(duplex=False)
         process = self.mp.Process(target=worker_main, name=f"tune-worker-{number}", daemon=True,

@@ -3,7 +3,7 @@
 `--jobs N` runs N worker processes on one study at once. They cooperate through the store
 exactly as workers on several machines do, so on one GPU one trial compiles while another
 trains. A worker also retires, and a fresh process takes its slot, once its resident memory
-grew by `RETIRE_GROWTH` over what it was after its first trial: TensorFlow keeps every traced
+grew by `RETIRE_GROWTH` (`spawner`) over what it was after its first trial: TensorFlow keeps every traced
 trial's graphs for the life of its process (tensorflow/tensorflow#61791), so on that backend
 even one job trains in a worker. A worker that dies (out of host memory, a crash in native
 code) costs its running trial only; another takes its place.
@@ -29,21 +29,18 @@ from tuner.search.observer import SearchObserver
 from tuner.search.pool.inboxes import Inboxes
 from tuner.search.pool.messages import ExitReport, ExitStatus, Kind, Report, deliver
 from tuner.search.pool.spawner import Spawner
-from tuner.search.pool.worker import Target, WarmUp
 from tuner.search.request import SearchRequest
 from tuner.search.runner import fail_own_trials
 from tuner.store import SearchStore
 
-RETIRE_GROWTH = 0.15  # memory growth (fraction) after which a worker is replaced
 STOP_WAIT_SECONDS = 30.0  # after a second Ctrl-C: time for workers to record their trial
 POLL_SECONDS = 0.5
 
 
-def run_workers(store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
-                warm_up: WarmUp) -> None:
-    """Run `target` in `request.jobs` worker processes until the study is done. Raises
+def run_workers(store: SearchStore, request: SearchRequest, observer: SearchObserver, spawner: Spawner) -> None:
+    """Run the spawner's target in `request.jobs` worker processes until the study is done. Raises
     KeyboardInterrupt after Ctrl-C, SearchStopped or UserError as a worker reported it."""
-    Supervisor(store, request, observer, target, warm_up).run()
+    Supervisor(store, request, observer, spawner).run()
 
 
 class CrashCount:
@@ -66,11 +63,8 @@ class Supervisor:
     """Keeps `jobs` workers running until the study is done: replaces the ones that retire or
     die, stops them all on a fatal report or a signal, and fails what they left running."""
 
-    def __init__(self, store: SearchStore, request: SearchRequest, observer: SearchObserver, target: Target,
-                 warm_up: WarmUp):
-        self.store, self.request, self.observer = store, request, observer
-        growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
-        self.spawner = Spawner(store, request, target, warm_up, growth)
+    def __init__(self, store: SearchStore, request: SearchRequest, observer: SearchObserver, spawner: Spawner):
+        self.store, self.request, self.observer, self.spawner = store, request, observer, spawner
         self.inboxes = Inboxes(self._dispatch)
         self.workers: dict[int, Any] = {}  # worker number -> its running process
         self.reports: dict[int, ExitReport] = {}  # worker -> how it said it ended
@@ -116,7 +110,7 @@ class Supervisor:
         launch = self.spawner.take()
         self.inboxes.add(launch.number, launch.inbox)
         # Its timeout: the search's deadline counts from the parent's start.
-        launch.release(None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0))
+        self.spawner.release(launch, None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0))
         self.workers[launch.number] = launch.process
         self.pids.add(launch.process.pid)
         if self._may_continue():

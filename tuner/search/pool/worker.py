@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from tuner import config, interrupts
 from tuner.errors import SearchStopped, UserError, describe_fault
@@ -33,7 +34,7 @@ class WorkerSpec:
     target: Target
     warm_up: WarmUp
     storage: tuple[str, Path, bool]  # SearchStore's url, results folder, heartbeat
-    request: SearchRequest
+    request: SearchRequest  # as far as known at its start: its go brings the final one
     worker: int  # its number, in start order
     jobs: int  # how many share the machine
     parent: int  # the parent's pid
@@ -41,19 +42,23 @@ class WorkerSpec:
 
 
 def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
-    """Get ready, wait for `go` (the search's remaining time), search, report how it ended."""
+    """Get ready, wait for `go` (its request and the search's remaining time), search, report how
+    it ended."""
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
-    _log_to(spec.log_path)
+    held = _hold_log()
     _exit_with(spec.parent)
     config.share_machine(spec.jobs)
-    spec.warm_up(spec.request)
     try:
-        timeout = go.recv()
+        spec.warm_up(spec.request)
+        request, timeout = go.recv()
     except EOFError:
-        return  # not needed after all
+        return  # not needed after all (a check failed): it leaves no log
+    except BaseException:
+        _log_to(spec.log_path, held)  # why its warm-up failed
+        raise
+    _log_to(spec.log_path, held)
     # The parent's deadline on the machine's one monotonic clock; what is left of it, as sent.
-    request = dataclasses.replace(spec.request, timeout=timeout,
-                                  deadline=None if timeout is None else time.monotonic() + timeout)
+    request = dataclasses.replace(request, timeout=timeout, deadline=None if timeout is None else time.monotonic() + timeout)
     os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     forward = Forward(outbox, spec.worker)
     forward.send(Kind.EXIT, _search(spec, request, forward))
@@ -82,11 +87,23 @@ def _search(spec: WorkerSpec, request: SearchRequest, forward: Forward) -> ExitR
         return ExitReport(ExitStatus.STOPPED, fault) if fault else ExitReport(ExitStatus.CRASHED, traceback.format_exc())
 
 
-def _log_to(path: Path) -> None:
-    """The worker's stderr (backend warnings, tracebacks) goes to a log file: in the terminal it
-    would tear the parent's live view."""
+def _hold_log() -> Any:
+    """Until its go, the worker's stderr goes to an unnamed file: a worker spawned while the checks
+    run and never released (a check failed) leaves nothing in the results folder."""
+    held = tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)
+    return held
+
+
+def _log_to(path: Path, held: Any) -> None:
+    """The worker's stderr (backend warnings, tracebacks) goes to a log file, beginning with what
+    it held before its go: in the terminal it would tear the parent's live view."""
+    sys.stderr.flush()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)  # never through a link
+    held.seek(0)
+    os.write(fd, held.read())
+    held.close()
     os.dup2(fd, 2)
     os.close(fd)
 
