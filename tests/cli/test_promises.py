@@ -22,29 +22,39 @@ def _search(results: Path, capsys, *extra: str, study: str = "p", trials: int = 
                      "--results-dir", str(results), "--no-ensemble", "--jobs", "1", "--in-process", *extra], capsys)
 
 
-def test_timeout_starts_no_trial_after_it(tmp_path, capsys, monkeypatch):
+def _recorded_requests(monkeypatch) -> list:
+    """The requests the command makes (the first, and its copies with the checks or jobs added)."""
+    from tuner.search.request import SearchRequest
+
+    made, made_as = [], SearchRequest.__post_init__
+
+    def recorded(self) -> None:  # on the class itself: the requests still pickle for the workers
+        made_as(self)
+        made.append(self)
+
+    monkeypatch.setattr(SearchRequest, "__post_init__", recorded)
+    return made
+
+
+@pytest.mark.parametrize("where, timeout", [(("--jobs", "1", "--in-process"), "5"), (("--jobs", "2"), "20")])
+def test_timeout_starts_no_trial_after_it(tmp_path, capsys, monkeypatch, where, timeout):
+    """In this process, or in workers that took seconds to import Keras after the command started:
+    the deadline is the command's start plus --timeout for every one of them."""
     import datetime
     import time
 
     import keras  # noqa: F401  imported first: the deadline counts the command's start-up too
 
-    from tuner.search.request import SearchRequest
-
-    made = []
-
-    class Recorded(SearchRequest):  # the request the command made, for its deadline
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            made.append(self)
-
-    monkeypatch.setattr("tuner.search.request.SearchRequest", Recorded)
-    code, out, err = _search(tmp_path, capsys, "--timeout", "5", "--seed", "0", trials=50)
+    made = _recorded_requests(monkeypatch)
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "p", "--trials", "200", "--epochs", "1",
+                               "--results-dir", str(tmp_path), "--no-ensemble", *where, "--timeout", timeout,
+                               "--seed", "0"], capsys)
     assert code == 0, err
-    (request,) = made
-    deadline = datetime.datetime.fromtimestamp(request.deadline + time.time() - time.monotonic())
+    assert len({r.deadline for r in made}) == 1  # copies keep the command's deadline
+    deadline = datetime.datetime.fromtimestamp(made[0].deadline + time.time() - time.monotonic())
     trials = SearchStore(None, tmp_path).trials.all("p")
-    assert 1 <= len(trials) < 50 and all(t.finished for t in trials)  # the ones running at the deadline end too
-    assert all(t.started < deadline for t in trials)  # none started after it
+    assert 1 <= len(trials) < 200 and all(t.finished for t in trials)  # the ones running at the deadline end too
+    assert all(t.started < deadline for t in trials), [(t.started, deadline) for t in trials]  # none started after it
 
 
 @pytest.mark.parametrize("jobs", ["--jobs=2"])  # in one process: tests/search/test_runner.py (fast)

@@ -1,6 +1,6 @@
 """Starting worker processes: each is spawned with its own seed, log file and pipes, then waits,
-its imports done, for the parent's go (its request as the search finally has it, and the
-search's remaining time). Workers can be spawned before the search starts (`prepare`, while the
+its imports done, for the parent's go (its request as the search finally has it, the
+search's deadline with it). Workers can be spawned before the search starts (`prepare`, while the
 checks run), so their imports overlap that work."""
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ class Launch:
     go: Connection
     inbox: Connection
 
-    def release(self, request: SearchRequest, remaining: float | None) -> None:
-        """Let it search `request`, for `remaining` seconds at most (None: no deadline)."""
+    def release(self, request: SearchRequest) -> None:
+        """Let it search `request`, until its deadline: the parent's, on the machine's one
+        monotonic clock (a worker still importing when released must not count from its end)."""
         try:
-            self.go.send((request, remaining))
+            self.go.send(request)
         except OSError:
             pass  # it died meanwhile: the supervisor's reaping reports it and starts another
         self.go.close()
@@ -77,8 +78,8 @@ class Spawner:
             launch.inbox.close()
         return self.spawn()
 
-    def release(self, launch: Launch, remaining: float | None) -> None:
-        launch.release(self.worker_request(launch.number), remaining)
+    def release(self, launch: Launch) -> None:
+        launch.release(self.worker_request(launch.number))
 
     def keep_standby(self) -> None:
         """With --isolate a standby is always ready. It holds about 300 MiB of its own

@@ -109,8 +109,7 @@ class Supervisor:
     def _start(self) -> None:
         launch = self.spawner.take()
         self.inboxes.add(launch.number, launch.inbox)
-        # Its timeout: the search's deadline counts from the parent's start.
-        self.spawner.release(launch, None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0))
+        self.spawner.release(launch)
         self.workers[launch.number] = launch.process
         self.pids.add(launch.process.pid)
         if self._may_continue():

@@ -42,23 +42,25 @@ class WorkerSpec:
 
 
 def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
-    """Get ready, wait for `go` (its request and the search's remaining time), search, report how
-    it ended."""
+    """Get ready, wait for `go` (its request, the search's deadline in it), search, report how it
+    ended."""
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
     held = _hold_log()
     _exit_with(spec.parent)
     config.share_machine(spec.jobs)
     try:
         spec.warm_up(spec.request)
-        request, timeout = go.recv()
+        request = go.recv()
     except EOFError:
         return  # not needed after all (a check failed): it leaves no log
     except BaseException:
         _log_to(spec.log_path, held)  # why its warm-up failed
         raise
     _log_to(spec.log_path, held)
-    # The parent's deadline on the machine's one monotonic clock; what is left of it, as sent.
-    request = dataclasses.replace(request, timeout=timeout, deadline=None if timeout is None else time.monotonic() + timeout)
+    # The parent's deadline stands, on the machine's one monotonic clock (its start counted, and
+    # this worker's imports); the timeout is what is left of it now.
+    if request.deadline is not None:
+        request = dataclasses.replace(request, timeout=max(request.deadline - time.monotonic(), 0.0))
     os.write(2, f"--- worker pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     forward = Forward(outbox, spec.worker)
     forward.send(Kind.EXIT, _search(spec, request, forward))
