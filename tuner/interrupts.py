@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from typing import Any, Iterator
 
 _requested = threading.Event()
@@ -139,3 +140,37 @@ def catching_ctrl_c() -> Iterator[None]:
         signal.signal(STOP_NOW, previous_stop)
         _requested.clear()
 
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this helper process (a worker, the checks' process) within a second of its parent's end:
+    a parent killed, or one that left through `_exit_now`, runs no cleanup that would end it, and
+    an orphan would hold its memory (800 MiB with TensorFlow) for as long as it runs."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def starting_own_group() -> Iterator[None]:
+    """Around starting a helper process that puts itself in a process group of its own
+    (`own_group`): it inherits SIGINT ignored until then. A terminal's Ctrl-C that reached one
+    mid-start-up, still in the terminal's group, killed it with a fatal error on the terminal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def own_group() -> None:
+    """In a helper process: a process group of its own, so that a terminal's Ctrl-C reaches its
+    parent only (which passes it on, or ends it), and Ctrl-C as Python's KeyboardInterrupt again."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -83,3 +83,15 @@ def test_a_search_with_checks_and_workers_runs_and_records_them(checking, result
     assert sum(t.finished for t in store.trials.all("tiny_digits")) == 2
     logs = sorted(p.name for p in (store.artifacts.study_dir("tiny_digits") / "logs").iterdir())
     assert logs == ["worker-0.log", "worker-1.log"]
+
+
+@pytest.mark.parametrize("where", [("--jobs", "1", "--in-process"), ("--jobs", "2")])
+def test_checks_that_outlast_the_timeout_stop_the_search_there(checking, results, capsys, where):
+    """The checks count toward --timeout: past it they stop (their process ended, or after the
+    finding at hand in this process), with one line; nothing is searched or created."""
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--timeout", "2",
+                               "--results-dir", str(results), *where], capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("error: --timeout 2 s passed during the checks before the first trial (") and \
+        "nothing was searched" in err, err
+    assert SearchStore(None, results).studies.names() == []

@@ -183,3 +183,38 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     (failed,) = [t for t in store.trials.all("w") if t.number == trial.number]
     assert failed.state == "failed" and failed.reason == "interrupted (Ctrl-C)"
     assert _epochs_of(store, trial.number) == epochs  # the epoch under way when the presses came never ended
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
+def test_a_signal_during_the_checks_leaves_no_process_behind(signum, code, group, tmp_path, monkeypatch):
+    """Ctrl-C (to the terminal's process group) or SIGTERM (to `tune` alone) while the checks train,
+    the two workers already started: the command exits with its code, and the checks' process and
+    the workers (800 MiB each with TensorFlow) end within seconds; no study is left."""
+    monkeypatch.delenv("TUNE_CHECK")  # the checks on, as by default
+    proc = worker(tmp_path, 3, jobs=2)
+    for line in proc.stdout:
+        if "cost of a trial" in line:
+            break
+    helpers = _wait_for(lambda: (lambda found: found if len(found) >= 3 else None)(_descendants(proc.pid)))
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    _wait_for(lambda: not any(_alive(pid) for pid in helpers), timeout=15)
+    assert SearchStore(None, tmp_path).studies.names() == []

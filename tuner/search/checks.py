@@ -1,45 +1,105 @@
 """The checks a new study runs before its first trial (`tuner.check`, what `tune check` runs).
 They train, so they run in a process of their own unless the search trains in this one: the
 parent of worker processes never imports Keras. Each finding is passed on as it comes, so the
-view shows it at once and the search can start its workers while the training checks run."""
+view shows it at once and the search can start its workers while the training checks run. The
+checks count toward --timeout: past the deadline they stop, and so does the search."""
 
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from typing import Any, Callable
+import os
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Callable
 
 from tuner.check import Finding, run_checks
+from tuner.errors import SearchStopped
+from tuner.interrupts import exit_with_parent, own_group, starting_own_group
 from tuner.search.request import SearchRequest
 
-POLL_SECONDS = 0.1
-_outbox: Any = None  # in the checks' process: where its findings go as they come
+OnFinding = Callable[[Finding], None]
 
 
-def run_first_checks(request: SearchRequest, on_finding: Callable[[Finding], None]) -> list[Finding]:
+def run_first_checks(request: SearchRequest, on_finding: OnFinding) -> list[Finding]:
+    """The quick checks' findings, each told to `on_finding` as it comes. Raises SearchStopped
+    once the search's deadline passes, and what the checks raised (bad data: UserError)."""
+    told = _until_deadline(request, on_finding)
     if request.jobs == 1 and not request.isolate:
-        return run_checks(request.space, request.data, request.cache_dir, on_finding=on_finding, quick=True)
+        return run_checks(request.space, request.data, request.cache_dir, on_finding=told, quick=True)
     context = multiprocessing.get_context("spawn")
-    findings = context.SimpleQueue()
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_send_to, initargs=(findings,)) as pool:
-        done = pool.submit(_checks_sent, request)
-        _pass_on(findings, done, on_finding)
-        return done.result()  # an error there (bad data, its process killed) is raised here
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_checks_process, args=(request, send, os.getpid()), name="tune-checks",
+                              daemon=True)
+    with starting_own_group():
+        process.start()
+    send.close()  # the child holds the only write end: its end reads as end of file here
+    try:
+        return _receive(receive, told, request)
+    finally:  # a result, an error, Ctrl-C or the deadline: the process ends with the checks
+        process.kill()
+        process.join()
+        receive.close()
 
 
-def _pass_on(findings: Any, done: Future, on_finding: Callable[[Finding], None]) -> None:
-    """Each finding to `on_finding` as it comes, until the checks' process has finished."""
-    while not (done.done() and findings.empty()):
-        if findings.empty():
-            wait([done], POLL_SECONDS)
-        else:
-            on_finding(findings.get())
+def _until_deadline(request: SearchRequest, on_finding: OnFinding) -> OnFinding:
+    done: list[Finding] = []
+
+    def told(finding: Finding) -> None:
+        done.append(finding)
+        on_finding(finding)
+        _check_deadline(request, len(done))
+
+    return told
 
 
-def _send_to(findings: Any) -> None:
-    global _outbox
-    _outbox = findings
+def _check_deadline(request: SearchRequest, done: int) -> None:
+    if request.deadline is not None and time.monotonic() >= request.deadline:
+        raise SearchStopped(f"--timeout {request.timeout:g} s passed during the checks before the first trial "
+                            f"({done} done); give it more time, or skip them with --no-check; nothing was searched")
 
 
-def _checks_sent(request: SearchRequest) -> list[Finding]:
-    return run_checks(request.space, request.data, request.cache_dir, on_finding=_outbox.put, quick=True)
+def _receive(receive: Connection, told: OnFinding, request: SearchRequest) -> list[Finding]:
+    done = 0
+    while True:
+        wait = None if request.deadline is None else max(request.deadline - time.monotonic(), 0.0)
+        if not receive.poll(wait):
+            _check_deadline(request, done)
+            continue
+        try:
+            kind, value = receive.recv()
+        except EOFError:
+            raise SearchStopped("the checks' process ended before its result (killed? out of memory?); "
+                                "--no-check skips the checks") from None
+        if kind == "raised":
+            raise value
+        if kind == "done":
+            return value
+        done += 1
+        told(value)
+
+
+def _checks_process(request: SearchRequest, send: Connection, parent: int) -> None:
+    own_group()  # a terminal's Ctrl-C reaches the parent only, which ends this process
+    exit_with_parent(parent)
+    try:
+        findings = run_checks(request.space, request.data, request.cache_dir, quick=True,
+                              on_finding=lambda finding: _send(send, ("finding", finding)))
+    except Exception as e:
+        _send_error(send, e)
+    else:
+        _send(send, ("done", findings))
+
+
+def _send_error(send: Connection, error: Exception) -> None:
+    try:
+        _send(send, ("raised", error))
+    except Exception:  # it does not pickle: its text, with where it came from
+        _send(send, ("raised", RuntimeError(f"in the checks: {traceback.format_exc()}")))
+
+
+def _send(send: Connection, message: tuple) -> None:
+    try:
+        send.send(message)
+    except (BrokenPipeError, EOFError):  # the parent is gone (SIGTERM, killed): nothing to tell, no one to tell it
+        os._exit(3)

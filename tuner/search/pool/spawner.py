@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from tuner import interrupts
 from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
 from tuner.search.request import SearchRequest
 from tuner.store import SearchStore
@@ -109,7 +110,8 @@ class Spawner:
         inbox, outbox = self.mp.Pipe(duplex=False)
         process = self.mp.Process(target=worker_main, name=f"tune-worker-{number}", daemon=True,
                                   args=(spec, outbox, receive))
-        process.start()
+        with interrupts.starting_own_group():
+            process.start()
         receive.close()
         outbox.close()  # the worker holds the only write end: its exit reads as end of file here
         return Launch(number, process, go, inbox)

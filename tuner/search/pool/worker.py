@@ -7,7 +7,6 @@ import dataclasses
 import os
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -44,9 +43,9 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec, outbox: Connection, go: Connection) -> None:
     """Get ready, wait for `go` (its request, the search's deadline in it), search, report how it
     ended."""
-    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, which forwards it once
+    interrupts.own_group()  # a terminal's Ctrl-C reaches the parent only, which forwards it once
     held = _hold_log()
-    _exit_with(spec.parent)
+    interrupts.exit_with_parent(spec.parent)  # its trial is failed by the next run
     config.share_machine(spec.jobs)
     try:
         spec.warm_up(spec.request)
@@ -108,13 +107,3 @@ def _log_to(path: Path, held: Any) -> None:
     held.close()
     os.dup2(fd, 2)
     os.close(fd)
-
-
-def _exit_with(parent: int) -> None:
-    """End this worker soon after its parent is gone (killed): its trial is failed by the next run."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
