@@ -83,38 +83,47 @@ def test_imbalanced_classes_warn_without_the_prior_bias_and_pass_with_it(tiny):
 
 
 @pytest.mark.slow
-def test_shuffled_labels_fail_the_baseline_while_one_batch_is_still_fitted(tiny):
-    """Images and labels unrelated: no better than blank inputs. One batch is memorized anyway,
-    which is why the baseline is a check of its own (README)."""
+def test_shuffled_labels_warn_in_the_baseline_while_one_batch_is_still_fitted(tiny):
+    """Images and labels unrelated: no better than blank inputs, a warning that names shuffled labels
+    (a hard real folder looks the same in 100 steps). One batch is memorized anyway, which is why
+    the baseline is a check of its own (README)."""
     _, reference, data = tiny
     assert playbook.baseline(reference, data, 0).status is Status.PASS
     shuffled = SearchData(data.x_train, np.random.default_rng(0).permutation(data.y_train), data.x_val, data.y_val,
                           data.class_names)
     finding = playbook.baseline(reference, shuffled, 0)
-    assert finding.status is Status.FAIL and "on blank inputs" in finding.evidence, finding.evidence
+    assert finding.status is Status.WARN and "labels" in finding.evidence, finding.evidence
     assert playbook.one_batch(reference, shuffled, 0).status is Status.PASS
 
 
-@pytest.mark.parametrize("real, blank, taken, status, words", [
-    (0.694, 0.702, 30, Status.WARN, "only 30 of 100 steps fit in 30 s, too few to tell"),  # a slow photo model
-    (2.30, 2.31, 100, Status.FAIL, "the images tell the model nothing"),  # every step ran: evidence
-    (0.30, 2.30, 30, Status.PASS, "(ratio 0.13)"),  # learned in few steps: passes as before
-    (2.30, 2.31, 12, Status.WARN, "only 12 fit in 30 s, too few to judge"),
-    (3.00, 2.30, 30, Status.FAIL, "worse than predicting the class priors"),  # diverging is evidence at any count
-    (math.nan, 2.30, 100, Status.FAIL, "training diverged"),
-    (2.20, 2.30, 100, Status.WARN, "(ratio 0.96)"),
+@pytest.mark.parametrize("real, blank, taken, share, status, words", [
+    (0.694, 0.702, 30, 0.8, Status.WARN, "only 30 of 100 steps fit in 30 s, too few to tell"),  # a slow photo model
+    (2.30, 2.31, 100, 0.8, Status.WARN, "the images told the model nothing"),  # shuffled labels, or a hard task
+    (0.30, 2.30, 30, 0.8, Status.PASS, "(ratio 0.13)"),  # learned in few steps: passes
+    (2.30, 2.31, 12, 0.8, Status.WARN, "only 12 fit in 30 s, too few to judge"),
+    (math.nan, 2.30, 100, 0.8, Status.FAIL, "training diverged"),
+    (2.20, 2.30, 100, 0.8, Status.WARN, "(ratio 0.96)"),
+    # 200 cats and 200 dogs in 100 steps of 16: it memorized its 256 training images (seen failing the search)
+    (0.842, 0.695, 100, 0.30, Status.WARN, "fitted the training images but learned nothing that carries"),
+    (0.728, 0.694, 100, 0.70, Status.WARN, "a task this model needs more steps for"),  # the same folder, seen
+    # a zero initializer, a learning rate of 1e-9: nothing moved (seen blaming the labels)
+    (2.303, 2.303, 100, 1.00, Status.WARN, "the training loss did not fall either (100% of its start)"),
 ])
-def test_the_baseline_fails_on_the_images_only_after_every_step_asked(real, blank, taken, status, words):
-    finding = playbook.judge_baseline(real, blank, taken, 100, 32)
+def test_the_baseline_says_why_the_images_told_nothing_and_fails_only_a_diverged_loss(real, blank, taken, share,
+                                                                                     status, words):
+    finding = playbook.judge_baseline(real, blank, taken, 100, 32, share)
     assert finding.status is status and words in finding.evidence, finding.evidence
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(real=st.floats(0.0, 50.0), blank=st.floats(0.0, 50.0), taken=st.integers(0, 200), asked=st.integers(1, 200))
-def test_a_baseline_cut_short_never_blames_the_labels(real, blank, taken, asked):
-    finding = playbook.judge_baseline(real, blank, min(taken, asked), asked, 64)
-    if min(taken, asked) < asked:
-        assert "tell the model nothing" not in finding.evidence
+@given(real=st.floats(0.0, 50.0) | st.just(math.nan), blank=st.floats(0.0, 50.0),
+       taken=st.integers(0, 200), asked=st.integers(1, 200), share=st.floats(0.0, 2.0))
+def test_the_baseline_refuses_a_search_only_for_a_loss_that_diverged(real, blank, taken, asked, share):
+    taken = min(taken, asked)
+    finding = playbook.judge_baseline(real, blank, taken, asked, 64, share)
+    assert (finding.status is Status.FAIL) == (taken >= playbook.BASELINE_MIN_STEPS and not math.isfinite(real))
+    if taken < asked:
+        assert "told the model nothing" not in finding.evidence  # cut short: never blamed on the data
     assert finding.status is not Status.PASS or real < blank
 
 

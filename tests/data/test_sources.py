@@ -218,8 +218,24 @@ def test_folder_faults(tmp_path: Path):
     with pytest.raises(UserError, match="class 'dog' has only 1 image; every class needs at least 2"):
         load_search_data(space, lonely, tmp_path / "c")
     (tmp_path / "wrapped" / "only").mkdir(parents=True)
-    with pytest.raises(UserError, match=r"only \(read as the lone folder inside .*wrapped\): needs at least 2 class"):
-        load_search_data(space, tmp_path / "wrapped", tmp_path / "c")
+    with pytest.raises(UserError, match=r"wrapped: needs at least 2 class subfolders, .* \(found 1: only\)$"):
+        load_search_data(space, tmp_path / "wrapped", tmp_path / "c")  # the folder named, not its lone one
+
+
+@pytest.mark.parametrize("folders, found, hidden", [
+    (["c at ü", "..dog"], "found 1: c at ü", "..dog"),  # a hidden class folder said, not silently lost
+    ([".cats", ".dogs"], "found 0", ".cats, .dogs"),
+    (["cat"], "found 1: cat", None),
+])
+def test_too_few_classes_names_what_the_folder_holds(tmp_path: Path, folders, found, hidden):
+    space = parse_space(FOLDER_SPACE, "f.yaml")
+    for name in folders:
+        make_folder(tmp_path / "f", classes=(name,), n=2)
+    with pytest.raises(UserError) as raised:
+        load_search_data(space, tmp_path / "f", tmp_path / "c")
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'f'}: needs at least 2 class subfolders") and f"({found})" in message
+    assert ("skipped as hidden" in message) == (hidden is not None) and (hidden is None or message.endswith(hidden))
 
 
 def test_no_source_says_where_it_looked(tmp_path: Path, monkeypatch):

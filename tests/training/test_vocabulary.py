@@ -227,6 +227,29 @@ def test_learned_nothing_is_every_epoch_within_one_percent_of_a_uniform_guess(n_
     assert (learned_nothing(losses, n_classes) is not None) == all(abs(o) <= 0.01 * (1 + 1e-9) for o in offsets)
 
 
+@pytest.mark.parametrize("val_accuracies, n_classes, stuck", [
+    ([0.1, 0.3646], 10, False),  # a loss held at ln 10 by augmentation and dropout, the model already at 36%
+    ([0.0903, 0.1007], 10, True),
+    ([0.19], 10, True),  # under the margin (23.5% for ten classes)
+    ([0.56], 2, True), ([0.58], 2, False),  # two classes: 57.5%
+])
+def test_a_validation_accuracy_clearly_above_chance_learned_something(val_accuracies, n_classes, stuck):
+    from tuner.training.metrics import learned_nothing
+
+    losses = [math.log(n_classes)] * len(val_accuracies)
+    assert (learned_nothing(losses, n_classes, val_accuracies) is not None) == stuck
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(n_classes=st.integers(2, 1000), accuracies=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=10))
+def test_learned_nothing_never_says_so_of_a_trial_above_the_margin(n_classes, accuracies):
+    from tuner.training.metrics import LEARNED_MARGIN, learned_nothing
+
+    chance = 1 / n_classes
+    stuck = learned_nothing([math.log(n_classes)] * len(accuracies), n_classes, accuracies) is not None
+    assert stuck == all(a < chance + LEARNED_MARGIN * (1 - chance) for a in accuracies)
+
+
 def test_a_search_records_a_zero_initialized_trial_as_complete_and_learning_nothing(tiny_space, results):
     """The course's zero initializer in a real search: the trial is no crash and no failure; it
     stops after three epochs at a uniform guess's loss, is recorded complete, at chance, with the

@@ -128,9 +128,7 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     test_dir = root / "test" if train_dir != root and (root / "test").is_dir() else None
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) < 2:
-        inside = f" (read as the lone folder inside {folder})" if root != folder else ""
-        found = f"{len(classes)}{': ' + ', '.join(classes) if classes else ''}"
-        raise UserError(f"{train_dir}{inside}: needs at least 2 class subfolders (found {found})")
+        raise UserError(_too_few_classes(folder if root != folder else train_dir))
     descended = [f"{folder}: read the class folders of its lone subfolder {root.relative_to(folder)}/"] if root != folder else []
     cached = decode_cache.entry(cache_dir, root, shape, classes)
     hit = decode_cache.read(cached)
@@ -218,3 +216,13 @@ def _find(dataset: str, shape: tuple[int, int, int], data: Path | None, cache_di
         raise UserError(f"no {dataset} data: looked in {', '.join(looked)}; pass --data PATH "
                         f"(a .npz with x_train/y_train/x_test/y_test, an image folder or an archive) "
                         f"or set TUNE_DATA_DIR") from None
+
+
+def _too_few_classes(where: Path) -> str:
+    """The folder a user named (not the lone subfolder it was read through) with what it holds,
+    hidden folders too: a class folder named `.dogs` is skipped, and would otherwise vanish unsaid."""
+    classes = [p.name for p in class_folders(where)]
+    hidden = sorted(p.name for p in where.iterdir() if p.is_dir() and p.name.startswith("."))
+    found = f"{len(classes)}{': ' + ', '.join(classes) if classes else ''}"
+    skipped = f"; skipped as hidden (a name starting with '.'): {', '.join(hidden)}" if hidden else ""
+    return f"{where}: needs at least 2 class subfolders, each holding its class's images (found {found}){skipped}"

@@ -108,7 +108,8 @@ class TrialRunner:
         elif planned_all:  # it trained every planned epoch: a low-fidelity result
             state, reason = TrialState.PRUNED, f"shortened: {shortened}"
         else:  # it ended on its own (early stopping, or it learned nothing) before its plan's end
-            state, reason = TrialState.COMPLETE, learned_nothing(result.history.get("loss", []), self.ctx.data.n_classes)
+            state, reason = TrialState.COMPLETE, learned_nothing(result.history.get("loss", []), self.ctx.data.n_classes,
+                                                                  result.history.get("val_accuracy", []))
         return replace(base, state=state, reason=reason, history=result.history, best_epoch=result.best_epoch,
                        timings=result.timings, **self._figures(result.val_probs))
 

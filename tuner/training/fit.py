@@ -158,7 +158,8 @@ class Validation(keras.callbacks.Callback):
         if self.hook is not None:
             self.hook(epoch, {k: v[-1] for k, v in self.history.items()}, self.stopped is None)
         last = epoch + 1 >= self.params["epochs"]
-        if not last and epoch + 1 >= STUCK_EPOCHS and learned_nothing(self.history["loss"], self.data.n_classes):
+        if not last and epoch + 1 >= STUCK_EPOCHS and learned_nothing(self.history["loss"], self.data.n_classes,
+                                                                        self.history["val_accuracy"]):
             self.model.stop_training = True  # its record says why (`learned_nothing`); the budget goes elsewhere
         if self.stopped is None and not last and self.stop_check is not None and (why := self.stop_check()):
             self.stopped = f"{why} after epoch {epoch + 1} of {self.params['epochs']}"

@@ -74,12 +74,19 @@ def diverged(losses: list[float], n_classes: int) -> str | None:
             f"{n_classes} = {DIVERGED * chance:.3f} (a uniform guess's); the learning rate is likely too large")
 
 
-def learned_nothing(losses: list[float], n_classes: int) -> str | None:
+LEARNED_MARGIN = 0.15  # a validation accuracy this share of the way from chance to 100% has learned something
+
+
+def learned_nothing(losses: list[float], n_classes: int, val_accuracies: list[float] = ()) -> str | None:
     """Why a trial that ran to its end learned nothing, or None: its training loss stayed at
     ln(classes), the loss of a uniform guess, in every epoch (the course's zero initializer,
-    saturated activations, or a learning rate too small to move)."""
+    saturated activations, or a learning rate too small to move), and no epoch's validation
+    accuracy rose clearly above chance (a training loss held up by augmentation and dropout can
+    sit there while the model without them already predicts: 36% on ten classes, seen)."""
     chance = math.log(n_classes)
     if not losses or any(not math.isfinite(loss) or abs(loss - chance) > STUCK * chance for loss in losses):
+        return None
+    if any(acc >= 1 / n_classes + LEARNED_MARGIN * (1 - 1 / n_classes) for acc in val_accuracies):
         return None
     epochs = f"{len(losses)} epoch{'s' * (len(losses) != 1)}"
     return (f"learned nothing: the training loss stayed at {losses[-1]:.3f} (ln {n_classes} = {chance:.3f}, a uniform "

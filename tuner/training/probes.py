@@ -47,35 +47,67 @@ def initial_loss(params: dict[str, Any], data: SearchData, seed: int) -> float:
     return mean_loss(model, data.x_train, data.y_train)
 
 
+BASELINE_LOOKS = 3  # validation losses read in a baseline run, the lowest kept: a small folder overfits in 100 steps
+
+
+@dataclass(frozen=True)
+class Baseline:
+    real: float  # the lowest validation loss read while training on the images
+    blank: float  # the same, training on blank images, with blank validation images
+    taken: int  # steps, of each
+    train_share: float  # the training loss on the images at the end, a share of its start's (1: it did not move)
+
+
 def baseline_losses(params: dict[str, Any], data: SearchData, steps: int, seed: int,
-                    seconds: float | None = None) -> tuple[float, float, int]:
-    """Validation losses after `steps` training steps from the seed's start (fewer if `seconds`
-    pass first) on the images, and after as many steps on blank images of the same shape (a model
-    that can only learn the priors), with its validation images blank too; and the steps taken.
-    Both runs start from the same weights and optimizer state and run one compiled step."""
+                    seconds: float | None = None) -> Baseline:
+    """Training `steps` steps from the seed's start (fewer if `seconds` pass first) on the images,
+    then as many on blank images of the same shape (a model that can only learn the priors), each
+    read `BASELINE_LOOKS` times on validation images (blank for the blank run). Both runs start
+    from the same weights and optimizer state and run one compiled step."""
     seed_everything(seed)
     model, trainer, batches = _compile({**params, **NO_AUGMENT}, data, 1, seed)
     variables = [*trainer.variables, *trainer.optimizer.variables]
     start = [keras.ops.convert_to_numpy(v) for v in variables]
-    taken = _train_steps(trainer, batches, steps, seconds)
-    real = mean_loss(model, data.x_val, data.y_val)
+    x_val, y_val = data.x_val[:EVAL_IMAGES], data.y_val[:EVAL_IMAGES]
+    real, taken, losses = _train_steps(trainer, batches, steps, seconds, lambda: mean_loss(model, x_val, y_val))
     for variable, value in zip(variables, start):
         variable.assign(value)
-    _train_steps(trainer, batches, taken, None, blank=True)
-    return real, mean_loss(model, np.zeros_like(data.x_val[:EVAL_IMAGES]), data.y_val), taken
+    blank, _, _ = _train_steps(trainer, batches, taken, None, lambda: _blank_loss(model, x_val, y_val), blank=True)
+    return Baseline(real, blank, taken, _share(losses))
 
 
-def _train_steps(trainer: Any, batches: Any, steps: int, seconds: float | None, blank: bool = False) -> int:
+def _blank_loss(model: Any, x_val: np.ndarray, y_val: np.ndarray) -> float:
+    """The validation loss on blank images: one prediction, the same for every image."""
+    probs = keras.ops.convert_to_numpy(model(np.zeros_like(x_val[:1]), training=False))[0]
+    return float(-np.log(np.clip(probs[y_val], 1e-12, None)).mean())
+
+
+def _share(losses: list[float]) -> float:
+    """The last steps' training loss over the first steps' (medians of five: a step's is noisy)."""
+    head, tail = float(np.median(losses[:5])), float(np.median(losses[-5:]))
+    return tail / head if head > 0 and math.isfinite(head) and math.isfinite(tail) else 1.0
+
+
+def _train_steps(trainer: Any, batches: Any, steps: int, seconds: float | None, look: Any,
+                 blank: bool = False) -> tuple[float, int, list[float]]:
     """Up to `steps` training steps (fewer once `seconds` pass, after the first two), on the
-    batches' images or on zeros of their shape; the steps taken."""
-    begun, taken = time.perf_counter(), 0
+    batches' images or on zeros of their shape, with `look()` read `BASELINE_LOOKS` times: the
+    lowest read, the steps taken and each step's training loss."""
+    begun, taken, losses, read = time.perf_counter(), 0, [], []
+    every = max(steps // BASELINE_LOOKS, 1)
     while taken < steps and (seconds is None or taken < 2 or time.perf_counter() - begun < seconds):
         x, *rest = batches[taken % len(batches)]
-        trainer.train_on_batch(np.zeros_like(x) if blank else x, *rest)
+        out = trainer.train_on_batch(np.zeros_like(x) if blank else x, *rest)
+        losses.append(float(np.ravel(out)[0]))
         taken += 1
         if taken % len(batches) == 0:
             batches.on_epoch_end()
-    return taken
+        if taken % every == 0 or taken == steps:
+            read.append(look())
+    if not read or (taken % every and taken != steps):
+        read.append(look())  # cut by the time between two reads
+    # Diverged by the end: said as such, whatever it read before.
+    return (min(read) if math.isfinite(read[-1]) else read[-1]), taken, losses
 
 
 @dataclass(frozen=True)
