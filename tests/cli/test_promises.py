@@ -36,9 +36,10 @@ def _recorded_requests(monkeypatch) -> list:
     return made
 
 
-@pytest.mark.parametrize("where, timeout", [(("--jobs", "1", "--in-process"), "5"), (("--jobs", "2"), "20")])
+@pytest.mark.parametrize("where, timeout", [(("--jobs", "1", "--in-process"), "10"), (("--jobs", "2"), "30")])
 def test_timeout_starts_no_trial_after_it(tmp_path, capsys, monkeypatch, where, timeout):
-    """In this process, or in workers that took seconds to import Keras after the command started:
+    """In this process, or in workers that took seconds to import Keras after the command started (30 s:
+    room for a slow machine's imports and a first trial):
     the deadline is the command's start plus --timeout for every one of them."""
     import datetime
     import time
