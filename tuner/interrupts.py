@@ -157,20 +157,24 @@ def exit_with_parent(parent: int) -> None:
 @contextlib.contextmanager
 def starting_own_group() -> Iterator[None]:
     """Around starting a helper process that puts itself in a process group of its own
-    (`own_group`): it inherits SIGINT ignored until then. A terminal's Ctrl-C that reached one
-    mid-start-up, still in the terminal's group, killed it with a fatal error on the terminal."""
+    (`own_group`): SIGINT is blocked here meanwhile, and the child inherits the mask. A Ctrl-C in
+    that window waits for this process instead of being lost (ignoring it lost it), and the child,
+    still in the terminal's group mid-start-up, drops its copy instead of dying with a fatal error."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # a Ctrl-C that came meanwhile is handled here, as it would have been before
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def own_group() -> None:
     """In a helper process: a process group of its own, so that a terminal's Ctrl-C reaches its
     parent only (which passes it on, or ends it), and Ctrl-C as Python's KeyboardInterrupt again."""
     os.setpgid(0, 0)
+    # A Ctrl-C pending from before the move was its parent's too, which has it: ignoring discards it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.default_int_handler)

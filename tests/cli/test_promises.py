@@ -64,8 +64,9 @@ def test_at_the_deadline_running_trials_stop_after_a_step_and_still_count(tmp_pa
     --timeout, and one still running at it stops after the step it is at (or at the epoch's end)
     with its best epoch's weights; either way it is recorded as pruned with its figures, and the
     ensemble uses it."""
+    # No pruner: a trial it stops has no best epoch to rank by (the deadline is what is tested here).
     code, out, err = run_main(["search", "--space", str(ENDLESS_SPACE), "--study", "d", "--trials", "4", "--timeout", "40",
-                               "--results-dir", str(tmp_path), "--seed", "0", jobs], capsys)
+                               "--results-dir", str(tmp_path), "--seed", "0", "--pruner", "none", jobs], capsys)
     assert code == 0, err
     store = SearchStore(None, tmp_path)
     trials = store.trials.all("d")

@@ -218,3 +218,45 @@ def test_a_signal_during_the_checks_leaves_no_process_behind(signum, code, group
     assert "Traceback" not in err
     _wait_for(lambda: not any(_alive(pid) for pid in helpers), timeout=15)
     assert SearchStore(None, tmp_path).studies.names() == []
+
+
+_START_WINDOW = '''
+import multiprocessing, os, signal, sys, time
+from tuner import interrupts
+
+def child(queue):
+    time.sleep(1.0)  # the Ctrl-C below reaches this process while it is still in its parent's group
+    interrupts.own_group()
+    try:
+        time.sleep(0.5)
+        queue.put("child lived")
+    except KeyboardInterrupt:
+        queue.put("child interrupted")
+
+if __name__ == "__main__":
+    got = []
+    signal.signal(signal.SIGINT, lambda *_: got.append("parent"))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    with interrupts.starting_own_group():
+        process.start()
+        os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C, mid-start
+        time.sleep(0.2)
+        print("during:", got, flush=True)
+    time.sleep(0.1)
+    print("after:", got, queue.get(timeout=60), flush=True)
+    process.join()
+    print("exit:", process.exitcode)
+'''
+
+
+def test_a_ctrl_c_while_a_helper_starts_reaches_the_parent_and_not_the_helper(tmp_path):
+    """A Ctrl-C that comes while a worker or the checks' process starts (both still in the
+    terminal's process group) is handled by `tune` once the start is over, not lost (a search then
+    ran on to exit 0), and the helper, which the parent ends or passes the Ctrl-C on to, lives."""
+    script = tmp_path / "start_window.py"
+    script.write_text(_START_WINDOW)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert run.stdout.splitlines() == ["during: []", "after: ['parent'] child lived", "exit: 0"], run.stderr[-2000:]

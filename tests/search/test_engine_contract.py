@@ -185,6 +185,7 @@ def test_pruned_trials_are_recorded_with_the_epochs_they_ran(engine, tiny_space,
     assert pruned and len(trials) == 8, [(t.number, t.state) for t in trials]
     for t in pruned:
         assert t.epochs == 2 and t.value == t.history["val_accuracy"][-1]  # stopped after epoch 2 of 3
+        assert t.reason == "pruned after epoch 2"  # what the leaderboard shows for it
         assert t.number >= 5  # the median pruner waits for 5 finished trials
     frozen = {t.number: t for t in optuna.load_study(study_name="p", storage=store.db.storage).trials}
     assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)

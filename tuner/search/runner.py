@@ -84,7 +84,7 @@ class TrialRunner:
                                  seed=seed, on_epoch=on_epoch, stop_check=lambda: self._time_up(start),
                                  planner=schedule.epochs_for)
         except TrialPruned as e:
-            record = replace(base, state=TrialState.PRUNED, value=_last(e.history, metric),
+            record = replace(base, state=TrialState.PRUNED, reason=str(e), value=_last(e.history, metric),
                              val_accuracy=_last(e.history, "val_accuracy"), history=e.history, timings=e.timings)
         except TrialFailed as e:
             record = replace(base, reason=str(e), history=e.history, timings=e.timings)
