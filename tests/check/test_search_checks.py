@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import TINY_SPACE, run_main
 from tuner.store import SearchStore
@@ -95,3 +97,77 @@ def test_checks_that_outlast_the_timeout_stop_the_search_there(checking, results
     assert err.startswith("error: --timeout 2 s passed during the checks before the first trial (") and \
         "nothing was searched" in err, err
     assert SearchStore(None, results).studies.names() == []
+
+
+@pytest.mark.parametrize("left, fixed, epoch, stops", [
+    (2.0, 3.0, 0.5, True),  # the red-team's case: 2 s left, a trial's start alone takes 3
+    (3.4, 3.0, 0.5, True),
+    (3.6, 3.0, 0.5, False),  # start and one epoch fit: the search runs (the plan shortens trials)
+    (-1.0, 0.0, 0.0, True),  # already past
+    (500.0, 3.0, 400.0, False),
+])
+def test_checks_that_leave_too_little_for_a_first_trial_stop_the_search(left, fixed, epoch, stops):
+    import time
+    import types
+
+    from tuner.check import COST_CHECK, Finding, Status
+    from tuner.errors import SearchStopped
+    from tuner.search.checks import _check_room
+
+    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
+    findings = [Finding("data: classes", Status.PASS, "10 classes"),
+                Finding(COST_CHECK, Status.PASS, "cost", {"macs": 1e6, "epoch_seconds": epoch, "fixed_seconds": fixed})]
+    if not stops:
+        _check_room(request, findings)
+        return
+    with pytest.raises(SearchStopped, match=r"^--timeout 60 s: 0:0\d left after the checks, less than a first "
+                                            r"trial's estimated .*; nothing was searched$"):
+        _check_room(request, findings)
+
+
+def test_checks_without_an_estimate_or_a_deadline_let_the_search_run():
+    import types
+
+    from tuner.check import COST_CHECK, Finding, Status
+    from tuner.search.checks import _check_room
+
+    on_a_gpu = [Finding(COST_CHECK, Status.PASS, "on gpu", {"macs": 1e6, "accelerator": 1.0})]  # no estimate there
+    _check_room(types.SimpleNamespace(deadline=0.0, timeout=1.0), on_a_gpu)
+    _check_room(types.SimpleNamespace(deadline=None, timeout=None), [])
+
+
+def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothing(checking, results, capsys,
+                                                                                   monkeypatch):
+    """A first trial estimated at 1,000 s of start-up, a 600 s budget: after the checks the search
+    stops with one line instead of setting every proposal aside in an empty study."""
+    from tuner.training import cost as costs
+
+    slow = costs.Calibration(step_seconds=0.004, mac_seconds=1e-10, fixed_seconds=1000.0)
+    monkeypatch.setattr(costs, "prior", lambda device, threads: slow)
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--timeout", "600",
+                               "--results-dir", str(results), "--jobs", "1", "--in-process"], capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("error: --timeout 600 s: 9:") and "less than a first trial's estimated 16:4" in err, err
+    assert SearchStore(None, results).studies.names() == []
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4))
+def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch):
+    import time
+    import types
+
+    from tuner.check import COST_CHECK, Finding, Status
+    from tuner.errors import SearchStopped
+    from tuner.search.checks import _check_room
+
+    needed = fixed + epoch
+    assume(abs(left - needed) > 0.5)  # the clock moves while this runs
+    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
+    findings = [Finding(COST_CHECK, Status.PASS, "cost", {"epoch_seconds": epoch, "fixed_seconds": fixed})]
+    try:
+        _check_room(request, findings)
+        stopped = False
+    except SearchStopped as e:
+        stopped = str(e).endswith("nothing was searched")
+    assert stopped == (left < needed)

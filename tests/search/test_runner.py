@@ -85,7 +85,7 @@ def test_a_pruned_trial_is_recorded_with_the_value_it_was_pruned_at(setup):
     p = Proposal(p.number, p.params, max_epochs=2, should_prune=lambda epoch, value: epoch == 0)
     record = runner().run(p)
     assert record.state == "pruned" and record.epochs == 1 and record.value == record.history["val_accuracy"][0]
-    assert record.val_accuracy == record.value and record.reason is None and record.best_epoch is None
+    assert record.val_accuracy == record.value and record.reason == "pruned after epoch 1" and record.best_epoch is None
     assert record.timings["train_seconds"] > 0 and set(record.history) >= {"loss", "val_loss", "val_accuracy"}
     assert not record.ranks  # the pruner's trial: no best epoch's predictions
     (stored,) = store.trials.all("s")

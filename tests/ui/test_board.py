@@ -194,3 +194,17 @@ def test_leaderboard_csv_leaves_blank_a_conditional_parameter_that_does_not_appl
     adam, sgd = list(csv.DictReader(io.StringIO(out)))
     assert (adam["optimizer"], adam["momentum"], adam["weight_decay"]) == ("adam", "", "")
     assert (sgd["optimizer"], sgd["momentum"], sgd["weight_decay"]) == ("sgd", "0.85", "")
+
+
+@pytest.mark.parametrize("left, fixed, epoch, said", [
+    (100.0, 3.0, 2.0, "about 48 epochs"),  # a trial's start is not an epoch's time
+    (2.0, 3.0, 0.2, "about 0 epochs"),  # a budget all but spent: no 10 epochs from its last 2 s
+    (30.0, 0.0, 10.0, "about 3 epochs"),
+])
+def test_the_budget_line_counts_a_trials_start_before_its_epochs(tmp_path, monkeypatch, left, fixed, epoch, said):
+    from tuner.search.budget import Plan
+
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    view.trial_started(0, {"depth": 1}, 5, Plan(5, 5, epoch, None, None, left, fixed))
+    budget = [line for line in out.getvalue().splitlines() if line.startswith("budget: ")]
+    assert len(budget) == 1 and budget[0].endswith(f"the worker has time for {said}"), out.getvalue()

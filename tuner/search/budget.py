@@ -31,6 +31,7 @@ class Plan:
     seconds: float | None = None  # the whole trial's, estimated
     why: str | None = None  # why fewer than asked
     left: float | None = None  # seconds to the deadline when it was made
+    fixed_seconds: float = 0.0  # a trial's estimated time outside its epochs (start, compile)
 
     def describe(self) -> str:
         """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
@@ -54,13 +55,14 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
         fit = _epochs_in(seconds_left - calibration.fixed_seconds, epoch, asked)
         if fit < 1:
             return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline",
-                        seconds_left)
+                        seconds_left, calibration.fixed_seconds)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
         quick = asked if first_left is None else max(1, _epochs_in(first_left - calibration.fixed_seconds, epoch, asked))
         if quick < epochs:
             epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"
-    return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left)
+    return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left,
+                calibration.fixed_seconds)
 
 
 def _epochs_in(seconds: float, epoch: float, asked: int) -> int:

@@ -13,10 +13,11 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Callable
 
-from tuner.check import Finding, run_checks
+from tuner.check import COST_CHECK, Finding, run_checks
 from tuner.errors import SearchStopped
 from tuner.interrupts import exit_with_parent, own_group, starting_own_group
 from tuner.search.request import SearchRequest
+from tuner.wording import duration
 
 OnFinding = Callable[[Finding], None]
 
@@ -26,7 +27,14 @@ def run_first_checks(request: SearchRequest, on_finding: OnFinding) -> list[Find
     once the search's deadline passes, and what the checks raised (bad data: UserError)."""
     told = _until_deadline(request, on_finding)
     if request.jobs == 1 and not request.isolate:
-        return run_checks(request.space, request.data, request.cache_dir, on_finding=told, quick=True)
+        findings = run_checks(request.space, request.data, request.cache_dir, on_finding=told, quick=True)
+    else:
+        findings = _in_own_process(request, told)
+    _check_room(request, findings)
+    return findings
+
+
+def _in_own_process(request: SearchRequest, told: OnFinding) -> list[Finding]:
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_checks_process, args=(request, send, os.getpid()), name="tune-checks",
@@ -57,6 +65,21 @@ def _check_deadline(request: SearchRequest, done: int) -> None:
     if request.deadline is not None and time.monotonic() >= request.deadline:
         raise SearchStopped(f"--timeout {request.timeout:g} s passed during the checks before the first trial "
                             f"({done} done); give it more time, or skip them with --no-check; nothing was searched")
+
+
+def _check_room(request: SearchRequest, findings: list[Finding]) -> None:
+    """Stop when the time the checks left cannot hold the first trial: its estimated start-up and
+    one epoch of the reference configuration (the cost check's figures). Started anyway, the search
+    would set every proposal aside and leave an empty study."""
+    figures = next((f.figures for f in findings if f.check == COST_CHECK and "epoch_seconds" in f.figures), None)
+    if request.deadline is None or figures is None:
+        return
+    left, needed = request.deadline - time.monotonic(), figures["fixed_seconds"] + figures["epoch_seconds"]
+    if left < needed:
+        raise SearchStopped(f"--timeout {request.timeout:g} s: {duration(max(left, 0.0))} left after the checks, less "
+                            f"than a first trial's estimated {duration(needed)} (its start and one epoch of the "
+                            f"reference configuration); give it more time, or skip the checks with --no-check; "
+                            f"nothing was searched")
 
 
 def _receive(receive: Connection, told: OnFinding, request: SearchRequest) -> list[Finding]:

@@ -121,7 +121,7 @@ class SearchView:
             return
         self.budget_said = True
         left = max(plan.left, 0.0)  # as the worker saw it: the parent may hear of it later
-        epochs = int(left // plan.epoch_seconds)
+        epochs = int(max(left - plan.fixed_seconds, 0.0) // plan.epoch_seconds)  # a trial's start is not epochs
         each = "each of " + plural(self.jobs, "worker") if self.jobs > 1 else "the worker"
         line = (f"budget: {duration(left)} left (--timeout); at the first estimated proposal's "
                 f"{plan.epoch_seconds:.1f} s an epoch, {each} has time for about {plural(epochs, 'epoch')}")
