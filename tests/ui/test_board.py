@@ -208,3 +208,17 @@ def test_the_budget_line_counts_a_trials_start_before_its_epochs(tmp_path, monke
     view.trial_started(0, {"depth": 1}, 5, Plan(5, 5, epoch, None, None, left, fixed))
     budget = [line for line in out.getvalue().splitlines() if line.startswith("budget: ")]
     assert len(budget) == 1 and budget[0].endswith(f"the worker has time for {said}"), out.getvalue()
+
+
+def test_a_result_line_names_as_best_only_a_trial_whose_line_came(tmp_path, monkeypatch):
+    """Two workers: trial 1 (better) is in the store before trial 0's line is printed; trial 0's
+    line names trial 0 as the best, and trial 1's line, which follows, names trial 1."""
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    records = [TrialRecord(-1, "complete", value, {}, val_loss=1.0, history={"val_loss": [1.0]}, seconds=2.0)
+               for value in (0.5, 0.9)]
+    numbers = [view.store.trials.add("s", r) for r in records]
+    for number, r in zip(numbers, records):
+        view.trial_finished(TrialRecord(number, "complete", r.value, {}, val_loss=1.0, history=r.history, seconds=2.0))
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("trial ")]
+    assert [line.split("; best: ")[1].split(" (")[0].split("  ")[0] for line in lines] == \
+        [f"trial {numbers[0]} 50.00%", f"trial {numbers[1]} 90.00%"], lines

@@ -37,6 +37,7 @@ class SearchView:
                                  console=terminal.console)
         self.tasks: dict[int, Any] = {}  # running trial -> its progress bar (several with --jobs)
         self.epochs: dict[int, tuple[int, float]] = {}  # running trial -> (its epochs, when last said) in plain mode
+        self.said: set[int] = set()  # trials whose result line was printed: the best named is one of them
         self.live: Live | None = None
         self.budget_said = False
 
@@ -52,6 +53,7 @@ class SearchView:
         self.t.info(f"training with Keras {setup['keras']} on {setup['backend']} "
                     f"({setup['device']}, {setup['precision']}{xla}{jobs})")
         self.board = build_board(self.store, self.study, self.top)
+        self.said = {row.trial for row in self.board.rows}  # a resumed study's trials are known already
         self.t.print_data(self.board.meta)
         if self.t.interactive:
             self.live = Live(self._render(), console=self.t.console, refresh_per_second=4, transient=False)
@@ -163,7 +165,9 @@ class SearchView:
         complete = scored(objective, record.value) + (f", {record.reason}" if record.reason else "")
         outcome = {TrialState.COMPLETE: complete, TrialState.PRUNED: pruned,
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
-        best = self.board.rows[0] if self.board.rows else None
+        # Another worker's trial can be in the store before its own line comes: name only trials said.
+        self.said.add(record.number)
+        best = next((row for row in self.board.rows if row.trial in self.said), None)
         best_text = f"; best: trial {best.trial} {figure(objective, best.value)}" if best else ""
         self.t.info(f"trial {record.number} {outcome} ({plural(record.epochs, 'epoch')}, {duration(record.seconds)}){best_text}"
                     f"  [{self._header()}]")
