@@ -222,3 +222,13 @@ def test_a_result_line_names_as_best_only_a_trial_whose_line_came(tmp_path, monk
     lines = [line for line in out.getvalue().splitlines() if line.startswith("trial ")]
     assert [line.split("; best: ")[1].split(" (")[0].split("  ")[0] for line in lines] == \
         [f"trial {numbers[0]} 50.00%", f"trial {numbers[1]} 90.00%"], lines
+
+
+@pytest.mark.parametrize("params, searched, shown", [
+    ({"model": "mlp", "depth": 2, "learning_rate": 0.05}, ["depth", "learning_rate"], "mlp d2 lr 0.05"),  # --set model=mlp
+    ({"model": "cnn", "depth": 2, "width": 16}, ["width"], "cnn w16"),
+    ({"depth": 2, "width": 16}, ["width"], "w16"),  # no family among the parameters: none made up
+    ({"model": "lenet", "optimizer": "adam"}, [], "lenet"),
+])
+def test_a_trial_summary_names_its_model_family_searched_or_fixed(params, searched, shown):
+    assert describe_params(params, searched) == shown

@@ -23,10 +23,11 @@ _LABELS = {"model": "", "depth": "d", "width": "w", "head_units": "head", "activ
 
 
 def describe_params(params: dict[str, Any], searched: list[str] | None = None) -> str:
-    """'cnn d2 w32 adam lr 1.2e-03 ...': the searched parameters, compactly."""
+    """'cnn d2 w32 adam lr 1.2e-03 ...': the searched parameters, compactly; the model family
+    always (a family fixed with --set model=mlp reads "mlp", not as a CNN's depth and width)."""
     parts = []
     for name, label in _LABELS.items():
-        if name not in params or (searched is not None and name not in searched):
+        if name not in params or (searched is not None and name not in searched and name != "model"):
             continue
         if name == "momentum" and params.get("optimizer") != "sgd" or name == "weight_decay" and params.get("optimizer") != "adamw":
             continue
