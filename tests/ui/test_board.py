@@ -232,3 +232,16 @@ def test_a_result_line_names_as_best_only_a_trial_whose_line_came(tmp_path, monk
 ])
 def test_a_trial_summary_names_its_model_family_searched_or_fixed(params, searched, shown):
     assert describe_params(params, searched) == shown
+
+
+def test_the_final_board_is_the_study_as_the_search_left_it(tmp_path, monkeypatch):
+    """A trial another worker was running when the last result line came has ended by the end:
+    the board printed after the search counts it as it is (it read "1 running")."""
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    number = view.store.trials.begin("s", {})  # another worker's, running
+    view.trial_finished(TrialRecord(view.store.trials.add("s", TrialRecord(-1, "complete", 0.5, {}, val_loss=1.0)),
+                                    "complete", 0.5, {}, val_loss=1.0))
+    assert view.board.counts["running"] == 1
+    assert view.store.trials.fail("s", number, "interrupted (Ctrl-C)")
+    view.__exit__(None, None, None)
+    assert view.board.counts["running"] == 0 and view.board.counts["failed"] == 1

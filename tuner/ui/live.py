@@ -60,6 +60,8 @@ class SearchView:
             self.live.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
+        if self.board is not None:  # as the search left the study: a trial running at the last line has ended since
+            self.board = build_board(self.store, self.study, self.top)
         if self.live is not None:
             self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
