@@ -108,9 +108,11 @@ def test_a_trial_timeout_caps_each_trial(tmp_path, capsys):
     assert code == 0, err
     trials = SearchStore(None, tmp_path).trials.all("c")
     assert len(trials) == 2
-    for t in trials:
-        assert t.state.value == "pruned" and t.epochs < 1000 and t.seconds >= 3  # timed from the trial's start
-        assert re.fullmatch(_stopped_at("its time cap (--trial-timeout 3 s)", t.epochs), t.reason), t.reason
+    for t in trials:  # planned to the epochs estimated to fit in 3 s (at least one); the cap stops the rest
+        assert t.state.value == "pruned" and t.max_epochs < 1000
+        shortened = f"shortened: {t.max_epochs} of 1000 epochs fit in --trial-timeout 3 s"
+        assert t.reason == shortened or (re.fullmatch(_stopped_at("its time cap (--trial-timeout 3 s)", t.epochs,
+                                                                  t.max_epochs), t.reason) and t.seconds >= 3), t.reason
     assert {t.number for t in SearchStore(None, tmp_path).trials.top("c", 2)} == {0, 1}  # both rank
 
 

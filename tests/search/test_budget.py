@@ -38,6 +38,18 @@ def test_a_plan_takes_the_epochs_that_fit(left, first, epochs, why):
         assert made.seconds == pytest.approx(5.0 + epochs * EPOCH)
 
 
+@pytest.mark.parametrize("left, first, cap, epochs, why", [
+    (None, None, 100.0, 8, "8 of 20 epochs fit in --trial-timeout 100 s"),  # no deadline: the cap alone
+    (None, None, 3.0, 1, "1 of 20 epochs fit in --trial-timeout 3 s"),  # less than a start: one epoch, cut by the cap
+    (50.0, None, 100.0, 3, "3 of 20 epochs fit in the 0:50 left"),  # the deadline nearer than the cap
+    (1000.0, 30.0, 100.0, 2, "2 of 20 epochs, for a first result soon after the start"),
+    (None, None, 1000.0, 20, None),
+])
+def test_a_trial_timeout_plans_the_epochs_that_fit_in_it(left, first, cap, epochs, why):
+    made = plan(CAL, COST, 20, left, first, cap)
+    assert (made.epochs, made.why) == (epochs, why)
+
+
 def test_short_epochs_read_in_tenths_and_a_passed_deadline_reads_zero():
     from tuner.wording import duration
 
@@ -182,3 +194,14 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     assert first.state.value == "pruned" and first.max_epochs == 3 and first.ranks
     assert [store.trials.start_point("s", t.number) for t in (first, again)] == [0, 0]
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(asked=st.integers(1, 200), cap=st.floats(0.0, 1e5), macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000),
+       step=st.floats(1e-6, 1.0), fixed=st.floats(0.0, 100.0))
+def test_a_capped_trial_trains_at_least_one_epoch_and_no_more_than_fit_in_its_cap(asked, cap, macs, steps, step, fixed):
+    cal, cost = Calibration(step, 1e-10, fixed), Cost(macs, 1, steps, 32, 100)
+    made = plan(cal, cost, asked, None, None, cap)
+    fits = math.floor(max(cap - fixed, 0.0) / cal.epoch_seconds(cost))
+    assert made.epochs == max(1, min(asked, fits))
+    assert (made.why is None) == (made.epochs == asked)

@@ -33,7 +33,8 @@ from tuner.errors import SearchStopped, UserError
                    "ensemble). The ETA counts it. On a 2-core CPU an epoch of 12,000 Fashion-MNIST images through a "
                    "depth-2, width-32 CNN takes about 12 s with both cores (22 s on one); a digits trial a few seconds.")
 @click.option("--trial-timeout", type=Seconds(1),
-              help="Seconds one trial may train: past them it stops after its current step, as at --timeout.")
+              help="Seconds one trial may train: it is planned to the epochs estimated to fit (at least one; "
+              "its schedule decays over them), and past them it stops after its current step, as at --timeout.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed, for a reproducible sequence of proposals (with --jobs 1).")
 @click.option("--keep-models", type=click.IntRange(min=1), default=10, show_default=True,
               help="Model files are kept for this many best trials (the ensemble's candidates).")

@@ -44,9 +44,10 @@ class Plan:
 
 
 def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
-         first_left: float | None = None) -> Plan:
+         first_left: float | None = None, cap: float | None = None) -> Plan:
     """The epochs a trial of `cost` trains (see the module's docstring); `seconds_left` to the
-    deadline, `first_left` to the first result's mark while the study has none (else None)."""
+    deadline, `first_left` to the first result's mark while the study has none (else None), `cap`
+    each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops)."""
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
@@ -58,6 +59,9 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
                         seconds_left, calibration.fixed_seconds)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
+    if cap is not None and (capped := max(1, _epochs_in(cap - calibration.fixed_seconds, epoch, asked))) < epochs:
+        epochs, why = capped, f"{capped} of {asked} epochs fit in --trial-timeout {cap:g} s"
+    if seconds_left is not None:
         quick = asked if first_left is None else max(1, _epochs_in(first_left - calibration.fixed_seconds, epoch, asked))
         if quick < epochs:
             epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"

@@ -128,7 +128,8 @@ class TrialRunner:
         now = time.monotonic()
         left = None if ctx.deadline is None else ctx.deadline - now
         first = ctx.first_result_by is not None and not any(t.ranks for t in trials)
-        return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None)
+        return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
+                           ctx.trial_timeout)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""
