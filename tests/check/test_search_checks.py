@@ -100,9 +100,10 @@ def test_checks_that_outlast_the_timeout_stop_the_search_there(checking, results
 
 
 @pytest.mark.parametrize("left, fixed, epoch, stops", [
-    (2.0, 3.0, 0.5, True),  # the red-team's case: 2 s left, a trial's start alone takes 3
-    (3.4, 3.0, 0.5, True),
-    (3.6, 3.0, 0.5, False),  # start and one epoch fit: the search runs (the plan shortens trials)
+    (2.0, 3.0, 0.5, True),  # 2 s left, a trial's start alone takes 3
+    (7.0, 3.0, 0.4, True),  # digits with 7 s left: the search's start took 4, and every proposal was set aside
+    (13.2, 3.0, 0.5, True),
+    (13.8, 3.0, 0.5, False),  # the search's start, a trial's and one epoch fit: it runs (the plan shortens trials)
     (-1.0, 0.0, 0.0, True),  # already past
     (500.0, 3.0, 400.0, False),
 ])
@@ -120,7 +121,7 @@ def test_checks_that_leave_too_little_for_a_first_trial_stop_the_search(left, fi
     if not stops:
         _check_room(request, findings)
         return
-    with pytest.raises(SearchStopped, match=r"^--timeout 60 s: 0:0\d left after the checks, less than a first "
+    with pytest.raises(SearchStopped, match=r"^--timeout 60 s: 0:\d\d left after the checks, less than a first "
                                             r"trial's estimated .*; nothing was searched$"):
         _check_room(request, findings)
 
@@ -147,7 +148,7 @@ def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothi
     code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--timeout", "600",
                                "--results-dir", str(results), "--jobs", "1", "--in-process"], capsys)
     assert code == 1 and err.count("\n") == 1, err
-    assert err.startswith("error: --timeout 600 s: 9:") and "less than a first trial's estimated 16:4" in err, err
+    assert err.startswith("error: --timeout 600 s: 9:") and "less than a first trial's estimated 16:5" in err, err
     assert SearchStore(None, results).studies.names() == []
 
 
@@ -161,7 +162,9 @@ def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch):
     from tuner.errors import SearchStopped
     from tuner.search.checks import _check_room
 
-    needed = fixed + epoch
+    from tuner.search.checks import SEARCH_START_SECONDS
+
+    needed = SEARCH_START_SECONDS + fixed + epoch
     assume(abs(left - needed) > 0.5)  # the clock moves while this runs
     request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
     findings = [Finding(COST_CHECK, Status.PASS, "cost", {"epoch_seconds": epoch, "fixed_seconds": fixed})]
