@@ -2,7 +2,8 @@
 They train, so they run in a process of their own unless the search trains in this one: the
 parent of worker processes never imports Keras. Each finding is passed on as it comes, so the
 view shows it at once and the search can start its workers while the training checks run. The
-checks count toward --timeout: past the deadline they stop, and so does the search."""
+checks count toward --timeout: past the deadline they stop, and so does the search, as it does when
+they leave too little time for a first trial (`_check_room`)."""
 
 from __future__ import annotations
 
