@@ -143,7 +143,7 @@ def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothi
     stops with one line instead of setting every proposal aside in an empty study."""
     from tuner.training import cost as costs
 
-    slow = costs.Calibration(step_seconds=0.004, mac_seconds=1e-10, fixed_seconds=1000.0)
+    slow = costs.Calibration(step_seconds=0.004, work_seconds=1e-10, fixed_seconds=1000.0)
     monkeypatch.setattr(costs, "prior", lambda device, threads: slow)
     code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "2", "--timeout", "600",
                                "--results-dir", str(results), "--jobs", "1", "--in-process"], capsys)

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from tuner.search.budget import FIRST_RESULT_SECONDS, plan
 from tuner.training.cost import Calibration, Cost, Measured, calibrate, prior
 
-CAL = Calibration(step_seconds=0.01, mac_seconds=1e-9, fixed_seconds=5.0)
+CAL = Calibration(step_seconds=0.01, work_seconds=1e-9, fixed_seconds=5.0)
 # 100 steps of batch 100 at 1e6 multiply-adds: 100 * (0.01 + 0.1) = 11 s; 1,000 validated images 1/3 s
 COST = Cost(macs=1e6, weights=1000, steps=100, batch_size=100, val_images=1000)
 EPOCH = 11.0 + 1e-9 / 3 * 1000 * 1e6
@@ -97,7 +97,7 @@ def test_a_planned_trial_never_asks_more_than_asked_and_ends_before_the_deadline
 
 def _measured(cal: Calibration, macs: float, batch: int, steps: int = 50, epochs: int = 4) -> Measured:
     """What a trial of this cost reports on a machine that is `cal` exactly."""
-    epoch = steps * (cal.step_seconds + cal.mac_seconds * batch * macs)
+    epoch = steps * (cal.step_seconds + cal.work_seconds * batch * macs)
     timings = {"macs": macs, "batch_size": batch, "steps": steps, "epoch_seconds": epoch,
                "train_seconds": epochs * epoch, "predict_seconds": 2.0,
                "total_seconds": cal.fixed_seconds + epochs * epoch + 2.0}
@@ -111,7 +111,7 @@ def test_the_rate_is_the_one_measured_on_trials_nearest_in_cost():
               + [_measured(large, macs, 128) for macs in (5e7, 1e8, 2e8)])
     near_small = calibrate(start, points, work=64 * 3e5)
     near_large = calibrate(start, points, work=128 * 1e8)
-    assert near_small.mac_seconds == pytest.approx(2e-10) and near_large.mac_seconds == pytest.approx(5e-11)
+    assert near_small.work_seconds == pytest.approx(2e-10) and near_large.work_seconds == pytest.approx(5e-11)
     assert near_small.fixed_seconds == pytest.approx(6.0) and near_small.measured == 6  # the median of all
     assert near_small.epoch_overhead == pytest.approx(0.5)  # 2 s of validation over 4 epochs, no images counted
 
@@ -130,17 +130,31 @@ def test_a_one_epoch_trial_calibrates_with_its_compile_until_a_longer_one_ran():
     """A deadline's first trial is often one epoch (a photo model's first minute): its epoch,
     compile included, is the estimate's upper bound until a trial of more epochs says better."""
     start = prior("cpu", 2)
-    slow = Calibration(start.step_seconds, 4 * start.mac_seconds, 3.0)  # depthwise convolutions: 4x the prior
+    slow = Calibration(start.step_seconds, 4 * start.work_seconds, 3.0)  # depthwise convolutions: 4x the prior
     one = _measured(slow, 2e8, 32, epochs=1)
-    assert one.with_compile and calibrate(start, [one]).mac_seconds == pytest.approx(slow.mac_seconds)
-    longer = _measured(Calibration(start.step_seconds, 3 * start.mac_seconds, 3.0), 2e8, 32, epochs=3)
-    assert calibrate(start, [one, longer]).mac_seconds == pytest.approx(3 * start.mac_seconds)
+    assert one.with_compile and calibrate(start, [one]).work_seconds == pytest.approx(slow.work_seconds)
+    longer = _measured(Calibration(start.step_seconds, 3 * start.work_seconds, 3.0), 2e8, 32, epochs=3)
+    assert calibrate(start, [one, longer]).work_seconds == pytest.approx(3 * start.work_seconds)
+
+
+def test_a_trial_recorded_with_its_written_values_calibrates_their_work():
+    """A trial that wrote many values a multiply-add (a separable network, augmentation) is
+    measured at its whole work: a proposal of the same macs and elements gets its true epoch."""
+    start = prior("cpu", 1)
+    machine = Calibration(start.step_seconds, 1e-10, 3.0)
+    cost = Cost(macs=2e7, weights=1, steps=50, batch_size=32, val_images=0, elements=2e6, augment_elements=1e5)
+    epoch = machine.epoch_seconds(cost)
+    timings = {**cost.to_dict(), "epoch_seconds": epoch, "train_seconds": 4 * epoch, "predict_seconds": 0.0,
+               "total_seconds": machine.fixed_seconds + 4 * epoch}
+    measured = Measured.of(timings, 4)
+    assert measured.work == pytest.approx(cost.work) and measured.forward_work == pytest.approx(cost.forward_work)
+    assert calibrate(start, [measured], work=32 * cost.work).epoch_seconds(cost) == pytest.approx(epoch)
 
 
 def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():
     assert calibrate(prior("cpu", 2), []) == prior("cpu", 2)
     assert prior("gpu", 8) is None and calibrate(None, []) is None
-    assert prior("cpu", 2).mac_seconds == pytest.approx(prior("cpu", 1).mac_seconds / 1.8)
+    assert prior("cpu", 2).work_seconds == pytest.approx(prior("cpu", 1).work_seconds / 1.6)
 
 
 def test_the_first_result_rule_keeps_at_least_one_epoch():

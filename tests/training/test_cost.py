@@ -1,5 +1,6 @@
-"""A model's multiply-adds, counted from its layers, against counts done by hand; every family is
-counted, and a stack of dense layers counts exactly the sum of its matrices."""
+"""A model's multiply-adds and written values, counted from its layers, against counts done by hand;
+every family is counted, a stack of dense layers counts exactly the sum of its matrices and of its
+widths, and augmentation adds work to training only."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tuner.space.params import MODELS
-from tuner.training.cost import layer_macs, model_cost, model_macs
+from tuner.training.augment import AFFINE_WRITES, Augment
+from tuner.training.cost import ELEMENT_MACS, Cost, layer_elements, layer_macs, model_cost, model_elements, model_macs
 from tuner.training.model import build_model
 
 
@@ -57,3 +59,55 @@ def test_every_family_has_a_cost_and_wider_costs_more(family, tiny_space):
     narrow, wide = cost(4), cost(8)
     assert 0 < narrow.macs < wide.macs and 0 < narrow.weights < wide.weights
     assert (narrow.steps, narrow.batch_size, narrow.val_images) == (7, 32, 100)
+
+
+@pytest.mark.parametrize("layer, shape, elements", [
+    (keras.layers.Conv2D(16, 3, padding="same"), (8, 8, 1), 8 * 8 * 16),
+    (keras.layers.Conv2D(4, 3, strides=2, padding="same"), (8, 8, 2), 4 * 4 * 4),
+    (keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2), (10, 10, 4), 10 * 10 * 8),
+    (keras.layers.BatchNormalization(), (8, 8, 3), 8 * 8 * 3),
+    (keras.layers.Activation("relu"), (5, 7, 2), 5 * 7 * 2),
+    (keras.layers.MaxPooling2D(2), (8, 8, 3), 4 * 4 * 3),
+    (keras.layers.Dense(10), (64,), 10),
+    (keras.layers.Flatten(), (8, 8, 3), 0),  # a view: nothing written
+    (keras.layers.Reshape((64, 3)), (8, 8, 3), 0),
+])
+def test_each_layer_counts_the_values_it_writes(layer, shape, elements):
+    assert layer_elements(_one(layer, shape)) == elements
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(widths=st.lists(st.integers(1, 64), min_size=1, max_size=4), inputs=st.integers(1, 64))
+def test_a_dense_stack_writes_the_sum_of_its_widths(widths, inputs):
+    x = start = keras.Input((inputs,))
+    for w in widths:
+        x = keras.layers.Dense(w)(x)
+    assert model_elements(keras.Model(start, x)) == sum(widths)
+
+
+@pytest.mark.parametrize("augment, written", [
+    (Augment(), 0.0),  # nothing to do: the step has no augmentation
+    (Augment(flip=True), (2 + 1) * 8 * 6 * 3),  # the flip and its select; the (empty) cutout box's select
+    (Augment(max_shift=2), (1 + 2 * 4 + 1) * 8 * 6 * 3),  # the pad, two selects a pixel of shift on each axis
+    (Augment(rotation=10.0), 1 * 8 * 6 * 3 + AFFINE_WRITES * 8 * 6),  # a transform's cost goes by pixels
+    (Augment(zoom=0.1, flip=True, cutout=4), (2 + 1) * 8 * 6 * 3 + AFFINE_WRITES * 8 * 6),
+])
+def test_augmentation_counts_what_it_writes(augment, written):
+    assert augment.written((8, 6, 3)) == written
+
+
+def test_augmentation_adds_to_training_work_only(tiny_space):
+    params = tiny_space.complete({"depth": 1, "width": 4})
+    model = build_model(params, (16, 16, 1), 10)
+    plain = model_cost(model, steps=7, batch_size=32, val_images=100)
+    augmented = model_cost(model, steps=7, batch_size=32, val_images=100, augment_elements=768.0)
+    assert plain.augment_elements == 0 and augmented.augment_elements == 768
+    assert augmented.work == plain.work + ELEMENT_MACS * 768
+    assert augmented.forward_work == plain.forward_work == plain.work
+    assert plain.work == plain.macs + ELEMENT_MACS * plain.elements > plain.macs
+
+
+def test_a_cost_without_elements_is_its_multiply_adds():
+    """Trials recorded before elements were counted calibrate by their multiply-adds alone."""
+    cost = Cost(macs=1e6, weights=10, steps=1, batch_size=1, val_images=0)
+    assert cost.work == cost.forward_work == 1e6

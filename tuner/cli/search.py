@@ -25,7 +25,7 @@ from tuner.errors import SearchStopped, UserError
 @click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default; hyperband with --timeout), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
 @click.option("--timeout", type=Seconds(1),
               help="Seconds the search may run, from the command's start; then the ensemble step runs. Each trial's "
-                   "time is estimated before it trains (its counted multiply-adds, calibrated by the trials this "
+                   "time is estimated before it trains (its counted multiply-adds and written values, calibrated by the trials this "
                    "machine ran) and shown: one that cannot end in the time left trains the epochs that fit, or is "
                    "set aside for another proposal; while no trial has ranked, trials are planned to end 75 s after "
                    "the start (the checks count); the pruner is hyperband unless --pruner says otherwise. At the deadline a "

@@ -124,7 +124,7 @@ class TrialRunner:
         # A trial cut by a stop has a part epoch among its epochs' times: no measurement.
         measured = [m for t in trials if t.timings.get("threads") == threads and not (t.reason or "").startswith("stopped at")
                     and (m := costs.Measured.of(t.timings, t.epochs)) is not None]
-        calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.macs)
+        calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.work)
         now = time.monotonic()
         left = None if ctx.deadline is None else ctx.deadline - now
         first = ctx.first_result_by is not None and not any(t.ranks for t in trials)

@@ -1,13 +1,15 @@
 """What a built model costs to train, counted before it trains, and in seconds on this machine.
 
-`Cost`: multiply-adds per image (forward pass) and weights. Only the layers that do the arithmetic
-are counted (convolutions, separable and depthwise convolutions, dense layers); normalization,
-pooling and activations are a small share of any of this product's families.
+`Cost`: multiply-adds per image (forward pass), the values its layers write (batch norm,
+activations, pooling and depthwise convolutions cost memory traffic more than arithmetic: a
+separable network at 180x180 trained 3x slower than its multiply-adds alone said), what the
+training step's augmentation writes, and the weights. Its `work` weighs a written value as
+`ELEMENT_MACS` multiply-adds.
 
-`Calibration` turns a cost into seconds: a training step takes `step_seconds + mac_seconds * batch
-* macs`, validating an image a third of a trained image's arithmetic, and every trial a fixed part
-(build, compile, saving). It starts from what a CPU core of the development machine measured
-(`PRIOR_CPU`, BENCHMARKS.md) and is refitted from the trials this machine has run
+`Calibration` turns a cost into seconds: a training step takes `step_seconds + work_seconds * batch
+* work`, validating an image a third of a trained image's work without its augmentation, and every
+trial a fixed part (build, compile, saving). It starts from what a CPU core of the development
+machine measured (`PRIOR_CPU`, BENCHMARKS.md) and is refitted from the trials this machine has run
 (`calibrate`). Nothing here imports Keras: the parent of a search reads recorded costs too.
 """
 
@@ -19,6 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 VALIDATION_SHARE = 1 / 3  # a validated image's arithmetic against a trained one's (forward only)
+# A written value's training time in multiply-adds' (fitted with `PRIOR_CPU`).
+ELEMENT_MACS = 40.0
 NEAREST = 3  # measured trials, closest in cost to a proposal, whose rate it is estimated at
 
 
@@ -29,9 +33,25 @@ class Cost:
     steps: int  # training steps an epoch
     batch_size: int
     val_images: int  # images predicted after each epoch
+    elements: float = 0.0  # values one image's forward pass writes (`model_elements`)
+    augment_elements: float = 0.0  # values the training step's augmentation writes an image
 
     def to_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
+
+    @property
+    def work(self) -> float:
+        """A trained image's work, in multiply-adds: its arithmetic and what it and its augmentation write."""
+        return _work(self.macs, self.elements + self.augment_elements)
+
+    @property
+    def forward_work(self) -> float:
+        """A validated image's (no augmentation; `VALIDATION_SHARE` takes the backward pass off)."""
+        return _work(self.macs, self.elements)
+
+
+def _work(macs: float, elements: float) -> float:
+    return macs + ELEMENT_MACS * elements
 
 
 def _spatial(layer: Any) -> int:
@@ -69,45 +89,73 @@ def model_macs(model: Any) -> float:
     return total
 
 
-def model_cost(model: Any, steps: int, batch_size: int, val_images: int) -> Cost:
-    return Cost(model_macs(model), int(model.count_params()), steps, batch_size, val_images)
+# Layers whose output is a view of their input (nothing written).
+_VIEWS = {"InputLayer", "Flatten", "Reshape"}
+
+
+def layer_elements(layer: Any) -> float:
+    """Values one image's pass through `layer` writes: its output's size (0 for views)."""
+    if type(layer).__name__ in _VIEWS:
+        return 0.0
+    return float(math.prod(int(d) for d in layer.output.shape[1:]))
+
+
+def model_elements(model: Any) -> float:
+    """Values one image's forward pass writes, every layer's output, nested models included: the
+    memory traffic that batch norm, activations, pooling and depthwise convolutions cost in time
+    more than in multiply-adds."""
+    total = 0.0
+    for layer in model.layers:
+        total += model_elements(layer) if hasattr(layer, "layers") else layer_elements(layer)
+    return total
+
+
+def model_cost(model: Any, steps: int, batch_size: int, val_images: int, augment_elements: float = 0.0) -> Cost:
+    """`augment_elements`: what the training step's augmentation writes an image
+    (`tuner.training.augment.Augment.written`)."""
+    return Cost(model_macs(model), int(model.count_params()), steps, batch_size, val_images, model_elements(model),
+                augment_elements)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    step_seconds: float  # a training step's time that does not grow with the arithmetic
-    mac_seconds: float  # seconds per multiply-add of one image's forward pass, in training
+    step_seconds: float  # a training step's time that does not grow with the work
+    work_seconds: float  # seconds per unit of an image's `Cost.work` (a multiply-add), in training
     fixed_seconds: float  # a trial's time outside its epochs
     epoch_overhead: float = 0.0  # an epoch's validation time beyond its arithmetic (the call, the figures)
     measured: int = 0  # trials it was fitted from (0: the prior)
 
     def epoch_seconds(self, cost: Any) -> float:
         """Training and validating one epoch."""
-        train = cost.steps * (self.step_seconds + self.mac_seconds * cost.batch_size * cost.macs)
-        return train + self.validation_seconds(cost.val_images, cost.macs)
+        train = cost.steps * (self.step_seconds + self.work_seconds * cost.batch_size * cost.work)
+        return train + self.validation_seconds(cost.val_images, cost.forward_work)
 
-    def validation_seconds(self, images: float, macs: float) -> float:
-        return self.epoch_overhead + self.mac_seconds * VALIDATION_SHARE * images * macs
+    def validation_seconds(self, images: float, forward_work: float) -> float:
+        return self.epoch_overhead + self.work_seconds * VALIDATION_SHARE * images * forward_work
 
     def trial_seconds(self, cost: Any, epochs: int) -> float:
         return self.fixed_seconds + epochs * self.epoch_seconds(cost)
 
 
-# One CPU core of the 2-core development machine (TensorFlow 2.21, float32; `bench/threads_bench.py`,
-# BENCHMARKS.md "Workers that fit the machine"): 1.0-1.2e-10 s a multiply-add for models of
-# 0.7-18M an image (6.5e-11 at 116M), 0.004 s a step besides; a digits trial's fixed part is about
-# 3 s, its validation 0.1-0.3 s an epoch.
-PRIOR_CPU = Calibration(step_seconds=0.004, mac_seconds=1.0e-10, fixed_seconds=3.0, epoch_overhead=0.15)
+# One CPU core of the 2-core development machine (TensorFlow 2.21, float32; `bench/layer_costs.py`,
+# BENCHMARKS.md "What a trial costs"): 5.3e-11 s a multiply-add and 40 multiply-adds' time a
+# written value, fitted over twelve models from digits to a separable network at 180x180 (each
+# within 0.7-1.1x of its measured step; the same CNN ran 1.3x slower on another day), 0.004 s a
+# step besides; a digits trial's fixed part is about 3 s, its validation 0.1-0.3 s an epoch.
+PRIOR_CPU = Calibration(step_seconds=0.004, work_seconds=5.3e-11, fixed_seconds=3.0, epoch_overhead=0.15)
+# A second thread's share of a core: two threads trained 1.3-1.8x as fast as one (1.7-1.8x for CNNs
+# on 2026-12-02, 1.26-1.78x on 2026-12-06; BENCHMARKS.md).
+THREAD_GAIN = 0.6
 
 
 def prior(device: str, threads: int) -> Calibration | None:
     """What to assume before this machine measured anything: the CPU's figure, faster with more
-    threads (at 0.8 of linear, as measured for two); none for an accelerator (too varied: the
-    first trial there runs as asked and calibrates the rest)."""
+    threads (at `THREAD_GAIN` of linear); none for an accelerator (too varied: the first trial
+    there runs as asked and calibrates the rest)."""
     if device != "cpu":
         return None
-    speedup = 1 + 0.8 * (max(threads, 1) - 1)
-    return Calibration(PRIOR_CPU.step_seconds, PRIOR_CPU.mac_seconds / speedup, PRIOR_CPU.fixed_seconds,
+    speedup = 1 + THREAD_GAIN * (max(threads, 1) - 1)
+    return Calibration(PRIOR_CPU.step_seconds, PRIOR_CPU.work_seconds / speedup, PRIOR_CPU.fixed_seconds,
                        PRIOR_CPU.epoch_overhead)
 
 
@@ -115,12 +163,13 @@ def prior(device: str, threads: int) -> Calibration | None:
 class Measured:
     """One trial's cost and what its epochs took (`TrialRecord.timings`)."""
 
-    macs: float
+    work: float  # a trained image's (`Cost.work`; multiply-adds alone for trials recorded without elements)
     batch_size: int
     step_seconds: float  # a training step, epochs after the first (the first one compiles)
     fixed_seconds: float
     val_images: float = 0.0
     validation_seconds: float = 0.0  # an epoch's
+    forward_work: float = 0.0  # a validated image's
     # Of a one-epoch trial: its step counts the compile, an upper bound. Such a trial is often the
     # only one a deadline's first minute holds (`tuner.search.budget`), so it counts until a
     # trial of more epochs has run.
@@ -133,25 +182,28 @@ class Measured:
             return None
         epoch, validation = timings["epoch_seconds"], timings.get("predict_seconds", 0.0)
         fixed = timings["total_seconds"] - epochs * epoch - validation
-        return cls(timings["macs"], int(timings["batch_size"]), epoch / timings["steps"], max(fixed, 0.0),
-                   timings.get("val_images", 0.0), validation / epochs, epochs < 2)
+        forward = _work(timings["macs"], timings.get("elements", 0.0))
+        return cls(forward + ELEMENT_MACS * timings.get("augment_elements", 0.0), int(timings["batch_size"]),
+                   epoch / timings["steps"], max(fixed, 0.0), timings.get("val_images", 0.0), validation / epochs,
+                   forward, epochs < 2)
 
 
 def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
     """The prior refitted from this machine's trials: their median fixed time, and the median rate
-    of the `NEAREST` trials whose step's work (batch times multiply-adds) is closest, on a log
+    of the `NEAREST` trials whose step's work (batch times `Cost.work`) is closest, on a log
     scale, to `work` (the proposal's): a CPU does more multiply-adds a second on a large model
     than on a small one (1.0e-10 s each at 18M an image, 6.5e-11 at 116M; BENCHMARKS.md)."""
-    points = [m for m in measured if m.macs > 0]
+    points = [m for m in measured if m.work > 0]
     points = [m for m in points if not m.with_compile] or points
     if not points:
         return start
     step = start.step_seconds if start is not None else 0.0
     if work is not None and work > 0:
-        points.sort(key=lambda m: abs(math.log(m.batch_size * m.macs / work)))
+        points.sort(key=lambda m: abs(math.log(m.batch_size * m.work / work)))
     near = points[:NEAREST]
-    rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.macs) for m in near)
+    rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.work) for m in near)
     arithmetic = Calibration(step, rate, 0.0)
-    overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.macs), 0.0)
+    overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.forward_work
+                                                                                          or m.work), 0.0)
                                  for m in near)
     return Calibration(step, rate, statistics.median(m.fixed_seconds for m in points), overhead, len(points))

@@ -218,7 +218,7 @@ def _compile_planned(params: dict[str, Any], data: SearchData, max_epochs: int, 
     augment = augmentation(params, seed)
     batches = EpochBatches(data.x_train, data.y_train, data.n_classes, params["batch_size"], seed, augment,
                            params["label_smoothing"], balanced=params["class_weight"] == "balanced")
-    cost = model_cost(model, len(batches), batches.batch_size, len(data.x_val))
+    cost = model_cost(model, len(batches), batches.batch_size, len(data.x_val), augment.written(data.input_shape))
     if planner is not None:  # before the compile: a trial set aside costs its build only
         max_epochs = planner(cost)
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
