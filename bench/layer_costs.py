@@ -5,13 +5,18 @@ on random pixels, one fresh process each. Fits `PRIOR_CPU` (seconds a multiply-a
 written value) by least squares on relative error and prints each model's estimate before
 (multiply-adds alone) and after (both terms).
 
-    python bench/layer_costs.py --threads 1 --out bench/results/cpu-2026-12-06/layer-costs.json
+    python bench/layer_costs.py --threads 1 --out bench/results/cpu-2026-12-06/layer-costs-1thread.json
+    python bench/layer_costs.py --rows bench/results/cpu-2026-12-06/layer-costs-1thread.json   # refit, no training
+
+"now" is the shipped prior (`PRIOR_CPU`, `ELEMENT_MACS`, `THREAD_GAIN`, `AFFINE_WRITES`); the fit
+printed above it is what this run alone would set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -70,6 +75,29 @@ def measure(case: str, threads: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# (with rotation and zoom, without): the same model, so their difference is the augmentation's.
+AFFINE_PAIRS = [("cnn d2 w32, rotation and zoom", "cnn d2 w32"),
+                ("separable d3 w32 180x180x3, flips, rotation, zoom", "separable d3 w32 180x180x3")]
+
+
+def affine_passes(turned: dict, plain: dict, element_seconds: float) -> float:
+    """What the rotation and zoom cost, in passes over the image's values: the pair's difference
+    less the other augmentation's writes (`Augment.written` without its affine passes)."""
+    from tuner.training.augment import AFFINE_PASSES
+
+    values = math.prod(CASES[turned["case"]][0])
+    other = turned["augment_elements"] - AFFINE_PASSES * values
+    return ((turned["seconds_per_image"] - plain["seconds_per_image"]) / element_seconds - other) / values
+
+
+def augmentation_written(case: str) -> float:
+    from tuner.space.params import complete_params
+    from tuner.training.fit import augmentation
+
+    shape, _, overrides = CASES[case]
+    return augmentation(complete_params({"learning_rate": 1e-3, **overrides})).written(shape)
+
+
 def fit(rows: list[dict], step_seconds: float) -> tuple[float, float]:
     """Seconds a multiply-add and a written value, least squares on each model's relative error."""
     import numpy as np
@@ -102,7 +130,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tuner.training.cost import Calibration, prior
 
-    rows = json.loads(args.rows.read_text())["rows"] if args.rows else []
+    # Saved rows take the augmentation's writes by today's rule (`Augment.written`).
+    rows = [{**r, "augment_elements": augmentation_written(r["case"])}
+            for r in json.loads(args.rows.read_text())["rows"]] if args.rows else []
     for case in [] if args.rows else args.only or CASES:
         rows.append({"case": case, **measure(case, args.threads)})
         print(json.dumps(rows[-1]), flush=True)
@@ -113,10 +143,15 @@ def main() -> None:
     before = Calibration(now.step_seconds, 1.0e-10 / (1 + 0.8 * (args.threads - 1)), 0.0)  # and 0.8 of a core a thread
     rows_before = [{**r, "elements": 0.0, "augment_elements": 0.0} for r in rows]
     print(f"{'case':52} {'measured':>10} {'estimated: multiply-adds only':>30} {'now':>8}")
-    for r in rows:
+    for r, old in zip(rows, rows_before):
         measured = r["seconds_per_image"]
-        print(f"{r['case']:52} {measured * 1e3:8.3f}ms {estimate(rows_before[rows.index(r)], before) / measured:29.2f}x "
+        print(f"{r['case']:52} {measured * 1e3:8.3f}ms {estimate(old, before) / measured:29.2f}x "
               f"{estimate(r, now) / measured:7.2f}x")
+    for turned, plain in AFFINE_PAIRS:
+        pair = {r["case"]: r for r in rows}
+        if turned in pair and plain in pair:
+            print(f"a rotation or zoom's time in passes over the image ({turned}): "
+                  f"{affine_passes(pair[turned], pair[plain], element):.0f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "threads": args.threads, "rows": rows,

@@ -9,13 +9,15 @@ a space's start point.
         --out bench/results/cpu-2026-12-06/start-points.json
 
 Each candidate trains `--epochs` epochs on its own schedule (a cosine decays over them), with
-early stopping off, so every epoch's figure is on the record.
+early stopping off, so every epoch's figure is on the record; its whole parameter set is saved
+beside it (a candidate is read over the start point of the day it ran).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -44,7 +46,8 @@ def child(space_name: str, overrides: dict, train: int, val: int, epochs: int, s
                           "loss": figures["loss"]}), flush=True)
 
     result = train_trial(params, data, max_epochs=epochs, patience=epochs + 1, seed=seed, on_epoch=report)
-    print(json.dumps({"done": True, "macs": result.timings.get("macs"), "val_accuracy": result.val_accuracy,
+    print(json.dumps({"done": True, "params": params, "macs": result.timings.get("macs"),
+                      "val_accuracy": result.val_accuracy,
                       "best_epoch": result.best_epoch + 1, "seconds": round(time.perf_counter() - start, 1)}),
           flush=True)
 
@@ -52,8 +55,7 @@ def child(space_name: str, overrides: dict, train: int, val: int, epochs: int, s
 def run(args: argparse.Namespace, candidate: str) -> dict:
     command = [sys.executable, __file__, "--child", candidate, "--space", args.space, "--train", str(args.train),
                "--val", str(args.val), "--epochs", str(args.epochs), "--seed", str(args.seed)]
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "2",
-                                                                            **__import__("os").environ})
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ})
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return {"candidate": json.loads(candidate), "epochs": [x for x in lines if "epoch" in x],
             "result": next((x for x in lines if x.get("done")), None), "returncode": proc.returncode}

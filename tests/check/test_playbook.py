@@ -64,6 +64,9 @@ def test_the_cost_of_a_trial_is_counted_and_an_epoch_of_hours_warns(tiny, monkey
     monkeypatch.setattr(playbook, "SLOW_EPOCH_SECONDS", 0.0)
     slow = playbook.trial_cost(reference, data)
     assert slow.status is Status.WARN and "max_train_samples" in slow.evidence
+    turned = playbook.trial_cost({**reference, "augment": 0.5, "rotation": 10.0}, data)
+    plain = playbook.trial_cost({**reference, "augment": 0.0}, data)
+    assert turned.figures["epoch_seconds"] > plain.figures["epoch_seconds"]  # the augmentation's time counts
 
 
 def test_a_classifier_started_far_from_uniform_fails_the_loss_at_initialization(tiny):

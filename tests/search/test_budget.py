@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tuner.search.budget import FIRST_RESULT_SECONDS, plan
-from tuner.training.cost import Calibration, Cost, Measured, calibrate, prior
+from tuner.training.cost import ELEMENT_MACS, Calibration, Cost, Measured, calibrate, prior
 
 CAL = Calibration(step_seconds=0.01, work_seconds=1e-9, fixed_seconds=5.0)
 # 100 steps of batch 100 at 1e6 multiply-adds: 100 * (0.01 + 0.1) = 11 s; 1,000 validated images 1/3 s
@@ -31,11 +31,25 @@ EPOCH = 11.0 + 1e-9 / 3 * 1000 * 1e6
     (30.0, 60.0, 2, "2 of 20 epochs fit in the 0:30 left"),  # the deadline is nearer than the mark
 ])
 def test_a_plan_takes_the_epochs_that_fit(left, first, epochs, why):
+    """A study without a ranked trial (`ranked` False): any epoch that fits is worth a start."""
     made = plan(CAL, COST, 20, left, first)
     assert (made.epochs, made.why) == (epochs, why)
     assert made.epoch_seconds == pytest.approx(EPOCH)
     if epochs:
         assert made.seconds == pytest.approx(5.0 + epochs * EPOCH)
+
+
+@pytest.mark.parametrize("left, asked, epochs, why", [
+    (1000.0, 20, 20, None),
+    (100.0, 20, 8, "8 of 20 epochs fit in the 1:40 left"),  # (100 - 5) / 11.33 = 8.4: a third or more
+    (80.0, 20, 0, "not started: only 6 of 20 epochs fit in the 1:20 left"),  # 6.6: under a third
+    (16.4, 20, 0, "not started: only 1 of 20 epochs fit in the 0:16 left"),
+    (16.4, 2, 1, "1 of 2 epochs fit in the 0:16 left"),  # half a short schedule is worth it
+    (16.0, 20, 0, "not started: 0:16 left before the deadline"),
+])
+def test_once_a_trial_ranks_a_proposal_needs_a_third_of_its_epochs(left, asked, epochs, why):
+    made = plan(CAL, COST, asked, left, None, ranked=True)
+    assert (made.epochs, made.why) == (epochs, why)
 
 
 @pytest.mark.parametrize("left, first, cap, epochs, why", [
@@ -73,20 +87,22 @@ def test_the_description_reads_as_the_live_view_shows_it():
 @given(asked=st.integers(1, 200), left=st.one_of(st.none(), st.floats(0.0, 1e6)),
        first=st.one_of(st.none(), st.floats(-1e3, 1e3)),
        macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000), batch=st.integers(1, 1024),
-       step=st.floats(0.0, 1.0), rate=st.floats(1e-13, 1e-6), fixed=st.floats(0.0, 100.0))
+       step=st.floats(0.0, 1.0), rate=st.floats(1e-13, 1e-6), fixed=st.floats(0.0, 100.0), ranked=st.booleans())
 def test_a_planned_trial_never_asks_more_than_asked_and_ends_before_the_deadline(asked, left, first, macs, steps,
-                                                                                   batch, step, rate, fixed):
+                                                                                   batch, step, rate, fixed, ranked):
     cal, cost = Calibration(step, rate, fixed), Cost(macs, 1, steps, batch, 100)
-    made = plan(cal, cost, asked, left, first)
+    first = None if ranked else first  # the first result's mark holds only while nothing ranks
+    made = plan(cal, cost, asked, left, first, ranked=ranked)
     assert 0 <= made.epochs <= asked
     if left is None:
         assert made.epochs == asked and made.why is None
         return
-    if made.epochs:
-        assert made.seconds <= left * (1 + 1e-9)
-    else:
-        assert cal.trial_seconds(cost, 1) > left * (1 - 1e-9) and made.why.startswith("not started")
     fits = math.floor(max(left - fixed, 0.0) / cal.epoch_seconds(cost))
+    too_few = ranked and fits < min(asked, asked / 3)  # a third of the schedule, once a trial ranks
+    if made.epochs:
+        assert made.seconds <= left * (1 + 1e-9) and not too_few
+    else:
+        assert (cal.trial_seconds(cost, 1) > left * (1 - 1e-9) or too_few) and made.why.startswith("not started")
     if made.epochs and first is None:
         assert made.epochs == min(asked, fits)  # every epoch that fits, no more
     if made.epochs > 1 and first is not None:  # more than the one epoch always kept: they fit before the mark
@@ -96,9 +112,9 @@ def test_a_planned_trial_never_asks_more_than_asked_and_ends_before_the_deadline
 
 
 def _measured(cal: Calibration, macs: float, batch: int, steps: int = 50, epochs: int = 4) -> Measured:
-    """What a trial of this cost reports on a machine that is `cal` exactly."""
+    """What a trial of this cost (no values written) reports on a machine that is `cal` exactly."""
     epoch = steps * (cal.step_seconds + cal.work_seconds * batch * macs)
-    timings = {"macs": macs, "batch_size": batch, "steps": steps, "epoch_seconds": epoch,
+    timings = {"macs": macs, "elements": 0.0, "batch_size": batch, "steps": steps, "epoch_seconds": epoch,
                "train_seconds": epochs * epoch, "predict_seconds": 2.0,
                "total_seconds": cal.fixed_seconds + epochs * epoch + 2.0}
     return Measured.of(timings, epochs)
@@ -116,8 +132,12 @@ def test_the_rate_is_the_one_measured_on_trials_nearest_in_cost():
     assert near_small.epoch_overhead == pytest.approx(0.5)  # 2 s of validation over 4 epochs, no images counted
 
 
+LEGACY = {"macs": 1e6, "batch_size": 64, "steps": 10, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}
+
+
 @pytest.mark.parametrize("timings, epochs", [
     ({}, 5),  # a trial of an older version: no cost recorded
+    (LEGACY, 5),  # multiply-adds without written values: its rate would hold their time
     ({"macs": 1e6, "batch_size": 64, "steps": 10, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 0),
     ({"macs": 1e6, "batch_size": 64, "steps": 0, "epoch_seconds": 1.0, "total_seconds": 9.0, "train_seconds": 5.0}, 3),
 ])
@@ -137,24 +157,38 @@ def test_a_one_epoch_trial_calibrates_with_its_compile_until_a_longer_one_ran():
     assert calibrate(start, [one, longer]).work_seconds == pytest.approx(3 * start.work_seconds)
 
 
+def test_an_epoch_trains_the_whole_work_and_validates_without_augmentation():
+    """Written by hand: training counts the augmentation's values, validation (a third of the
+    arithmetic, forward only) does not."""
+    cal = Calibration(step_seconds=0.01, work_seconds=1e-10, fixed_seconds=0.0, epoch_overhead=0.5)
+    cost = Cost(macs=2e7, weights=1, steps=50, batch_size=32, val_images=1000, elements=2e6, augment_elements=1e5)
+    train = 50 * (0.01 + 1e-10 * 32 * (2e7 + ELEMENT_MACS * (2e6 + 1e5)))
+    validate = 0.5 + 1e-10 * 1000 * (2e7 + ELEMENT_MACS * 2e6) / 3
+    assert cal.epoch_seconds(cost) == pytest.approx(train + validate)
+
+
 def test_a_trial_recorded_with_its_written_values_calibrates_their_work():
     """A trial that wrote many values a multiply-add (a separable network, augmentation) is
-    measured at its whole work: a proposal of the same macs and elements gets its true epoch."""
+    measured at its whole work: a proposal of the same macs and elements gets its true epoch;
+    an older record beside it (multiply-adds alone) is no measurement and does not skew it."""
     start = prior("cpu", 1)
-    machine = Calibration(start.step_seconds, 1e-10, 3.0)
-    cost = Cost(macs=2e7, weights=1, steps=50, batch_size=32, val_images=0, elements=2e6, augment_elements=1e5)
+    machine = Calibration(start.step_seconds, 1e-10, 3.0, epoch_overhead=0.2)
+    cost = Cost(macs=2e7, weights=1, steps=50, batch_size=32, val_images=500, elements=2e6, augment_elements=1e5)
     epoch = machine.epoch_seconds(cost)
-    timings = {**cost.to_dict(), "epoch_seconds": epoch, "train_seconds": 4 * epoch, "predict_seconds": 0.0,
-               "total_seconds": machine.fixed_seconds + 4 * epoch}
+    validation = machine.validation_seconds(cost.val_images, cost.forward_work)
+    timings = {**cost.to_dict(), "epoch_seconds": epoch - validation, "train_seconds": 4 * (epoch - validation),
+               "predict_seconds": 4 * validation, "total_seconds": machine.fixed_seconds + 4 * epoch}
     measured = Measured.of(timings, 4)
     assert measured.work == pytest.approx(cost.work) and measured.forward_work == pytest.approx(cost.forward_work)
-    assert calibrate(start, [measured], work=32 * cost.work).epoch_seconds(cost) == pytest.approx(epoch)
+    legacy = Measured.of({**LEGACY, "epoch_seconds": 100.0}, 4)
+    fitted = calibrate(start, [m for m in (measured, legacy) if m is not None], work=32 * cost.work)
+    assert legacy is None and fitted.epoch_seconds(cost) == pytest.approx(epoch)
 
 
 def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():
     assert calibrate(prior("cpu", 2), []) == prior("cpu", 2)
     assert prior("gpu", 8) is None and calibrate(None, []) is None
-    assert prior("cpu", 2).work_seconds == pytest.approx(prior("cpu", 1).work_seconds / 1.6)
+    assert prior("cpu", 2).work_seconds == pytest.approx(prior("cpu", 1).work_seconds / 1.45)
 
 
 def test_the_first_result_rule_keeps_at_least_one_epoch():

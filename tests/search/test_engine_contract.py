@@ -191,6 +191,20 @@ def test_pruned_trials_are_recorded_with_the_epochs_they_ran(engine, tiny_space,
     assert all(frozen[t.number].intermediate_values == dict(enumerate(t.history["val_accuracy"])) for t in pruned)
 
 
+def test_a_start_point_trains_its_whole_schedule_whatever_the_pruner_says(tiny_space, results, monkeypatch):
+    """Optuna's pruner told to stop every trial after its first epoch: the start point runs all
+    its epochs and completes, the sampler's proposal after it is pruned."""
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)
+    data = tiny_space.to_dict()
+    data["training"] = {**data["training"], "max_epochs": 2, "prune_after": 1, "patience": 3}
+    data["start"] = [{"width": 5}]
+    store = SearchStore(None, results, create=True)
+    search(store, parse_space(data, "pruned.yaml"), "optuna", 2, pruner="median")
+    point, proposal = store.trials.all("study")
+    assert (point.params["width"], point.state, point.epochs) == (5, "complete", 2)
+    assert (proposal.state, proposal.epochs, proposal.reason) == ("pruned", 1, "pruned after epoch 1")
+
+
 def test_every_model_family_trains_is_recorded_and_saved(engine, tiny_space, results):
     """One start point per family (with the new words drawn or set): each engine runs them all,
     records each complete with its parameters, and keeps a model that plain Keras loads."""

@@ -149,6 +149,7 @@ def test_a_deadline_shortens_a_trial_to_the_epochs_that_fit_and_the_first_to_a_m
     for record, epochs in ((first, 1), (second, 2)):
         assert record.state == "pruned" and record.epochs == record.max_epochs == epochs and record.ranks
         assert record.timings["steps"] == steps and record.timings["macs"] > 0 and record.timings["threads"] >= 1
+        assert record.timings["elements"] > 0 and "augment_elements" in record.timings  # what the next plan calibrates by
     assert [c[3] for c in observer.calls if c[0] == "started"] == [1, 2]
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tuner.space.params import MODELS
-from tuner.training.augment import AFFINE_WRITES, Augment
+from tuner.training.augment import AFFINE_PASSES, Augment
 from tuner.training.cost import ELEMENT_MACS, Cost, layer_elements, layer_macs, model_cost, model_elements, model_macs
 from tuner.training.model import build_model
 
@@ -69,6 +69,7 @@ def test_every_family_has_a_cost_and_wider_costs_more(family, tiny_space):
     (keras.layers.Activation("relu"), (5, 7, 2), 5 * 7 * 2),
     (keras.layers.MaxPooling2D(2), (8, 8, 3), 4 * 4 * 3),
     (keras.layers.Dense(10), (64,), 10),
+    (keras.layers.SeparableConv2D(6, 3, padding="same"), (10, 10, 4), 10 * 10 * 6),  # its output (the fit weighs it)
     (keras.layers.Flatten(), (8, 8, 3), 0),  # a view: nothing written
     (keras.layers.Reshape((64, 3)), (8, 8, 3), 0),
 ])
@@ -89,8 +90,8 @@ def test_a_dense_stack_writes_the_sum_of_its_widths(widths, inputs):
     (Augment(), 0.0),  # nothing to do: the step has no augmentation
     (Augment(flip=True), (2 + 1) * 8 * 6 * 3),  # the flip and its select; the (empty) cutout box's select
     (Augment(max_shift=2), (1 + 2 * 4 + 1) * 8 * 6 * 3),  # the pad, two selects a pixel of shift on each axis
-    (Augment(rotation=10.0), 1 * 8 * 6 * 3 + AFFINE_WRITES * 8 * 6),  # a transform's cost goes by pixels
-    (Augment(zoom=0.1, flip=True, cutout=4), (2 + 1) * 8 * 6 * 3 + AFFINE_WRITES * 8 * 6),
+    (Augment(rotation=10.0), (1 + AFFINE_PASSES) * 8 * 6 * 3),
+    (Augment(zoom=0.1, flip=True, cutout=4), (2 + 1 + AFFINE_PASSES) * 8 * 6 * 3),
 ])
 def test_augmentation_counts_what_it_writes(augment, written):
     assert augment.written((8, 6, 3)) == written
@@ -107,7 +108,6 @@ def test_augmentation_adds_to_training_work_only(tiny_space):
     assert plain.work == plain.macs + ELEMENT_MACS * plain.elements > plain.macs
 
 
-def test_a_cost_without_elements_is_its_multiply_adds():
-    """Trials recorded before elements were counted calibrate by their multiply-adds alone."""
+def test_a_cost_that_writes_nothing_is_its_multiply_adds():
     cost = Cost(macs=1e6, weights=10, steps=1, batch_size=1, val_images=0)
     assert cost.work == cost.forward_work == 1e6

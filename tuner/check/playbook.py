@@ -58,17 +58,20 @@ SLOW_EPOCH_SECONDS = 600.0  # an estimated epoch past this warns: a search here 
 
 def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
     """What one epoch of the reference configuration costs here, from its counted multiply-adds
-    and the development machine's figures for a CPU core (`tuner.training.cost`); a search picks
-    its worker count by the multiply-adds (`tuner.search.pool.jobs.default_jobs`)."""
+    and written values (its augmentation's too) and the development machine's figures for a CPU
+    core (`tuner.training.cost`); a search picks its worker count by the multiply-adds
+    (`tuner.search.pool.jobs.default_jobs`)."""
     from tuner import config
     from tuner.training.backend import accelerator
     from tuner.training.cost import model_cost, prior
+    from tuner.training.fit import augmentation
     from tuner.training.model import build_model
     from tuner.wording import duration
 
     model = build_model(params, data.input_shape, data.n_classes)
     batch = min(params["batch_size"], len(data.x_train))
-    cost = model_cost(model, len(data.x_train) // batch, batch, len(data.x_val))
+    cost = model_cost(model, len(data.x_train) // batch, batch, len(data.x_val),
+                      augmentation(params).written(data.input_shape))
     device, threads = accelerator(), config.training_threads()
     figures = {"macs": cost.macs, "weights": float(cost.weights), "accelerator": float(device != "cpu")}
     what = f"{cost.macs / 1e6:.2f}M multiply-adds an image, {cost.weights:,} weights"

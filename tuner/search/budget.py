@@ -2,8 +2,9 @@
 
 `plan` decides a trial's epochs from its counted cost and this machine's calibration
 (`tuner.training.cost`): as asked when they fit; fewer when only fewer fit before the deadline
-(the schedule is then the shorter one: a cosine decays over it); none when not one epoch fits
-(the proposal is set aside, another is asked); and, while no trial of the study has finished,
+(the schedule is then the shorter one: a cosine decays over it); none when not one epoch fits,
+or, once the study has a ranked trial, when less than `MIN_SHARE` of them fit (the proposal is
+set aside, another is asked); and, while no trial of the study has finished,
 as many as fit before `FIRST_RESULT_SECONDS` after the command started (its checks and start-up
 count), so a deadline's search shows a first figure within about a minute and a half.
 """
@@ -21,6 +22,11 @@ from tuner.wording import duration, plural
 # started; below 90 s by the margin an estimate misses by (0:14 estimated against 0:20 measured).
 FIRST_RESULT_SECONDS = 75.0
 FIRST_RESULT = "for a first result soon after the start"  # the reason's words for that cut
+# Once the study has a ranked trial, the least share of its epochs a proposal starts on: one or
+# two epochs of a model meant for fifteen rank nothing and tell the sampler only that it was cut
+# (a 7-minute Fashion-MNIST search spent 3:13 of its last 3:38 on four such trials, 31-61%
+# validation accuracy against the best trial's 90.67%; BENCHMARKS.md).
+MIN_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,11 @@ class Plan:
 
 
 def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
-         first_left: float | None = None, cap: float | None = None) -> Plan:
+         first_left: float | None = None, cap: float | None = None, ranked: bool = False) -> Plan:
     """The epochs a trial of `cost` trains (see the module's docstring); `seconds_left` to the
     deadline, `first_left` to the first result's mark while the study has none (else None), `cap`
-    each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops)."""
+    each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops),
+    `ranked` whether the study has a ranked trial."""
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
@@ -57,6 +64,9 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
         if fit < 1:
             return Plan(0, asked, epoch, None, f"not started: {duration(seconds_left)} left before the deadline",
                         seconds_left, calibration.fixed_seconds)
+        if ranked and fit < epochs and fit < MIN_SHARE * asked:
+            return Plan(0, asked, epoch, None, f"not started: only {fit} of {asked} epochs fit in the "
+                        f"{duration(seconds_left)} left", seconds_left, calibration.fixed_seconds)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
     if cap is not None and (capped := max(1, _epochs_in(cap - calibration.fixed_seconds, epoch, asked))) < epochs:

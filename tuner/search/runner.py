@@ -127,9 +127,10 @@ class TrialRunner:
         calibration = costs.calibrate(costs.prior(ctx.device, threads), measured, cost.batch_size * cost.work)
         now = time.monotonic()
         left = None if ctx.deadline is None else ctx.deadline - now
-        first = ctx.first_result_by is not None and not any(t.ranks for t in trials)
+        ranked = any(t.ranks for t in trials)
+        first = ctx.first_result_by is not None and not ranked
         return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
-                           ctx.trial_timeout)
+                           ctx.trial_timeout, ranked)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""

@@ -28,9 +28,10 @@ from keras import ops
 
 from tuner.training.choices import ANGLE_UNITS, CHOICES, CUTOUT_FILL, SCALE_UNITS, affine_rows
 
-# A rotation or zoom's time a pixel, in written values' (TensorFlow's projective transform on a CPU
-# core: 180x180x3 photos, `bench/layer_costs.py`, BENCHMARKS.md).
-AFFINE_WRITES = 110
+# A rotation or zoom's time, in whole passes over the image's values (TensorFlow's projective
+# transform on a CPU, bilinear: four reads and their weights a value; 10-11 measured at 180x180x3,
+# `bench/layer_costs.py`, BENCHMARKS.md).
+AFFINE_PASSES = 10
 
 
 class Augment(keras.layers.Layer):
@@ -57,17 +58,16 @@ class Augment(keras.layers.Layer):
     def affine(self) -> bool:
         return self.rotation > 0 or self.zoom > 0
 
-    def written(self, shape: tuple[int, ...], host_choices: bool = True) -> float:
-        """About how many values `call` writes an image of `shape` (height, width, channels) in
-        training, for its time (`tuner.training.cost`): a flip and its select, a pad and two
-        selects a pixel of shift on each axis, the cutout's select; a rotation or zoom costs a CPU
-        far more than its writes, `AFFINE_WRITES` a pixel."""
+    def written(self, shape: tuple[int, ...]) -> float:
+        """About how many values the training step's `call` (host choices) writes an image of
+        `shape` (height, width, channels), for its time (`tuner.training.cost`): a flip and its
+        select, a pad and two selects a pixel of shift on each axis, the cutout box's select, and
+        `AFFINE_PASSES` for a rotation or zoom."""
         if not self.active:
             return 0.0
         shift = 1 + 2 * (2 * self.max_shift) if self.max_shift else 0
-        cutout = 1 if self.cutout or host_choices else 0
-        passes = 2 * self.flip + shift + cutout
-        return passes * math.prod(shape) + AFFINE_WRITES * self.affine * shape[0] * shape[1]
+        passes = 2 * self.flip + shift + 1 + AFFINE_PASSES * self.affine
+        return float(passes * math.prod(shape))
 
     def call(self, inputs, training=False):
         x, choices = inputs if isinstance(inputs, (list, tuple)) else (inputs, None)

@@ -2,8 +2,8 @@
 
 `Cost`: multiply-adds per image (forward pass), the values its layers write (batch norm,
 activations, pooling and depthwise convolutions cost memory traffic more than arithmetic: a
-separable network at 180x180 trained 3x slower than its multiply-adds alone said), what the
-training step's augmentation writes, and the weights. Its `work` weighs a written value as
+separable network trained 1.7-2.9x slower than its multiply-adds alone said), what the training
+step's augmentation writes, and the weights. Its `work` weighs a written value as
 `ELEMENT_MACS` multiply-adds.
 
 `Calibration` turns a cost into seconds: a training step takes `step_seconds + work_seconds * batch
@@ -143,9 +143,9 @@ class Calibration:
 # within 0.7-1.1x of its measured step; the same CNN ran 1.3x slower on another day), 0.004 s a
 # step besides; a digits trial's fixed part is about 3 s, its validation 0.1-0.3 s an epoch.
 PRIOR_CPU = Calibration(step_seconds=0.004, work_seconds=5.3e-11, fixed_seconds=3.0, epoch_overhead=0.15)
-# A second thread's share of a core: two threads trained 1.3-1.8x as fast as one (1.7-1.8x for CNNs
-# on 2026-12-02, 1.26-1.78x on 2026-12-06; BENCHMARKS.md).
-THREAD_GAIN = 0.6
+# A second thread's share of a core: two threads trained 1.26-1.78x as fast as one on 2026-12-06
+# (1.7-1.8x for CNNs on 2026-12-02; BENCHMARKS.md). The lower figure: a deadline's plan errs long.
+THREAD_GAIN = 0.45
 
 
 def prior(device: str, threads: int) -> Calibration | None:
@@ -163,7 +163,7 @@ def prior(device: str, threads: int) -> Calibration | None:
 class Measured:
     """One trial's cost and what its epochs took (`TrialRecord.timings`)."""
 
-    work: float  # a trained image's (`Cost.work`; multiply-adds alone for trials recorded without elements)
+    work: float  # a trained image's (`Cost.work`)
     batch_size: int
     step_seconds: float  # a training step, epochs after the first (the first one compiles)
     fixed_seconds: float
@@ -177,22 +177,25 @@ class Measured:
 
     @classmethod
     def of(cls, timings: dict[str, float], epochs: int) -> "Measured | None":
-        needed = ("macs", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
+        """None for a trial that cannot say its rate: no epoch, no steps, or a record without the
+        written values (its rate per multiply-add would hold their time: 1.5-2.5x long on a
+        proposal's whole work)."""
+        needed = ("macs", "elements", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
         if epochs < 1 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
             return None
         epoch, validation = timings["epoch_seconds"], timings.get("predict_seconds", 0.0)
         fixed = timings["total_seconds"] - epochs * epoch - validation
-        forward = _work(timings["macs"], timings.get("elements", 0.0))
-        return cls(forward + ELEMENT_MACS * timings.get("augment_elements", 0.0), int(timings["batch_size"]),
-                   epoch / timings["steps"], max(fixed, 0.0), timings.get("val_images", 0.0), validation / epochs,
-                   forward, epochs < 2)
+        cost = Cost(timings["macs"], 0, int(timings["steps"]), int(timings["batch_size"]), 0, timings["elements"],
+                    timings.get("augment_elements", 0.0))
+        return cls(cost.work, cost.batch_size, epoch / cost.steps, max(fixed, 0.0), timings.get("val_images", 0.0),
+                   validation / epochs, cost.forward_work, epochs < 2)
 
 
 def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
     """The prior refitted from this machine's trials: their median fixed time, and the median rate
     of the `NEAREST` trials whose step's work (batch times `Cost.work`) is closest, on a log
-    scale, to `work` (the proposal's): a CPU does more multiply-adds a second on a large model
-    than on a small one (1.0e-10 s each at 18M an image, 6.5e-11 at 116M; BENCHMARKS.md)."""
+    scale, to `work` (the proposal's): a CPU's rate differs between small and large models
+    (BENCHMARKS.md, "What a trial costs")."""
     points = [m for m in measured if m.work > 0]
     points = [m for m in points if not m.with_compile] or points
     if not points:
@@ -203,7 +206,6 @@ def calibrate(start: Calibration | None, measured: Iterable[Measured], work: flo
     near = points[:NEAREST]
     rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.work) for m in near)
     arithmetic = Calibration(step, rate, 0.0)
-    overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.forward_work
-                                                                                          or m.work), 0.0)
+    overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.forward_work), 0.0)
                                  for m in near)
     return Calibration(step, rate, statistics.median(m.fixed_seconds for m in points), overhead, len(points))
