@@ -36,12 +36,14 @@ def test_each_layer_counts_its_multiply_adds(layer, shape, macs):
 
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(widths=st.lists(st.integers(1, 64), min_size=1, max_size=4), inputs=st.integers(1, 64))
-def test_a_dense_stack_counts_the_sum_of_its_matrices(widths, inputs):
+def test_a_dense_stack_counts_the_sum_of_its_matrices_and_writes_its_widths(widths, inputs):
     x = start = keras.Input((inputs,))
     for w in widths:
         x = keras.layers.Dense(w)(x)
     sizes = [inputs, *widths]
-    assert model_macs(keras.Model(start, x)) == sum(a * b for a, b in zip(sizes, sizes[1:]))
+    model = keras.Model(start, x)
+    assert model_macs(model) == sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert model_elements(model) == sum(widths)
 
 
 def test_a_nested_model_is_counted_inside_its_wrapper():
@@ -75,15 +77,6 @@ def test_every_family_has_a_cost_and_wider_costs_more(family, tiny_space):
 ])
 def test_each_layer_counts_the_values_it_writes(layer, shape, elements):
     assert layer_elements(_one(layer, shape)) == elements
-
-
-@settings(max_examples=25, deadline=None, derandomize=True)
-@given(widths=st.lists(st.integers(1, 64), min_size=1, max_size=4), inputs=st.integers(1, 64))
-def test_a_dense_stack_writes_the_sum_of_its_widths(widths, inputs):
-    x = start = keras.Input((inputs,))
-    for w in widths:
-        x = keras.layers.Dense(w)(x)
-    assert model_elements(keras.Model(start, x)) == sum(widths)
 
 
 @pytest.mark.parametrize("augment, written", [
