@@ -59,6 +59,7 @@ class Section:
     text: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    empty: str = "Nothing to draw yet: no trial has finished with figures."  # the note when it has nothing
 
 
 class _Pictures:
@@ -182,7 +183,8 @@ def _search(store: SearchStore, study: str, meta: dict[str, Any], trials: list[T
     importance.figures += picture("slices", "the objective against each searched parameter (colour: trial number)",
                                   figures.slices(trials, searched, objective))
     rows = [(t.number, vars(times)) for t in trials if (times := trial_times(t)) is not None]
-    cost = Section("time", "Where the time went")
+    cost = Section("time", "Where the time went", empty="Nothing to draw yet: no trial has completed (a pruned or "
+                   "shortened trial's epochs were cut, so its parts say little of a trial's time).")
     cost.figures += picture("times", "per complete trial: training, compile, validation, other", figures.times(rows))
     return [search, importance, cost]
 
