@@ -845,9 +845,11 @@ def _edited(folder: Path, old: str, new: str) -> list[str]:
 
 
 VALUE_CASES = [
-    ("timeout nan", lambda d: ["--timeout", "nan"], "expected a finite number of seconds"),
-    ("timeout inf", lambda d: ["--timeout", "inf"], "expected a finite number of seconds"),
-    ("timeout huge", lambda d: ["--timeout", "1e400"], "expected a finite number of seconds"),
+    ("timeout nan", lambda d: ["--timeout", "nan"], "expected a number of seconds from 1 to"),
+    ("timeout inf", lambda d: ["--timeout", "inf"], "expected a number of seconds from 1 to"),
+    ("timeout huge", lambda d: ["--timeout", "1e400"], "expected a number of seconds from 1 to"),
+    ("timeout past a year", lambda d: ["--timeout", "1e308"], "(a year)"),  # its epochs overflowed
+    ("trial timeout past a year", lambda d: ["--trial-timeout", "31536001"], "(a year)"),
     ("timeout text", lambda d: ["--timeout", "soon"], "is not a number of seconds"),
     ("seed negative", lambda d: ["--seed", "-5"], "--seed"),
     ("seed past 2**32", lambda d: ["--seed", "4294967296"], "--seed"),
@@ -908,3 +910,21 @@ def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, ca
     view = SearchView(Terminal(), store, "tiny_digits", 2)
     view.board = build_board(store, "tiny_digits", 10)
     assert view._start_point(0) == " (start point 1/1)" and view._start_point(number) == ""
+
+
+@pytest.mark.parametrize("args, code, expected", [
+    (["--data", "{tmp}/nope"], 2, "no such file or folder"),  # bad data, found by the checks
+    (["--data", "{tmp}/empty"], 2, "class subfolders"),  # a folder of no images
+    (["--timeout", "1"], 1, "passed during the checks"),  # checks that leave no time
+])
+def test_a_search_refused_before_its_first_trial_creates_no_results_folder(args, code, expected, tmp_path, capsys,
+                                                                         monkeypatch):
+    """The default storage's database is not created until the study is: a search refused by its
+    data or its checks leaves no results folder and no tune.db behind."""
+    monkeypatch.delenv("TUNE_CHECK", raising=False)  # the checks on, as by default
+    (tmp_path / "empty").mkdir()
+    results = tmp_path / "results"
+    got, _, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "1", "--results-dir", str(results),
+                            *(a.replace("{tmp}", str(tmp_path)) for a in args)], capsys)
+    assert got == code and expected in err and len(err.strip().splitlines()) == 1, err
+    assert not results.exists()

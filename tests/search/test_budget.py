@@ -73,6 +73,12 @@ def test_short_epochs_read_in_tenths_and_a_passed_deadline_reads_zero():
     assert duration(-5.0) == "0:00" and duration(3725.0) == "1:02:05"
 
 
+def test_a_huge_budget_plans_every_epoch_asked():
+    """An epoch's time into a budget near the float's end is infinite epochs, not an overflow."""
+    quick = Cost(macs=0.0, weights=1, steps=1, batch_size=1, val_images=0)
+    assert plan(Calibration(1e-300, 0.0, 0.0), quick, 20, 1e308).epochs == 20
+
+
 def test_without_a_calibration_the_trial_runs_as_asked_and_says_no_estimate():
     made = plan(None, COST, 12, 5.0, 60.0)
     assert (made.epochs, made.epoch_seconds, made.describe()) == (12, None, "")

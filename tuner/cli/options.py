@@ -33,9 +33,11 @@ def not_empty(ctx: Any, param: Any, value: Any) -> Path | None:
 
 
 class Seconds(click.ParamType):
-    """A finite number of seconds, at least `low` (click's FloatRange lets nan through)."""
+    """A finite number of seconds, at least `low` and at most a year (click's FloatRange lets nan
+    through; 1e308 seconds overflowed the epochs a budget holds)."""
 
     name = "seconds"
+    HIGH = 365 * 24 * 3600.0
 
     def __init__(self, low: float = 1.0):
         self.low = low
@@ -45,8 +47,8 @@ class Seconds(click.ParamType):
             seconds = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds < self.low:
-            self.fail(f"{value!r}: expected a finite number of seconds, at least {self.low:g}", param, ctx)
+        if not math.isfinite(seconds) or not self.low <= seconds <= self.HIGH:
+            self.fail(f"{value!r}: expected a number of seconds from {self.low:g} to {self.HIGH:g} (a year)", param, ctx)
         return seconds
 
 

@@ -104,7 +104,9 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     view = SearchView(terminal, store, name, trials, intro=intro, timeout=timeout)
     store.db.check()  # a bad --storage fails here, before any data is decoded; nothing is created yet
     store.artifacts.check_writable(name)
-    new = name not in store.studies.names()
+    # Not opened yet where there is no database: input refused from here on (bad data, checks that
+    # fail or leave too little time, a signal) must leave none behind.
+    new = not store.db.exists() or name not in store.studies.names()
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
         if check and new:

@@ -81,9 +81,9 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
 
 def _epochs_in(seconds: float, epoch: float, asked: int) -> int:
     """Whole epochs of `epoch` seconds in `seconds`; all asked when an epoch costs nothing."""
-    if epoch <= 0:
+    if epoch <= 0 or max(seconds, 0.0) / epoch >= asked:  # also an infinite quotient: all asked fit
         return asked
-    return min(math.floor(max(seconds, 0.0) / epoch), asked)
+    return math.floor(max(seconds, 0.0) / epoch)
 
 
 def _short(seconds: float) -> str:

@@ -87,6 +87,12 @@ class Database:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UserError(f"cannot open storage {redact(self.url)}: {scrub(reason, self.url)}") from None
 
+    def exists(self) -> bool:
+        """Whether there is a database to read: a server's always; a SQLite file once created
+        (reading a missing one as a search would create it)."""
+        database = self.sqlite_file()
+        return database is None or database.exists()
+
     def sqlite_file(self) -> Path | None:
         """The SQLite database file, when the storage is one."""
         try:
