@@ -118,6 +118,13 @@ def test_start_points_are_checked_against_the_space(point, message):
         parse_space(data, "my.yaml")
 
 
+def test_a_repeated_start_point_is_refused():
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [{"width": 8}, {"width": 5}, {"width": 8}]
+    with pytest.raises(UserError, match=re.escape("start[2]: the same as start[0]; a start point runs once")):
+        parse_space(data, "my.yaml")
+
+
 def test_set_overrides_the_start_points_value():
     data = load_space(str(TINY_SPACE)).to_dict()
     data["start"] = [{"width": 8, "depth": 2}]

@@ -206,6 +206,8 @@ class Space(_Strict):
         _check_domain_rules(self)
         for i, point in enumerate(self.start):
             _check_start_point(self, i, point)
+            if point in self.start[:i]:  # Optuna's queue would drop it without a word
+                raise ValueError(f"start[{i}]: the same as start[{self.start.index(point)}]; a start point runs once")
         return self
 
     @property
