@@ -60,7 +60,7 @@ def test_the_cost_of_a_trial_is_counted_and_an_epoch_of_hours_warns(tiny, monkey
     _, reference, data = tiny
     found = playbook.trial_cost(reference, data)
     assert found.status is Status.PASS and found.figures["macs"] > 0 and found.figures["accelerator"] == 0.0
-    assert re.search(r"[\d.]+M multiply-adds an image, [\d,]+ weights; about \d+:\d\d an epoch of [\d,]+ images", found.evidence)
+    assert re.search(r"[\d.]+M multiply-adds an image, [\d,]+ weights; about (\d+\.\d s|\d+:\d\d) an epoch of [\d,]+ images", found.evidence)
     monkeypatch.setattr(playbook, "SLOW_EPOCH_SECONDS", 0.0)
     slow = playbook.trial_cost(reference, data)
     assert slow.status is Status.WARN and "max_train_samples" in slow.evidence

@@ -66,7 +66,7 @@ def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
     from tuner.training.cost import model_cost, prior
     from tuner.training.fit import augmentation
     from tuner.training.model import build_model
-    from tuner.wording import duration
+    from tuner.wording import short_duration
 
     model = build_model(params, data.input_shape, data.n_classes)
     batch = min(params["batch_size"], len(data.x_train))
@@ -80,7 +80,7 @@ def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
         return Finding(COST_CHECK, Status.PASS, f"the reference configuration: {what}; on {device}", figures)
     epoch = calibration.epoch_seconds(cost)
     figures |= {"epoch_seconds": epoch, "fixed_seconds": calibration.fixed_seconds}  # what a first trial needs
-    evidence = (f"the reference configuration: {what}; about {duration(epoch)} an epoch of {len(data.x_train):,} "
+    evidence = (f"the reference configuration: {what}; about {short_duration(epoch)} an epoch of {len(data.x_train):,} "
                 f"images with {plural(threads, 'CPU thread')} (estimated; the search measures its own)")
     if epoch > SLOW_EPOCH_SECONDS:
         return Finding(COST_CHECK, Status.WARN, f"{evidence}: a search here holds few trials; consider "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.training.cost import Calibration
-from tuner.wording import duration, plural
+from tuner.wording import duration, plural, short_duration
 
 # With a deadline: the study's first trials are planned to end this long after the command
 # started; below 90 s by the margin an estimate misses by (0:14 estimated against 0:20 measured).
@@ -43,7 +43,7 @@ class Plan:
         """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
         if self.epoch_seconds is None:
             return ""
-        text = f"about {_short(self.epoch_seconds)} an epoch"
+        text = f"about {short_duration(self.epoch_seconds)} an epoch"
         if self.epochs and self.seconds is not None:
             text += f", {duration(self.seconds)} for {plural(self.epochs, 'epoch')}"
         return text + (f"; {self.why}" if self.why else "")
@@ -84,8 +84,3 @@ def _epochs_in(seconds: float, epoch: float, asked: int) -> int:
     if epoch <= 0 or max(seconds, 0.0) / epoch >= asked:  # also an infinite quotient: all asked fit
         return asked
     return math.floor(max(seconds, 0.0) / epoch)
-
-
-def _short(seconds: float) -> str:
-    """An epoch's time: tenths of a second under 10 s (digits' epochs take a fraction of one)."""
-    return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)
