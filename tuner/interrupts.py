@@ -163,10 +163,12 @@ def starting_own_group() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # SIGTERM too: its handler ending this process mid-start cut the child's start-up data short
+    # (the child's "EOFError: Ran out of input" traceback on the terminal).
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
-    finally:  # a Ctrl-C that came meanwhile is handled here, as it would have been before
+    finally:  # a Ctrl-C or SIGTERM that came meanwhile is handled here, as it would have been before
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
@@ -176,5 +178,5 @@ def own_group() -> None:
     os.setpgid(0, 0)
     # A Ctrl-C pending from before the move was its parent's too, which has it: ignoring discards it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # a SIGTERM sent to it ends it now
     signal.signal(signal.SIGINT, signal.default_int_handler)
