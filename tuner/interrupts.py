@@ -154,22 +154,36 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+_STARTING_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def starting_own_group() -> Iterator[None]:
     """Around starting a helper process that puts itself in a process group of its own
-    (`own_group`): SIGINT is blocked here meanwhile, and the child inherits the mask. A Ctrl-C in
-    that window waits for this process instead of being lost (ignoring it lost it), and the child,
-    still in the terminal's group mid-start-up, drops its copy instead of dying with a fatal error."""
+    (`own_group`): Ctrl-C and SIGTERM wait until the start is done, then are handled as they would
+    have been. A handler that ended this process mid-start cut the child's start-up data short (its
+    "EOFError: Ran out of input" traceback on the terminal). The child inherits the blocked mask:
+    still in the terminal's group mid-start-up, it drops its copy of a Ctrl-C instead of dying."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    # SIGTERM too: its handler ending this process mid-start cut the child's start-up data short
-    # (the child's "EOFError: Ran out of input" traceback on the terminal).
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # The mask alone is not enough: it is this thread's, and the kernel hands a signal sent to the
+    # process to any thread that does not block it, whose C handler has Python run the handler here.
+    pending: list[int] = []
+    handlers = {s: signal.getsignal(s) for s in _STARTING_HELD}
+    for signum, handler in handlers.items():
+        if callable(handler):  # an ignored Ctrl-C (a background job) stays ignored
+            signal.signal(signum, lambda received, frame: pending.append(received))
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(_STARTING_HELD))
     try:
         yield
-    finally:  # a Ctrl-C or SIGTERM that came meanwhile is handled here, as it would have been before
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        for signum, handler in handlers.items():
+            if callable(handler):
+                signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 def own_group() -> None:
@@ -178,5 +192,5 @@ def own_group() -> None:
     os.setpgid(0, 0)
     # A Ctrl-C pending from before the move was its parent's too, which has it: ignoring discards it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # a SIGTERM sent to it ends it now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_STARTING_HELD))  # a SIGTERM sent to it ends it now
     signal.signal(signal.SIGINT, signal.default_int_handler)

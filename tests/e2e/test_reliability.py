@@ -260,3 +260,32 @@ def test_a_ctrl_c_while_a_helper_starts_reaches_the_parent_and_not_the_helper(tm
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert run.stdout.splitlines() == ["during: []", "after: ['parent'] child lived", "exit: 0"], run.stderr[-2000:]
+
+
+_SENT_TO_ANOTHER_THREAD = '''
+import os, signal, threading, time
+from tuner import interrupts
+
+got = []
+for signum in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(signum, lambda received, frame: got.append(signal.Signals(received).name))
+go = threading.Event()
+sender = threading.Thread(target=lambda: (go.wait(), os.kill(os.getpid(), signal.SIGTERM), os.kill(os.getpid(), signal.SIGINT)))
+sender.start()  # before the window: a thread that blocks neither signal, as TensorFlow's and rich's do
+with interrupts.starting_own_group():
+    go.set()
+    sender.join()
+    time.sleep(0.2)
+    print("during:", got, flush=True)
+print("after:", sorted(got), flush=True)
+'''
+
+
+def test_a_signal_another_thread_receives_while_a_helper_starts_waits_for_the_start(tmp_path):
+    """The kernel hands a signal sent to the process to any thread that does not block it, and
+    Python then runs the handler in the main thread: mid-start, where ending the process cut the
+    helper's start-up data short (its "EOFError: Ran out of input" traceback)."""
+    script = tmp_path / "other_thread.py"
+    script.write_text(_SENT_TO_ANOTHER_THREAD)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.stdout.splitlines() == ["during: []", "after: ['SIGTERM', 'SIGINT']"], run.stderr[-2000:]
