@@ -288,4 +288,4 @@ def test_a_signal_another_thread_receives_while_a_helper_starts_waits_for_the_st
     script = tmp_path / "other_thread.py"
     script.write_text(_SENT_TO_ANOTHER_THREAD)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-    assert run.stdout.splitlines() == ["during: []", "after: ['SIGTERM', 'SIGINT']"], run.stderr[-2000:]
+    assert run.stdout.splitlines() == ["during: []", "after: ['SIGINT', 'SIGTERM']"], run.stderr[-2000:]
