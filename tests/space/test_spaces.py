@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tuner.errors import UserError
 from tuner.space.params import PARAMETERS
@@ -116,6 +118,39 @@ def test_start_points_are_checked_against_the_space(point, message):
     data["start"] = [point]
     with pytest.raises(UserError, match=re.escape(message)):
         parse_space(data, "my.yaml")
+
+
+NOT_ONE_VALUE = [float("nan"), float("inf"), None, ["cnn", "mlp"], {"a": 1}]
+
+
+@pytest.mark.parametrize("value", NOT_ONE_VALUE)
+def test_a_start_point_value_that_is_not_one_value_is_named_as_such(value):
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [{"width": 8}, {"width": value}]
+    with pytest.raises(UserError) as e:
+        parse_space(data, "my.yaml")
+    assert str(e.value).startswith("my.yaml: start[1].width: must be one finite number, text or true/false, not ")
+
+
+def test_a_choice_that_is_not_one_value_is_named_as_such():
+    with pytest.raises(UserError, match=re.escape("params.optimizer.choices[1]: must be one finite number, text or "
+                                                  "true/false, not null")):
+        parse_space({**BASE, "params": {"optimizer": {"type": "categorical", "choices": ["adam", None]}}}, "my.yaml")
+
+
+_NOT_SCALAR = st.one_of(st.none(), st.just(float("nan")), st.just(float("-inf")),
+                        st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(name=st.sampled_from(["width", "depth", "learning_rate", "optimizer", "model"]), value=_NOT_SCALAR)
+def test_any_start_point_value_that_is_not_one_value_is_one_line_naming_it(name, value):
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [{name: value}]
+    with pytest.raises(UserError) as e:
+        parse_space(data, "my.yaml")
+    text = str(e.value)
+    assert text.startswith(f"my.yaml: start[0].{name}: must be one finite number") and "\n" not in text
 
 
 def test_a_repeated_start_point_is_refused():

@@ -122,3 +122,30 @@ def test_each_read_of_the_test_split_is_counted_and_an_older_study_counts_its_ev
 ])
 def test_which_trials_rank(state, value, best_epoch, ranks):
     assert TrialRecord(0, state, value, {}, best_epoch=best_epoch).ranks is ranks
+
+
+_SOUND = {"macs": 1.0e6, "elements": 2.0e4, "batch_size": 64.0, "steps": 10.0, "epoch_seconds": 1.5}
+
+
+@pytest.mark.parametrize("bad", ["x", None, float("nan"), float("inf"), -1.0, True, [1.0], {"a": 1.0}])
+def test_a_stored_timing_that_is_not_a_finite_count_is_left_out(bad):
+    """Timings come from the study's database, which another program (or a damaged file) may have
+    written: one unusable value must not fail every later trial's estimate."""
+    record = TrialRecord(0, "complete", 0.5, {}, timings={**_SOUND, "elements": bad})
+    assert record.timings == {k: v for k, v in _SOUND.items() if k != "elements"}
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=4),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(timings=_JSON, epochs=st.integers(-1, 30))
+def test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate(timings, epochs):
+    from tuner.training.cost import Measured
+
+    record = TrialRecord(0, "complete", 0.5, {}, timings=timings)
+    assert isinstance(record.timings, dict)
+    assert all(isinstance(k, str) and type(v) is float and 0 <= v < float("inf") for k, v in record.timings.items())
+    Measured.of(record.timings, epochs)  # a number or None, never an error

@@ -359,16 +359,35 @@ def _check_domain_rules(space: Space) -> None:
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:
-    """The first pydantic error as 'field.path: message'."""
+    """The first pydantic error as 'field.path[0]: message'."""
     first = error.errors()[0]
-    tags = ("int", "float", "categorical", "bool")
-    loc = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"] if p not in tags])
+    loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"] if p not in _UNION_TAGS)
+    loc = loc.removeprefix(".")
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
+    elif _refused_as_every_scalar(error.errors(), first["loc"][:-1]):  # pydantic would name the first kind only
+        msg = f"must be one finite number, text or true/false, not {_as_yaml(first['input'])}"
     return f"{loc}: {msg}" if loc else msg
+
+
+_UNION_TAGS = ("int", "float", "categorical", "bool", "str")  # the kinds pydantic names in an error's place
+_SCALAR_TAGS = {"bool", "int", "float", "str"}
+
+
+def _refused_as_every_scalar(errors: list[Any], place: tuple) -> bool:
+    return _SCALAR_TAGS <= {e["loc"][-1] for e in errors if e["loc"] and e["loc"][:-1] == place}
+
+
+def _as_yaml(value: Any) -> str:
+    """A refused value as the space file wrote it: null, .nan, -.inf, a list, a mapping."""
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
+    return "null" if value is None else repr(value)
 
 
 def replace_source(space: Space, source: str) -> Space:
