@@ -143,9 +143,20 @@ _JSON = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | s
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(timings=_JSON, epochs=st.integers(-1, 30))
 def test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate(timings, epochs):
-    from tuner.training.cost import Measured
+    from tuner.training.cost import PRIOR_CPU, Cost, Measured, calibrate
 
     record = TrialRecord(0, "complete", 0.5, {}, timings=timings)
     assert isinstance(record.timings, dict)
     assert all(isinstance(k, str) and type(v) is float and 0 <= v < float("inf") for k, v in record.timings.items())
-    Measured.of(record.timings, epochs)  # a number or None, never an error
+    measured = Measured.of(record.timings, epochs)
+    proposal = Cost(1.0e6, 1000, 100, 64, 500, 2.0e4)
+    calibration = calibrate(PRIOR_CPU, [measured] if measured else [], proposal.batch_size * proposal.work)
+    assert calibration.epoch_seconds(proposal) >= 0  # an estimate, never an error
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(timings=st.fixed_dictionaries({k: st.floats(0, 1e308) for k in
+                                      ("macs", "elements", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")}),
+       epochs=st.integers(1, 30))
+def test_any_sound_looking_timings_give_an_estimate_and_never_an_error(timings, epochs):
+    test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate.hypothesis.inner_test(timings, epochs)

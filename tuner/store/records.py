@@ -4,6 +4,7 @@ one test-set evaluation. Records are immutable; JSON is how they are written."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -33,6 +34,14 @@ class TrialState(str, Enum):
         return "FAIL" if self is TrialState.FAILED else self.name
 
 
+def _counts(stored: Any) -> dict[str, float]:
+    """The entries of `stored` that are finite, non-negative numbers, as floats."""
+    if not isinstance(stored, dict):
+        return {}
+    return {k: float(v) for k, v in stored.items()
+            if isinstance(k, str) and type(v) in (int, float) and 0 <= v < math.inf}
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """A trial as the store keeps it; finished ones never change."""
@@ -58,6 +67,9 @@ class TrialRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))  # 'complete' (from JSON) is COMPLETE
+        # Read from a database another program or a damaged file may have written: one unusable
+        # figure would otherwise fail every later trial's time estimate.
+        object.__setattr__(self, "timings", _counts(self.timings))
 
     @property
     def epochs(self) -> int:

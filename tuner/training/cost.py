@@ -23,6 +23,7 @@ from typing import Any, Iterable
 VALIDATION_SHARE = 1 / 3  # a validated image's arithmetic against a trained one's (forward only)
 # A written value's training time in multiply-adds' (fitted with `PRIOR_CPU`).
 ELEMENT_MACS = 40.0
+_TINY = 1e-300  # a ratio's floor before its logarithm
 NEAREST = 3  # measured trials, closest in cost to a proposal, whose rate it is estimated at
 
 
@@ -177,16 +178,18 @@ class Measured:
 
     @classmethod
     def of(cls, timings: dict[str, float], epochs: int) -> "Measured | None":
-        """None for a trial that cannot say its rate: no epoch, no steps, or a record without the
+        """None for a trial that cannot say its rate: no epoch, not one step or image, or a record without the
         written values (its rate per multiply-add would hold their time: 1.5-2.5x long on a
         proposal's whole work)."""
         needed = ("macs", "elements", "batch_size", "steps", "epoch_seconds", "total_seconds", "train_seconds")
-        if epochs < 1 or any(timings.get(k) is None for k in needed) or not timings["steps"]:
+        if epochs < 1 or any(timings.get(k) is None for k in needed) or timings["steps"] < 1 or timings["batch_size"] < 1:
             return None
         epoch, validation = timings["epoch_seconds"], timings.get("predict_seconds", 0.0)
         fixed = timings["total_seconds"] - epochs * epoch - validation
         cost = Cost(timings["macs"], 0, int(timings["steps"]), int(timings["batch_size"]), 0, timings["elements"],
                     timings.get("augment_elements", 0.0))
+        if not math.isfinite(cost.work * cost.batch_size):  # no model this side of a damaged record
+            return None
         return cls(cost.work, cost.batch_size, epoch / cost.steps, max(fixed, 0.0), timings.get("val_images", 0.0),
                    validation / epochs, cost.forward_work, epochs < 2)
 
@@ -202,7 +205,7 @@ def calibrate(start: Calibration | None, measured: Iterable[Measured], work: flo
         return start
     step = start.step_seconds if start is not None else 0.0
     if work is not None and work > 0:
-        points.sort(key=lambda m: abs(math.log(m.batch_size * m.work / work)))
+        points.sort(key=lambda m: abs(math.log(max(m.batch_size * m.work / work, _TINY))))
     near = points[:NEAREST]
     rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.work) for m in near)
     arithmetic = Calibration(step, rate, 0.0)
