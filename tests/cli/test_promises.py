@@ -318,6 +318,30 @@ def test_predict_on_the_test_images_reproduces_the_recorded_test_accuracy(evalua
     assert right / len(y) == pytest.approx(record.test[record.final]["accuracy"], abs=1e-9)
 
 
+def test_predict_says_what_it_left_out_and_takes_the_best_trial_alone(exported, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(folder / "sub" / "b.png")
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(folder / "..c.png")  # hidden, as ls -a shows it
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "again.png").symlink_to(folder / "a.png")
+    code, out, err = run_main(["predict", str(exported), str(folder), str(folder / "a.png"), "--csv"], capsys)
+    assert code == 0, err
+    assert [row.split(",")[0] for row in out.splitlines()[1:]] == [str(folder / "a.png"), str(folder / "sub" / "b.png")]
+    assert "skipped 1 folder entry that is not a file (a dangling link, a pipe; e.g. " + str(folder / "gone.png") in err
+    assert "2 files named more than once, predicted once" in err
+    assert "left out 1 hidden file (names starting with '.')" in err
+    alone = run_main(["predict", str(exported / "best_trial.keras"), str(folder / "a.png"), "--json", "--top", "10"], capsys)
+    ensemble = run_main(["predict", str(exported), str(folder / "a.png"), "--json", "--top", "10"], capsys)
+    assert alone[0] == ensemble[0] == 0 and "not the model this export recorded" not in alone[2]
+    assert json.loads(alone[1]) != json.loads(ensemble[1])  # the best trial's own probabilities
+    code, out, err = run_main(["predict", str(exported / "other.keras"), str(folder / "a.png")], capsys)
+    assert code == 2 and "other.keras: no such file" in err
+
+
 def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(exported, tmp_path, capsys):
     import shutil
 

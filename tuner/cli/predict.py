@@ -7,46 +7,54 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tuner.cli.app import Application
 from tuner.wording import plural
 
+if TYPE_CHECKING:
+    from tuner.ensemble.predict import Inputs
+
 PROGRESS_SECONDS = 10.0  # between progress lines without a terminal
 
 
 @click.command("predict")
-@click.argument("export_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("export", type=click.Path(path_type=Path))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many of the most probable classes to show per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: file, rank, class, probability.")
 @click.pass_obj
-def command(app: Application, export_dir: Path, paths: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
-    """Classify image files with a model exported by `tune best --export EXPORT_DIR`.
+def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
+    """Classify image files with a model exported by `tune best --export DIR`.
 
-    PATHS are image files or folders (searched recursively, hidden files left out). Images of
-    any size and mode are converted and resized as the training images were; files that are
-    not readable images are counted in one warning line."""
+    EXPORT is that folder (its model.keras: the ensemble evaluated on the test set) or one of its
+    .keras files (best_trial.keras: the best trial alone). PATHS are image files or folders
+    (searched recursively, hidden files left out); a file named twice is predicted once. Images of
+    any size and mode are converted and resized as the training images were; files that are not
+    readable images, and entries of a folder that are not files (a dangling link), are counted in
+    one warning line each."""
     from tuner.ensemble.predict import image_files, model_changed, predict_files, read_export
     from tuner.errors import UserError
     from tuner.ui.tables import predictions_table
 
     if as_json and as_csv:
         raise UserError("--json and --csv: choose one")
-    exported = read_export(export_dir)
-    files = image_files(list(paths))
-    predictions, unreadable = predict_files(exported, files, min(top, len(exported.labels)), _progress(app))
+    exported = read_export(export)
+    inputs = image_files(list(paths))
+    predictions, unreadable = predict_files(exported, inputs.files, min(top, len(exported.labels)), _progress(app))
     if not predictions:
-        raise UserError(f"no readable image among {plural(len(files), 'file')}: {', '.join(map(str, paths))}")
+        raise UserError(f"no readable image among {plural(len(inputs.files), 'file')}: {', '.join(map(str, paths))}")
     if model_changed(exported):  # said once there are predictions: a refused command is one line
         app.terminal.warn(f"{exported.model_path} is not the model this export recorded (its checksum differs "
                           f"from metrics.json): its predictions are not the evaluated model's")
     if unreadable:
         what = "file that is not a readable image" if len(unreadable) == 1 else "files that are not readable images"
         app.terminal.warn(f"skipped {len(unreadable)} {what} (e.g. {unreadable[0]})")
+    _say_left_out(app, inputs)
     if as_json:
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
                                for p in predictions], indent=1))
@@ -56,6 +64,16 @@ def command(app: Application, export_dir: Path, paths: tuple[Path, ...], top: in
         writer.writerows([p.file, rank, c, f"{q:.6f}"] for p in predictions for rank, (c, q) in enumerate(p.top, 1))
     else:
         app.terminal.console.print(predictions_table(predictions))
+
+
+def _say_left_out(app: Application, inputs: Inputs) -> None:
+    if inputs.not_files:
+        what = "entry that is not a file" if len(inputs.not_files) == 1 else "entries that are not files"
+        app.terminal.warn(f"skipped {len(inputs.not_files)} folder {what} (a dangling link, a pipe; e.g. {inputs.not_files[0]})")
+    if inputs.repeated:
+        app.terminal.aside(f"{plural(inputs.repeated, 'file')} named more than once, predicted once")
+    if inputs.hidden:
+        app.terminal.aside(f"left out {plural(inputs.hidden, 'hidden file')} (names starting with '.') under the folders named")
 
 
 def _progress(app: Application):

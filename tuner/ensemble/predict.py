@@ -41,10 +41,14 @@ class Prediction:
     top: list[tuple[str, float]]  # (class name, probability), most probable first
 
 
-def read_export(folder: Path) -> Exported:
-    """The export's model, class names and input size, or one line saying what is missing."""
-    if not (folder / "model.keras").is_file():
-        raise UserError(f"{folder}: no model.keras here; pass a folder written by `tune best --export`")
+def read_export(path: Path) -> Exported:
+    """The export's model, class names and input size, or one line saying what is missing. `path`
+    is the export folder (its model.keras, the ensemble) or one of its .keras files
+    (best_trial.keras: the best trial alone)."""
+    folder, model = (path.parent, path) if path.suffix == ".keras" and not path.is_dir() else (path, path / "model.keras")
+    if not model.is_file():
+        where = f"{folder}: no model.keras here" if model.parent == path else f"{model}: no such file"
+        raise UserError(f"{where}; pass a folder written by `tune best --export`, or one of its .keras files")
     labels, spec = _json(folder / "labels.json"), _json(folder / "input.json")
     names = [labels.get(str(i)) for i in range(len(labels))]
     shape = tuple(spec.get(key) for key in ("height", "width", "channels"))
@@ -52,8 +56,8 @@ def read_export(folder: Path) -> Exported:
     if len(names) < 2 or not all(isinstance(n, str) for n in names) or not whole or shape[2] not in (1, 3):
         raise UserError(f"{folder}: labels.json or input.json is not what `tune best --export` writes")
     recorded = _json(folder / "metrics.json").get("sha256", {}) if (folder / "metrics.json").is_file() else {}
-    checksum = recorded.get("model.keras") if isinstance(recorded, dict) else None
-    return Exported(folder / "model.keras", names, shape, checksum if isinstance(checksum, str) else None)  # type: ignore[arg-type]
+    checksum = recorded.get(model.name) if isinstance(recorded, dict) else None
+    return Exported(model, names, shape, checksum if isinstance(checksum, str) else None)  # type: ignore[arg-type]
 
 
 def _json(path: Path) -> dict:
@@ -69,25 +73,47 @@ def _json(path: Path) -> dict:
     return data
 
 
-def image_files(paths: list[Path]) -> list[Path]:
-    """The files named, and every file under the folders named (hidden ones left out), in order."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class Inputs:
+    """The image files a prediction reads, and what it left out of the folders named."""
+
+    files: list[Path]
+    hidden: int = 0  # under a folder, names starting with "."
+    not_files: tuple[Path, ...] = ()  # under a folder, entries that are not regular files: dangling links, pipes
+    repeated: int = 0  # files named again (twice, or through a folder and a link): predicted once
+
+
+def image_files(paths: list[Path]) -> Inputs:
+    """The files named, and every file under the folders named (hidden ones left out), in order,
+    each once."""
+    files, hidden, not_files = [], 0, []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            entries = sorted(p for p in path.rglob("*") if not p.is_dir())
+            shown = [p for p in entries if not _hidden(p.relative_to(path))]
+            hidden += len(entries) - len(shown)
+            files += [p for p in shown if p.is_file()]
+            not_files += [p for p in shown if not p.is_file()]
         elif path.is_file():
             files.append(path)
         elif path.exists() or path.is_symlink():
             raise UserError(f"{path}: not a regular file or folder")
         else:
             raise UserError(f"{path}: no such file or folder")
-    if not files:
+    seen: set[tuple[int, int]] = set()
+    once = [f for f in files if not (_identity(f) in seen or seen.add(_identity(f)))]  # each file at its first naming
+    if not once:
         raise UserError(f"no files in {', '.join(map(str, paths))}")
-    return files
+    return Inputs(once, hidden, tuple(not_files), len(files) - len(once))
 
 
 def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
+
+
+def _identity(file: Path) -> tuple[int, int]:
+    status = file.stat()
+    return status.st_dev, status.st_ino
 
 
 def predict_files(exported: Exported, files: list[Path], top: int,
