@@ -87,6 +87,8 @@ def test_override_is_validated_too():
     ({"params": {"pooling": "min"}}, "params.pooling: 'min' is not allowed"),
     ({"params": {"max_norm": -1.0}}, "params.max_norm: -1.0 is not allowed"),
     ({"params": {"zoom": 1.0}}, "params.zoom: 1.0 is not allowed"),
+    ({"params": {"max_shift": 5}}, "params.max_shift: a shift of 5 pixels moves more than half of a 8x8 image out of its "
+                                   "frame (at most 4)"),
     ({"params": {"l1": {"type": "float", "low": 0.0, "high": 2.0}}}, "params.l1: 2.0 is not allowed"),
 ])
 def test_invalid_space_is_one_line_naming_file_and_field(change, message):
@@ -201,3 +203,16 @@ def test_an_int_for_a_float_is_the_float_it_means_in_choices_and_start_points():
     assert space.params["zoom"].choices == [0.0, 0.1] and all(type(c) is float for c in space.params["zoom"].choices)
     assert space.start == [{"zoom": 0.0}] and type(space.start[0]["zoom"]) is float
     assert declare(kt.HyperParameters(), space)["zoom"] in (0.0, 0.1)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(height=st.integers(4, 300), width=st.integers(4, 300), shift=st.integers(0, 64), searched=st.booleans())
+def test_a_shift_is_refused_exactly_when_it_moves_more_than_half_the_image_out(height, width, shift, searched):
+    value = {"type": "int", "low": 0, "high": shift} if searched and shift > 0 else shift
+    data = {"name": "t", "dataset": "folder", "input": {"height": height, "width": width, "channels": 3},
+            "params": {"model": "mlp", "max_shift": value}}
+    if 2 * shift <= min(height, width):
+        assert parse_space(data, "my.yaml").params["max_shift"] is not None
+    else:
+        with pytest.raises(UserError, match=re.escape(f"my.yaml: params.max_shift: a shift of {shift} pixels")):
+            parse_space(data, "my.yaml")

@@ -351,6 +351,9 @@ def _check_domain_rules(space: Space) -> None:
         raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION:g} "
                          f"degrees (a 6 turned half-way is a 9)")
     height, width, _ = space.input_shape
+    if 2 * max(values("max_shift")) > min(height, width):
+        raise ValueError(f"params.max_shift: a shift of {max(values('max_shift'))} pixels moves more than half of a "
+                         f"{height}x{width} image out of its frame (at most {min(height, width) // 2})")
     for family in values("model"):
         deepest = _deepest(space, family)
         if (halvings := HALVINGS[family](deepest)) and 2 ** halvings > min(height, width):
