@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 _requested = threading.Event()
@@ -78,16 +80,30 @@ def _exit_now(signum: int, frame: Any) -> None:
     how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
     # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
     kept = "".join(["the study's records and any export are as they were", *(f", {n}" for n in _EXIT_NOTES)])
+    for folder in _EXIT_REMOVALS:
+        shutil.rmtree(folder, ignore_errors=True)
     os.write(_STDERR[0], f"error: interrupted ({how}); {kept}\n".encode())
     os._exit(EXIT_CODES[how])
 
 
 _EXIT_NOTES: list[str] = []  # what an interrupted command did change, for its one line
+_EXIT_REMOVALS: list[Path] = []  # half-written temporary folders an interrupted command removes
 
 
 def note_for_exit(note: str) -> None:
     """Say in the interrupted line what this command already changed (a counted test read)."""
     _EXIT_NOTES.append(note)
+
+
+@contextlib.contextmanager
+def removed_on_exit(folder: Path) -> Iterator[None]:
+    """While inside: a Ctrl-C or SIGTERM that ends the command removes `folder` (a temporary
+    one being written) instead of leaving it for the next run to find stale."""
+    _EXIT_REMOVALS.append(folder)
+    try:
+        yield
+    finally:
+        _EXIT_REMOVALS.remove(folder)
 
 
 @contextlib.contextmanager
@@ -154,36 +170,49 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-_STARTING_HELD = (signal.SIGINT, signal.SIGTERM)
+_HELD = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def starting_own_group() -> Iterator[None]:
-    """Around starting a helper process that puts itself in a process group of its own
-    (`own_group`): Ctrl-C and SIGTERM wait until the start is done, then are handled as they would
-    have been. A handler that ended this process mid-start cut the child's start-up data short (its
-    "EOFError: Ran out of input" traceback on the terminal). The child inherits the blocked mask:
-    still in the terminal's group mid-start-up, it drops its copy of a Ctrl-C instead of dying."""
+def holding_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then are handled as they would have been:
+    around a step that must finish once begun (a helper's start, an export's rename and its note)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    # The mask alone is not enough: it is this thread's, and the kernel hands a signal sent to the
-    # process to any thread that does not block it, whose C handler has Python run the handler here.
     pending: list[int] = []
-    handlers = {s: signal.getsignal(s) for s in _STARTING_HELD}
+    handlers = {s: signal.getsignal(s) for s in _HELD}
     for signum, handler in handlers.items():
         if callable(handler):  # an ignored Ctrl-C (a background job) stays ignored
             signal.signal(signum, lambda received, frame: pending.append(received))
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(_STARTING_HELD))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         for signum, handler in handlers.items():
             if callable(handler):
                 signal.signal(signum, handler)
         for signum in dict.fromkeys(pending):
             signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def starting_own_group() -> Iterator[None]:
+    """Around starting a helper process that puts itself in a process group of its own
+    (`own_group`): a handler that ended this process mid-start cut the child's start-up data short
+    (its "EOFError: Ran out of input" traceback on the terminal), so the signals are held. They
+    are blocked too, for the child to inherit the mask: still in the terminal's group mid-start-up,
+    it drops its copy of a Ctrl-C instead of dying. The mask alone is not enough: it is this
+    thread's, and the kernel hands a signal sent to the process to any thread that does not block
+    it, whose C handler has Python run the handler in this thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with holding_signals():
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(_HELD))
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
 
 def own_group() -> None:
@@ -192,5 +221,5 @@ def own_group() -> None:
     os.setpgid(0, 0)
     # A Ctrl-C pending from before the move was its parent's too, which has it: ignoring discards it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_STARTING_HELD))  # a SIGTERM sent to it ends it now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_HELD))  # a SIGTERM sent to it ends it now
     signal.signal(signal.SIGINT, signal.default_int_handler)

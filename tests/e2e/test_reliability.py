@@ -289,3 +289,40 @@ def test_a_signal_another_thread_receives_while_a_helper_starts_waits_for_the_st
     script.write_text(_SENT_TO_ANOTHER_THREAD)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.stdout.splitlines() == ["during: []", "after: ['SIGINT', 'SIGTERM']"], run.stderr[-2000:]
+
+
+_EXPORT_STEPS = '''
+import os, signal, sys
+from pathlib import Path
+from tuner import interrupts
+
+folder, when = Path(sys.argv[1]), sys.argv[2]
+with interrupts.exiting_on_signals():
+    folder.mkdir()
+    with interrupts.removed_on_exit(folder):
+        (folder / "model.keras").write_text("half")
+        if when == "writing":
+            os.kill(os.getpid(), signal.SIGTERM)
+        with interrupts.holding_signals():
+            if when == "renaming":
+                os.kill(os.getpid(), signal.SIGTERM)
+            folder.rename(folder.with_name("exported"))
+            interrupts.note_for_exit("except the export in exported, which is complete")
+    print("not reached", flush=True)
+'''
+
+
+@pytest.mark.parametrize("when, left, said", [
+    ("writing", set(), "the study's records and any export are as they were\n"),
+    ("renaming", {"exported"}, "any export are as they were, except the export in exported, which is complete\n"),
+])
+def test_a_signal_in_an_export_leaves_no_temporary_folder_and_says_what_was_exported(when, left, said, tmp_path):
+    """SIGTERM while the export's temporary folder is written removes it; one that comes during
+    the rename waits for it, and the exit line says the export is complete."""
+    (tmp_path / "out").mkdir()
+    script = tmp_path / "export_steps.py"
+    script.write_text(_EXPORT_STEPS)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "out" / ".tune-export-x"), when],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 143 and run.stdout == "" and run.stderr.endswith(said), run.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "out").iterdir()} == left

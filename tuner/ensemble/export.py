@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from tuner import interrupts
 from tuner.errors import UserError
 from tuner.paths import check_can_write, remove_stale, replace_folder
 from tuner.store import Evaluation, SearchStore, TrialRecord
@@ -143,8 +144,11 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
     built.chmod(0o755)  # mkdtemp's 0700 would hide the export from everyone else
     try:
-        _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
-        replace_folder(built, out)
+        with interrupts.removed_on_exit(built):
+            _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
+            with interrupts.holding_signals():  # the rename and the note that it happened, or neither
+                replace_folder(built, out)
+                interrupts.note_for_exit(f"except the export in {out}, which is complete")
     finally:
         shutil.rmtree(built, ignore_errors=True)
     return out
