@@ -54,8 +54,8 @@ class Interrupted(TuneError):
 
 
 _WHAT_TO_DO = {
-    errno.ENOSPC: "the disk is full; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",
-    errno.EDQUOT: "the disk quota is used up; free some space or point --results-dir / TUNE_CACHE_DIR elsewhere",
+    errno.ENOSPC: "the disk is full; free some space there, or write elsewhere (--results-dir, --export, TUNE_CACHE_DIR)",
+    errno.EDQUOT: "the disk quota is used up; free some space there, or write elsewhere (--results-dir, --export, TUNE_CACHE_DIR)",
     errno.EACCES: "permission denied; use a folder you can write to",
     errno.EPERM: "not permitted; use a folder you can write to",
     errno.EROFS: "read-only file system; use a folder you can write to",
@@ -69,7 +69,9 @@ _WHAT_TO_DO = {
 
 def describe_os_error(error: OSError) -> str:
     """One line for an operating-system error: the path, what happened, what to do."""
-    path = error.filename or ""
+    # A copy names its source first and its destination second; a full disk is the destination's.
+    written = error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename2
+    path = (error.filename2 if written else error.filename) or ""
     what = _WHAT_TO_DO.get(error.errno or 0) or error.strerror or type(error).__name__
     return f"{path}: {what}" if path else f"{what} ({error})"
 

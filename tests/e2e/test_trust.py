@@ -630,6 +630,16 @@ def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study
 
 
 @pytest.mark.slow
+def test_a_full_disk_under_the_export_names_the_export_and_leaves_nothing_there(study_dir, tmp_path, capsys):
+    with tmpfs(64) as disk:  # smaller than the models
+        code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export",
+                                   str(disk / "exp")], capsys)
+        line = one_line(err)
+        assert code == 1 and line.startswith(f"error: {disk}/.tune-export-") and "the disk is full" in line, err
+        assert str(study_dir) not in line and list(disk.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_a_disk_that_fills_during_a_search_is_one_line(tmp_path, capsys, monkeypatch):
     with tmpfs(160) as disk:  # the database and the first trial's files, not much more
         monkeypatch.chdir(tmp_path)
