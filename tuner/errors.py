@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import traceback
 
 
 class TuneError(Exception):
@@ -81,6 +83,9 @@ def describe_fault(error: BaseException) -> str | None:
     refusing a write: a full disk, a read-only file), or None for anything else."""
     if isinstance(error, OSError):
         return describe_os_error(error)
+    if isinstance(error, json.JSONDecodeError) and _raised_in(error, "optuna/storages"):
+        return (f"the study database holds a value that is not JSON ({error.msg}); it was written by another "
+                f"program or is damaged")
     for e in (error, error.__cause__, error.__context__):
         module = type(e).__module__ if e is not None else ""
         if module.startswith(("sqlalchemy", "optuna.storages", "sqlite3", "psycopg")) or \
@@ -89,3 +94,9 @@ def describe_fault(error: BaseException) -> str | None:
             return (f"the study database refused a write ({text}); is its disk full or its file read-only? "
                     f"The same command resumes once it can write")
     return None
+
+
+def _raised_in(error: BaseException, path_part: str) -> bool:
+    """Whether the traceback of `error` passes through a file whose path holds `path_part`."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(path_part in frame.filename.replace("\\", "/") for frame in frames)

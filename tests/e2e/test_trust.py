@@ -16,6 +16,8 @@ from typing import Iterator
 import numpy as np
 import optuna
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ENDLESS_SPACE, TINY_SPACE, run_main
 from tests.data.test_sources import make_folder
@@ -288,6 +290,81 @@ def test_commands_that_read_create_nothing(command, study_dir, tmp_path, capsys,
     check_refused(command + ["--storage", f"sqlite:///{empty}"], "no studies yet", study_dir, tmp_path, capsys,
                   monkeypatch)
     assert not empty.exists()
+
+
+DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune never writes
+    ("study", "tune", "null"), ("study", "tune", '"x"'), ("study", "tune", '{"space": [1]}'),
+    ("study", "evaluations", '"x"'), ("study", "evaluations", "[1]"), ("study", "evaluations", '[{"when": 1}]'),
+    ("study", "test_reads", '"x"'), ("study", "test_reads", "NaN"), ("study", "test_reads", "-1"), ("study", "checks", "{}"),
+    ("trial", "params", "null"), ("trial", "params", "[1]"), ("trial", "history", '"x"'),
+    ("trial", "history", '{"val_loss": ["x"]}'), ("trial", "seconds", '"x"'), ("trial", "seconds", "NaN"),
+    ("trial", "seconds", "-Infinity"), ("trial", "val_accuracy", '"x"'), ("trial", "val_loss", "[1]"),
+    ("trial", "val_class_accuracy", "NaN"), ("trial", "val_predicted", "NaN"), ("trial", "best_epoch", "true"),
+    ("trial", "max_epochs", "1.5"), ("trial", "reason", "7"),
+]
+NOT_JSON = [("study", "tune", "{bad"), ("trial", "history", "{bad")]
+
+
+def _damage(database: Path, whose: str, key: str, value_json: str) -> None:
+    """Set one user attribute of the study, or of its first trial, as raw JSON text in the database."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        study = db.execute("SELECT study_id FROM studies WHERE study_name = ?", (STUDY,)).fetchone()[0]
+        owner = study if whose == "study" else db.execute("SELECT min(trial_id) FROM trials WHERE study_id = ?",
+                                                          (study,)).fetchone()[0]
+        db.execute(f"DELETE FROM {whose}_user_attributes WHERE {whose}_id = ? AND key = ?", (owner, key))
+        db.execute(f"INSERT INTO {whose}_user_attributes ({whose}_id, key, value_json) VALUES (?, ?, ?)",
+                   (owner, key, value_json))
+
+
+@pytest.mark.parametrize("whose, key, value_json", DAMAGE + NOT_JSON)
+def test_a_damaged_or_foreign_record_is_one_line_in_every_command_that_reads_it(whose, key, value_json, study_dir,
+                                                                                tmp_path, capsys):
+    """A value of a kind tune never writes (another program's database, a damaged file) is one
+    line naming the study, the record and the key, in each command that reads it; never a crash."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    _damage(results / "tune.db", whose, key, value_json)
+    named = "space" if value_json.startswith('{"space"') else key  # a key inside the study's record
+    expected = "is not JSON" if (whose, key, value_json) in NOT_JSON else f"'{named}' is not what tune writes"
+    if key == "evaluations" and value_json.startswith("[") and value_json != "[1]":
+        expected = "evaluation 1: not what tune writes"
+    for command in (["leaderboard"], ["best"], ["studies"]):
+        code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
+        if code == 0 and command != ["best"]:  # `studies` and the board read fewer records than `best`
+            continue
+        assert code in (1, 2) and expected in one_line(err) and "internal error" not in err, (command, err)
+    search = ["search", "--space", str(TINY_SPACE), "--study", STUDY, "--trials", "3", "--epochs", "1", "--results-dir",
+              str(results), "--seed", "0", "--jobs", "1", "--in-process", "--no-check", "--no-ensemble"]
+    code, out, err = run_main(search, capsys)
+    if code == 0:  # a search reads no evaluation record: the one with a sound kind but not its fields
+        assert expected.startswith("evaluation 1"), err
+        return
+    assert code in (1, 2) and expected in one_line(err), err
+    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{results / 'tune.db'}") if "bad" not in value_json else None
+    assert study is None or len(study.trials) == 2  # stopped before any trial
+
+
+_JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                            max_leaves=6)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["params", "history", "best_epoch", "val_loss", "val_accuracy", "reason", "seconds", "timings",
+                            "seed", "max_epochs", "val_class_accuracy", "val_predicted"]), value=_JSON_VALUES)
+def test_any_stored_trial_value_reads_or_is_one_line(key, value, study_dir, tmp_path_factory, capsys):
+    import shutil
+
+    results = tmp_path_factory.mktemp("damaged") / "results"
+    shutil.copytree(study_dir, results)
+    _damage(results / "tune.db", "trial", key, json.dumps(value))
+    for command in (["leaderboard"], ["best"]):
+        code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
+        assert code == 0 or code == 2 and f"'{key}' is not what tune writes" in one_line(err), (command, err)
 
 
 # ---- 3. data that is silently wrong --------------------------------------------------------------

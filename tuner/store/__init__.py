@@ -4,6 +4,7 @@
 `db` (opening and refusing databases), `studies` (the registry and each study's record),
 `trials` (trial records), `artifacts` (files under `<results>/<study>/`) and `evaluations`
 (test-set evaluations and their model files). Beside them: `records` (the typed records),
+`stored` (what is read back, checked against the kinds tune writes),
 `migrate` (the study format), `urls` (URLs with their secrets hidden) and `workers` (who runs
 a trial, and whether that process is gone). Only the store and the engines import optuna,
 and the store only as a database layer.
@@ -41,4 +42,6 @@ class SearchStore:
         """Create the study or check it matches; a name that cannot be a folder here is refused
         before the study exists."""
         self.artifacts.study_dir(name)
-        return self.studies.open(name, meta)
+        study_id = self.studies.open(name, meta)
+        self.trials.all(name)  # a resumed study's damaged record stops it here, before any trial (`stored`)
+        return study_id

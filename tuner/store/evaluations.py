@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tuner.errors import UserError
 from tuner.paths import inside, make_folder, remove_stale
-from tuner.store import migrate
+from tuner.store import migrate, stored
 from tuner.store.artifacts import Artifacts
 from tuner.store.notes import study_note
 from tuner.store.records import Evaluation
@@ -25,7 +25,7 @@ class Evaluations:
         self.artifacts = artifacts
 
     def all(self, name: str) -> list[Evaluation]:
-        return [Evaluation.from_json(e) for e in self.studies.attr(name, _KEY, [])]
+        return [_evaluation(name, i, e) for i, e in enumerate(self.studies.attr(name, _KEY, []))]
 
     def latest(self, name: str) -> Evaluation | None:
         evaluations = self.all(name)
@@ -70,3 +70,11 @@ class Evaluations:
                             f"files; run `tune ensemble --study {name} --reevaluate`")
         return (self.artifacts.verified_file(name, files["model.keras"]),
                 self.artifacts.verified_file(name, files["best_trial.keras"]))
+
+
+def _evaluation(study: str, index: int, data: dict) -> Evaluation:
+    try:
+        return Evaluation.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # what a record of the wrong shape raises
+        raise stored.DamagedRecord(f"study {study}, evaluation {index + 1}: not what tune writes ({type(e).__name__}: "
+                                   f"{str(e)[:60]}); the database was written by another program or is damaged") from None

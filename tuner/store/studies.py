@@ -11,7 +11,7 @@ from typing import Any
 from tuner.errors import UserError
 from tuner.paths import check_study_name
 from tuner.space.objective import objective_of
-from tuner.store import migrate
+from tuner.store import migrate, stored
 from tuner.store.database import Database
 from tuner.store.urls import redact
 
@@ -114,7 +114,7 @@ class Studies:
         return optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
 
     def meta(self, name: str) -> dict[str, Any]:
-        return self.db.storage.get_study_user_attrs(self.require(name))["tune"]
+        return stored.checked(self.attr(name, "tune"), stored.META_KINDS, f"study {name}'s record")
 
     def format(self, name: str) -> int:
         return migrate.version(self.meta(name))
@@ -132,7 +132,8 @@ class Studies:
         self.db.storage.set_study_user_attr(self.require(name), key, value)
 
     def attr(self, name: str, key: str, default: Any = None) -> Any:
-        return self.db.storage.get_study_user_attrs(self.require(name)).get(key, default)
+        attrs = stored.checked(self.db.storage.get_study_user_attrs(self.require(name)), stored.STUDY_KINDS, f"study {name}")
+        return attrs.get(key, default)
 
 
 def _direction(meta: dict[str, Any]) -> Any:

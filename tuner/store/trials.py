@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from tuner.space.objective import Objective, objective_of
-from tuner.store import migrate
+from tuner.store import migrate, stored
 from tuner.store.database import Database
 from tuner.store.records import StudyInfo, TrialRecord, TrialState
 from tuner.store.studies import Studies
@@ -18,8 +18,8 @@ from tuner.store.workers import this_worker
 _NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
 
 
-def _record(frozen: Any) -> TrialRecord:
-    attrs = frozen.user_attrs
+def _record(frozen: Any, study: str) -> TrialRecord:
+    attrs = stored.checked(frozen.user_attrs, stored.TRIAL_KINDS, f"study {study}, trial {frozen.number}")
     state = TrialState.of_optuna(frozen.state.name)
     return TrialRecord(
         number=frozen.number, state=state, value=frozen.value, params=migrate.params(attrs.get("params", dict(frozen.params))),
@@ -64,7 +64,7 @@ class Trials:
     def all(self, name: str) -> list[TrialRecord]:
         trials = self.db.storage.get_all_trials(self.studies.require(name), deepcopy=False)
         # Surplus and set-aside trials never ran; waiting ones (queued start points) have not run yet.
-        return [_record(t) for t in trials if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
+        return [_record(t, name) for t in trials if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
                 and t.state.name != "WAITING"]
 
     def count_finished(self, name: str) -> int:
