@@ -107,9 +107,12 @@ def removed_on_exit(folder: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def exiting_on_signals() -> Iterator[None]:
+def exiting_on_signals(ignore_after: bool = False) -> Iterator[None]:
     """For a whole command: Ctrl-C and SIGTERM end it at once with one line, except inside
-    `catching_ctrl_c` (a search), which records the running trial first."""
+    `catching_ctrl_c` (a search), which records the running trial first. `ignore_after`, for a
+    process that is the command alone: once its work is done they are ignored, since one in the
+    interpreter's teardown (a second with TensorFlow loaded) would turn a finished command, its
+    export complete, into one killed by the signal, silently."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -121,8 +124,8 @@ def exiting_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if ignore_after else previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_after else previous_int)
         os.close(_STDERR[0])
         _STDERR[0] = 2
 

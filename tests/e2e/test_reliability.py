@@ -326,3 +326,26 @@ def test_a_signal_in_an_export_leaves_no_temporary_folder_and_says_what_was_expo
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 143 and run.stdout == "" and run.stderr.endswith(said), run.stderr[-2000:]
     assert {p.name for p in (tmp_path / "out").iterdir()} == left
+
+
+_AFTER_THE_WORK = '''
+import os, signal, sys
+from tuner import interrupts
+
+with interrupts.exiting_on_signals(ignore_after=sys.argv[1] == "alone"):
+    print("exported", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # in the teardown, as a late `kill` lands
+os.kill(os.getpid(), signal.SIGINT)
+print("finished", flush=True)
+'''
+
+
+@pytest.mark.parametrize("how, code, out", [("alone", 0, "exported\nfinished\n"), ("called", -signal.SIGTERM, "exported\n")])
+def test_a_signal_after_the_commands_work_leaves_a_finished_command_finished(how, code, out, tmp_path):
+    """The `tune` process (main without arguments) ignores signals once its work is done: a late
+    one turned a complete export into a silent exit by the signal. Called from Python, the
+    caller's handlers come back."""
+    script = tmp_path / "after_the_work.py"
+    script.write_text(_AFTER_THE_WORK)
+    run = subprocess.run([sys.executable, str(script), how], capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout, run.stderr) == (code, out, "")

@@ -56,10 +56,11 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `tune` command (`argv` None: the process's own arguments; a list: a call from Python)."""
     from tuner import interrupts
 
-    try:
-        with interrupts.exiting_on_signals():
+    try:  # a process that is this command alone ignores signals once its work is done (`ignore_after`)
+        with interrupts.exiting_on_signals(ignore_after=argv is None):
             _register()
             cli.main(args=argv, prog_name="tune", standalone_mode=False)
     except click.exceptions.Exit as e:
