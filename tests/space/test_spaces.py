@@ -89,6 +89,8 @@ def test_override_is_validated_too():
     ({"params": {"zoom": 1.0}}, "params.zoom: 1.0 is not allowed"),
     ({"params": {"max_shift": 5}}, "params.max_shift: a shift of 5 pixels moves more than half of a 8x8 image out of its "
                                    "frame (at most 4)"),
+    ({"params": {"cutout": 9}}, "params.cutout: a 9-pixel square blanks more than half the side of a 8x8 image (at most 4)"),
+    ({"params": {"cutout": {"type": "categorical", "choices": [0, 5]}}}, "params.cutout: a 5-pixel square"),
     ({"params": {"l1": {"type": "float", "low": 0.0, "high": 2.0}}}, "params.l1: 2.0 is not allowed"),
 ])
 def test_invalid_space_is_one_line_naming_file_and_field(change, message):
@@ -206,13 +208,14 @@ def test_an_int_for_a_float_is_the_float_it_means_in_choices_and_start_points():
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
-@given(height=st.integers(4, 300), width=st.integers(4, 300), shift=st.integers(0, 64), searched=st.booleans())
-def test_a_shift_is_refused_exactly_when_it_moves_more_than_half_the_image_out(height, width, shift, searched):
-    value = {"type": "int", "low": 0, "high": shift} if searched and shift > 0 else shift
+@given(height=st.integers(4, 300), width=st.integers(4, 300), size=st.integers(0, 64), searched=st.booleans(),
+       name=st.sampled_from(["max_shift", "cutout"]))
+def test_a_shift_or_cutout_is_refused_exactly_when_it_takes_more_than_half_the_image(height, width, size, searched, name):
+    value = {"type": "int", "low": 0, "high": size} if searched and size > 0 else size
     data = {"name": "t", "dataset": "folder", "input": {"height": height, "width": width, "channels": 3},
-            "params": {"model": "mlp", "max_shift": value}}
-    if 2 * shift <= min(height, width):
-        assert parse_space(data, "my.yaml").params["max_shift"] is not None
+            "params": {"model": "mlp", name: value}}
+    if 2 * size <= min(height, width):
+        assert parse_space(data, "my.yaml").params[name] is not None
     else:
-        with pytest.raises(UserError, match=re.escape(f"my.yaml: params.max_shift: a shift of {shift} pixels")):
+        with pytest.raises(UserError, match=re.escape(f"my.yaml: params.{name}: a ")):
             parse_space(data, "my.yaml")

@@ -354,6 +354,9 @@ def _check_domain_rules(space: Space) -> None:
     if 2 * max(values("max_shift")) > min(height, width):
         raise ValueError(f"params.max_shift: a shift of {max(values('max_shift'))} pixels moves more than half of a "
                          f"{height}x{width} image out of its frame (at most {min(height, width) // 2})")
+    if 2 * max(values("cutout")) > min(height, width):
+        raise ValueError(f"params.cutout: a {max(values('cutout'))}-pixel square blanks more than half the side of a "
+                         f"{height}x{width} image (at most {min(height, width) // 2})")
     for family in values("model"):
         deepest = _deepest(space, family)
         if (halvings := HALVINGS[family](deepest)) and 2 ** halvings > min(height, width):
