@@ -74,6 +74,11 @@ def test_override_is_validated_too():
      "params.momentum.when: 'optimizer' must be a parameter declared before"),
     ({"params": {"learning_rate": {"type": "float", "low": 0, "high": 0.1, "log": True}}}, "log scale needs low > 0"),
     ({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.2}}}, "not a multiple of step (0.2)"),
+    ({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 1e30}}}, "step (1e+30) is larger than high - low"),
+    ({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": True}}}, "params.dropout.step: true where a number"),
+    ({"params": {"depth": {"type": "int", "low": True, "high": 2}}}, "params.depth.low: true where a number belongs"),
+    ({"training": {"max_epochs": True}}, "training.max_epochs: true where a number belongs"),
+    ({"training": {"seed": False}}, "training.seed: false where a number belongs"),
     ({"params": {"l2": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "log scale and step"),
     ({"training": {"max_epochs": 0}}, "training.max_epochs"),
     ({"training": {"max_epoch": 3}}, "training.max_epoch: unknown key"),
@@ -110,12 +115,16 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path):
 
 
 @pytest.mark.parametrize("point, message", [
-    ({"width": 100}, "start[0].width: 100 is outside the searched values [4, 16]"),
+    ({"width": 100}, "start[0].width: 100 is outside the searched range [4, 16]"),
+    ({"width": 5.5}, "start[0].width: 5.5 is not a whole number"),
+    ({"width": "abc"}, "start[0].width: 'abc' is not a whole number"),
+    ({"learning_rate": "abc"}, "start[0].learning_rate: 'abc' is not a number"),
+    ({"batch_norm": 1}, "start[0].batch_norm: 1 is not true or false"),
     ({"model": "resnet"}, "start[0].model: is fixed by the space"),
     ({"tta_flip": True}, "start[0].tta_flip: is not a searched parameter"),
     ({"optimizer": "adam", "momentum": 0.9}, "start[0].momentum: inactive here"),
-    ({"optimizer": "rmsprop"}, "start[0].optimizer: 'rmsprop' is outside the searched values"),
-    ({"head_units": "16"}, "start[0].head_units: '16' is outside"),
+    ({"optimizer": "rmsprop"}, "start[0].optimizer: 'rmsprop' is not one of the choices ['adam', 'sgd']"),
+    ({"head_units": "16"}, "start[0].head_units: '16' is not one of the choices [0, 16]"),
 ])
 def test_start_points_are_checked_against_the_space(point, message):
     data = load_space(str(TINY_SPACE)).to_dict()
@@ -155,6 +164,12 @@ def test_any_start_point_value_that_is_not_one_value_is_one_line_naming_it(name,
         parse_space(data, "my.yaml")
     text = str(e.value)
     assert text.startswith(f"my.yaml: start[0].{name}: must be one finite number") and "\n" not in text
+
+
+def test_a_start_point_off_a_stepped_grid_says_so():
+    data = {**BASE, "params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.05}}, "start": [{"dropout": 0.123}]}
+    with pytest.raises(UserError, match=re.escape("start[0].dropout: 0.123 is not 0 plus a multiple of step 0.05")):
+        parse_space(data, "my.yaml")
 
 
 def test_a_repeated_start_point_is_refused():
@@ -218,4 +233,20 @@ def test_a_shift_or_cutout_is_refused_exactly_when_it_takes_more_than_half_the_i
         assert parse_space(data, "my.yaml").params[name] is not None
     else:
         with pytest.raises(UserError, match=re.escape(f"my.yaml: params.{name}: a ")):
+            parse_space(data, "my.yaml")
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(name=st.sampled_from(["width", "dropout", "optimizer", "batch_norm", "learning_rate"]),
+       value=st.one_of(st.booleans(), st.integers(-5, 40), st.floats(-1, 40, allow_nan=False), st.text(max_size=5),
+                       st.sampled_from(["adam", "sgd"])))
+def test_any_one_value_in_a_start_point_is_taken_exactly_when_searched_or_says_why(name, value):
+    data = load_space(str(TINY_SPACE)).to_dict()
+    data["start"] = [{name: value}]
+    spec = load_space(str(TINY_SPACE)).params[name]
+    expected = spec.refusal(float(value) if type(value) is int and spec.type == "float" else value)
+    if expected is None:
+        assert parse_space(data, "my.yaml").start
+    else:
+        with pytest.raises(UserError, match=re.escape(f"my.yaml: start[0].{name}: {expected}")):
             parse_space(data, "my.yaml")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
@@ -41,10 +42,29 @@ class _Strict(BaseModel):
     # NaN and infinity pass every `low <= x <= high` test that compares with them: refused here.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_true_for_a_number(cls, data: Any) -> Any:
+        """Pydantic reads YAML's true as the number 1: `max_epochs: true` would train one epoch."""
+        for name, value in data.items() if isinstance(data, dict) else ():
+            field = cls.model_fields.get(name)
+            if isinstance(value, bool) and field is not None and field.annotation in _NUMBERS:
+                raise ValueError(f"{name}: {str(value).lower()} where a number belongs")
+        return data
+
+
+_NUMBERS = (int, float, int | None, float | None)
+
 
 class _Searched(_Strict):
     # Active only when every named parameter has one of the listed values (e.g. momentum for sgd).
     when: dict[str, list[Scalar]] | None = None
+
+    def refusal(self, value: Any) -> str | None:
+        raise NotImplementedError
+
+    def admits(self, value: Any) -> bool:
+        return self.refusal(value) is None
 
     @model_validator(mode="before")
     @classmethod
@@ -75,8 +95,13 @@ class IntParam(_Searched):
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
 
-    def admits(self, value: Any) -> bool:
-        return type(value) is int and self.low <= value <= self.high and (value - self.low) % self.step == 0
+    def refusal(self, value: Any) -> str | None:
+        """Why `value` is not one of the searched values, or None."""
+        if type(value) is not int:
+            return f"{value!r} is not a whole number"
+        if not self.low <= value <= self.high:
+            return f"{value!r} is outside the searched range [{self.low}, {self.high}]"
+        return None if (value - self.low) % self.step == 0 else f"{value!r} is not {self.low} plus a multiple of step {self.step}"
 
 
 class FloatParam(_Searched):
@@ -94,6 +119,8 @@ class FloatParam(_Searched):
         if self.step is not None:
             if self.log:
                 raise ValueError("log scale and step do not go together")
+            if self.step > self.high - self.low > 0:
+                raise ValueError(f"step ({self.step:g}) is larger than high - low ({self.high - self.low:g})")
             if (self.high - self.low) / self.step > MAX_GRID:
                 raise ValueError(f"step ({self.step:g}) would give more than {MAX_GRID} values")
             if not _on_grid(self.high, self.low, self.step):
@@ -103,9 +130,15 @@ class FloatParam(_Searched):
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
 
-    def admits(self, value: Any) -> bool:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
-                and (self.step is None or _on_grid(value, self.low, self.step)))
+    def refusal(self, value: Any) -> str | None:
+        """Why `value` is not one of the searched values, or None."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{value!r} is not a number"
+        if not self.low <= value <= self.high:
+            return f"{value!r} is outside the searched range [{self.low:g}, {self.high:g}]"
+        if self.step is not None and not _on_grid(value, self.low, self.step):
+            return f"{value!r} is not {self.low:g} plus a multiple of step {self.step:g}"
+        return None
 
 
 MAX_GRID = 10**9  # values a stepped float may take: past this the step means nothing
@@ -123,8 +156,10 @@ class CategoricalParam(_Searched):
     def bounds(self) -> list[Any]:
         return list(self.choices)
 
-    def admits(self, value: Any) -> bool:
-        return any(value == c and type(value) is type(c) for c in self.choices)
+    def refusal(self, value: Any) -> str | None:
+        """Why `value` is not one of the searched values, or None."""
+        ok = any(value == c and type(value) is type(c) for c in self.choices)
+        return None if ok else f"{value!r} is not one of the choices {list(self.choices)}"
 
 
 class BoolParam(_Searched):
@@ -133,8 +168,9 @@ class BoolParam(_Searched):
     def bounds(self) -> list[Any]:
         return [False, True]
 
-    def admits(self, value: Any) -> bool:
-        return isinstance(value, bool)
+    def refusal(self, value: Any) -> str | None:
+        """Why `value` is not one of the searched values, or None."""
+        return None if isinstance(value, bool) else f"{value!r} is not true or false"
 
 
 ParamSpec = Annotated[Union[IntParam, FloatParam, CategoricalParam, BoolParam], Field(discriminator="type")]
@@ -308,8 +344,8 @@ def _check_start_point(space: Space, index: int, point: dict[str, Any]) -> None:
             why = "is fixed by the space" if name in space.params else "is not a searched parameter of this space"
             raise ValueError(f"{where}.{name}: {why}")
         value = point[name] = _as_kind(name, value)
-        if not spec.admits(value):
-            raise ValueError(f"{where}.{name}: {value!r} is outside the searched values {spec.bounds()}")
+        if (why := spec.refusal(value)) is not None:
+            raise ValueError(f"{where}.{name}: {why}")
     chosen = {**space.fixed(), **point}
     for name in point:
         if not space.is_active(name, chosen):
@@ -370,6 +406,8 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"] if p not in _UNION_TAGS)
     loc = loc.removeprefix(".")
     msg = first["msg"].removeprefix("Value error, ")
+    if loc and first["type"] == "value_error" and (field := re.match(r"(\w+): ", msg)):  # a model's check of one field
+        loc, msg = f"{loc}.{field[1]}", msg[field.end():]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "union_tag_invalid":
