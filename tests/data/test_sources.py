@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from tests.conftest import SHARED
@@ -291,3 +294,28 @@ def test_archives_extract_alike_with_or_without_tarfiles_filters(tmp_path: Path,
         with pytest.raises(UserError):
             extract(_tar_with(tmp_path / f"h{hostile.name.count('/')}.tar.gz", hostile), tmp_path / f"o{id(hostile)}")
     assert not (tmp_path / "evil.png").exists()
+
+
+@pytest.mark.parametrize("training, expected", [
+    ({"validation_fraction": 0.0001}, "training.validation_fraction holds out 1 of 1"),
+    ({"validation_fraction": 0.999}, "training.validation_fraction keeps 1 of 1"),
+])
+def test_a_split_too_small_for_every_class_names_its_setting(training, expected, tmp_path):
+    base = load_space("digits").to_dict()
+    base["training"].update(training)
+    with pytest.raises(UserError, match=re.escape(expected) + r"\d* images, fewer than the 10 classes \(each needs one\)"):
+        load_search_data(parse_space(base, "d.yaml"), None, tmp_path / "c")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n_per_class=st.integers(2, 12), classes=st.integers(2, 6), fraction=st.floats(0.001, 0.999))
+def test_a_stratified_split_holds_each_class_on_both_sides_or_says_why_in_one_line(n_per_class, classes, fraction):
+    from tuner.data import _stratified
+
+    y = np.repeat(np.arange(classes), n_per_class)
+    try:
+        kept, held = _stratified(y, fraction, 0, "validation")
+    except UserError as e:
+        assert str(e).startswith("cannot hold out a stratified validation split: ") and "\n" not in str(e)
+        return
+    assert len(kept) + len(held) == len(y) and set(y[held]) == set(y[kept]) == set(range(classes))

@@ -9,6 +9,7 @@ labels per class (what the data summary shows), never an image of it.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,10 +97,19 @@ def _stratified(y: np.ndarray, fraction: float, seed: int, what: str,
         listed = ", ".join(f"'{names[c]}'" if c < len(names) else str(c) for c in few)
         raise UserError(f"cannot hold out a stratified {what} split: class {listed} has only 1 image; every class "
                         f"needs at least 2 (more for a useful validation and test figure)")
+    held, classes = math.ceil(fraction * len(y)), int(np.count_nonzero(counts))  # as scikit-learn rounds it
+    if min(held, len(y) - held) < classes:
+        part = "holds out" if held < classes else "keeps"
+        raise UserError(f"cannot hold out a stratified {what} split: {_SPLIT_KEYS[what]} {part} "
+                        f"{min(held, len(y) - held)} of {len(y)} images, fewer than the {classes} classes (each needs one)")
     try:
         return train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y)
     except ValueError as e:
         raise UserError(f"cannot hold out a stratified {what} split: {e}") from None
+
+
+_SPLIT_KEYS = {"test": "training.test_fraction", "validation": "training.validation_fraction",
+               "subset": "training.max_train_samples"}
 
 
 def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset, np.ndarray, np.ndarray]:
