@@ -328,7 +328,7 @@ def test_predict_says_what_it_left_out_and_takes_the_best_trial_alone(exported, 
     Image.fromarray(np.full((8, 8), 10, np.uint8)).save(folder / "..c.png")  # hidden, as ls -a shows it
     (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
     (folder / "again.png").symlink_to(folder / "a.png")
-    code, out, err = run_main(["predict", str(exported), str(folder), str(folder / "a.png"), "--csv"], capsys)
+    code, out, err = run_main(["predict", str(exported), str(folder), str(folder / "a.png"), str(folder), "--csv"], capsys)
     assert code == 0, err
     assert [row.split(",")[0] for row in out.splitlines()[1:]] == [str(folder / "a.png"), str(folder / "sub" / "b.png")]
     assert "skipped 1 folder entry that is not a file (a dangling link, a pipe; e.g. " + str(folder / "gone.png") in err
@@ -373,8 +373,9 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         ([broken("huge", "input.json", json.dumps({**spec, "height": 1000000, "width": 1000000}))], "not what `tune best"),
         ([broken("infinite", "input.json", '{"height": 1e400, "width": 8, "channels": 1}')], "not what `tune best"),
         ([broken("fractional", "input.json", json.dumps({**spec, "height": 8.9}))], "not what `tune best"),
-        ([broken("boolean", "input.json", json.dumps({**spec, "channels": True}))], "not what `tune best"),
-        ([broken("list_label", "labels.json", json.dumps({str(i): [i] for i in range(10)}))], "not what `tune best"),
+        ([broken("boolean", "input.json", json.dumps({**spec, "channels": True}))], "input.json: not what `tune best"),
+        ([broken("list_label", "labels.json", json.dumps({str(i): [i] for i in range(10)}))], "labels.json: not what `tune best"),
+        ([broken("off_by_one", "labels.json", json.dumps({str(i + 1): "c" for i in range(10)}))], "labels.json: not what"),
         ([broken("few_labels", "labels.json", json.dumps({"0": "a", "1": "b"}))], "gives 10 outputs"),
     ]
     for (folder,), expected in cases:
@@ -386,7 +387,8 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
     assert code == 0 and "is not the model this export recorded" in err
     for args, expected in [
         ([str(exported), "/dev/null"], "/dev/null: not a regular file or folder"),
-        ([str(tmp_path), str(tmp_path / "big_colour.jpg")], "no model.keras here"),
+        ([str(tmp_path), str(tmp_path / "big_colour.jpg")], "no model.keras file here"),
+        ([str(tmp_path / "nope"), str(tmp_path / "big_colour.jpg")], "nope: no such file or folder"),
         ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json"),
         ([str(exported), str(tmp_path / "missing.png")], "missing.png: no such file or folder"),
         ([str(exported), str(tmp_path / "text.txt")], "no readable image among 1 file"),

@@ -47,14 +47,17 @@ def read_export(path: Path) -> Exported:
     (best_trial.keras: the best trial alone)."""
     folder, model = (path.parent, path) if path.suffix == ".keras" and not path.is_dir() else (path, path / "model.keras")
     if not model.is_file():
-        where = f"{folder}: no model.keras here" if model.parent == path else f"{model}: no such file"
+        where = (f"{path}: no such file or folder" if not path.exists() else
+                 f"{folder}: no model.keras file here" if model.parent == path else f"{model}: not a file")
         raise UserError(f"{where}; pass a folder written by `tune best --export`, or one of its .keras files")
     labels, spec = _json(folder / "labels.json"), _json(folder / "input.json")
     names = [labels.get(str(i)) for i in range(len(labels))]
     shape = tuple(spec.get(key) for key in ("height", "width", "channels"))
     whole = all(type(n) is int and 1 <= n <= MAX_SIDE for n in shape)  # not a bool, a float or a string
-    if len(names) < 2 or not all(isinstance(n, str) for n in names) or not whole or shape[2] not in (1, 3):
-        raise UserError(f"{folder}: labels.json or input.json is not what `tune best --export` writes")
+    if len(names) < 2 or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{folder / 'labels.json'}: not what `tune best --export` writes (class names under keys 0, 1, ...)")
+    if not whole or shape[2] not in (1, 3):
+        raise UserError(f"{folder / 'input.json'}: not what `tune best --export` writes (height, width, channels 1 or 3)")
     recorded = _json(folder / "metrics.json").get("sha256", {}) if (folder / "metrics.json").is_file() else {}
     checksum = recorded.get(model.name) if isinstance(recorded, dict) else None
     return Exported(model, names, shape, checksum if isinstance(checksum, str) else None)  # type: ignore[arg-type]
@@ -87,7 +90,7 @@ def image_files(paths: list[Path]) -> Inputs:
     """The files named, and every file under the folders named (hidden ones left out), in order,
     each once."""
     files, hidden, not_files = [], 0, []
-    for path in paths:
+    for path in dict.fromkeys(paths):  # a folder named twice is walked once
         if path.is_dir():
             entries = sorted(p for p in path.rglob("*") if not p.is_dir())
             shown = [p for p in entries if not _hidden(p.relative_to(path))]
