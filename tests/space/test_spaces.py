@@ -78,6 +78,8 @@ def test_override_is_validated_too():
     ({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": True}}}, "params.dropout.step: true where a number"),
     ({"params": {"depth": {"type": "int", "low": True, "high": 2}}}, "params.depth.low: true where a number belongs"),
     ({"training": {"max_epochs": True}}, "training.max_epochs: true where a number belongs"),
+    ({"training": 5}, "training: must be a mapping (key: value lines), not 5"),
+    ({"params": {"cutout": {"a": 1}}}, "params.cutout: a searched parameter needs a type: int, float, categorical or bool"),
     ({"training": {"seed": False}}, "training.seed: false where a number belongs"),
     ({"params": {"l2": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "log scale and step"),
     ({"training": {"max_epochs": 0}}, "training.max_epochs"),
@@ -103,6 +105,13 @@ def test_invalid_space_is_one_line_naming_file_and_field(change, message):
         parse_space({**BASE, **change}, "my.yaml")
     text = str(e.value)
     assert text.startswith("my.yaml: ") and message in text and "\n" not in text
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text((Path(__file__).parents[1] / "spaces" / "tiny_digits.yaml").read_text() + "name: other\n")
+    with pytest.raises(UserError, match=r"twice.yaml: line \d+: 'name' is given twice in one mapping"):
+        load_space(str(twice))
 
 
 def test_invalid_yaml_and_missing_file(tmp_path: Path):

@@ -38,6 +38,8 @@ def _expanded_size(node: Any, source: str, sizes: dict[int, int], open_nodes: se
     if depth > MAX_YAML_DEPTH:
         raise UserError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels")
     open_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        _no_repeated_key(node, source)
     children = node.value if isinstance(node, yaml.SequenceNode) else (
         [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
     size = 1 + sum(_expanded_size(child, source, sizes, open_nodes, depth + 1) for child in children)
@@ -46,6 +48,17 @@ def _expanded_size(node: Any, source: str, sizes: dict[int, int], open_nodes: se
     open_nodes.discard(id(node))
     sizes[id(node)] = size
     return size
+
+
+def _no_repeated_key(node: Any, source: str) -> None:
+    """YAML lets a key's second value silently replace its first (a second `name:` renames the study)."""
+    seen: set[str] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if key.value in seen:
+                raise UserError(f"{source}: line {key.start_mark.line + 1}: '{key.value}' is given twice in one "
+                                f"mapping (the second would silently replace the first)")
+            seen.add(key.value)
 
 
 def parse_value(text: str, what: str = "value") -> Any:

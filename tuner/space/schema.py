@@ -410,6 +410,10 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
         loc, msg = f"{loc}.{field[1]}", msg[field.end():]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "union_tag_not_found":
+        msg = "a searched parameter needs a type: int, float, categorical or bool"
+    elif first["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        msg = f"must be a mapping (key: value lines), not {_as_yaml(first['input'])}"
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
     elif _refused_as_every_scalar(error.errors(), first["loc"][:-1]):  # pydantic would name the first kind only
