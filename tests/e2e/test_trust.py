@@ -303,6 +303,8 @@ DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune neve
     ("trial", "max_epochs", "1.5"), ("trial", "reason", "7"),
 ]
 NOT_JSON = [("study", "tune", "{bad"), ("trial", "history", "{bad")]
+RESUMED = {("study", "tune", "null"), ("study", "test_reads", '"x"'), ("trial", "history", '"x"'),
+           ("trial", "seconds", "NaN"), *NOT_JSON}  # a resumed search is tried on these too
 
 
 def _damage(database: Path, whose: str, key: str, value_json: str) -> None:
@@ -337,12 +339,11 @@ def test_a_damaged_or_foreign_record_is_one_line_in_every_command_that_reads_it(
         if code == 0 and command != ["best"]:  # `studies` and the board read fewer records than `best`
             continue
         assert code in (1, 2) and expected in one_line(err) and "internal error" not in err, (command, err)
+    if (whose, key, value_json) not in RESUMED:
+        return
     search = ["search", "--space", str(TINY_SPACE), "--study", STUDY, "--trials", "3", "--epochs", "1", "--results-dir",
               str(results), "--seed", "0", "--jobs", "1", "--in-process", "--no-check", "--no-ensemble"]
     code, out, err = run_main(search, capsys)
-    if code == 0:  # a search reads no evaluation record: the one with a sound kind but not its fields
-        assert expected.startswith("evaluation 1"), err
-        return
     assert code in (1, 2) and expected in one_line(err), err
     study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{results / 'tune.db'}") if "bad" not in value_json else None
     assert study is None or len(study.trials) == 2  # stopped before any trial
