@@ -103,8 +103,7 @@ def image_files(paths: list[Path]) -> Inputs:
             raise UserError(f"{path}: not a regular file or folder")
         else:
             raise UserError(f"{path}: no such file or folder")
-    seen: set[tuple[int, int]] = set()
-    once = [f for f in files if not (_identity(f) in seen or seen.add(_identity(f)))]  # each file at its first naming
+    once = _each_once(files)
     if not once:
         raise UserError(f"no files in {', '.join(map(str, paths))}")
     return Inputs(once, hidden, tuple(not_files), len(files) - len(once))
@@ -114,9 +113,13 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _identity(file: Path) -> tuple[int, int]:
-    status = file.stat()
-    return status.st_dev, status.st_ino
+def _each_once(files: list[Path]) -> list[Path]:
+    """Each file at its first naming: the same file under two names (a link) is one file."""
+    seen: dict[tuple[int, int], Path] = {}
+    for file in files:
+        status = file.stat()
+        seen.setdefault((status.st_dev, status.st_ino), file)
+    return list(seen.values())
 
 
 def predict_files(exported: Exported, files: list[Path], top: int,
