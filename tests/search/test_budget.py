@@ -259,3 +259,17 @@ def test_a_capped_trial_trains_at_least_one_epoch_and_no_more_than_fit_in_its_ca
     fits = math.floor(max(cap - fixed, 0.0) / cal.epoch_seconds(cost))
     assert made.epochs == max(1, min(asked, fits))
     assert (made.why is None) == (made.epochs == asked)
+
+
+@pytest.mark.parametrize("intercept, tiny_work", [(0.006, 3e5), (0.012, 1e4), (0.004, 2e5)])
+def test_tiny_trials_do_not_make_a_large_proposal_look_hundreds_of_times_longer(intercept, tiny_work):
+    """Trials of tiny models measure mostly a step's fixed time; as the rate of their tiny work it
+    put a large CNN's epoch at 4-1,500x its time. Past ten times the work measured, the rate is the
+    prior's, slowed as this machine ran those trials: within 3x of the truth here, and long."""
+    start = prior("cpu", 1)
+    machine = Calibration(intercept, start.work_seconds, 3.0)  # the prior's rate, a slower fixed step
+    points = [_measured(machine, tiny_work * f, 64) for f in (1.0, 1.5, 2.0)]
+    large = Cost(macs=5e8, weights=1, steps=100, batch_size=128, val_images=0)
+    fitted = calibrate(start, points, work=large.batch_size * large.work)
+    truth = machine.epoch_seconds(large)
+    assert truth <= fitted.epoch_seconds(large) <= 3 * truth

@@ -194,11 +194,25 @@ class Measured:
                    validation / epochs, cost.forward_work, epochs < 2)
 
 
+# A proposal whose step does more than this many times the work of every trial measured near it:
+# those trials' steps may be mostly the step's fixed time, which their rate would then count as
+# work (tiny digits trials put a large CNN's epoch at 4-1,500x its time).
+EXTRAPOLATION = 10.0
+
+
+def _slowness(start: Calibration, measured: list[Measured]) -> float:
+    """How many times slower than `start` this machine ran the `measured` steps (median): the
+    rate of work it is assumed to have at most, past what was measured."""
+    return statistics.median(m.step_seconds / (start.step_seconds + start.work_seconds * m.batch_size * m.work)
+                             for m in measured)
+
+
 def calibrate(start: Calibration | None, measured: Iterable[Measured], work: float | None = None) -> Calibration | None:
     """The prior refitted from this machine's trials: their median fixed time, and the median rate
     of the `NEAREST` trials whose step's work (batch times `Cost.work`) is closest, on a log
     scale, to `work` (the proposal's): a CPU's rate differs between small and large models
-    (BENCHMARKS.md, "What a trial costs")."""
+    (BENCHMARKS.md, "What a trial costs"). Far past the work measured (`EXTRAPOLATION`) the rate is
+    at most the prior's, slowed as this machine ran the nearest trials."""
     points = [m for m in measured if m.work > 0]
     points = [m for m in points if not m.with_compile] or points
     if not points:
@@ -208,6 +222,8 @@ def calibrate(start: Calibration | None, measured: Iterable[Measured], work: flo
         points.sort(key=lambda m: abs(math.log(max(m.batch_size * m.work / work, _TINY))))
     near = points[:NEAREST]
     rate = statistics.median(max(m.step_seconds - step, 1e-12) / (m.batch_size * m.work) for m in near)
+    if start is not None and work is not None and work > EXTRAPOLATION * max(m.batch_size * m.work for m in near):
+        rate = min(rate, _slowness(start, near) * start.work_seconds)
     arithmetic = Calibration(step, rate, 0.0)
     overhead = statistics.median(max(m.validation_seconds - arithmetic.validation_seconds(m.val_images, m.forward_work), 0.0)
                                  for m in near)
