@@ -54,7 +54,7 @@ def test_once_a_trial_ranks_a_proposal_needs_a_third_of_its_epochs(left, asked, 
 
 @pytest.mark.parametrize("left, first, cap, epochs, why", [
     (None, None, 100.0, 8, "8 of 20 epochs fit in --trial-timeout 100 s"),  # no deadline: the cap alone
-    (None, None, 3.0, 1, "1 of 20 epochs fit in --trial-timeout 3 s"),  # less than a start: one epoch, cut by the cap
+    (None, None, 3.0, 1, "1 of 20 epochs, cut by --trial-timeout 3 s (not one fits in it)"),  # one epoch, cut by the cap
     (50.0, None, 100.0, 3, "3 of 20 epochs fit in the 0:50 left"),  # the deadline nearer than the cap
     (1000.0, 30.0, 100.0, 2, "2 of 20 epochs, for a first result soon after the start"),
     (None, None, 1000.0, 20, None),

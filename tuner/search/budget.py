@@ -69,8 +69,9 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
                         f"{duration(seconds_left)} left", seconds_left, calibration.fixed_seconds)
         if fit < epochs:
             epochs, why = fit, f"{fit} of {asked} epochs fit in the {duration(seconds_left)} left"
-    if cap is not None and (capped := max(1, _epochs_in(cap - calibration.fixed_seconds, epoch, asked))) < epochs:
-        epochs, why = capped, f"{capped} of {asked} epochs fit in --trial-timeout {cap:g} s"
+    if cap is not None and max(1, fit := _epochs_in(cap - calibration.fixed_seconds, epoch, asked)) < epochs:
+        epochs, why = max(1, fit), (f"{fit} of {asked} epochs fit in --trial-timeout {cap:g} s" if fit else
+                                    f"1 of {asked} epochs, cut by --trial-timeout {cap:g} s (not one fits in it)")
     if seconds_left is not None:
         quick = asked if first_left is None else max(1, _epochs_in(first_left - calibration.fixed_seconds, epoch, asked))
         if quick < epochs:
