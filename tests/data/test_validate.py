@@ -191,3 +191,21 @@ def test_any_images_become_uint8_or_are_refused_for_what_they_hold(x):
     assert readable and got.dtype == np.uint8
     scale = 255 if x.max() <= 1 else 1  # [0, 1] floats and 0/1 integers are scaled, the rest kept
     assert np.array_equal(got[..., 0], np.round(x.astype(np.float64) * scale).astype(np.uint8))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(pixels=hnp.arrays(np.uint16, (5, 7)), mode=st.sampled_from(["I;16", "I", "F"]))
+def test_deep_grey_images_scale_to_eight_bits_as_a_float64_reference_does(pixels, mode):
+    """16-bit, 32-bit and float grey files, scaled in float32 in place (a float64 copy of a large
+    16-bit file took gigabytes), give the bytes the float64 scaling gives."""
+    from PIL import Image
+
+    from tuner.data.images import _eight_bit
+
+    values = {"I;16": pixels, "I": pixels.astype(np.int32), "F": pixels.astype(np.float32) / 65535}[mode]
+    img = Image.fromarray(values)
+    assert img.mode == mode
+    reference = values.astype(np.float64)
+    reference = (reference / 257 if mode == "I;16" or mode == "I" and 255 < reference.max() else
+                 reference * 255 if mode == "F" else reference)
+    assert (np.asarray(_eight_bit(img)) == np.round(reference).astype(np.uint8)).all()

@@ -79,17 +79,19 @@ def _eight_bit(img: Any) -> Any:
 
     if not img.mode.startswith(("I", "F")):
         return img
-    arr = np.asarray(img, dtype=np.float64)
+    # float32, in place: a 13,000-pixel square 16-bit PNG of 328 KB took 3.9 GB in float64 copies.
+    # Exact enough: 16-bit values are exact in float32, and x / 257 is never within 0.002 of a half.
+    arr = np.array(img, dtype=np.float32)
     high = arr.max(initial=0)
     if arr.min(initial=0) < 0 or not np.isfinite(arr).all():
         raise ValueError(f"{img.mode} pixels outside 0 and up")
     if img.mode.startswith("I;16") or 255 < high <= 65535 and img.mode == "I":
-        arr = arr / 257
+        arr /= 257
     elif img.mode == "F" and high <= 1:
-        arr = arr * 255
+        arr *= 255
     elif high > 255:
         raise ValueError(f"{img.mode} pixels reach {high:g}")
-    return Image.fromarray(np.round(arr).astype(np.uint8))
+    return Image.fromarray(np.round(arr, out=arr).astype(np.uint8))
 
 
 def _check_fits_in_memory(folder: Path, n_files: int, shape: tuple[int, int, int]) -> None:
