@@ -301,6 +301,9 @@ DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune neve
     ("trial", "seconds", "-Infinity"), ("trial", "val_accuracy", '"x"'), ("trial", "val_loss", "[1]"),
     ("trial", "val_class_accuracy", "NaN"), ("trial", "val_predicted", "NaN"), ("trial", "best_epoch", "true"),
     ("trial", "max_epochs", "1.5"), ("trial", "reason", "7"),
+    ("study", "tune", '{"space": {"params": [1]}}'), ("study", "tune", '{"space": {}, "split": {"class_names": 5}}'),
+    ("study", "evaluations", '[{"selection": {"members": "x"}}]'), ("study", "evaluations", '[{"test": "x"}]'),
+    ("study", "evaluations", '[{"test": {"ensemble": {"accuracy": "hi"}}}]'),
 ]
 NOT_JSON = [("study", "tune", "{bad"), ("trial", "history", "{bad")]
 RESUMED = {("study", "tune", "null"), ("study", "test_reads", '"x"'), ("trial", "history", '"x"'),
@@ -330,10 +333,9 @@ def test_a_damaged_or_foreign_record_is_one_line_in_every_command_that_reads_it(
     results = tmp_path / "results"
     shutil.copytree(study_dir, results)
     _damage(results / "tune.db", whose, key, value_json)
-    named = "space" if value_json.startswith('{"space"') else key  # a key inside the study's record
-    expected = "is not JSON" if (whose, key, value_json) in NOT_JSON else f"'{named}' is not what tune writes"
-    if key == "evaluations" and value_json.startswith("[") and value_json != "[1]":
-        expected = "evaluation 1: not what tune writes"
+    named = "split" if '"split"' in value_json else "space" if '"space"' in value_json else key  # inside the study's record
+    expected = ("a record Optuna cannot read (JSONDecodeError" if (whose, key, value_json) in NOT_JSON else
+                f"'{named}' is not what tune writes")
     for command in (["leaderboard"], ["best"], ["studies"]):
         code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
         if code == 0 and command != ["best"]:  # `studies` and the board read fewer records than `best`
@@ -347,6 +349,25 @@ def test_a_damaged_or_foreign_record_is_one_line_in_every_command_that_reads_it(
     assert code in (1, 2) and expected in one_line(err), err
     study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{results / 'tune.db'}") if "bad" not in value_json else None
     assert study is None or len(study.trials) == 2  # stopped before any trial
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE trial_values SET value = NULL", "UPDATE trial_values SET value = 'abc'",
+    "UPDATE trials SET state = 'BOGUS'", "UPDATE trials SET datetime_start = 'garbage'",
+    "UPDATE trial_params SET param_value = 99 WHERE param_name = 'optimizer'",
+])
+def test_a_trial_optuna_cannot_read_is_one_line(sql, study_dir, tmp_path, capsys):
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute(sql)
+    for command in (["leaderboard"], ["best"], ["studies"]):
+        code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
+        assert code == 2 and ("a record Optuna cannot read" in one_line(err) or "its 'value' is not what tune writes"
+                              in one_line(err)), (command, err)
 
 
 _JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),

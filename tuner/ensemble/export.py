@@ -16,11 +16,15 @@ from tuner.errors import UserError
 from tuner.paths import check_can_write, remove_stale, replace_folder
 from tuner.store import Evaluation, SearchStore, TrialRecord
 from tuner.store.artifacts import sha256_of
+from tuner.store.stored import DamagedRecord
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
     """The study's space with every parameter fixed to the best trial's value: running
     `tune search --space config.yaml --trials 1` trains that trial again."""
+    if "space" not in meta:
+        raise DamagedRecord(f"study {study}'s record has no space to write config.yaml from; the database was written "
+                            f"by another program or is damaged")
     space = dict(meta["space"])
     space["name"] = f"{study[:80]}-trial-{best.number}"
     space["description"] = f"best trial {best.number} of study {study}"
@@ -163,6 +167,9 @@ def protected_paths(store: SearchStore) -> tuple[Path, ...]:
 def _write_export(store: SearchStore, study: str, record: Evaluation, out: Path, models: dict[str, Path]) -> None:
     meta, trials = store.studies.meta(study), {t.number: t for t in store.trials.all(study)}
     sel = record.selection
+    if unknown := sorted(({sel.best_trial} | set(sel.members)) - set(trials)):
+        raise DamagedRecord(f"study {study}'s evaluation of {record.when} names trial {unknown[0]}, which the study "
+                            f"does not hold; the database was written by another program or is damaged")
     best = trials[sel.best_trial]
     for name, source in models.items():
         shutil.copyfile(source, out / name)

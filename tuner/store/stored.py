@@ -8,9 +8,11 @@ A key tune does not write is left alone: an older or newer tune may have written
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import contextlib
+from typing import Annotated, Any, Iterator
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict, is_typeddict  # pydantic reads typing's TypedDict from Python 3.12 only
 
 from tuner.errors import UserError
 
@@ -21,9 +23,12 @@ Figure = float | None  # a loss or an accuracy: NaN is what a diverged trial rec
 
 
 def _adapters(kinds: dict[str, Any]) -> dict[str, TypeAdapter]:
-    return {key: TypeAdapter(kind, config=_STRICT) for key, kind in kinds.items()}
+    # A TypedDict carries its own config (`__pydantic_config__`); pydantic refuses a second one.
+    return {key: TypeAdapter(kind) if is_typeddict(kind) else TypeAdapter(kind, config=_STRICT)
+            for key, kind in kinds.items()}
 
 
+VALUE_KINDS = _adapters({"value": Figure})  # a trial's objective value, in Optuna's own table
 TRIAL_KINDS = _adapters({
     "params": dict[str, Any],
     "history": dict[str, list[Figure]],
@@ -38,19 +43,80 @@ TRIAL_KINDS = _adapters({
     "val_class_accuracy": list[Figure] | None,
     "val_predicted": list[Count] | None,
 })
+class _Space(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+  # what the study's record keeps of its space
+    name: str
+    dataset: str
+    params: dict[str, Any]
+    training: dict[str, Any]
+    start: list[dict[str, Any]]
+
+
+class _Split(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+
+    class_names: list[str] | None
+
+
+class _Selection(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+
+    members: dict[str, float]
+    metric: str
+    val_accuracy: float
+    val_loss: float
+    best_trial: int
+    candidates: list[int]
+    temperatures: dict[str, float]
+    flips: dict[str, bool]
+
+
+class _TestFigures(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+
+    accuracy: float
+    loss: float
+    per_class_accuracy: dict[str, float | None]
+
+
+class _Evaluation(TypedDict, total=False):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+
+    when: str
+    selection: _Selection
+    n_finished: int
+    n_test: int
+    test: dict[str, _TestFigures]
+    files: dict[str, dict[str, Any]] | None
+
+
 STUDY_KINDS = _adapters({
     "tune": dict[str, Any],
-    "evaluations": list[dict[str, Any]],
+    "evaluations": list[_Evaluation],
     "test_reads": Count,
     "checks": list[Any],
 })
 META_KINDS = _adapters({  # inside the study's "tune" record
-    "engine": str, "sampler": str, "space": dict[str, Any], "split": dict[str, Any], "format": Count,
+    "engine": str, "sampler": str, "space": _Space, "split": _Split, "format": Count,
 })
+
 
 
 class DamagedRecord(UserError):
     """A stored value of a kind tune never writes."""
+
+
+@contextlib.contextmanager
+def reading(where: str) -> Iterator[None]:
+    """Around Optuna's own reading of the database: what its records cannot be built from (a
+    value that is not JSON, a trial's value that is text, a state that is none of Optuna's) is
+    one `DamagedRecord` line too. Errors of the database itself (a locked or full file) pass."""
+    try:
+        yield
+    except (AssertionError, TypeError, ValueError, LookupError) as e:  # JSONDecodeError is a ValueError
+        raise DamagedRecord(f"{where}: a record Optuna cannot read ({type(e).__name__}: {str(e)[:80]}); the "
+                            f"database was written by another program or is damaged") from None
 
 
 def checked(values: dict[str, Any], kinds: dict[str, TypeAdapter], where: str) -> dict[str, Any]:

@@ -37,16 +37,22 @@ class Studies:
         if study_id is None:
             known = ", ".join(self.names()) or "none yet"
             raise UserError(f"no study '{name}' in {redact(self.db.url)} (studies: {known})")
-        if "tune" not in self.db.storage.get_study_user_attrs(study_id):
+        with stored.reading(f"study {name}"):
+            attrs = self.db.storage.get_study_user_attrs(study_id)
+        if "tune" not in attrs:
             raise UserError(_foreign(name, self.db.url))
         return study_id
 
     def names(self) -> list[str]:
         """The studies `tune` made (others in the same database are left alone)."""
-        return [s.study_name for s in self.db.storage.get_all_studies() if "tune" in s.user_attrs]
+        return [s.study_name for s in self._all() if "tune" in s.user_attrs]
 
     def foreign_names(self) -> list[str]:
-        return [s.study_name for s in self.db.storage.get_all_studies() if "tune" not in s.user_attrs]
+        return [s.study_name for s in self._all() if "tune" not in s.user_attrs]
+
+    def _all(self) -> list[Any]:
+        with stored.reading("the database's studies"):
+            return self.db.storage.get_all_studies()
 
     def open(self, name: str, meta: dict[str, Any]) -> int:
         """Create the study, or check that an existing one has the same engine, space and split."""
@@ -132,7 +138,10 @@ class Studies:
         self.db.storage.set_study_user_attr(self.require(name), key, value)
 
     def attr(self, name: str, key: str, default: Any = None) -> Any:
-        attrs = stored.checked(self.db.storage.get_study_user_attrs(self.require(name)), stored.STUDY_KINDS, f"study {name}")
+        study_id = self.require(name)
+        with stored.reading(f"study {name}"):
+            attrs = self.db.storage.get_study_user_attrs(study_id)
+        attrs = stored.checked(attrs, stored.STUDY_KINDS, f"study {name}")
         return attrs.get(key, default)
 
 

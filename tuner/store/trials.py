@@ -19,7 +19,9 @@ _NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
 
 
 def _record(frozen: Any, study: str) -> TrialRecord:
-    attrs = stored.checked(frozen.user_attrs, stored.TRIAL_KINDS, f"study {study}, trial {frozen.number}")
+    where = f"study {study}, trial {frozen.number}"
+    attrs = stored.checked(frozen.user_attrs, stored.TRIAL_KINDS, where)
+    stored.checked({"value": frozen.value}, stored.VALUE_KINDS, where)
     state = TrialState.of_optuna(frozen.state.name)
     return TrialRecord(
         number=frozen.number, state=state, value=frozen.value, params=migrate.params(attrs.get("params", dict(frozen.params))),
@@ -62,7 +64,9 @@ class Trials:
 
     # --- reading ---------------------------------------------------------------------------
     def all(self, name: str) -> list[TrialRecord]:
-        trials = self.db.storage.get_all_trials(self.studies.require(name), deepcopy=False)
+        study_id = self.studies.require(name)
+        with stored.reading(f"study {name}'s trials"):
+            trials = self.db.storage.get_all_trials(study_id, deepcopy=False)
         # Surplus and set-aside trials never ran; waiting ones (queued start points) have not run yet.
         return [_record(t, name) for t in trials if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
                 and t.state.name != "WAITING"]
