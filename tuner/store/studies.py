@@ -33,6 +33,10 @@ class Studies:
 
     def require(self, name: str) -> int:
         """The id of a study that `tune` made; one line for a missing or a foreign one."""
+        return self._own_attrs(name)[0]
+
+    def _own_attrs(self, name: str) -> tuple[int, dict[str, Any]]:
+        """The id and the attributes of a study that `tune` made, read once."""
         study_id = self.id(name)
         if study_id is None:
             known = ", ".join(self.names()) or "none yet"
@@ -41,7 +45,7 @@ class Studies:
             attrs = self.db.storage.get_study_user_attrs(study_id)
         if "tune" not in attrs:
             raise UserError(_foreign(name, self.db.url))
-        return study_id
+        return study_id, attrs
 
     def names(self) -> list[str]:
         """The studies `tune` made (others in the same database are left alone)."""
@@ -138,10 +142,8 @@ class Studies:
         self.db.storage.set_study_user_attr(self.require(name), key, value)
 
     def attr(self, name: str, key: str, default: Any = None) -> Any:
-        study_id = self.require(name)
-        with stored.reading(f"study {name}"):
-            attrs = self.db.storage.get_study_user_attrs(study_id)
-        attrs = stored.checked(attrs, stored.STUDY_KINDS, f"study {name}")
+        # Every key, not the one asked: a damaged record is told by whichever command reads the study.
+        attrs = stored.checked(self._own_attrs(name)[1], stored.STUDY_KINDS, f"study {name}")
         return attrs.get(key, default)
 
 
