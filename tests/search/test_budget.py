@@ -264,7 +264,7 @@ def test_a_capped_trial_trains_at_least_one_epoch_and_no_more_than_fit_in_its_ca
 @pytest.mark.parametrize("intercept, tiny_work", [(0.006, 3e5), (0.012, 1e4), (0.004, 2e5)])
 def test_tiny_trials_do_not_make_a_large_proposal_look_hundreds_of_times_longer(intercept, tiny_work):
     """Trials of tiny models measure mostly a step's fixed time; as the rate of their tiny work it
-    put a large CNN's epoch at 4-1,500x its time. Past ten times the work measured, the rate is the
+    put a large CNN's epoch at many times its time (158x here, without the cap). Past ten times the work measured, the rate is the
     prior's, slowed as this machine ran those trials: within 3x of the truth here, and long."""
     start = prior("cpu", 1)
     machine = Calibration(intercept, start.work_seconds, 3.0)  # the prior's rate, a slower fixed step
