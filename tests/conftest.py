@@ -13,6 +13,19 @@ ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until i
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
 
 
+# The modules that take longest (`--durations=0`), handed out first: xdist gives each worker whole
+# modules (--dist loadscope) in collection order, and a long one collected last would run alone
+# while the other worker idles.
+LONGEST_FIRST = ("training/test_other_backends.py", "cli/test_promises.py", "e2e/test_trust.py",
+                 "search/test_engine_contract.py", "e2e/test_reliability.py", "check/test_search_checks.py",
+                 "search/test_pool.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))  # stable: the rest as collected
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's caches or storage."""

@@ -129,7 +129,7 @@ CASES = [
     ("unknown space", lambda d: ["--space", "nope"], "no space 'nope'"),
     ("invalid yaml", lambda d: ["--space", str(_space(d / "s.yaml", "name: [x\n"))], "invalid YAML"),
     ("unknown key", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {}\nfoo: 1\n"))], "foo: unknown key"),
-    ("wrong type", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: two}\n"))], "is not an int"),
+    ("wrong type", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: two}\n"))], "is not a whole number"),
     ("empty choices", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {optimizer: {type: categorical, choices: []}}\n"))], "choices"),
     ("low > high", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: {type: int, low: 2, high: 1}}\n"))], "greater than high"),
     ("unknown param type", lambda d: ["--space", str(_space(d / "s.yaml", "name: x\ndataset: digits\nparams: {depth: {type: big}}\n"))], "unknown type"),

@@ -329,11 +329,17 @@ def test_predict_says_what_it_left_out_and_takes_the_best_trial_alone(exported, 
     Image.fromarray(np.full((8, 8), 10, np.uint8)).save(folder / "..c.png")  # hidden, as ls -a shows it
     (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
     (folder / "again.png").symlink_to(folder / "a.png")
+    (tmp_path / "elsewhere").mkdir()
+    Image.fromarray(np.full((8, 8), 50, np.uint8)).save(tmp_path / "elsewhere" / "c.png")
+    (folder / "linked").symlink_to(tmp_path / "elsewhere")  # followed
+    (folder / "sub" / "up").symlink_to(folder)  # a loop: each real folder is walked once
     code, out, err = run_main(["predict", str(exported), str(folder), str(folder / "a.png"), str(folder), "--csv"], capsys)
     assert code == 0, err
-    assert [row.split(",")[0] for row in out.splitlines()[1:]] == [str(folder / "a.png"), str(folder / "sub" / "b.png")]
-    assert "skipped 1 folder entry that is not a file (a dangling link, a pipe; e.g. " + str(folder / "gone.png") in err
-    assert "2 files named more than once, predicted once" in err
+    assert [row.split(",")[0] for row in out.splitlines()[1:]] == [str(folder / "a.png"), str(folder / "linked" / "c.png"),
+                                                                   str(folder / "sub" / "b.png")]
+    assert "skipped 1 folder entry that is not a file (a dangling link, a pipe, a folder that cannot be read; e.g. " + \
+        str(folder / "gone.png") in err
+    assert "3 files named more than once, predicted once" in err  # a.png, c.png and b.png; not the arguments
     assert "left out 1 hidden file (names starting with '.')" in err
     alone = run_main(["predict", str(exported / "best_trial.keras"), str(folder / "a.png"), "--json", "--top", "10"], capsys)
     ensemble = run_main(["predict", str(exported), str(folder / "a.png"), "--json", "--top", "10"], capsys)
@@ -341,6 +347,10 @@ def test_predict_says_what_it_left_out_and_takes_the_best_trial_alone(exported, 
     assert json.loads(alone[1]) != json.loads(ensemble[1])  # the best trial's own probabilities
     code, out, err = run_main(["predict", str(exported / "other.keras"), str(folder / "a.png")], capsys)
     assert code == 2 and "other.keras: no such file" in err
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "lone" / "model.keras").write_bytes(b"junk")  # not an export: no "old export" advice
+    code, out, err = run_main(["predict", str(tmp_path / "lone" / "model.keras"), str(folder / "a.png")], capsys)
+    assert code == 2 and "lone: no labels.json (not a folder written by `tune best --export`)" in err, err
 
 
 def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(exported, tmp_path, capsys):
@@ -390,7 +400,7 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         ([str(exported), "/dev/null"], "/dev/null: not a regular file or folder"),
         ([str(tmp_path), str(tmp_path / "big_colour.jpg")], "no model.keras file here"),
         ([str(tmp_path / "nope"), str(tmp_path / "big_colour.jpg")], "nope: no such file or folder"),
-        ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json"),
+        ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json (an export made before class names"),
         ([str(exported), str(tmp_path / "missing.png")], "missing.png: no such file or folder"),
         ([str(exported), str(tmp_path / "text.txt")], "no readable image among 1 file"),
         ([str(exported), str(tmp_path / "big_colour.jpg"), "--json", "--csv"], "--json and --csv: choose one"),

@@ -366,8 +366,57 @@ def test_a_trial_optuna_cannot_read_is_one_line(sql, study_dir, tmp_path, capsys
         db.execute(sql)
     for command in (["leaderboard"], ["best"], ["studies"]):
         code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
-        assert code == 2 and ("a record Optuna cannot read" in one_line(err) or "its 'value' is not what tune writes"
-                              in one_line(err)), (command, err)
+        line = err if command == ["studies"] else one_line(err)  # `studies` lists the rest, and warns
+        assert code == (0 if command == ["studies"] else 2), (command, err)
+        assert "a record Optuna cannot read" in line or "its 'value' is not what tune writes" in line, (command, err)
+
+
+INCONSISTENT = [  # (SQL, what the one line says): each record of its kind, but not of one trial or study together
+    ("DELETE FROM trial_values", "it is complete but has no value"),
+    ("UPDATE trials SET number = 0", "more than one is numbered 0"),
+    ("""UPDATE trial_user_attributes SET value_json = '{"loss": [1.0], "val_loss": [1.0, 0.5]}' WHERE key = 'history'""",
+     "its 'history' is not what tune writes"),
+    ("UPDATE trial_user_attributes SET value_json = '5' WHERE key = 'best_epoch'", "its best epoch (5) is past its history"),
+]
+
+
+@pytest.mark.parametrize("sql, expected", INCONSISTENT, ids=[c[1][:24] for c in INCONSISTENT])
+def test_records_that_disagree_with_each_other_are_one_line(sql, expected, study_dir, tmp_path, capsys):
+    """Every command that reads trials (the report's figures too) says what disagrees; `studies`
+    lists the other studies and names this one."""
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "healthy", "--trials", "1", "--epochs",
+                               "1", "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process",
+                               "--no-check", "--no-ensemble"], capsys)
+    assert code == 0, err
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute(sql.replace("WHERE", f"WHERE trial_id IN (SELECT trial_id FROM trials JOIN studies USING (study_id) "
+                               f"WHERE study_name = '{STUDY}') AND") if "WHERE" in sql else
+                   sql + f" WHERE trial_id IN (SELECT trial_id FROM trials JOIN studies USING (study_id) "
+                         f"WHERE study_name = '{STUDY}')")
+    for command in (["leaderboard"], ["best"], ["report", "--no-images"], ["ensemble"]):
+        code, out, err = run_main(command + ["--study", STUDY, "--results-dir", str(results)], capsys)
+        assert code == 2 and expected in one_line(err), (command, err)
+    code, out, err = run_main(["studies", "--results-dir", str(results)], capsys)
+    assert code == 0 and "healthy" in out and f" {STUDY} " not in out, out
+    assert err.startswith(f"warning: not listed: study {STUDY}") and expected in err, err
+
+
+def test_a_schema_version_optuna_does_not_know_is_not_blamed_on_an_old_optuna(study_dir, tmp_path, capsys):
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = 'v9.9.9'")
+    code, out, err = run_main(["leaderboard", "--results-dir", str(results)], capsys)
+    assert code == 2 and f"not one that Optuna {optuna.__version__} knows" in one_line(err), err
+    assert "set up by" not in err
 
 
 _JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
@@ -967,7 +1016,8 @@ VALUE_CASES = [
     ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
     ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),
     ("--set python tag", lambda d: ["--set", "optimizer=!!python/object:os.system x"], "--set optimizer: cannot read"),
-    ("--set list", lambda d: ["--set", "width=[1, 2]"], "is not an int"),
+    ("--set list", lambda d: ["--set", "width=[1, 2]"], "a list is not a whole number"),
+    ("--set null", lambda d: ["--set", "depth=null"], "params.depth: null is not a whole number"),
     ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
     ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
     ("seed -1", lambda d: _edited(d, "seed: 0", "seed: -1"),

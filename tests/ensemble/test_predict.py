@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuner.ensemble.predict import MAX_SIDE, read_export
+from tuner.ensemble.predict import MAX_SIDE, image_files, read_export
 from tuner.errors import UserError
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats() | st.text(max_size=5),
@@ -35,3 +35,63 @@ def test_any_export_files_give_the_classes_and_input_or_one_line(tmp_path_factor
     assert all(type(n) is int and 1 <= n <= MAX_SIDE for n in exported.shape) and channels in (1, 3)
     assert len(exported.labels) >= 2 and all(isinstance(name, str) for name in exported.labels)
     assert exported.labels == [labels[str(i)] for i in range(len(labels))]
+
+
+# A folder tree: each entry a file, a hidden file, a sub-folder, a link to an earlier entry (a
+# file or a folder, the folder's parent too: a loop), or a link to nothing.
+_ENTRY = st.sampled_from(["file", "hidden", "folder", "link", "dangling"])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(st.tuples(_ENTRY, st.integers(0, 20)), max_size=14),
+       named=st.lists(st.integers(0, 20), min_size=1, max_size=4))
+def test_any_tree_of_files_folders_and_links_gives_each_real_file_once(tmp_path_factory, entries, named):
+    """However the folders named link into each other (or above themselves), every regular file
+    reachable through names that are not hidden is predicted exactly once, and only those."""
+    root = tmp_path_factory.mktemp("tree")
+    folders, made = [0], [0]  # entry 0 is the root
+    paths, kinds, parent_of, target = {0: root}, {0: "folder"}, {}, {}
+    for i, (kind, pick) in enumerate(entries, 1):
+        parent = folders[pick % len(folders)]
+        path = paths[parent] / (f".h{i}" if kind == "hidden" else f"e{i}")
+        paths[i], kinds[i], parent_of[i] = path, kind, parent
+        if kind == "folder":
+            path.mkdir()
+            folders.append(i)
+        elif kind in ("file", "hidden"):
+            path.write_bytes(b"x")
+        elif kind == "link":
+            target[i] = made[pick % len(made)]
+            path.symlink_to(paths[target[i]])
+        else:
+            path.symlink_to(root / "nowhere")
+        made.append(i)
+    named_folders = [folders[i % len(folders)] for i in named]
+    reachable = _reachable(named_folders, kinds, parent_of, target)
+    try:
+        inputs = image_files([paths[f] for f in named_folders])
+    except UserError as e:
+        assert str(e).startswith("no files in ") and not reachable
+        return
+    identities = [(f.stat().st_dev, f.stat().st_ino) for f in inputs.files]
+    assert len(set(identities)) == len(identities)
+    assert set(identities) == {(paths[n].stat().st_dev, paths[n].stat().st_ino) for n in reachable}
+
+
+def _reachable(starts, kinds, parent_of, target) -> set[int]:
+    """The regular files (entry numbers) reachable from the folders `starts` in the tree as built:
+    through entries whose names are not hidden, links followed, each folder once."""
+    found, seen, todo = set(), set(), list(starts)
+    while todo:
+        folder = todo.pop()
+        if folder in seen:
+            continue
+        seen.add(folder)
+        for child in (c for c, p in parent_of.items() if p == folder and kinds[c] != "hidden"):
+            while kinds[child] == "link":
+                child = target[child]
+            if kinds[child] == "folder":
+                todo.append(child)
+            elif kinds[child] in ("file", "hidden"):
+                found.add(child)
+    return found

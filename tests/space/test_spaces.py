@@ -69,7 +69,7 @@ def test_override_is_validated_too():
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}}, "'lion' is not allowed"),
     ({"params": {"depth": {"type": "int", "low": 1, "high": 5}}}, "params.depth: cnn at depth 5 halves the input 5 times"),
     ({"params": {"flip": True}}, "params.flip: digits images must not be mirrored"),
-    ({"params": {"depth": "two"}}, "params.depth: 'two' is not an int"),
+    ({"params": {"depth": "two"}}, "params.depth: 'two' is not a whole number"),
     ({"params": {"momentum": {"type": "float", "low": 0.8, "high": 0.9, "when": {"optimizer": "sgd"}}}},
      "params.momentum.when: 'optimizer' must be a parameter declared before"),
     ({"params": {"learning_rate": {"type": "float", "low": 0, "high": 0.1, "log": True}}}, "log scale needs low > 0"),
@@ -99,6 +99,15 @@ def test_override_is_validated_too():
     ({"params": {"cutout": 9}}, "params.cutout: a 9-pixel square blanks more than half the side of a 8x8 image (at most 4)"),
     ({"params": {"cutout": {"type": "categorical", "choices": [0, 5]}}}, "params.cutout: a 5-pixel square"),
     ({"params": {"l1": {"type": "float", "low": 0.0, "high": 2.0}}}, "params.l1: 2.0 is not allowed"),
+    ({"params": {"learning_rate": {"type": "float", "low": "0.001", "high": 0.1}}},
+     "params.learning_rate.low: '0.001' is text where a number belongs (write it without quotes)"),
+    ({"params": {"depth": {"type": "int", "low": 1, "high": "2"}}}, "params.depth.high: '2' is text where a whole number"),
+    ({"params": {"learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": "yes"}}},
+     "params.learning_rate.log: 'yes' is text where true or false belongs"),
+    ({"training": {"max_epochs": "3"}}, "training.max_epochs: '3' is text where a whole number belongs"),
+    ({"training": {"validation_fraction": "0.1"}}, "training.validation_fraction: '0.1' is text where a number"),
+    ({"params": {"width": {"type": "categorical", "choices": [8, 16, 8]}}}, "params.width.choices: 8 is listed twice"),
+    ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "sgd", "adam"]}}}, "'adam' is listed twice"),
 ])
 def test_invalid_space_is_one_line_naming_file_and_field(change, message):
     with pytest.raises(UserError) as e:
@@ -259,3 +268,19 @@ def test_any_one_value_in_a_start_point_is_taken_exactly_when_searched_or_says_w
     else:
         with pytest.raises(UserError, match=re.escape(f"my.yaml: start[0].{name}: {expected}")):
             parse_space(data, "my.yaml")
+
+
+_TEXT_FOR = {  # a searched parameter's field that takes a number or true/false, with a sound rest of its spec
+    "low": {"type": "float", "high": 0.1}, "high": {"type": "float", "low": 0.001},
+    "step": {"type": "float", "low": 0.0, "high": 0.5}, "log": {"type": "float", "low": 0.001, "high": 0.1},
+}
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(field=st.sampled_from(sorted(_TEXT_FOR)), text=st.text(max_size=8))
+def test_text_where_a_number_or_true_false_belongs_is_never_read_as_one(field, text):
+    """YAML quotes make text of `"0.001"` or `'yes'`: pydantic's lax mode would read them as the
+    number or the boolean; a space file says what it means or is refused."""
+    with pytest.raises(UserError) as e:
+        parse_space({**BASE, "params": {"dropout": {**_TEXT_FOR[field], field: text}}}, "my.yaml")
+    assert f"params.dropout.{field}: {text!r} is text where" in str(e.value) and "\n" not in str(e.value)

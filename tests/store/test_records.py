@@ -160,3 +160,37 @@ def test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate(tim
        epochs=st.integers(1, 30))
 def test_any_sound_looking_timings_give_an_estimate_and_never_an_error(timings, epochs):
     test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate.hypothesis.inner_test(timings, epochs)
+
+
+def _frozen(state: str, value, attrs: dict):
+    import datetime as dt
+
+    import optuna
+
+    return optuna.trial.FrozenTrial(number=0, state=optuna.trial.TrialState[state], value=value,
+                                    datetime_start=dt.datetime(2026, 1, 1), datetime_complete=None, params={},
+                                    distributions={}, user_attrs=attrs, system_attrs={}, intermediate_values={},
+                                    trial_id=0)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(lengths=st.dictionaries(st.sampled_from(["loss", "val_loss", "val_accuracy", "lr"]), st.integers(0, 4),
+                               max_size=4),
+       best_epoch=st.none() | st.integers(0, 5), state=st.sampled_from(["COMPLETE", "PRUNED", "FAIL"]),
+       value=st.none() | st.floats(0, 1))
+def test_a_stored_trial_reads_as_one_whose_parts_agree_or_is_one_damaged_record(lengths, best_epoch, state, value):
+    """Each key of its own kind is not enough: the report draws every history list against one
+    axis of epochs, the export takes the best epoch's weights, the board ranks by the value."""
+    from tuner.store.stored import DamagedRecord
+    from tuner.store.trials import _record
+
+    attrs = {"history": {k: [0.5] * n for k, n in lengths.items()}, "best_epoch": best_epoch}
+    try:
+        record = _record(_frozen(state, value, attrs), "s")
+    except DamagedRecord as e:
+        assert str(e).startswith("study s, trial 0: ") and "damaged" in str(e)
+        return
+    epochs = {len(v) for v in record.history.values()}
+    assert len(epochs) <= 1
+    assert best_epoch is None or not record.history or best_epoch < epochs.pop()
+    assert state != "COMPLETE" or record.value is not None

@@ -53,7 +53,8 @@ def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, a
                           f"from metrics.json): its predictions are not the evaluated model's")
     if unreadable:
         what = "file that is not a readable image" if len(unreadable) == 1 else "files that are not readable images"
-        app.terminal.warn(f"skipped {len(unreadable)} {what} (e.g. {unreadable[0]})")
+        app.terminal.warn(f"skipped {len(unreadable)} {what} (damaged, not an image, or over Pillow's "
+                          f"{_pixel_limit()} pixels; e.g. {unreadable[0]})")
     _say_left_out(app, inputs)
     if as_json:
         click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
@@ -69,11 +70,18 @@ def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, a
 def _say_left_out(app: Application, inputs: Inputs) -> None:
     if inputs.not_files:
         what = "entry that is not a file" if len(inputs.not_files) == 1 else "entries that are not files"
-        app.terminal.warn(f"skipped {len(inputs.not_files)} folder {what} (a dangling link, a pipe; e.g. {inputs.not_files[0]})")
+        app.terminal.warn(f"skipped {len(inputs.not_files)} folder {what} (a dangling link, a pipe, a folder that "
+                          f"cannot be read; e.g. {inputs.not_files[0]})")
     if inputs.repeated:
         app.terminal.aside(f"{plural(inputs.repeated, 'file')} named more than once, predicted once")
     if inputs.hidden:
         app.terminal.aside(f"left out {plural(inputs.hidden, 'hidden file')} (names starting with '.') under the folders named")
+
+
+def _pixel_limit() -> str:
+    from PIL import Image
+
+    return f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} million"  # twice its warning limit is its error
 
 
 def _progress(app: Application):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -67,8 +68,9 @@ def _json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path.parent}: no {path.name} (an export made before class names were kept: "
-                        f"`tune ensemble --reevaluate`, then `tune best --export`)") from None
+        why = ("an export made before class names were kept: `tune ensemble --reevaluate`, then `tune best --export`"
+               if (path.parent / "metrics.json").is_file() else "not a folder written by `tune best --export`")
+        raise UserError(f"{path.parent}: no {path.name} ({why})") from None
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: cannot read it ({e})") from None
     if not isinstance(data, dict):
@@ -82,21 +84,19 @@ class Inputs:
 
     files: list[Path]
     hidden: int = 0  # under a folder, names starting with "."
-    not_files: tuple[Path, ...] = ()  # under a folder, entries that are not regular files: dangling links, pipes
-    repeated: int = 0  # files named again (twice, or through a folder and a link): predicted once
+    not_files: tuple[Path, ...] = ()  # under a folder: dangling links, pipes, folders that cannot be read
+    repeated: int = 0  # files named more than once (twice, or through a folder and a link): predicted once
 
 
 def image_files(paths: list[Path]) -> Inputs:
-    """The files named, and every file under the folders named (hidden ones left out), in order,
-    each once."""
-    files, hidden, not_files = [], 0, []
-    for path in dict.fromkeys(paths):  # a folder named twice is walked once
+    """The files named, and every file under the folders named (hidden ones left out, links to
+    folders followed), in order, each once."""
+    files, walked = [], {}
+    for path in paths:
         if path.is_dir():
-            entries = sorted(p for p in path.rglob("*") if not p.is_dir())
-            shown = [p for p in entries if not _hidden(p.relative_to(path))]
-            hidden += len(entries) - len(shown)
-            files += [p for p in shown if p.is_file()]
-            not_files += [p for p in shown if not p.is_file()]
+            if path.resolve() not in walked:  # a folder named twice is walked once, its files counted twice
+                walked[path.resolve()] = _walk(path)
+            files += walked[path.resolve()].files
         elif path.is_file():
             files.append(path)
         elif path.exists() or path.is_symlink():
@@ -106,20 +106,49 @@ def image_files(paths: list[Path]) -> Inputs:
     once = _each_once(files)
     if not once:
         raise UserError(f"no files in {', '.join(map(str, paths))}")
-    return Inputs(once, hidden, tuple(not_files), len(files) - len(once))
+    return Inputs(once, sum(w.hidden for w in walked.values()),
+                  tuple(p for w in walked.values() for p in w.not_files), _named_again(files))
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def _walk(folder: Path) -> Inputs:
+    """A folder's files, links to folders followed, each real folder once (a link to a folder
+    above it is no loop); names starting with "." are left out and counted."""
+    files, hidden, not_files, seen = [], 0, [], set()
+    for top, dirs, names in os.walk(folder, followlinks=True, onerror=lambda e: not_files.append(Path(e.filename))):
+        if os.path.realpath(top) in seen:
+            dirs[:] = []
+            continue
+        seen.add(os.path.realpath(top))
+        hidden += sum(_count_files(Path(top, d)) for d in dirs if d.startswith("."))
+        hidden += sum(name.startswith(".") for name in names)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for entry in (Path(top, name) for name in sorted(names) if not name.startswith(".")):
+            (files if entry.is_file() else not_files).append(entry)
+    return Inputs(files, hidden, tuple(not_files))
+
+
+def _count_files(folder: Path) -> int:
+    return sum(len(names) for _, _, names in os.walk(folder))
+
+
+def _identity(file: Path) -> tuple[int, int]:
+    status = file.stat()
+    return status.st_dev, status.st_ino
 
 
 def _each_once(files: list[Path]) -> list[Path]:
     """Each file at its first naming: the same file under two names (a link) is one file."""
     seen: dict[tuple[int, int], Path] = {}
     for file in files:
-        status = file.stat()
-        seen.setdefault((status.st_dev, status.st_ino), file)
+        seen.setdefault(_identity(file), file)
     return list(seen.values())
+
+
+def _named_again(files: list[Path]) -> int:
+    """How many files were named more than once (each counted once, however often named)."""
+    from collections import Counter
+
+    return sum(n > 1 for n in Counter(map(_identity, files)).values())
 
 
 def predict_files(exported: Exported, files: list[Path], top: int,

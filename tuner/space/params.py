@@ -7,6 +7,7 @@ and the training loop read only these names.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -88,14 +89,25 @@ def complete_params(params: dict[str, Any]) -> dict[str, Any]:
     return {name: params.get(name, info.default) for name, info in PARAMETERS.items()}
 
 
+_KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
+def as_written(value: Any) -> str:
+    """A value as a space file or `--set` writes it: null, true, .nan, a list; text quoted."""
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 def check_value(name: str, value: Any) -> str | None:
     """Why `value` is not allowed for parameter `name`, or None when it is."""
     info = PARAMETERS[name]
     if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if info.kind is int and isinstance(value, bool) or not isinstance(value, info.kind):
-        kind = info.kind.__name__
-        return f"{value!r} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        return f"{as_written(value)} is not {_KIND_WORDS[info.kind]}"
     if not info.check(value):
         return f"{value!r} is not allowed ({info.rule})"
     return None

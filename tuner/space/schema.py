@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tuner.errors import UserError
 from tuner.space.objective import DEFAULT as DEFAULT_OBJECTIVE
 from tuner.space.objective import OBJECTIVES, Objective
-from tuner.space.params import PARAMETERS, check_value, complete_params
+from tuner.space.params import PARAMETERS, as_written, check_value, complete_params
 from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
@@ -40,7 +40,7 @@ DATASETS: dict[str, DatasetInfo] = {
 
 class _Strict(BaseModel):
     # NaN and infinity pass every `low <= x <= high` test that compares with them: refused here.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -156,10 +156,22 @@ class CategoricalParam(_Searched):
     def bounds(self) -> list[Any]:
         return list(self.choices)
 
+    @field_validator("choices")
+    @classmethod
+    def _each_once(cls, choices: list[Scalar]) -> list[Scalar]:
+        # A choice listed twice is drawn twice as often: a weight no sampler was asked to give.
+        for i, choice in enumerate(choices):
+            if _is_one_of(choice, choices[:i]):
+                raise ValueError(f"{as_written(choice)} is listed twice")
+        return choices
+
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
-        ok = any(value == c and type(value) is type(c) for c in self.choices)
-        return None if ok else f"{value!r} is not one of the choices {list(self.choices)}"
+        return None if _is_one_of(value, self.choices) else f"{value!r} is not one of the choices {list(self.choices)}"
+
+
+def _is_one_of(value: Any, choices: list[Scalar]) -> bool:
+    return any(value == c and type(value) is type(c) for c in choices)  # 1 is not true, nor 1.0
 
 
 class BoolParam(_Searched):
@@ -413,29 +425,24 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     elif first["type"] == "union_tag_not_found":
         msg = "a searched parameter needs a type: int, float, categorical or bool"
     elif first["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        msg = f"must be a mapping (key: value lines), not {_as_yaml(first['input'])}"
+        msg = f"must be a mapping (key: value lines), not {as_written(first['input'])}"
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
+    elif first["type"] in _KIND_WORDS and isinstance(first["input"], str):  # a quoted number: strict, never "1" for 1
+        unquoted = "" if first["type"] == "bool_type" else " (write it without quotes)"
+        msg = f"{first['input']!r} is text where {_KIND_WORDS[first['type']]} belongs{unquoted}"
     elif _refused_as_every_scalar(error.errors(), first["loc"][:-1]):  # pydantic would name the first kind only
-        msg = f"must be one finite number, text or true/false, not {_as_yaml(first['input'])}"
+        msg = f"must be one finite number, text or true/false, not {as_written(first['input'])}"
     return f"{loc}: {msg}" if loc else msg
 
 
+_KIND_WORDS = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false"}
 _UNION_TAGS = ("int", "float", "categorical", "bool", "str")  # the kinds pydantic names in an error's place
 _SCALAR_TAGS = {"bool", "int", "float", "str"}
 
 
 def _refused_as_every_scalar(errors: list[Any], place: tuple) -> bool:
     return _SCALAR_TAGS <= {e["loc"][-1] for e in errors if e["loc"] and e["loc"][:-1] == place}
-
-
-def _as_yaml(value: Any) -> str:
-    """A refused value as the space file wrote it: null, .nan, -.inf, a list, a mapping."""
-    if isinstance(value, (list, dict)):
-        return "a list" if isinstance(value, list) else "a mapping"
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
-    return "null" if value is None else repr(value)
 
 
 def replace_source(space: Space, source: str) -> Space:

@@ -29,6 +29,17 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SCHEMA_WAIT_SECONDS = 2.0  # a schema another process is creating is complete within this
 
 
+def _unknown_schema(reason: str) -> str:
+    """Optuna's words for a schema version it does not know assume a newer Optuna wrote it (and
+    name the version running as the one that did); a damaged record of the version reads the same."""
+    if "no longer compatible with the table schema" not in reason or "pip install" not in reason:
+        return reason
+    import optuna
+
+    return (f"its schema version is not one that Optuna {optuna.__version__} knows: a newer Optuna wrote it "
+            f"(pip install -U optuna), or the database is damaged")
+
+
 class Database:
     """One storage URL, opened on first use."""
 
@@ -84,7 +95,7 @@ class Database:
         except UserError:
             raise
         except Exception as e:
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            reason = _unknown_schema(str(e).splitlines()[0] if str(e) else type(e).__name__)
             raise UserError(f"cannot open storage {redact(self.url)}: {scrub(reason, self.url)}") from None
 
     def exists(self) -> bool:

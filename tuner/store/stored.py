@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Any, Iterator
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict, is_typeddict  # pydantic reads typing's TypedDict from Python 3.12 only
 
 from tuner.errors import UserError
@@ -20,6 +20,15 @@ _STRICT = ConfigDict(strict=True)  # no "1.5" for a number, no true for a count
 Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Figure = float | None  # a loss or an accuracy: NaN is what a diverged trial records
+
+
+def _one_length(history: dict[str, list]) -> dict[str, list]:
+    if len({len(values) for values in history.values()}) > 1:  # one entry per epoch in every list
+        raise ValueError("lists of unequal lengths")
+    return history
+
+
+History = Annotated[dict[str, list[Figure]], AfterValidator(_one_length)]
 
 
 def _adapters(kinds: dict[str, Any]) -> dict[str, TypeAdapter]:
@@ -31,7 +40,7 @@ def _adapters(kinds: dict[str, Any]) -> dict[str, TypeAdapter]:
 VALUE_KINDS = _adapters({"value": Figure})  # a trial's objective value, in Optuna's own table
 TRIAL_KINDS = _adapters({
     "params": dict[str, Any],
-    "history": dict[str, list[Figure]],
+    "history": History,
     "best_epoch": Count | None,
     "val_loss": Figure,
     "val_accuracy": Figure,
@@ -43,9 +52,11 @@ TRIAL_KINDS = _adapters({
     "val_class_accuracy": list[Figure] | None,
     "val_predicted": list[Count] | None,
 })
-class _Space(TypedDict, total=False):
+
+
+class _Space(TypedDict, total=False):  # what the study's record keeps of its space
     __pydantic_config__ = _STRICT  # type: ignore[misc]
-  # what the study's record keeps of its space
+
     name: str
     dataset: str
     params: dict[str, Any]
@@ -102,7 +113,6 @@ META_KINDS = _adapters({  # inside the study's "tune" record
 })
 
 
-
 class DamagedRecord(UserError):
     """A stored value of a kind tune never writes."""
 
@@ -115,7 +125,8 @@ def reading(where: str) -> Iterator[None]:
     try:
         yield
     except (AssertionError, TypeError, ValueError, LookupError) as e:  # JSONDecodeError is a ValueError
-        raise DamagedRecord(f"{where}: a record Optuna cannot read ({type(e).__name__}: {str(e)[:80]}); the "
+        detail = f": {str(e)[:80]}" if str(e) else ""
+        raise DamagedRecord(f"{where}: a record Optuna cannot read ({type(e).__name__}{detail}); the "
                             f"database was written by another program or is damaged") from None
 
 

@@ -23,6 +23,7 @@ def _record(frozen: Any, study: str) -> TrialRecord:
     attrs = stored.checked(frozen.user_attrs, stored.TRIAL_KINDS, where)
     stored.checked({"value": frozen.value}, stored.VALUE_KINDS, where)
     state = TrialState.of_optuna(frozen.state.name)
+    _check_consistent(state, frozen.value, attrs, where)
     return TrialRecord(
         number=frozen.number, state=state, value=frozen.value, params=migrate.params(attrs.get("params", dict(frozen.params))),
         history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
@@ -32,6 +33,29 @@ def _record(frozen: Any, study: str) -> TrialRecord:
         seconds=attrs.get("seconds"),
         timings=attrs.get("timings", {}), seed=attrs.get("seed"), max_epochs=attrs.get("max_epochs"),
         started=frozen.datetime_start)
+
+
+def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, Any], where: str) -> None:
+    """What each key's kind cannot say: Optuna never completes a trial without its value, and the
+    best epoch is one of those in the history."""
+    history, best = attrs.get("history") or {}, attrs.get("best_epoch")
+    epochs = len(next(iter(history.values()), []))
+    if state is TrialState.COMPLETE and value is None:
+        problem = "it is complete but has no value"
+    elif best is not None and history and best >= epochs:
+        problem = f"its best epoch ({best}) is past its history's {epochs} epochs"
+    else:
+        return
+    raise stored.DamagedRecord(f"{where}: {problem}; the database was written by another program or is damaged")
+
+
+def _unique_numbers(records: list[TrialRecord], study: str) -> list[TrialRecord]:
+    numbers = [r.number for r in records]
+    if len(set(numbers)) < len(numbers):
+        twice = sorted({n for n in numbers if numbers.count(n) > 1})
+        raise stored.DamagedRecord(f"study {study}'s trials: more than one is numbered {twice[0]}; the database "
+                                   f"was written by another program or is damaged")
+    return records
 
 
 def counts_of(trials: list[TrialRecord]) -> dict[str, int]:
@@ -68,8 +92,9 @@ class Trials:
         with stored.reading(f"study {name}'s trials"):
             trials = self.db.storage.get_all_trials(study_id, deepcopy=False)
         # Surplus and set-aside trials never ran; waiting ones (queued start points) have not run yet.
-        return [_record(t, name) for t in trials if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
-                and t.state.name != "WAITING"]
+        return _unique_numbers([_record(t, name) for t in trials
+                                if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
+                                and t.state.name != "WAITING"], name)
 
     def count_finished(self, name: str) -> int:
         return sum(t.finished for t in self.all(name))
