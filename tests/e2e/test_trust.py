@@ -377,27 +377,42 @@ INCONSISTENT = [  # (SQL, what the one line says): each record of its kind, but 
     ("""UPDATE trial_user_attributes SET value_json = '{"loss": [1.0], "val_loss": [1.0, 0.5]}' WHERE key = 'history'""",
      "its 'history' is not what tune writes"),
     ("UPDATE trial_user_attributes SET value_json = '5' WHERE key = 'best_epoch'", "its best epoch (5) is past its history"),
+    ("UPDATE trial_user_attributes SET value_json = json_set(value_json, '$.width', 'wide') WHERE key = 'params'",
+     "its parameter width: 'wide' is not a whole number"),
+    ("""UPDATE study_user_attributes SET value_json = json_set(value_json, '$.format', 99) WHERE key = 'tune'""",
+     "was written by a newer tune (its format 99; this one reads up to 2)"),
 ]
 
 
+@pytest.fixture(scope="module")
+def two_studies(study_dir, tmp_path_factory) -> Path:
+    """The results folder of `study_dir` with a second study, 'healthy', of one trial."""
+    import shutil
+
+    from tuner.cli import main
+
+    results = tmp_path_factory.mktemp("two") / "results"
+    shutil.copytree(study_dir, results)
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--space", str(TINY_SPACE), "--study", "healthy", "--trials", "1", "--epochs", "1",
+              "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process", "--no-check", "--no-ensemble"])
+    assert e.value.code == 0
+    return results
+
+
 @pytest.mark.parametrize("sql, expected", INCONSISTENT, ids=[c[1][:24] for c in INCONSISTENT])
-def test_records_that_disagree_with_each_other_are_one_line(sql, expected, study_dir, tmp_path, capsys):
+def test_records_that_disagree_with_each_other_are_one_line(sql, expected, two_studies, tmp_path, capsys):
     """Every command that reads trials (the report's figures too) says what disagrees; `studies`
     lists the other studies and names this one."""
     import shutil
     import sqlite3
 
     results = tmp_path / "results"
-    shutil.copytree(study_dir, results)
-    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "healthy", "--trials", "1", "--epochs",
-                               "1", "--results-dir", str(results), "--seed", "0", "--jobs", "1", "--in-process",
-                               "--no-check", "--no-ensemble"], capsys)
-    assert code == 0, err
-    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
-        db.execute(sql.replace("WHERE", f"WHERE trial_id IN (SELECT trial_id FROM trials JOIN studies USING (study_id) "
-                               f"WHERE study_name = '{STUDY}') AND") if "WHERE" in sql else
-                   sql + f" WHERE trial_id IN (SELECT trial_id FROM trials JOIN studies USING (study_id) "
-                         f"WHERE study_name = '{STUDY}')")
+    shutil.copytree(two_studies, results)
+    study = f"(SELECT study_id FROM studies WHERE study_name = '{STUDY}')"
+    owner = f"study_id IN {study}" if "study_user" in sql else f"trial_id IN (SELECT trial_id FROM trials WHERE study_id IN {study})"
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:  # the study's records, not the healthy one's
+        db.execute(sql.replace("WHERE", f"WHERE {owner} AND") if "WHERE" in sql else f"{sql} WHERE {owner}")
     for command in (["leaderboard"], ["best"], ["report", "--no-images"], ["ensemble"]):
         code, out, err = run_main(command + ["--study", STUDY, "--results-dir", str(results)], capsys)
         assert code == 2 and expected in one_line(err), (command, err)

@@ -14,14 +14,15 @@ from tuner.store.records import StudyInfo
 
 
 def _summaries(store) -> tuple[list[StudyInfo], list[tuple[str, str]]]:
-    """Each study's summary; one that cannot be read is named with why, and the others still listed."""
-    from tuner.store.stored import DamagedRecord
+    """Each study's summary; one that cannot be read (damaged, or from a newer tune) is named with
+    why, and the others still listed."""
+    from tuner.errors import UserError
 
     studies, damaged = [], []
     for name in store.studies.names():
         try:
             studies.append(store.trials.summary(name))
-        except DamagedRecord as e:
+        except UserError as e:
             damaged.append((name, str(e)))
     return studies, damaged
 

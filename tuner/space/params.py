@@ -101,13 +101,24 @@ def as_written(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
+def kind_problem(name: str, value: Any) -> str | None:
+    """Why `value` is not of parameter `name`'s kind (a whole number, a number, true or false,
+    text), or None; a whole number is a number too."""
+    kind = PARAMETERS[name].kind
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        return f"{as_written(value)} is not {_KIND_WORDS[kind]}"
+    return None
+
+
 def check_value(name: str, value: Any) -> str | None:
     """Why `value` is not allowed for parameter `name`, or None when it is."""
     info = PARAMETERS[name]
     if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if info.kind is int and isinstance(value, bool) or not isinstance(value, info.kind):
-        return f"{as_written(value)} is not {_KIND_WORDS[info.kind]}"
+    if (why := kind_problem(name, value)) is not None:
+        return why
     if not info.check(value):
         return f"{value!r} is not allowed ({info.rule})"
     return None

@@ -124,7 +124,11 @@ class Studies:
         return optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
 
     def meta(self, name: str) -> dict[str, Any]:
-        return stored.checked(self.attr(name, "tune"), stored.META_KINDS, f"study {name}'s record")
+        meta = stored.checked(self.attr(name, "tune"), stored.META_KINDS, f"study {name}'s record")
+        if migrate.version(meta) > migrate.FORMAT:  # its records may mean what this tune cannot tell
+            raise UserError(f"study {name} was written by a newer tune (its format {migrate.version(meta)}; this "
+                            f"one reads up to {migrate.FORMAT}): upgrade tune-images to read it")
+        return meta
 
     def format(self, name: str) -> int:
         return migrate.version(self.meta(name))

@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from tuner.space.objective import Objective, objective_of
+from tuner.space.params import PARAMETERS, kind_problem
 from tuner.store import migrate, stored
 from tuner.store.database import Database
 from tuner.store.records import StudyInfo, TrialRecord, TrialState
@@ -36,12 +37,17 @@ def _record(frozen: Any, study: str) -> TrialRecord:
 
 
 def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, Any], where: str) -> None:
-    """What each key's kind cannot say: Optuna never completes a trial without its value, and the
-    best epoch is one of those in the history."""
+    """What each key's kind cannot say: Optuna never completes a trial without its value, each
+    parameter is of its vocabulary's kind, and the best epoch is one of those in the history."""
     history, best = attrs.get("history") or {}, attrs.get("best_epoch")
     epochs = len(next(iter(history.values()), []))
+    # Kinds only: a value a rule of today refuses may be one an older tune allowed.
+    kinds = [f"its parameter {name}: {why}" for name, v in (attrs.get("params") or {}).items()
+             if name in PARAMETERS and (why := kind_problem(name, v)) is not None]
     if state is TrialState.COMPLETE and value is None:
         problem = "it is complete but has no value"
+    elif kinds:
+        problem = kinds[0]
     elif best is not None and history and best >= epochs:
         problem = f"its best epoch ({best}) is past its history's {epochs} epochs"
     else:
