@@ -89,7 +89,7 @@ def complete_params(params: dict[str, Any]) -> dict[str, Any]:
     return {name: params.get(name, info.default) for name, info in PARAMETERS.items()}
 
 
-_KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
 
 
 def as_written(value: Any) -> str:
@@ -108,7 +108,7 @@ def kind_problem(name: str, value: Any) -> str | None:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return None
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        return f"{as_written(value)} is not {_KIND_WORDS[kind]}"
+        return f"{as_written(value)} is not {KIND_WORDS[kind]}"
     return None
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tuner.errors import UserError
 from tuner.space.objective import DEFAULT as DEFAULT_OBJECTIVE
 from tuner.space.objective import OBJECTIVES, Objective
-from tuner.space.params import PARAMETERS, as_written, check_value, complete_params
+from tuner.space.params import KIND_WORDS, PARAMETERS, as_written, check_value, complete_params
 from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
@@ -428,15 +428,15 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
         msg = f"must be a mapping (key: value lines), not {as_written(first['input'])}"
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
-    elif first["type"] in _KIND_WORDS and isinstance(first["input"], str):  # a quoted number: strict, never "1" for 1
+    elif first["type"] in _STRICT_KINDS and isinstance(first["input"], str):  # a quoted number: strict, never "1" for 1
         unquoted = "" if first["type"] == "bool_type" else " (write it without quotes)"
-        msg = f"{first['input']!r} is text where {_KIND_WORDS[first['type']]} belongs{unquoted}"
+        msg = f"{first['input']!r} is text where {KIND_WORDS[_STRICT_KINDS[first['type']]]} belongs{unquoted}"
     elif _refused_as_every_scalar(error.errors(), first["loc"][:-1]):  # pydantic would name the first kind only
         msg = f"must be one finite number, text or true/false, not {as_written(first['input'])}"
     return f"{loc}: {msg}" if loc else msg
 
 
-_KIND_WORDS = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false"}
+_STRICT_KINDS = {"int_type": int, "float_type": float, "bool_type": bool}  # pydantic's error for each
 _UNION_TAGS = ("int", "float", "categorical", "bool", "str")  # the kinds pydantic names in an error's place
 _SCALAR_TAGS = {"bool", "int", "float", "str"}
 
