@@ -127,7 +127,7 @@ def test_which_trials_rank(state, value, best_epoch, ranks):
 _SOUND = {"macs": 1.0e6, "elements": 2.0e4, "batch_size": 64.0, "steps": 10.0, "epoch_seconds": 1.5}
 
 
-@pytest.mark.parametrize("bad", ["x", None, float("nan"), float("inf"), -1.0, True, [1.0], {"a": 1.0}])
+@pytest.mark.parametrize("bad", ["x", None, float("nan"), float("inf"), 1e308, -1.0, True, [1.0], {"a": 1.0}])
 def test_a_stored_timing_that_is_not_a_finite_count_is_left_out(bad):
     """Timings come from the study's database, which another program (or a damaged file) may have
     written: one unusable value must not fail every later trial's estimate."""
@@ -148,6 +148,7 @@ def test_any_stored_timings_read_as_finite_counts_and_never_fail_an_estimate(tim
     record = TrialRecord(0, "complete", 0.5, {}, timings=timings)
     assert isinstance(record.timings, dict)
     assert all(isinstance(k, str) and type(v) is float and 0 <= v < float("inf") for k, v in record.timings.items())
+    assert sum(record.timings.values()) * 1000 < float("inf")  # sums and medians of them stay numbers
     measured = Measured.of(record.timings, epochs)
     proposal = Cost(1.0e6, 1000, 100, 64, 500, 2.0e4)
     calibration = calibrate(PRIOR_CPU, [measured] if measured else [], proposal.batch_size * proposal.work)

@@ -4,7 +4,6 @@ one test-set evaluation. Records are immutable; JSON is how they are written."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -34,12 +33,14 @@ class TrialState(str, Enum):
         return "FAIL" if self is TrialState.FAILED else self.name
 
 
+_MOST = 1e15  # past any timing or count a trial records (seconds in 30 million years); sums of more overflow
+
+
 def _counts(stored: Any) -> dict[str, float]:
-    """The entries of `stored` that are finite, non-negative numbers, as floats."""
+    """The entries of `stored` that are non-negative numbers below `_MOST`, as floats."""
     if not isinstance(stored, dict):
         return {}
-    return {k: float(v) for k, v in stored.items()
-            if isinstance(k, str) and type(v) in (int, float) and 0 <= v < math.inf}
+    return {k: float(v) for k, v in stored.items() if isinstance(k, str) and type(v) in (int, float) and 0 <= v < _MOST}
 
 
 @dataclass(frozen=True)
