@@ -720,6 +720,23 @@ def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expect
     assert snapshot(study_dir) == before
 
 
+EMPTY_PATHS = [  # an empty value is the current folder to pathlib: what each would have read or written there
+    ["best", "--export", " ", "--force"], ["best", "--export", "", "--force"], ["predict", "EXPORT", ""],
+    ["predict", "", "a.png"], ["report", "--out", ""], ["ensemble", "--data", ""], ["leaderboard", "--results-dir", ""],
+    ["search", "--space", str(TINY_SPACE), "--data", ""], ["check", "--space", str(TINY_SPACE), "--out", ""],
+]
+
+
+@pytest.mark.parametrize("args", EMPTY_PATHS, ids=lambda a: " ".join(a))
+def test_an_empty_path_is_refused_and_the_current_folder_left_alone(args, study_dir, tmp_path, capsys, monkeypatch):
+    """`--export "" --force` emptied the folder the command ran in."""
+    (tmp_path / "precious.txt").write_text("mine")
+    args = [str(study_dir / "exported") if a == "EXPORT" else a for a in args]
+    results = [] if "--results-dir" in args or args[0] in ("predict", "check") else ["--results-dir", str(study_dir)]
+    line = check_refused(args + results, "an empty path", study_dir, tmp_path, capsys, monkeypatch)
+    assert (tmp_path / "precious.txt").read_text() == "mine" and "Invalid value for" in line
+
+
 # ---- 6. environment and OS errors -----------------------------------------------------------------
 def test_a_missing_backend_names_what_to_install_before_any_work(study_dir, tmp_path, capsys, monkeypatch):
     import importlib.util

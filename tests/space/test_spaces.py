@@ -284,3 +284,20 @@ def test_text_where_a_number_or_true_false_belongs_is_never_read_as_one(field, t
     with pytest.raises(UserError) as e:
         parse_space({**BASE, "params": {"dropout": {**_TEXT_FOR[field], field: text}}}, "my.yaml")
     assert f"params.dropout.{field}: {text!r} is text where" in str(e.value) and "\n" not in str(e.value)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(x=st.floats(min_value=1e-12, max_value=9.0), notation=st.sampled_from(["{:e}", "{:g}", "{:E}", "{!r}", "{:.3e}"]),
+       exponent=st.sampled_from(["", "no-plus"]))
+def test_a_number_in_any_usual_notation_is_a_number(x, notation, exponent):
+    """PyYAML (YAML 1.1) reads `1e-4` and `1e3` as text, which a strict space would refuse: a
+    learning rate written as a user writes it is a number."""
+    from tuner.space.reading import safe_yaml
+
+    text = notation.format(x)
+    if exponent:
+        text = text.replace("e+", "e").replace("E+", "E")
+    assert safe_yaml(f"low: {text}", "my.yaml") == {"low": float(text)}
+    space = parse_space({**BASE, "params": {"learning_rate": {"type": "float", "low": float(text), "high": 10.0,
+                                                              "log": True}}}, "my.yaml")
+    assert space.params["learning_rate"].low == float(text)

@@ -8,16 +8,16 @@ from pathlib import Path
 import click
 
 from tuner.cli.app import Application
-from tuner.cli.options import store_options, study_option
+from tuner.cli.options import GivenPath, store_options, study_option
 
 
 @click.command("best")
 @study_option
-@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--export", "export_dir", type=GivenPath(file_okay=False, path_type=Path),
               help="Write model.keras (ensemble), best_trial.keras, labels.json (class names), input.json, "
                    "config.yaml, metrics.json, history.json and README.md to this folder.")
 @click.option("--force", is_flag=True, help="With --export: replace a folder that is not empty.")
-@click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it.")
+@click.option("--data", type=GivenPath(path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @store_options
 @click.pass_obj

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tuner.cli.app import Application, abort
-from tuner.cli.options import Size, not_empty, requested_space, space_options
+from tuner.cli.options import GivenPath, Size, requested_space, space_options
 from tuner.paths import make_folder
 from tuner.wording import plural
 
@@ -19,7 +19,7 @@ from tuner.wording import plural
 @click.option("--memory-limit", type=Size(), metavar="SIZE",
               help="Memory one training step of the largest configuration may take, e.g. 4GiB "
                    "(default, and at most: the memory available now).")
-@click.option("--out", type=click.Path(file_okay=False), metavar="DIR", callback=not_empty,
+@click.option("--out", type=GivenPath(file_okay=False, path_type=Path), metavar="DIR",
               help="Folder for the augmentation picture (default: tune-check/<space>/ in the system's temporary folder).")
 @click.option("--json", "as_json", is_flag=True, help="The findings as JSON on stdout (nothing else there).")
 @click.pass_obj

@@ -11,8 +11,8 @@ import click
 
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--storage and --results-dir, shared by every command that reads or writes studies."""
-    func = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
-                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True, callback=not_empty,
+    func = click.option("--results-dir", type=GivenPath(file_okay=False, path_type=Path), default="results",
+                        envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True,
                         help="Folder for the default SQLite file and each trial's artifacts.")(func)
     return click.option("--storage", envvar="TUNE_STORAGE", show_envvar=True, metavar="URL",
                         help="SQLAlchemy URL of the study database (default: sqlite:///<results-dir>/tune.db), "
@@ -23,13 +23,14 @@ def study_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--study", help="Study name (default: the only study in the storage).")(func)
 
 
-def not_empty(ctx: Any, param: Any, value: Any) -> Path | None:
-    """A path option's value; an empty one refused (it would mean the current folder)."""
-    if value is None:  # not given: the option's own default applies
-        return None
-    if not str(value).strip():
-        raise click.BadParameter("an empty path; give a folder")
-    return Path(value)
+class GivenPath(click.Path):
+    """click.Path, with an empty value refused: `Path("")` is the current folder (an empty
+    `--export ""` with `--force` emptied it; `predict EXPORT ""` read every file under it)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, (str, bytes)) and not value.strip():
+            self.fail("an empty path; name a file or folder", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class Seconds(click.ParamType):
@@ -78,7 +79,7 @@ def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--space", required=True, help="Built-in space name (see `tune spaces`) or a path to a YAML file. "
                                                      "A space's start points, if any, are its first trials."),
-        click.option("--data", type=click.Path(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
+        click.option("--data", type=GivenPath(path_type=Path), help="A .npz, an image folder, or a .zip/.tar.gz of one "
                                                                      "(else $TUNE_DATA_DIR, Keras's cache, /usr/share/datasets, then a download)."),
         click.option("--epochs", type=click.IntRange(min=1), help="Override the space's max epochs (e.g. 1 for a smoke run)."),
         click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",

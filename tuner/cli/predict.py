@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tuner.cli.app import Application
+from tuner.cli.options import GivenPath
 from tuner.wording import plural
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ PROGRESS_SECONDS = 10.0  # between progress lines without a terminal
 
 
 @click.command("predict")
-@click.argument("export", type=click.Path(path_type=Path))
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("export", type=GivenPath(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many of the most probable classes to show per image.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

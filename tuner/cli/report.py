@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from tuner.cli.app import Application
-from tuner.cli.options import store_options, study_option
+from tuner.cli.options import GivenPath, store_options, study_option
 
 
 @click.command("report")
 @study_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=GivenPath(file_okay=False, path_type=Path),
               help="Folder for report.html and its PNGs  [default: <results-dir>/<study>/report]")
-@click.option("--data", type=click.Path(path_type=Path), help="The study's data, if not where the search found it "
+@click.option("--data", type=GivenPath(path_type=Path), help="The study's data, if not where the search found it "
               "(for the image grids; the rest of the report reads records only).")
 @click.option("--no-images", is_flag=True, help="Leave out the image grids (they load the train and validation splits).")
 @store_options

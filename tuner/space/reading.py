@@ -3,6 +3,7 @@ space can hold (aliases, self-reference, depth)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -13,11 +14,21 @@ MAX_YAML_NODES = 100_000  # a space file has a few hundred; aliases may not expa
 MAX_YAML_DEPTH = 64
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 (PyYAML's) reads `1e-4` and `1.0e3` as text: a number needs a dot and a signed
+    exponent there. YAML 1.2, and whoever writes a learning rate, reads a number."""
+
+
+_Loader.add_implicit_resolver(  # a copy of SafeLoader's resolvers, with YAML 1.2's floats first for these
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
 def safe_yaml(text: str, source: str) -> Any:
     """`yaml.safe_load`, bounded: a document whose aliases would expand past MAX_YAML_NODES
     nodes (a 'billion laughs' file of 466 bytes holds 10^9), that refers to itself or that nests
     past MAX_YAML_DEPTH levels is one line, before it is built."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
