@@ -235,11 +235,22 @@ def _other_app_db(path: Path) -> Path:
     return path
 
 
+def _optuna_db_with(path: Path, statement: str) -> str:
+    """A fresh Optuna database (its whole schema, no study) changed by one SQL statement."""
+    optuna.storages.RDBStorage(f"sqlite:///{path}").engine.dispose()
+    return f"sqlite:///{_sql(path, statement)}"
+
+
 STORAGE_CASES = [
     ("another application's SQLite file", lambda d: f"sqlite:///{_other_app_db(d / 'app.db')}", "not an Optuna study database's"),
     ("a table named like Optuna's", lambda d: f"sqlite:///{_sql(d / 't.db', 'create table trials (id int, name text)')}", "not an Optuna study database's"),
     ("version_info beside another table", lambda d: f"sqlite:///{_sql(d / 'v.db', 'create table version_info (id int)', 'create table users (id int)')}", "not an Optuna study database's"),
     ("only a view", lambda d: f"sqlite:///{_sql(d / 'w.db', 'create view v as select 1')}", "not an Optuna study database's"),
+    ("Optuna's schema and another table", lambda d: _optuna_db_with(d / "o1.db", "create table notes (x)"), "(notes)"),
+    ("Optuna's schema and a trigger", lambda d: _optuna_db_with(
+        d / "o2.db", "create trigger wipe after insert on trials begin delete from trial_values; end"), "(trigger wipe)"),
+    ("Optuna's schema less a table", lambda d: _optuna_db_with(d / "o3.db", "drop table trial_values"),
+     "lacks Optuna's table trial_values"),
     ("a text file", lambda d: f"sqlite:///{_space(d / 'notes.db', 'my notes')}", "not a SQLite database"),
     ("a folder", lambda d: f"sqlite:///{(d / 'dir.db').mkdir() or d / 'dir.db'}", "not a file"),
 ]

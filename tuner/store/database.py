@@ -158,32 +158,47 @@ class Database:
         return True
 
     def _check_tables(self, kwargs: dict[str, Any]) -> None:
-        """Refuse another application's database before Optuna adds its tables to it."""
+        """Refuse another application's database (or one with anything of another's in it: a
+        table, a view, a trigger that would act on Optuna's writes) before Optuna writes to it."""
         tables = self._tables(kwargs)
-        if tables and not tables & OPTUNA_TABLES or tables - OPTUNA_TABLES and not OPTUNA_CORE <= tables:
-            raise UserError(self._not_optuna(tables))
+        if tables - OPTUNA_TABLES:
+            raise UserError(self._not_optuna(tables - OPTUNA_TABLES))
         if tables and not OPTUNA_CORE <= tables:  # Optuna's schema part-way: another process creating it?
             time.sleep(_SCHEMA_WAIT_SECONDS)
-            if not OPTUNA_CORE <= self._tables(kwargs):
-                raise UserError(self._not_optuna(tables))
+            if missing := OPTUNA_CORE - self._tables(kwargs):
+                raise UserError(f"storage {redact(self.url)} lacks Optuna's table{'s' * (len(missing) > 1)} "
+                                f"{', '.join(sorted(missing))}: not an Optuna study database's schema, or a damaged "
+                                f"one; refused")
         if not tables and not self.create:
             raise UserError(f"no studies yet in {redact(self.url)} (run `tune search` first)")
 
     def _tables(self, kwargs: dict[str, Any]) -> set[str]:
-        """The database's tables and views (a view is something of someone else's too)."""
+        """The database's tables, views and triggers (a view or a trigger is someone else's too)."""
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(self.url, **kwargs)
         try:
             inspector = sqlalchemy.inspect(engine)
-            return set(inspector.get_table_names()) | set(inspector.get_view_names())
+            query = _TRIGGERS.get(engine.dialect.name)
+            with engine.connect() as connection:
+                triggers = connection.execute(sqlalchemy.text(query)).scalars().all() if query else []
+            return (set(inspector.get_table_names()) | set(inspector.get_view_names())
+                    | {f"trigger {name}" for name in triggers})
         finally:
             engine.dispose()
 
-    def _not_optuna(self, tables: set[str]) -> str:
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    def _not_optuna(self, foreign: set[str]) -> str:
+        shown = ", ".join(sorted(foreign)[:5]) + (", ..." if len(foreign) > 5 else "")
         return (f"storage {redact(self.url)} holds tables that are not an Optuna study database's ({shown}); "
                 f"refused. Point --storage at a database of its own")
+
+
+_TRIGGERS = {  # the triggers of the database's own schema, by SQLAlchemy dialect
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+    "postgresql": "SELECT DISTINCT trigger_name FROM information_schema.triggers "
+                  "WHERE event_object_schema = current_schema()",
+    "mysql": "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()",
+}
 
 
 def _create_storage(url: str, engine_kwargs: dict[str, Any], beat: dict[str, int]) -> Any:
