@@ -1092,6 +1092,19 @@ def test_values_out_of_their_domain_are_one_line(case, extra, expected, study_di
     check_refused(search_args(study_dir) + extra(tmp_path), expected, study_dir, tmp_path, capsys, monkeypatch)
 
 
+COMMAND_VALUE_CASES = [
+    (["ensemble", "--reevaluate", "--size", "99999999999999999999"], "--size"),  # ran for ever
+    (["ensemble", "--size", "1001"], "is not in the range 1<=x<=1000"),
+    (["best", "--force"], "--force replaces an export folder: it goes with --export DIR"),  # was ignored
+]
+
+
+@pytest.mark.parametrize("args, expected", COMMAND_VALUE_CASES, ids=lambda c: " ".join(c) if isinstance(c, list) else "")
+def test_other_commands_values_out_of_their_domain_are_one_line(args, expected, study_dir, tmp_path, capsys,
+                                                                monkeypatch):
+    check_refused(args + ["--results-dir", str(study_dir)], expected, study_dir, tmp_path, capsys, monkeypatch)
+
+
 # ---- 10. labels from the recorded origin ------------------------------------------------------------
 def test_a_sampled_trial_equal_to_a_start_point_is_not_labelled_one(tmp_path, capsys):
     import yaml

@@ -95,3 +95,32 @@ def _reachable(starts, kinds, parent_of, target) -> set[int]:
             elif kinds[child] in ("file", "hidden"):
                 found.add(child)
     return found
+
+
+_NAME_BYTES = st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\\" not in b and b"\0" not in b)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(a=_NAME_BYTES, b=_NAME_BYTES)
+def test_any_file_name_prints_as_text_of_its_own(a, b):
+    """Names that are not UTF-8 (both once printed as x\ufffd.png) or that hold a terminal's
+    escape sequences print as plain text, and two names never print alike."""
+    import os
+
+    from tuner.ensemble.predict import _printable
+
+    shown_a, shown_b = _printable(os.fsdecode(a)), _printable(os.fsdecode(b))
+    assert shown_a.isprintable() and shown_a.encode("utf-8")
+    assert (shown_a == shown_b) == (a == b)
+
+
+def test_a_name_that_looks_like_markup_is_shown_as_written():
+    from rich.console import Console
+
+    from tuner.ensemble.predict import Prediction
+    from tuner.ui.tables import predictions_table
+
+    console = Console(width=200, record=True)
+    console.print(predictions_table([Prediction("[bold]q[/bold].png", [("[red]cat", 0.5)])]))
+    shown = console.export_text()  # (exporting clears the record)
+    assert "[bold]q[/bold].png" in shown and "[red]cat" in shown

@@ -29,6 +29,8 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     from tuner.ui.board import build_board
     from tuner.ui.tables import class_tables, evaluations_table, params_table
 
+    if force and not export_dir:
+        raise UserError("--force replaces an export folder: it goes with --export DIR")
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
     if export_dir:

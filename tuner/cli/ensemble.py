@@ -14,8 +14,9 @@ from tuner.cli.options import GivenPath, store_options, study_option
 @click.command("ensemble")
 @study_option
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates: the best K trials.")
-@click.option("--size", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Greedy selection steps (with replacement); the best prefix is kept.")
+@click.option("--size", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Greedy selection steps (with replacement); the best prefix is kept. Each step weighs every "
+                   "candidate once: past a few dozen the weights barely move.")
 @click.option("--metric", type=click.Choice(["auto", "log_loss", "balanced_log_loss", "accuracy", "balanced_accuracy"]),
               default="auto", show_default=True,
               help="What the greedy selection optimizes on the validation split; auto: the log loss, or its "

@@ -68,7 +68,8 @@ def _json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        why = ("an export made before class names were kept: `tune ensemble --reevaluate`, then `tune best --export`"
+        why = ("an export made before class names and input sizes were kept: `tune ensemble --reevaluate`, then "
+               "`tune best --export`"
                if (path.parent / "metrics.json").is_file() else "not a folder written by `tune best --export`")
         raise UserError(f"{path.parent}: no {path.name} ({why})") from None
     except (OSError, ValueError) as e:
@@ -187,9 +188,11 @@ def _load(path: Path):
 
 def _ranked(file: str, probs: np.ndarray, labels: list[str], top: int) -> Prediction:
     order = np.argsort(-probs, kind="stable")[:top]
-    return Prediction(_printable(file), [(labels[i], float(probs[i])) for i in order])
+    return Prediction(_printable(file), [(_printable(labels[i]), float(probs[i])) for i in order])
 
 
 def _printable(name: str) -> str:
-    """A file name as text any output can hold: bytes that are not UTF-8 become U+FFFD."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """A file name as text any output can hold, one name per file: bytes that are not UTF-8 as
+    \\xff, control characters (a terminal's escape sequences) as \\x1b."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -36,8 +36,8 @@ def _unknown_schema(reason: str) -> str:
         return reason
     import optuna
 
-    return (f"its schema version is not one that Optuna {optuna.__version__} knows: a newer Optuna wrote it "
-            f"(pip install -U optuna), or the database is damaged")
+    return (f"its schema version is not one that Optuna {optuna.__version__} knows: another Optuna version wrote "
+            f"it (a newer one: pip install -U optuna), or the database is damaged")
 
 
 class Database:

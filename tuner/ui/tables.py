@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from tuner.space.objective import Objective, objective_of
 from tuner.wording import duration, plural
@@ -132,7 +133,8 @@ def predictions_table(predictions: list[Any]) -> Table:
         table.add_column("class" if ranks == 1 else f"#{rank + 1}")
         table.add_column("probability", justify="right")
     for p in predictions:
-        table.add_row(p.file, *[cell for c, q in p.top for cell in (c, f"{100 * q:.2f}%")])
+        # Text, not markup: a file or class named "[/]" is a name, not a style (rich refused it)
+        table.add_row(Text(p.file), *[cell for c, q in p.top for cell in (Text(c), f"{100 * q:.2f}%")])
     return table
 
 
