@@ -13,6 +13,23 @@ ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until i
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
 
 
+def _same_examples_in_every_run() -> None:
+    """Hypothesis now and then draws a constant written in this project's modules imported so far.
+    Which ones a worker has imported depends on the tests xdist handed it first, so a derandomized
+    test drew 0.01 in one run of the suite and not in the next. Without those constants, each
+    test draws the same examples in every run. (A private hook: a Hypothesis without it draws as
+    it likes.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:
+        return
+    if hasattr(providers, "_get_local_constants") and hasattr(providers, "_local_constants"):
+        empty = providers._local_constants  # nothing drawn yet: still the empty set it starts as
+        providers._get_local_constants = lambda: empty
+
+
+_same_examples_in_every_run()
+
 # The modules that take longest (`--durations=0`), handed out first: xdist gives each worker whole
 # modules (--dist loadscope) in collection order, and a long one collected last would run alone
 # while the other worker idles.

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tuner.space.params import ACTIVATIONS, INITIALIZERS, MODELS, POOLINGS, complete_params
@@ -222,9 +222,12 @@ def test_a_trial_that_learned_nothing_is_said_to_have(losses, n_classes, stuck):
 def test_learned_nothing_is_every_epoch_within_one_percent_of_a_uniform_guess(n_classes, offsets):
     from tuner.training.metrics import learned_nothing
 
+    # At 1% itself, which side a loss falls on is float rounding (0.01 drawn: 0.7000786... for two
+    # classes, 1.0000000000000009% away); the property holds off that edge.
+    assume(all(abs(abs(o) - 0.01) > 1e-9 for o in offsets))
     chance = math.log(n_classes)
     losses = [chance * (1 + o) for o in offsets]
-    assert (learned_nothing(losses, n_classes) is not None) == all(abs(o) <= 0.01 * (1 + 1e-9) for o in offsets)
+    assert (learned_nothing(losses, n_classes) is not None) == all(abs(o) <= 0.01 for o in offsets)
 
 
 @pytest.mark.parametrize("val_accuracies, n_classes, stuck", [
