@@ -2,7 +2,8 @@
 
 Only a search (`create=True`) may create a database or its folder; every other command opens
 what exists or says there is nothing. An existing file that is not a SQLite database, or a
-database holding another application's tables, is refused before Optuna adds its own.
+database holding anything of another application's (a table, a view, a trigger), is refused
+before Optuna writes to it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from tuner.errors import UserError
 from tuner.paths import check_can_write, make_folder
 from tuner.store.urls import raw_userinfo, redact, scrub
 
-# Optuna's schema. A database is written only when it is empty or holds the core of it; any
-# other table or view is another application's. A schema part-way through creation (several
-# workers opening a fresh database at once) holds some of these and nothing else, for a moment.
+# Optuna's schema. A database is written only when it is empty or holds its core and nothing
+# else; any other table, view or trigger is another application's. A schema part-way through
+# creation (several workers opening a fresh database at once) lacks some of the core, for a moment.
 OPTUNA_TABLES = frozenset({
     "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
     "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
