@@ -315,6 +315,8 @@ DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune neve
     ("study", "tune", '{"space": {"params": [1]}}'), ("study", "tune", '{"space": {}, "split": {"class_names": 5}}'),
     ("study", "evaluations", '[{"selection": {"members": "x"}}]'), ("study", "evaluations", '[{"test": "x"}]'),
     ("study", "evaluations", '[{"test": {"ensemble": {"accuracy": "hi"}}}]'),
+    ("study", "evaluations", '[{"test": {"ensemble": {"accuracy": 5}}}]'), ("trial", "val_accuracy", "-0.5"),
+    ("study", "evaluations", '[{"selection": {"members": {"0": -1.0}}}]'), ("trial", "val_class_accuracy", "[0.5, 2]"),
 ]
 NOT_JSON = [("study", "tune", "{bad"), ("trial", "history", "{bad")]
 RESUMED = {("study", "tune", "null"), ("study", "test_reads", '"x"'), ("trial", "history", '"x"'),
@@ -1063,6 +1065,7 @@ VALUE_CASES = [
     ("--set null", lambda d: ["--set", "depth=null"], "params.depth: null is not a whole number"),
     ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
     ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
+    ("--set twice", lambda d: ["--set", "depth=2", "--set", "depth=1"], "--set depth is given twice"),
     ("seed -1", lambda d: _edited(d, "seed: 0", "seed: -1"),
      "training.seed: Input should be greater than or equal to 0"),
     ("seed 2**40", lambda d: _edited(d, "seed: 0", "seed: 1099511627776"),

@@ -106,5 +106,7 @@ def parse_sets(pairs: tuple[str, ...]) -> dict:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise UserError(f"--set {pair}: expected NAME=VALUE (e.g. --set optimizer=adam)")
+        if name.strip() in fixed:  # as a space file refuses a key given twice
+            raise UserError(f"--set {name.strip()} is given twice; give each parameter once")
         fixed[name.strip()] = parse_value(value, f"--set {name.strip()}")  # 3 -> int, 1e-3 -> float, true -> bool
     return fixed

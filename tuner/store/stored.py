@@ -9,6 +9,7 @@ A key tune does not write is left alone: an older or newer tune may have written
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Annotated, Any, Iterator
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
@@ -20,6 +21,16 @@ _STRICT = ConfigDict(strict=True)  # no "1.5" for a number, no true for a count
 Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Figure = float | None  # a loss or an accuracy: NaN is what a diverged trial records
+
+
+def _a_share(value: float) -> float:
+    if not (math.isnan(value) or 0 <= value <= 1):  # an accuracy of 5 printed as 500.00%
+        raise ValueError("not between 0 and 1")
+    return value
+
+
+Share = Annotated[float, AfterValidator(_a_share)] | None  # an accuracy; NaN as for a figure
+Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # an ensemble member's
 
 
 def _one_length(history: dict[str, list]) -> dict[str, list]:
@@ -43,13 +54,13 @@ TRIAL_KINDS = _adapters({
     "history": History,
     "best_epoch": Count | None,
     "val_loss": Figure,
-    "val_accuracy": Figure,
+    "val_accuracy": Share,
     "reason": str | None,
     "seconds": Seconds | None,
     "timings": dict[str, Any],  # each entry checked by `TrialRecord` (an unusable one is left out)
     "seed": int | None,
     "max_epochs": Count | None,
-    "val_class_accuracy": list[Figure] | None,
+    "val_class_accuracy": list[Share] | None,
     "val_predicted": list[Count] | None,
 })
 
@@ -73,9 +84,9 @@ class _Split(TypedDict, total=False):
 class _Selection(TypedDict, total=False):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
-    members: dict[str, float]
+    members: dict[str, Weight]
     metric: str
-    val_accuracy: float
+    val_accuracy: Share
     val_loss: float
     best_trial: int
     candidates: list[int]
@@ -86,9 +97,9 @@ class _Selection(TypedDict, total=False):
 class _TestFigures(TypedDict, total=False):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
-    accuracy: float
+    accuracy: Share
     loss: float
-    per_class_accuracy: dict[str, float | None]
+    per_class_accuracy: dict[str, Share]
 
 
 class _Evaluation(TypedDict, total=False):
