@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -303,6 +304,25 @@ def test_commands_that_read_create_nothing(command, study_dir, tmp_path, capsys,
     assert not empty.exists()
 
 
+INCOMPLETE_SCHEMA = [("DELETE FROM alembic_version", "a row in alembic_version"),
+                     ("DELETE FROM version_info", "a row in version_info"),
+                     ("DROP TABLE trial_heartbeats", "lacks trial_heartbeats")]
+
+
+@pytest.mark.parametrize("sql, expected", INCOMPLETE_SCHEMA, ids=[c[0] for c in INCOMPLETE_SCHEMA])
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c))
+def test_commands_that_read_do_not_complete_a_partial_schema(command, sql, expected, study_dir, tmp_path, capsys,
+                                                              monkeypatch):
+    """Opening a database, Optuna creates the tables it lacks and writes its version rows back."""
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    database = _sql(results / "tune.db", sql)
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    # The damaged copy cannot be snapshot through tune; nothing else may change under tmp_path.
+    check_refused(command + ["--results-dir", str(results)], expected, study_dir, tmp_path, capsys, monkeypatch)
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
 DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune never writes
     ("study", "tune", "null"), ("study", "tune", '"x"'), ("study", "tune", '{"space": [1]}'),
     ("study", "evaluations", '"x"'), ("study", "evaluations", "[1]"), ("study", "evaluations", '[{"when": 1}]'),
@@ -394,6 +414,10 @@ INCONSISTENT = [  # (SQL, what the one line says): each record of its kind, but 
      "its parameter width: 'wide' is not a whole number"),
     ("""UPDATE study_user_attributes SET value_json = json_set(value_json, '$.format', 99) WHERE key = 'tune'""",
      "was written by a newer tune (its format 99; this one reads up to 2)"),
+    ("UPDATE trial_values SET value = 5", "its value 5 is not one its objective (accuracy) can take"),
+    ("UPDATE trial_values SET value = -0.5", "its value -0.5 is not one its objective (accuracy) can take"),
+    ("UPDATE study_directions SET direction = 'MINIMIZE'",
+     "its direction (minimize) is not its objective's (maximize accuracy)"),
 ]
 
 
@@ -423,7 +447,7 @@ def test_records_that_disagree_with_each_other_are_one_line(sql, expected, two_s
     results = tmp_path / "results"
     shutil.copytree(two_studies, results)
     study = f"(SELECT study_id FROM studies WHERE study_name = '{STUDY}')"
-    owner = f"study_id IN {study}" if "study_user" in sql else f"trial_id IN (SELECT trial_id FROM trials WHERE study_id IN {study})"
+    owner = f"study_id IN {study}" if "study_" in sql else f"trial_id IN (SELECT trial_id FROM trials WHERE study_id IN {study})"
     with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:  # the study's records, not the healthy one's
         db.execute(sql.replace("WHERE", f"WHERE {owner} AND") if "WHERE" in sql else f"{sql} WHERE {owner}")
     for command in (["leaderboard"], ["best"], ["report", "--no-images"], ["ensemble"]):
@@ -432,6 +456,33 @@ def test_records_that_disagree_with_each_other_are_one_line(sql, expected, two_s
     code, out, err = run_main(["studies", "--results-dir", str(results)], capsys)
     assert code == 0 and "healthy" in out and f" {STUDY} " not in out, out
     assert err.startswith(f"warning: not listed: study {STUDY}") and expected in err, err
+
+
+NOT_JSON_STUDY = [  # Optuna reads every study's attributes at once: one of these hid every study
+    "UPDATE study_user_attributes SET value_json = '{bad' WHERE key = 'tune' AND study_id = {study}",
+    "INSERT INTO study_system_attributes (study_id, key, value_json) VALUES ({study}, 'other', '{bad')",
+]
+
+
+@pytest.mark.parametrize("sql", NOT_JSON_STUDY, ids=["user attribute", "system attribute"])
+def test_a_study_optuna_cannot_read_hides_no_other(sql, two_studies, tmp_path, capsys):
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(two_studies, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        study = db.execute("SELECT study_id FROM studies WHERE study_name = ?", (STUDY,)).fetchone()[0]
+        db.execute(sql.replace("{study}", str(study)))
+    code, out, err = run_main(["studies", "--results-dir", str(results)], capsys)
+    assert code == 0 and "healthy" in out, (out, err)
+    if "user" in sql:  # the study's own record is unreadable: named, not listed
+        assert f" {STUDY} " not in out and err.startswith(f"warning: not listed: study {STUDY}: a record Optuna "
+                                                          f"cannot read (JSONDecodeError"), err
+        code, out, err = run_main(["leaderboard", "--results-dir", str(results)], capsys)
+        assert code == 2 and f"several studies in the storage; pick one with --study (healthy, {STUDY})" in one_line(err)
+    code, out, err = run_main(["leaderboard", "--study", "healthy", "--results-dir", str(results)], capsys)
+    assert code == 0 and "trial" in out, err
 
 
 def test_a_schema_version_optuna_does_not_know_is_not_blamed_on_an_old_optuna(study_dir, tmp_path, capsys):
@@ -748,6 +799,13 @@ def test_an_empty_path_is_refused_and_the_current_folder_left_alone(args, study_
     results = [] if "--results-dir" in args or args[0] in ("predict", "check") else ["--results-dir", str(study_dir)]
     line = check_refused(args + results, "an empty path", study_dir, tmp_path, capsys, monkeypatch)
     assert (tmp_path / "precious.txt").read_text() == "mine" and "Invalid value for" in line
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_space_name_is_refused_not_taken_as_no_name(name, capsys):
+    """`tune spaces ""` listed the built-in spaces, as if no name were given."""
+    code, out, err = run_main(["spaces", name], capsys)
+    assert code == 2 and f"no space {name!r}" in one_line(err) and out == ""
 
 
 # ---- 6. environment and OS errors -----------------------------------------------------------------

@@ -4,6 +4,7 @@ too), the format's migration helpers."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tuner.space.objective import OBJECTIVES
 from tuner.store import Evaluation, FileEntry, SearchStore, Selection, TrialRecord, TrialState, migrate
 
 STATES = [("COMPLETE", TrialState.COMPLETE, True), ("PRUNED", TrialState.PRUNED, True),
@@ -178,16 +180,19 @@ def _frozen(state: str, value, attrs: dict):
 @given(lengths=st.dictionaries(st.sampled_from(["loss", "val_loss", "val_accuracy", "lr"]), st.integers(0, 4),
                                max_size=4),
        best_epoch=st.none() | st.integers(0, 5), state=st.sampled_from(["COMPLETE", "PRUNED", "FAIL"]),
-       value=st.none() | st.floats(0, 1))
-def test_a_stored_trial_reads_as_one_whose_parts_agree_or_is_one_damaged_record(lengths, best_epoch, state, value):
+       value=st.none() | st.floats(-2, 3, allow_nan=False), objective=st.sampled_from(sorted(OBJECTIVES)))
+def test_a_stored_trial_reads_as_one_whose_parts_agree_or_is_one_damaged_record(lengths, best_epoch, state, value,
+                                                                                objective):
     """Each key of its own kind is not enough: the report draws every history list against one
-    axis of epochs, the export takes the best epoch's weights, the board ranks by the value."""
+    axis of epochs, the export takes the best epoch's weights, the board ranks by the value (and
+    `best` printed an accuracy of 500%)."""
     from tuner.store.stored import DamagedRecord
     from tuner.store.trials import _record
 
     attrs = {"history": {k: [0.5] * n for k, n in lengths.items()}, "best_epoch": best_epoch}
+    objective = OBJECTIVES[objective]
     try:
-        record = _record(_frozen(state, value, attrs), "s")
+        record = _record(_frozen(state, value, attrs), "s", objective)
     except DamagedRecord as e:
         assert str(e).startswith("study s, trial 0: ") and "damaged" in str(e)
         return
@@ -195,3 +200,4 @@ def test_a_stored_trial_reads_as_one_whose_parts_agree_or_is_one_damaged_record(
     assert len(epochs) <= 1
     assert best_epoch is None or not record.history or best_epoch < epochs.pop()
     assert state != "COMPLETE" or record.value is not None
+    assert record.value is None or 0 <= record.value <= (1 if objective.maximize else math.inf)

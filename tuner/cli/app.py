@@ -61,9 +61,12 @@ class Application:
         if study is not None:
             store.studies.require(study)
             return study
-        names = store.studies.names()
-        if len(names) == 1:
+        names, unreadable = store.studies.names(), store.studies.unreadable()
+        if len(names) + len(unreadable) == 1:  # one that cannot be read may be the one meant: say why
+            if unreadable:
+                raise unreadable[0][1]
             return names[0]
+        names += [name for name, _ in unreadable]
         raise UserError("no studies in the storage yet; run `tune search` first" if not names else
                         f"several studies in the storage; pick one with --study ({', '.join(names)})")
 

@@ -106,7 +106,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     store.artifacts.check_writable(name)
     # Not opened yet where there is no database: input refused from here on (bad data, checks that
     # fail or leave too little time, a signal) must leave none behind.
-    new = not store.db.exists() or name not in store.studies.names()
+    new = not store.db.exists() or store.studies.id(name) is None  # any study of that name is read, or refused
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
         if check and new:

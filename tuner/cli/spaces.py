@@ -22,7 +22,7 @@ def command(app: Application, name: str | None) -> None:
     from tuner.ui.tables import spaces_table
 
     terminal = app.terminal
-    if name:
+    if name is not None:  # `tune spaces ""` is a name to refuse, not the list
         space = load_space(name)  # validates it too
         text = open(space.source).read()
         if terminal.interactive:

@@ -18,7 +18,7 @@ def _summaries(store) -> tuple[list[StudyInfo], list[tuple[str, str]]]:
     why, and the others still listed."""
     from tuner.errors import UserError
 
-    studies, damaged = [], []
+    studies, damaged = [], [(name, str(why)) for name, why in store.studies.unreadable()]
     for name in store.studies.names():
         try:
             studies.append(store.trials.summary(name))

@@ -15,6 +15,10 @@ class Objective:
     maximize: bool
     label: str  # a column heading
 
+    def out_of_range(self, value: float) -> bool:
+        """Whether no trial can score `value` (NaN, a failed figure, is in range)."""
+        return value < 0 or (self.maximize and value > 1)  # accuracies are shares; a log loss is >= 0
+
     def rank_key(self, value: float) -> float:
         """Smaller is better: a sort key for trial values."""
         return -value if self.maximize else value

@@ -3,7 +3,8 @@
 Only a search (`create=True`) may create a database or its folder; every other command opens
 what exists or says there is nothing. An existing file that is not a SQLite database, or a
 database holding anything of another application's (a table, a view, a trigger), is refused
-before Optuna writes to it.
+before Optuna writes to it; so is, for a command that only reads, a database lacking part of
+Optuna's schema (Optuna would complete it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ OPTUNA_TABLES = frozenset({
     "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
     "trial_heartbeats", "alembic_version"})
 OPTUNA_CORE = frozenset({"studies", "version_info", "study_directions", "trials", "trial_values"})
+_VERSION_TABLES = ("version_info", "alembic_version")  # Optuna writes a row into each that lacks one
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SCHEMA_WAIT_SECONDS = 2.0  # a schema another process is creating is complete within this
 
@@ -98,6 +100,14 @@ class Database:
         except Exception as e:
             reason = _unknown_schema(str(e).splitlines()[0] if str(e) else type(e).__name__)
             raise UserError(f"cannot open storage {redact(self.url)}: {scrub(reason, self.url)}") from None
+
+    def study_rows(self) -> list[tuple[int, str]]:
+        """Each study's id and name, read from Optuna's `studies` table alone."""
+        import sqlalchemy
+
+        query = sqlalchemy.text("SELECT study_id, study_name FROM studies ORDER BY study_id")
+        with self.storage.engine.connect() as connection:
+            return [(int(row[0]), str(row[1])) for row in connection.execute(query)]
 
     def exists(self) -> bool:
         """Whether there is a database to read: a server's always; a SQLite file once created
@@ -172,6 +182,27 @@ class Database:
                                 f"one; refused")
         if not tables and not self.create:
             raise UserError(f"no studies yet in {redact(self.url)} (run `tune search` first)")
+        if tables and not self.create:
+            self._check_complete(tables, kwargs)
+
+    def _check_complete(self, tables: set[str], kwargs: dict[str, Any]) -> None:
+        """A command that only reads must find Optuna's whole schema and its version rows:
+        opening a database without them, Optuna creates the tables and writes the rows."""
+        missing = sorted(OPTUNA_TABLES - tables) + [f"a row in {t}" for t in _VERSION_TABLES
+                                                 if t in tables and not self._rows(t, kwargs)]
+        if missing:
+            raise UserError(f"storage {redact(self.url)} lacks {', '.join(missing)} of Optuna's schema: a damaged "
+                            f"database, or one part-way through its creation; refused (reading it would write it)")
+
+    def _rows(self, table: str, kwargs: dict[str, Any]) -> int:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.url, **kwargs)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+        finally:
+            engine.dispose()
 
     def _tables(self, kwargs: dict[str, Any]) -> set[str]:
         """The database's tables, views and triggers (a view or a trigger is someone else's too)."""

@@ -49,14 +49,30 @@ class Studies:
 
     def names(self) -> list[str]:
         """The studies `tune` made (others in the same database are left alone)."""
-        return [s.study_name for s in self._all() if "tune" in s.user_attrs]
+        return [name for name, attrs in self._all() if isinstance(attrs, dict) and "tune" in attrs]
 
     def foreign_names(self) -> list[str]:
-        return [s.study_name for s in self._all() if "tune" not in s.user_attrs]
+        return [name for name, attrs in self._all() if isinstance(attrs, dict) and "tune" not in attrs]
 
-    def _all(self) -> list[Any]:
-        with stored.reading("the database's studies"):
-            return self.db.storage.get_all_studies()
+    def unreadable(self) -> list[tuple[str, UserError]]:
+        """The studies whose attributes Optuna cannot read, each with that line."""
+        return [(name, attrs) for name, attrs in self._all() if isinstance(attrs, UserError)]
+
+    def _all(self) -> list[tuple[str, dict[str, Any] | UserError]]:
+        """Each study's name and attributes. Optuna reads every study's at once, so one value
+        that is not JSON would hide them all: then each is read alone."""
+        try:
+            with stored.reading("the database's studies"):
+                return [(s.study_name, s.user_attrs) for s in self.db.storage.get_all_studies()]
+        except UserError:
+            return [(name, self._attrs_or_why(study_id, name)) for study_id, name in self.db.study_rows()]
+
+    def _attrs_or_why(self, study_id: int, name: str) -> dict[str, Any] | UserError:
+        try:
+            with stored.reading(f"study {name}"):
+                return self.db.storage.get_study_user_attrs(study_id)
+        except UserError as e:
+            return e
 
     def open(self, name: str, meta: dict[str, Any]) -> int:
         """Create the study, or check that an existing one has the same engine, space and split."""
@@ -128,7 +144,18 @@ class Studies:
         if migrate.version(meta) > migrate.FORMAT:  # its records may mean what this tune cannot tell
             raise UserError(f"study {name} was written by a newer tune (its format {migrate.version(meta)}; this "
                             f"one reads up to {migrate.FORMAT}): upgrade tune-images to read it")
+        self._check_direction(name, meta)
         return meta
+
+    def _check_direction(self, name: str, meta: dict[str, Any]) -> None:
+        """Optuna's direction must be the objective's: the samplers, the pruner and `best_trial` follow it."""
+        with stored.reading(f"study {name}'s direction"):
+            directions = self.db.storage.get_study_directions(self.require(name))
+        if directions != [_direction(meta)]:
+            shown = ", ".join(d.name.lower() for d in directions) or "none"
+            raise stored.DamagedRecord(
+                f"study {name}: its direction ({shown}) is not its objective's ({_direction(meta).name.lower()} "
+                f"{objective_of(meta.get('space')).name}); the database was written by another program or is damaged")
 
     def format(self, name: str) -> int:
         return migrate.version(self.meta(name))

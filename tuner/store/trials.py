@@ -19,12 +19,12 @@ from tuner.store.workers import this_worker
 _NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
 
 
-def _record(frozen: Any, study: str) -> TrialRecord:
+def _record(frozen: Any, study: str, objective: Objective) -> TrialRecord:
     where = f"study {study}, trial {frozen.number}"
     attrs = stored.checked(frozen.user_attrs, stored.TRIAL_KINDS, where)
     stored.checked({"value": frozen.value}, stored.VALUE_KINDS, where)
     state = TrialState.of_optuna(frozen.state.name)
-    _check_consistent(state, frozen.value, attrs, where)
+    _check_consistent(state, frozen.value, attrs, where, objective)
     return TrialRecord(
         number=frozen.number, state=state, value=frozen.value, params=migrate.params(attrs.get("params", dict(frozen.params))),
         history=attrs.get("history", {}), best_epoch=attrs.get("best_epoch"), val_loss=attrs.get("val_loss"),
@@ -36,9 +36,11 @@ def _record(frozen: Any, study: str) -> TrialRecord:
         started=frozen.datetime_start)
 
 
-def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, Any], where: str) -> None:
-    """What each key's kind cannot say: Optuna never completes a trial without its value, each
-    parameter is of its vocabulary's kind, and the best epoch is one of those in the history."""
+def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, Any], where: str,
+                      objective: Objective) -> None:
+    """What each key's kind cannot say: Optuna never completes a trial without its value, the
+    value is one the study's objective can take, each parameter is of its vocabulary's kind, and
+    the best epoch is one of those in the history."""
     history, best = attrs.get("history") or {}, attrs.get("best_epoch")
     epochs = len(next(iter(history.values()), []))
     # Kinds only: a value a rule of today refuses may be one an older tune allowed.
@@ -46,6 +48,8 @@ def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, A
              if name in PARAMETERS and (why := kind_problem(name, v)) is not None]
     if state is TrialState.COMPLETE and value is None:
         problem = "it is complete but has no value"
+    elif value is not None and objective.out_of_range(value):
+        problem = f"its value {value:g} is not one its objective ({objective.name}) can take"
     elif kinds:
         problem = kinds[0]
     elif best is not None and history and best >= epochs:
@@ -98,7 +102,8 @@ class Trials:
         with stored.reading(f"study {name}'s trials"):
             trials = self.db.storage.get_all_trials(study_id, deepcopy=False)
         # Surplus and set-aside trials never ran; waiting ones (queued start points) have not run yet.
-        return _unique_numbers([_record(t, name) for t in trials
+        objective = self.objective(name)
+        return _unique_numbers([_record(t, name, objective) for t in trials
                                 if not (t.user_attrs.get("surplus") or t.user_attrs.get("set_aside"))
                                 and t.state.name != "WAITING"], name)
 
