@@ -314,6 +314,9 @@ INCOMPLETE_SCHEMA = [("DELETE FROM alembic_version", "a row in alembic_version")
 def test_commands_that_read_do_not_complete_a_partial_schema(command, sql, expected, study_dir, tmp_path, capsys,
                                                               monkeypatch):
     """Opening a database, Optuna creates the tables it lacks and writes its version rows back."""
+    from tuner.store import database
+
+    monkeypatch.setattr(database, "_SCHEMA_WAIT_SECONDS", 0.0)  # a schema part-way is waited for: not here
     results = tmp_path / "results"
     shutil.copytree(study_dir, results)
     database = _sql(results / "tune.db", sql)

@@ -188,11 +188,16 @@ class Database:
     def _check_complete(self, tables: set[str], kwargs: dict[str, Any]) -> None:
         """A command that only reads must find Optuna's whole schema and its version rows:
         opening a database without them, Optuna creates the tables and writes the rows."""
-        missing = sorted(OPTUNA_TABLES - tables) + [f"a row in {t}" for t in _VERSION_TABLES
-                                                 if t in tables and not self._rows(t, kwargs)]
-        if missing:
+        if not (missing := self._incomplete(tables, kwargs)):
+            return
+        time.sleep(_SCHEMA_WAIT_SECONDS)  # another process may be creating it
+        if missing := self._incomplete(self._tables(kwargs), kwargs):
             raise UserError(f"storage {redact(self.url)} lacks {', '.join(missing)} of Optuna's schema: a damaged "
                             f"database, or one part-way through its creation; refused (reading it would write it)")
+
+    def _incomplete(self, tables: set[str], kwargs: dict[str, Any]) -> list[str]:
+        return sorted(OPTUNA_TABLES - tables) + [f"a row in {t}" for t in _VERSION_TABLES
+                                                 if t in tables and not self._rows(t, kwargs)]
 
     def _rows(self, table: str, kwargs: dict[str, Any]) -> int:
         import sqlalchemy
