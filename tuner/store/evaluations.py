@@ -74,7 +74,23 @@ class Evaluations:
 
 def _evaluation(study: str, index: int, data: dict) -> Evaluation:
     try:
-        return Evaluation.from_json(data)
+        evaluation = Evaluation.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # what a record of the wrong shape raises
         raise stored.DamagedRecord(f"study {study}, evaluation {index + 1}: not what tune writes ({type(e).__name__}: "
                                    f"{str(e)[:60]}); the database was written by another program or is damaged") from None
+    if problem := _classes_problem(evaluation):  # an export's labels.json would name the wrong outputs
+        raise stored.DamagedRecord(f"study {study}, evaluation {index + 1}: {problem}; the database was written by "
+                                   f"another program or is damaged")
+    return evaluation
+
+
+def _classes_problem(evaluation: Evaluation) -> str | None:
+    names = evaluation.class_names
+    if names is None:
+        return None  # an older evaluation's
+    if len(set(names)) < len(names):
+        return "its class names repeat one"
+    sizes = sorted({len(r["confusion"]) for r in evaluation.test.values() if isinstance(r.get("confusion"), list)})
+    if sizes and sizes != [len(names)]:
+        return f"it names {len(names)} classes, but its confusion matrices have {' and '.join(map(str, sizes))} rows"
+    return None
