@@ -236,3 +236,37 @@ def test_shell_completion_offers_the_choices(monkeypatch):
     env.update(_TUNE_COMPLETE="bash_source")
     script = subprocess.run([sys.executable, "-m", "tuner"], env=env, capture_output=True, text=True, check=True).stdout
     assert "_tune_completion" in script and "complete -o nosort -F _tune_completion tune" in script
+
+
+RESUMED_CHOICES = [  # (the study's record, --sampler, --pruner, --timeout): the sampler and pruner that run, or the refusal
+    ({"sampler": "random", "pruner": "median"}, None, None, None, ("random", "median")),
+    ({"sampler": "tpe", "pruner": "hyperband"}, None, None, None, ("tpe", "hyperband")),  # made with --timeout
+    ({"sampler": "tpe", "pruner": "median"}, None, None, 60.0, ("tpe", "median")),  # not hyperband: the study's own
+    ({"sampler": "tpe", "pruner": "median"}, "tpe", "median", None, ("tpe", "median")),
+    ({"sampler": "tpe", "pruner": "median"}, "random", None, None, "was searched with sampler tpe; it cannot change to random"),
+    ({"sampler": "tpe", "pruner": "median"}, None, "none", None, "was searched with pruner median; it cannot change to none"),
+    ({"engine": "keras-tuner", "sampler": "bayesian", "pruner": "none"}, "hyperband", None, None,
+     "was searched with sampler bayesian"),  # KerasTuner's oracle could not reload: five workers died
+]
+
+
+@pytest.mark.parametrize("meta, sampler, pruner, timeout, expected", RESUMED_CHOICES)
+def test_a_resumed_study_keeps_its_sampler_and_pruner(meta, sampler, pruner, timeout, expected):
+    """A resume with another --sampler ran it while the study's record still named the first."""
+    from dataclasses import replace
+
+    from tuner.cli.search import _as_the_study_was
+    from tuner.errors import UserError
+    from tuner.search.engines import budget_pruner
+    from tuner.search.request import SearchRequest
+    from tuner.space.files import load_space
+
+    meta = {"engine": "optuna", **meta}
+    request = SearchRequest(load_space(str(TINY_SPACE)), "s", 1, meta["engine"], sampler, pruner, timeout)
+    if isinstance(expected, str):
+        with pytest.raises(UserError, match=expected):
+            _as_the_study_was(request, meta)
+        return
+    resumed = _as_the_study_was(request, meta)
+    resumed = replace(resumed, pruner=budget_pruner(resumed.engine, resumed.pruner, timeout))
+    assert (resumed.sampler, resumed.pruner) == expected

@@ -799,6 +799,7 @@ EMPTY_PATHS = [  # an empty value is the current folder to pathlib: what each wo
     ["best", "--export", " ", "--force"], ["best", "--export", "", "--force"], ["predict", "EXPORT", ""],
     ["predict", "", "a.png"], ["report", "--out", ""], ["ensemble", "--data", ""], ["leaderboard", "--results-dir", ""],
     ["search", "--space", str(TINY_SPACE), "--data", ""], ["check", "--space", str(TINY_SPACE), "--out", ""],
+    ["leaderboard", "--storage", ""], ["search", "--space", str(TINY_SPACE), "--storage", " "],
 ]
 
 
@@ -1135,6 +1136,8 @@ VALUE_CASES = [
     ("--set nan", lambda d: ["--set", "dropout=.nan"], "params.dropout"),
     ("--set empty name", lambda d: ["--set", "=3"], "expected NAME=VALUE"),
     ("--set twice", lambda d: ["--set", "depth=2", "--set", "depth=1"], "--set depth is given twice"),
+    ("another sampler on resume", lambda d: ["--sampler", "random"], "was searched with sampler tpe; it cannot change"),
+    ("another pruner on resume", lambda d: ["--pruner", "none"], "was searched with pruner median; it cannot change"),
     ("seed -1", lambda d: _edited(d, "seed: 0", "seed: -1"),
      "training.seed: Input should be greater than or equal to 0"),
     ("seed 2**40", lambda d: _edited(d, "seed: 0", "seed: 1099511627776"),

@@ -14,9 +14,17 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--results-dir", type=GivenPath(file_okay=False, path_type=Path), default="results",
                         envvar="TUNE_RESULTS_DIR", show_default=True, show_envvar=True,
                         help="Folder for the default SQLite file and each trial's artifacts.")(func)
-    return click.option("--storage", envvar="TUNE_STORAGE", show_envvar=True, metavar="URL",
+    return click.option("--storage", envvar="TUNE_STORAGE", show_envvar=True, metavar="URL", callback=_given_url,
                         help="SQLAlchemy URL of the study database (default: sqlite:///<results-dir>/tune.db), "
                              "e.g. postgresql://user:pass@host/db for several workers.")(func)
+
+
+def _given_url(ctx: Any, param: Any, value: str | None) -> str | None:
+    """An empty --storage is refused, not read as the default (it lost the default's right to
+    create the results folder; an empty TUNE_STORAGE is unset to click)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty path or URL; leave --storage out for <results-dir>/tune.db", ctx, param)
+    return value
 
 
 def study_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -21,14 +21,14 @@ from tuner.errors import SearchStopped, UserError
               help="The study ends with this many finished (complete or pruned) trials, across all workers.")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="optuna", show_default=True)
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
-                                "hyperband (its brackets count as trials; see README).")
-@click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default; hyperband with --timeout), hyperband, none. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
+                                "hyperband (its brackets count as trials; see README). A resumed study keeps its own.")
+@click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default; hyperband with --timeout), hyperband, none; a resumed study keeps its own. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
 @click.option("--timeout", type=Seconds(1),
               help="Seconds the search may run, from the command's start; then the ensemble step runs. Each trial's "
                    "time is estimated before it trains (its counted multiply-adds and written values, calibrated by the trials this "
                    "machine ran) and shown: one that cannot end in the time left trains the epochs that fit, or is "
                    "set aside for another proposal when none fit or, once a trial ranks, less than a third; while no trial has ranked, trials are planned to end 75 s after "
-                   "the start (the checks count); the pruner is hyperband unless --pruner says otherwise. At the deadline a "
+                   "the start (the checks count); the pruner of a new study is hyperband unless --pruner says otherwise. At the deadline a "
                    "running trial stops after its current step (recorded as pruned, still a candidate for the "
                    "ensemble). The ETA counts it. On a 2-core CPU an epoch of 12,000 Fashion-MNIST images through a "
                    "depth-2, width-32 CNN takes about 12 s with both cores (22 s on one); a digits trial a few seconds.")
@@ -85,8 +85,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if backend:
         config.set_keras_backend(backend)
     config.check()
-    pruner = budget_pruner(engine, pruner, timeout)
-    check_choice(engine, sampler, pruner)
+    check_choice(engine, sampler, budget_pruner(engine, pruner, timeout))
     if refit and not ensemble:
         raise UserError("--refit trains the ensemble's members again: it needs the ensemble step (drop --no-ensemble)")
     loaded = requested_space(space, epochs, sets)
@@ -107,6 +106,9 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     # Not opened yet where there is no database: input refused from here on (bad data, checks that
     # fail or leave too little time, a signal) must leave none behind.
     new = not store.db.exists() or store.studies.id(name) is None  # any study of that name is read, or refused
+    if not new:
+        request = _as_the_study_was(request, store.studies.meta(name))
+    request = replace(request, pruner=budget_pruner(engine, request.pruner, timeout))
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
         if check and new:
@@ -123,6 +125,20 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if ensemble:
         _require_candidates(store, name, timeout)
         app.evaluation(store, name, data, refit=refit)
+
+
+def _as_the_study_was(request, meta: dict) -> object:
+    """A resumed study keeps the sampler and pruner it was made with: a resume that names none
+    takes them, one that names others is refused (the study's record would name what did not
+    propose its trials; KerasTuner's oracle cannot change at all)."""
+    if meta.get("engine") != request.engine:
+        return request  # refused when the study opens, with the engines named
+    kept = {option: meta.get(option) for option in ("sampler", "pruner")}
+    for option, given in (("sampler", request.sampler), ("pruner", request.pruner)):
+        if given is not None and kept[option] is not None and given != kept[option]:
+            raise UserError(f"study '{request.study}' was searched with {option} {kept[option]}; it cannot change "
+                            f"to {given} (resume it without --{option}, or use another --study name)")
+    return replace(request, sampler=request.sampler or kept["sampler"], pruner=request.pruner or kept["pruner"])
 
 
 def _first_checks(request, terminal, on_finding) -> list:
