@@ -1,4 +1,4 @@
-"""How counts and times read in messages: "1 trial", "2 trials", "3:05"."""
+"""How counts, times and names read in messages: "1 trial", "2 trials", "3:05", a file name as text."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def duration(seconds: float | None) -> str:
 def short_duration(seconds: float) -> str:
     """An epoch's time: tenths of a second under 10 s (digits' epochs take a fraction of one)."""
     return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)
+
+
+def printable(name: str) -> str:
+    """A name (a file's, a class's) as text a terminal shows as written, one text per name: bytes
+    that are not UTF-8 as \\xff, control characters (a terminal's escape sequences) as \\x1b."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

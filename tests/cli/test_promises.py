@@ -353,6 +353,31 @@ def test_predict_says_what_it_left_out_and_takes_the_best_trial_alone(exported, 
     assert code == 2 and "lone: no labels.json (not a folder written by `tune best --export`)" in err, err
 
 
+def test_predict_json_and_csv_name_each_file_as_it_is(exported, tmp_path, capsysbinary):
+    """A real tab and a written backslash-t printed alike, and a name that is not UTF-8 as the
+    text \\xff (a file that does not exist)."""
+    import csv
+    import io
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "named"
+    folder.mkdir()
+    names = [b"back\\tslash.png", b"back\tslash.png", b"bad\xff.png", b"new\nline,\"q\".png"]
+    for name in names:
+        Image.fromarray(np.full((8, 8), 90, np.uint8)).save(os.path.join(os.fsencode(folder), name), format="PNG")
+    wanted = sorted(os.fsencode(folder) + b"/" + name for name in names)
+    outputs = {}
+    for how in ("--json", "--csv"):
+        code, out, err = run_main(["predict", str(exported), str(folder), how], capsysbinary)
+        assert code == 0, err
+        outputs[how] = out.decode("utf-8", "surrogateescape")
+    assert sorted(os.fsencode(p["file"]) for p in json.loads(outputs["--json"])) == wanted
+    rows = list(csv.reader(io.StringIO(outputs["--csv"], newline="")))[1:]
+    assert sorted(os.fsencode(r[0]) for r in rows) == wanted
+
+
 def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(exported, tmp_path, capsys):
     import shutil
 

@@ -107,20 +107,47 @@ def test_any_file_name_prints_as_text_of_its_own(a, b):
     escape sequences print as plain text, and two names never print alike."""
     import os
 
-    from tuner.ensemble.predict import _printable
+    from tuner.wording import printable
 
-    shown_a, shown_b = _printable(os.fsdecode(a)), _printable(os.fsdecode(b))
+    shown_a, shown_b = printable(os.fsdecode(a)), printable(os.fsdecode(b))
     assert shown_a.isprintable() and shown_a.encode("utf-8")
     assert (shown_a == shown_b) == (a == b)
 
 
-def test_a_name_that_looks_like_markup_is_shown_as_written():
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(files=st.lists(_NAME_BYTES | st.sampled_from([b"back\\tslash.png", b"back\tslash.png", b"new\nline,\"q\".png"]),
+                      min_size=1, max_size=4, unique=True),
+       label=st.text(min_size=1, max_size=8))
+def test_json_and_csv_give_each_name_back_as_it_is(files, label):
+    """A real tab and a written backslash-t came out alike, and a byte that is not UTF-8 as the
+    text \\xff, naming a file that does not exist: a script could not map a row to its file."""
+    import csv
+    import io
+    import json
+    import os
+
+    from tuner.cli.predict import predictions_json, write_csv
+    from tuner.ensemble.predict import Prediction
+
+    names = [os.fsdecode(f) for f in files]
+    predictions = [Prediction(name, [(label, 0.5)]) for name in names]
+    rows = [{"file": p["file"], "class": p["top"][0]["class"]} for p in json.loads(predictions_json(predictions))]
+    assert rows == [{"file": name, "class": label} for name in names]
+    out = io.BytesIO()
+    write_csv(predictions, out)
+    read = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8", "surrogateescape"), newline="")))
+    assert [(os.fsencode(r[0]), r[2]) for r in read[1:]] == [(f, label) for f in files]
+
+
+def test_a_name_that_looks_like_markup_or_holds_control_bytes_is_shown_as_written():
     from rich.console import Console
 
     from tuner.ensemble.predict import Prediction
     from tuner.ui.tables import predictions_table
 
     console = Console(width=200, record=True)
-    console.print(predictions_table([Prediction("[bold]q[/bold].png", [("[red]cat", 0.5)])]))
+    console.print(predictions_table([Prediction("[bold]q[/bold].png", [("[red]cat", 0.5)]),
+                                     Prediction("a\tb\udcff.png", [("c\x1bat", 0.5)])]))
     shown = console.export_text()  # (exporting clears the record)
     assert "[bold]q[/bold].png" in shown and "[red]cat" in shown
+    assert "a\\tb\\xff.png" in shown and "c\\x1bat" in shown  # the names, as text a terminal shows as written

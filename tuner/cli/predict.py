@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -26,8 +27,8 @@ PROGRESS_SECONDS = 10.0  # between progress lines without a terminal
 @click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many of the most probable classes to show per image.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: file, rank, class, probability.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts: names as they are (a byte that is not UTF-8 as \\udcXX).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: file, rank, class, probability; names as they are, quoted where needed.")
 @click.pass_obj
 def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, as_json: bool, as_csv: bool) -> None:
     """Classify image files with a model exported by `tune best --export DIR`.
@@ -58,14 +59,30 @@ def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, a
                           f"{_pixel_limit()} pixels; e.g. {unreadable[0]})")
     _say_left_out(app, inputs)
     if as_json:
-        click.echo(json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
-                               for p in predictions], indent=1))
+        click.echo(predictions_json(predictions))
     elif as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "rank", "class", "probability"])
-        writer.writerows([p.file, rank, c, f"{q:.6f}"] for p in predictions for rank, (c, q) in enumerate(p.top, 1))
+        sys.stdout.flush()
+        write_csv(predictions, sys.stdout.buffer)
     else:
         app.terminal.console.print(predictions_table(predictions))
+
+
+def predictions_json(predictions: list) -> str:
+    """Names as they are: JSON escapes a control character, and a byte that is not UTF-8 as the
+    surrogate Python reads it as (`os.fsencode` gives the file's own name back)."""
+    return json.dumps([{"file": p.file, "top": [{"class": c, "probability": q} for c, q in p.top]}
+                       for p in predictions], indent=1)
+
+
+def write_csv(predictions: list, out: BinaryIO) -> None:
+    """Names as they are: csv quotes a tab or a line break, and a name that is not UTF-8 keeps its
+    bytes (the file's own name)."""
+    text = io.TextIOWrapper(out, encoding="utf-8", errors="surrogateescape", newline="")
+    writer = csv.writer(text)
+    writer.writerow(["file", "rank", "class", "probability"])
+    writer.writerows([p.file, rank, c, f"{q:.6f}"] for p in predictions for rank, (c, q) in enumerate(p.top, 1))
+    text.flush()
+    text.detach()  # the stream stays open for click
 
 
 def _say_left_out(app: Application, inputs: Inputs) -> None:

@@ -38,7 +38,7 @@ def model_changed(exported: Exported) -> bool:
 
 @dataclass(frozen=True)
 class Prediction:
-    file: str
+    file: str  # as named (bytes that are not UTF-8 as Python's surrogates); `wording.printable` shows it
     top: list[tuple[str, float]]  # (class name, probability), most probable first
 
 
@@ -188,11 +188,4 @@ def _load(path: Path):
 
 def _ranked(file: str, probs: np.ndarray, labels: list[str], top: int) -> Prediction:
     order = np.argsort(-probs, kind="stable")[:top]
-    return Prediction(_printable(file), [(_printable(labels[i]), float(probs[i])) for i in order])
-
-
-def _printable(name: str) -> str:
-    """A file name as text any output can hold, one name per file: bytes that are not UTF-8 as
-    \\xff, control characters (a terminal's escape sequences) as \\x1b."""
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return Prediction(file, [(labels[i], float(probs[i])) for i in order])

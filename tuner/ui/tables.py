@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuner.space.objective import Objective, objective_of
-from tuner.wording import duration, plural
+from tuner.wording import duration, plural, printable
 from tuner.store import Evaluation, StudyInfo, TrialState
 from tuner.ui.board import Board, Row
 
@@ -134,7 +134,7 @@ def predictions_table(predictions: list[Any]) -> Table:
         table.add_column("probability", justify="right")
     for p in predictions:
         # Text, not markup: a file or class named "[/]" is a name, not a style (rich refused it)
-        table.add_row(Text(p.file), *[cell for c, q in p.top for cell in (Text(c), f"{100 * q:.2f}%")])
+        table.add_row(Text(printable(p.file)), *[cell for c, q in p.top for cell in (Text(printable(c)), f"{100 * q:.2f}%")])
     return table
 
 
