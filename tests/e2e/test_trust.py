@@ -304,6 +304,13 @@ def test_commands_that_read_create_nothing(command, study_dir, tmp_path, capsys,
     assert not empty.exists()
 
 
+def test_report_creates_no_results_folder(study_dir, tmp_path, capsys, monkeypatch):
+    """With --storage elsewhere, a mistyped --results-dir became a new tree holding the report."""
+    args = ["report", "--no-images", "--storage", f"sqlite:///{study_dir / 'tune.db'}", "--results-dir", "newres"]
+    check_refused(args, "the results folder newres does not exist", study_dir, tmp_path, capsys, monkeypatch)
+    assert not (tmp_path / "newres").exists()
+
+
 INCOMPLETE_SCHEMA = [("DELETE FROM alembic_version", "a row in alembic_version"),
                      ("DELETE FROM version_info", "a row in version_info"),
                      ("DROP TABLE trial_heartbeats", "lacks trial_heartbeats")]
@@ -769,7 +776,32 @@ def test_an_evaluated_model_that_is_not_its_records_is_never_exported(case, name
     tamper(path)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", "exp"], capsys)
-    assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
+    assert code == 2 and expected in one_line(err) and out == ""  # refused before anything is shown
+    assert not (tmp_path / "exp").exists()
+
+
+RECORD_TAMPER_CASES = [  # the latest evaluation's record changed: (JSON path, value, what the one line says)
+    ("$[#-1].selection.members", '{"55": 1.0}', "names trial 55, which the study does not hold"),
+    ("$[#-1].selection.best_trial", "55", "names trial 55, which the study does not hold"),
+    ("$[#-1].files.\"model.keras\".path", '"../../../etc/passwd"', "outside"),
+]
+
+
+@pytest.mark.parametrize("where, value, expected", RECORD_TAMPER_CASES, ids=[c[0] for c in RECORD_TAMPER_CASES])
+def test_an_export_of_a_damaged_record_is_one_line_before_anything_is_shown(where, value, expected, tmp_path, capsys,
+                                                                           monkeypatch, study_dir):
+    """The best trial's and the evaluation's tables were printed, then the export refused."""
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute(f"UPDATE study_user_attributes SET value_json = json_set(value_json, '{where}', json(?)) "
+                   f"WHERE key = 'evaluations'", (value,))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(results), "--export", "exp"], capsys)
+    assert code == 2 and expected in one_line(err) and out == "", (out, err)
     assert not (tmp_path / "exp").exists()
 
 

@@ -24,7 +24,7 @@ from tuner.cli.options import GivenPath, store_options, study_option
 def command(app: Application, study: str | None, export_dir: Path | None, force: bool, data: Path | None, as_json: bool,
             storage: str | None, results_dir: Path) -> None:
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
-    from tuner.ensemble.export import check_export_target, export_study, protected_paths
+    from tuner.ensemble.export import check_export_target, check_exportable, export_study, protected_paths
     from tuner.errors import UserError
     from tuner.ui.board import build_board
     from tuner.ui.tables import class_tables, evaluations_table, params_table
@@ -40,6 +40,8 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
         raise UserError(f"study '{name}' has no completed trial yet")
     best = board.rows[0]
     record = store.evaluations.latest(name)
+    if export_dir and record is not None:
+        check_exportable(store, name, record)  # a damaged record is one line, before anything is shown
     if not as_json or export_dir:  # --json alone shows what is recorded; an export needs a record
         record = app.evaluation(store, name, data, when="missing", show=not as_json)
     evaluations, reads = store.evaluations.all(name), store.evaluations.test_reads(name)

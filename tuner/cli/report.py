@@ -34,6 +34,9 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
     if not store.trials.all(name):
         raise UserError(f"study '{name}' has no trials yet")
     default = store.artifacts.study_dir(name) / "report"
+    if out_dir is None and not store.results_dir.is_dir():  # only a search creates a results folder
+        raise UserError(f"the results folder {store.results_dir} does not exist, so the report has no study folder "
+                        f"to go in: pass the --results-dir the search used, or --out DIR")
     out = out_dir or default
     results, target = store.results_dir.resolve(), out.resolve()
     if target != default.resolve() and (target == results or results in target.parents):
