@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import tarfile
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -223,6 +225,68 @@ def test_folder_faults(tmp_path: Path):
     (tmp_path / "wrapped" / "only").mkdir(parents=True)
     with pytest.raises(UserError, match=r"wrapped: needs at least 2 class subfolders, .* \(found 1: only\)$"):
         load_search_data(space, tmp_path / "wrapped", tmp_path / "c")  # the folder named, not its lone one
+
+
+def _empty_class(root: Path) -> Path:
+    make_folder(root, n=4)
+    (root / "bird").mkdir()
+    return root
+
+
+def _unreadable_class(root: Path) -> Path:
+    make_folder(root, classes=("cat",), n=4)
+    make_folder(root, classes=("dog",), n=0, broken=3)
+    return root
+
+
+CLASS_FOLDER_CASES = [  # (what the folder holds, what the one line says)
+    (_empty_class, "the class folder 'bird' has no training image: it holds no image files"),
+    (_unreadable_class, "the class folder 'dog' has no training image: its 3 files are not readable images, e.g."),
+    (lambda r: make_folder(r, classes=("caf\u00e9", "cafe\u0301"), n=4),
+     "differ only in how their Unicode is written (they look the same)"),
+    (lambda r: make_folder(r, classes=("new\nline", "dog"), n=4), "the class folder 'new\\nline' has a control character"),
+    (lambda r: make_folder(r, classes=(os.fsdecode(b"b\xffd"), "dog"), n=4), "the class folder 'b\\xffd' has a control"),
+]
+
+
+@pytest.mark.parametrize("make, expected", CLASS_FOLDER_CASES, ids=["empty", "unreadable", "nfc-nfd", "newline", "not utf-8"])
+def test_a_class_folder_that_cannot_be_a_class_is_one_line(make, expected, tmp_path: Path):
+    """An empty class (with --no-check) got an output and was predicted; an unreadable one was
+    'needs at least 2 classes (found 1)'; names alike on screen were two classes."""
+    with pytest.raises(UserError) as raised:
+        load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), make(tmp_path / "f"), tmp_path / "c")
+    assert expected in str(raised.value)
+
+
+_CLASS_NAME = st.text(st.characters(codec="utf-8", exclude_characters="/\\\x00", categories=("L", "M", "N", "Cc", "Zs")),
+                      min_size=1, max_size=4).filter(lambda n: not n.startswith(".") and n.strip() == n)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(classes=st.dictionaries(_CLASS_NAME, st.tuples(st.integers(0, 2), st.integers(0, 1)), min_size=2, max_size=4))
+def test_any_class_folders_read_as_distinct_printable_classes_each_with_images_or_one_line(classes):
+    """Each class the model will have an output for has a training image and a name that shows as
+    written and as no other; else one line says which folder."""
+    import tempfile
+
+    from tuner.data.sources import read_image_folder
+    from tuner.wording import printable
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "f"
+        root.mkdir()
+        for name, (good, broken) in classes.items():
+            make_folder(root / "x", classes=(name,), n=good, broken=broken)
+            (root / "x" / name).rename(root / name)
+            (root / "x").rmdir()
+        try:
+            raw = read_image_folder(root, (8, 8, 1), Path(folder) / "cache")
+        except UserError as e:
+            assert str(e).startswith(str(root)) and "\n" not in str(e)
+            return
+    assert all(printable(c) == c for c in raw.class_names)
+    assert len({unicodedata.normalize("NFC", c) for c in raw.class_names}) == len(raw.class_names)
+    assert set(np.unique(raw.y_train)) == set(range(len(raw.class_names)))
 
 
 @pytest.mark.parametrize("folders, found, hidden", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tuner import config
+from tuner.wording import printable
 from tuner.data import decode_cache
 from tuner.data.archives import extract, is_archive
 from tuner.data.images import class_folders, decode_folder, find_root
@@ -129,10 +131,12 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) < 2:
         raise UserError(_too_few_classes(folder if root != folder else train_dir))
+    check_class_names(train_dir, classes)
     descended = [f"{folder}: read the class folders of its lone subfolder {root.relative_to(folder)}/"] if root != folder else []
     cached = decode_cache.entry(cache_dir, root, shape, classes)
     hit = decode_cache.read(cached)
     if hit is not None:
+        _check_every_class_has_images(train_dir, classes, hit[1], [])  # a cache written before the check
         return RawDataset(*hit[:4], classes, str(folder), descended + hit[4])
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
@@ -140,6 +144,7 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     notes = [f"skipped {len(skipped)} unreadable image files in {folder} (e.g. {skipped[0]!r})"] if skipped else []
     if len(train.y) == 0:
         raise UserError(f"{folder}: no readable images (skipped {len(skipped)} files)")
+    _check_every_class_has_images(train_dir, classes, train.y, train.skipped)
     raw = validated(RawDataset(train.x, train.y, test.x if test else None, test.y if test else None, classes,
                                str(folder), notes))  # refused data is not cached
     problem = decode_cache.write(cached, raw.x_train, raw.y_train, raw.x_test, raw.y_test, notes)
@@ -216,6 +221,32 @@ def _find(dataset: str, shape: tuple[int, int, int], data: Path | None, cache_di
         raise UserError(f"no {dataset} data: looked in {', '.join(looked)}; pass --data PATH "
                         f"(a .npz with x_train/y_train/x_test/y_test, an image folder or an archive) "
                         f"or set TUNE_DATA_DIR") from None
+
+
+def check_class_names(folder: Path, classes: list[str]) -> None:
+    """A class is named by its folder everywhere (tables, reports, an export's labels.json): a
+    name must print as written and differ from every other as text, not only as bytes."""
+    if odd := [c for c in classes if printable(c) != c]:
+        raise UserError(f"{folder}: the class folder '{printable(odd[0])}' has a control character or bytes that are "
+                        f"not UTF-8 in its name; rename it (the name is the class's label everywhere)")
+    seen: dict[str, str] = {}
+    for name in classes:
+        if (same := seen.setdefault(unicodedata.normalize("NFC", name), name)) != name:
+            raise UserError(f"{folder}: the class folders '{same}' and '{name}' differ only in how their Unicode is "
+                            f"written (they look the same); merge or rename one")
+
+
+def _check_every_class_has_images(folder: Path, classes: list[str], y: np.ndarray, skipped: list[str]) -> None:
+    """A class folder without a readable training image would still get an output of the model."""
+    counts = np.bincount(y, minlength=len(classes))
+    if not (empty := [c for c, n in zip(classes, counts) if n == 0]):
+        return
+    unreadable = [f for f in skipped if Path(f).relative_to(folder).parts[0] == empty[0]]
+    why = (f"its {len(unreadable)} files are not readable images, e.g. '{printable(unreadable[0])}'" if unreadable
+           else "it holds no image files")
+    more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
+    raise UserError(f"{folder}: the class folder '{empty[0]}' has no training image: {why}{more}; add images "
+                    f"or remove the folder")
 
 
 def _too_few_classes(where: Path) -> str:
