@@ -108,6 +108,9 @@ def test_override_is_validated_too():
     ({"training": {"validation_fraction": "0.1"}}, "training.validation_fraction: '0.1' is text where a number"),
     ({"params": {"width": {"type": "categorical", "choices": [8, 16, 8]}}}, "params.width.choices: 8 is listed twice"),
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "sgd", "adam"]}}}, "'adam' is listed twice"),
+    ({"params": {1: 2}}, "params: the key 1 is not a name"),  # was "params[1].[key]: Input should be a valid string"
+    ({"params": {None: 2}}, "params: the key null is not a name"),
+    ({"training": {3: 2}}, "training: the key 3 is not a name"),  # was "training[3]: Keys should be strings"
 ])
 def test_invalid_space_is_one_line_naming_file_and_field(change, message):
     with pytest.raises(UserError) as e:

@@ -415,7 +415,12 @@ def _check_domain_rules(space: Space) -> None:
 def _describe(error: ValidationError, prefix: str = "") -> str:
     """The first pydantic error as 'field.path[0]: message'."""
     first = error.errors()[0]
-    loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"] if p not in _UNION_TAGS)
+    place = first["loc"]
+    if first["type"] == "invalid_key" or place[-1:] == ("[key]",):  # a key that is not text: name its mapping
+        place = place[:-1] if first["type"] == "invalid_key" else place[:-2]
+        first = {**first, "loc": place, "type": "key", "msg": f"the key {as_written(first['input'])} is not a name "
+                                                              f"(a key is text, e.g. depth)"}
+    loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in place if p not in _UNION_TAGS)
     loc = loc.removeprefix(".")
     msg = first["msg"].removeprefix("Value error, ")
     if loc and first["type"] == "value_error" and (field := re.match(r"(\w+): ", msg)):  # a model's check of one field
