@@ -394,6 +394,37 @@ def test_a_damaged_or_foreign_record_is_one_line_in_every_command_that_reads_it(
     assert study is None or len(study.trials) == 2  # stopped before any trial
 
 
+@pytest.mark.parametrize("alive", [True, False], ids=["its process lives", "its process ended"])
+def test_a_running_trial_whose_process_ended_is_said_to_be_so(alive, study_dir, tmp_path, capsys):
+    """After a search was killed, `leaderboard` counted its trials as running for ever."""
+    import shutil
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tuner.store.workers import this_worker
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    worker = {**this_worker(), "pid": os.getpid() if alive else int(ended.stdout)}
+    assert worker["host"] == socket.gethostname()
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        trial = db.execute("SELECT max(trial_id) FROM trials").fetchone()[0]
+        db.execute("UPDATE trials SET state = 'RUNNING', datetime_complete = NULL WHERE trial_id = ?", (trial,))
+        db.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial,))
+        db.execute("INSERT OR REPLACE INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, 'worker', ?)",
+                   (trial, json.dumps(worker)))
+    before = (results / "tune.db").read_bytes()
+    code, out, err = run_main(["leaderboard", "--study", STUDY, "--results-dir", str(results)], capsys)
+    said = "1 running (1 of them in a process that has ended; the next search marks them failed)"
+    assert code == 0 and "1 running" in out and (said in " ".join(out.split())) != alive, out
+    code, out, err = run_main(["leaderboard", "--study", STUDY, "--results-dir", str(results), "--json"], capsys)
+    assert json.loads(out)["running_ended"] == (0 if alive else 1)
+    assert (results / "tune.db").read_bytes() == before  # said, not changed: a read-only command
+
+
 @pytest.mark.parametrize("sql", [
     "UPDATE trial_values SET value = NULL", "UPDATE trial_values SET value = 'abc'",
     "UPDATE trials SET state = 'BOGUS'", "UPDATE trials SET datetime_start = 'garbage'",

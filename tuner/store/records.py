@@ -65,6 +65,8 @@ class TrialRecord:
     # image of it) and how many validation images it was predicted for (0: never predicted).
     val_class_accuracy: list[float | None] | None = None
     val_predicted: list[int] | None = None
+    # Running, but its process on this machine has ended (killed with its search): the next search fails it.
+    process_ended: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))  # 'complete' (from JSON) is COMPLETE

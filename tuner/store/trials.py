@@ -13,7 +13,7 @@ from tuner.store import migrate, stored
 from tuner.store.database import Database
 from tuner.store.records import StudyInfo, TrialRecord, TrialState
 from tuner.store.studies import Studies
-from tuner.store.workers import this_worker
+from tuner.store.workers import gone, this_worker
 
 # Optuna fails a trial whose heartbeats stopped without saying so; such a trial had started.
 _NO_HEARTBEAT = "interrupted: its worker stopped sending heartbeats"
@@ -33,7 +33,7 @@ def _record(frozen: Any, study: str, objective: Objective) -> TrialRecord:
         reason=attrs.get("reason") or (_NO_HEARTBEAT if state is TrialState.FAILED and "worker" in attrs else None),
         seconds=attrs.get("seconds"),
         timings=attrs.get("timings", {}), seed=attrs.get("seed"), max_epochs=attrs.get("max_epochs"),
-        started=frozen.datetime_start)
+        started=frozen.datetime_start, process_ended=state is TrialState.RUNNING and gone(attrs.get("worker")))
 
 
 def _check_consistent(state: TrialState, value: float | None, attrs: dict[str, Any], where: str,

@@ -71,12 +71,14 @@ class Board:
     times: "TrialTimes | None" = None  # medians over complete trials
     objective: Objective = OBJECTIVES[DEFAULT]
     show_balanced: bool = False  # balanced accuracy beside accuracy: the objective, or imbalanced classes
+    running_ended: int = 0  # running trials whose process on this machine has ended
 
     def to_json(self) -> dict[str, Any]:
         meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
         from tuner.data.summary import data_warnings
 
-        return {"study": self.study, "meta": meta, "counts": self.counts, "objective": self.objective.name,
+        return {"study": self.study, "meta": meta, "counts": self.counts, "running_ended": self.running_ended,
+                "objective": self.objective.name,
                 "data_warnings": data_warnings(self.meta.get("split") or {}, self.meta.get("space") or {}),
                 "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures],
                 "median_trial_times": asdict(self.times) if self.times else None}
@@ -176,4 +178,4 @@ def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5
     balanced = shows_balanced(meta)
     return Board(study, meta, counts, [_row(i + 1, t, searched, names) for i, t in enumerate(best)],
                  [_row(None, t, searched, names) for t in failed], sum(durations) / len(durations) if durations else None,
-                 median_times(trials), objective, balanced)
+                 median_times(trials), objective, balanced, sum(t.process_ended for t in trials))

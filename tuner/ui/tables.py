@@ -41,7 +41,9 @@ def _times_line(board: Board) -> str | None:
 def board_table(board: Board) -> Table:
     c = board.counts
     title = (f"{board.study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed"
-             + (f", {c['running']} running" if c["running"] else ""))
+             + (f", {c['running']} running" if c["running"] else "")
+             + (f" ({board.running_ended} of them in a process that has ended; the next search marks them failed)"
+                if board.running_ended else ""))
     if board.objective.name != "accuracy":
         title += f"; ranked by {board.objective.label}"
     table = Table(title=title, title_justify="left", expand=False, caption=_times_line(board),
