@@ -411,7 +411,8 @@ def test_a_running_trial_whose_process_ended_is_said_to_be_so(alive, study_dir, 
     worker = {**this_worker(), "pid": os.getpid() if alive else int(ended.stdout)}
     assert worker["host"] == socket.gethostname()
     with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
-        trial = db.execute("SELECT max(trial_id) FROM trials").fetchone()[0]
+        trial = db.execute("SELECT max(trial_id) FROM trials JOIN studies USING (study_id) WHERE study_name = ?",
+                           (STUDY,)).fetchone()[0]  # other tests may have added studies to this database
         db.execute("UPDATE trials SET state = 'RUNNING', datetime_complete = NULL WHERE trial_id = ?", (trial,))
         db.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial,))
         db.execute("INSERT OR REPLACE INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, 'worker', ?)",
