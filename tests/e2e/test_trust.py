@@ -941,6 +941,31 @@ def tmpfs(kib: int, readonly: bool = False) -> Iterator[Path]:
 
 
 @pytest.mark.slow
+def test_another_test_set_is_never_scored_as_the_studys(tmp_path, capsys):
+    """`ensemble --reevaluate --data OTHER` scored 100 other test images and recorded them as
+    the study's test figure; the split's fingerprint covers train and validation only."""
+    from sklearn.datasets import load_digits
+
+    from tuner.store import SearchStore
+
+    digits = load_digits()
+    x, y = (digits.images * 255 / 16).astype(np.uint8), digits.target
+    for name, test in (("a.npz", slice(1200, 1500)), ("b.npz", slice(1500, 1600))):
+        np.savez(tmp_path / name, x_train=x[:1200], y_train=y[:1200], x_test=x[test], y_test=y[test])
+    results = tmp_path / "results"
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--data", str(tmp_path / "a.npz"), "--trials", "1",
+                               "--epochs", "1", "--results-dir", str(results), "--jobs", "1", "--in-process", "--no-check",
+                               "--seed", "0"], capsys)
+    assert code == 0, err
+    store = SearchStore(None, results)
+    reads, evaluations = store.evaluations.test_reads("tiny_digits"), len(store.evaluations.all("tiny_digits"))
+    code, out, err = run_main(["ensemble", "--reevaluate", "--data", str(tmp_path / "b.npz"), "--results-dir",
+                               str(results)], capsys)
+    assert code == 2 and "is not the study's (100 images" in one_line(err) and out == "", (out, err)
+    assert store.evaluations.test_reads("tiny_digits") == reads and len(store.evaluations.all("tiny_digits")) == evaluations
+
+
+@pytest.mark.slow
 def test_a_full_disk_in_the_ensemble_step_is_one_line_and_keeps_the_record(study_dir, tmp_path, capsys):
     import shutil
 

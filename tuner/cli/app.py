@@ -98,11 +98,11 @@ class Application:
                 + "; --reevaluate selects and evaluates anew")
         else:
             reads = store.evaluations.test_reads(study)
-            say(f"selecting an ensemble among the top {plural(top, 'trial')} on validation data"
-                + ("; its members trained again on train + validation" if refit else "")
-                + "; one pass over the test split"
-                + (f" (read {plural(reads, 'time')} before in this study)" if reads else ""))
-            record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say)
+            intro = (f"selecting an ensemble among the top {plural(top, 'trial')} on validation data"
+                     + ("; its members trained again on train + validation" if refit else "")
+                     + "; one pass over the test split"
+                     + (f" (read {plural(reads, 'time')} before in this study)" if reads else ""))
+            record = run_ensemble(store, study, top, size, metric, data, config.cache_dir(), refit, say, intro)
         if show:
             self.show_evaluation(record, store.studies.meta(study))
         return record

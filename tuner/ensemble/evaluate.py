@@ -126,15 +126,19 @@ def stored_space(store: SearchStore, study: str) -> Space:
 
 
 def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: str, data: Path | None,
-                 cache_dir: Path, refit: bool = False, progress: Callable[[str], None] = lambda line: None) -> Evaluation:
+                 cache_dir: Path, refit: bool = False, progress: Callable[[str], None] = lambda line: None,
+                 intro: str | None = None) -> Evaluation:
     """Select on validation data, optionally refit the members on train + validation, then
-    evaluate once on the held-out test split and record it."""
+    evaluate once on the held-out test split and record it. `intro` is said once the study and
+    its data are found fit to evaluate (a refusal is its one line)."""
     from tuner.data import load_test_data
 
     selection = select(store, study, top, size, metric)
     space = stored_space(store, study)
     data = data if data is not None else recorded_source(store, study)
     search_data = search_data_of(store, study, space, data, cache_dir)
+    if intro:
+        progress(intro)
     summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
     reads = store.evaluations.count_test_read(study)
     interrupts.note_for_exit(f"except its test split's read count, now {reads} (a read is counted before it begins)")
@@ -158,6 +162,12 @@ def search_data_of(store: SearchStore, study: str, space: Space, data: Path | No
     if split.fingerprint != recorded["fingerprint"]:
         raise UserError(f"study '{study}': the data at {split.source} does not match the study's split "
                         f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
+    # The test split as far as its labels tell (its images are read once, by the evaluation):
+    # another test set would be scored and recorded as this study's.
+    now, then = split.class_counts.get("test"), (recorded.get("class_counts") or {}).get("test")
+    if split.n_test != recorded.get("n_test", split.n_test) or (then is not None and now != then):
+        raise UserError(f"study '{study}': the test split at {split.source} is not the study's ({split.n_test} images, "
+                        f"per class {now}; recorded {recorded.get('n_test')}, per class {then}); nothing was evaluated")
     return search_data
 
 

@@ -54,9 +54,14 @@ def select(store: SearchStore, study: str, top: int = 10, size: int = 20, metric
     metric = greedy_metric(metric, objective)
     y_val = store.artifacts.val_labels(study)
     raw, probs, temperatures, flips = {}, {}, {}, {}
-    for t in store.trials.top(study, top):
+    for rank, t in enumerate(store.trials.top(study, top)):
         views = store.artifacts.val_views(study, t.number)
-        if views is not None and views.shape[1] == len(y_val) and store.artifacts.model_path(study, t.number):
+        usable = views is not None and views.shape[1] == len(y_val) and store.artifacts.model_path(study, t.number)
+        if rank == 0 and not usable:  # the search keeps it: another trial would be called the best
+            raise UserError(f"study '{study}': trial {t.number}, its best, has no saved model or validation "
+                            f"predictions in {store.artifacts.trial_dir(study, t.number)} (removed or "
+                            f"damaged); nothing was evaluated")
+        if usable:
             tta = bool(t.params.get("tta_flip"))
             raw[t.number] = views.mean(axis=0) if tta else views[0]  # the trial's own figures
             probs[t.number], temperatures[t.number], flips[t.number] = _calibrated(views, y_val, tta)
