@@ -940,6 +940,26 @@ def tmpfs(kib: int, readonly: bool = False) -> Iterator[Path]:
         folder.rmdir()
 
 
+@pytest.mark.parametrize("damage", ["cut short", "not a zip"])
+def test_a_damaged_model_file_is_one_line_before_the_test_split_is_read(damage, study_dir, tmp_path, capsys):
+    """A truncated model.keras was an internal error in the middle of the test pass, after the
+    read had been counted."""
+    import shutil
+
+    from tuner.store import SearchStore
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    store = SearchStore(None, results)
+    best = store.trials.top(STUDY, 1)[0].number
+    model = store.artifacts.model_path(STUDY, best)
+    model.write_bytes(model.read_bytes()[:100] if damage == "cut short" else b"junk")
+    reads = store.evaluations.test_reads(STUDY)
+    code, out, err = run_main(["ensemble", "--reevaluate", "--study", STUDY, "--results-dir", str(results)], capsys)
+    assert code == 2 and f"trial {best}'s model file" in one_line(err) and out == "", (out, err)
+    assert "the test split was not read" in err and store.evaluations.test_reads(STUDY) == reads
+
+
 @pytest.mark.slow
 def test_another_test_set_is_never_scored_as_the_studys(tmp_path, capsys):
     """`ensemble --reevaluate --data OTHER` scored 100 other test images and recorded them as

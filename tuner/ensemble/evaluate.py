@@ -137,6 +137,7 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     space = stored_space(store, study)
     data = data if data is not None else recorded_source(store, study)
     search_data = search_data_of(store, study, space, data, cache_dir)
+    _check_model_files(store, study, selection)
     if intro:
         progress(intro)
     summary = _refit(store, study, selection, search_data, space, cache_dir, progress) if refit else None
@@ -145,6 +146,23 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     x_test, y_test = load_test_data(space, data, cache_dir)
     return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary,
                             test_reads=reads)
+
+
+def _check_model_files(store: SearchStore, study: str, selection: Selection) -> None:
+    """Each model the test pass loads is a whole .keras file, checked before the read is counted:
+    a truncated one failed in the middle of the pass, as an internal error."""
+    import zipfile
+
+    for number in sorted({selection.best_trial, *selection.members}):
+        path = store.artifacts.model_path(study, number)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                whole = {"config.json", "model.weights.h5"} <= set(archive.namelist()) and archive.testzip() is None
+        except (OSError, zipfile.BadZipFile, TypeError):
+            whole = False
+        if not whole:
+            raise UserError(f"study '{study}': trial {number}'s model file {path} is missing or not a whole Keras model "
+                            f"(damaged or cut short); nothing was evaluated, the test split was not read")
 
 
 def recorded_source(store: SearchStore, study: str) -> Path | None:
