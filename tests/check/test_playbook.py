@@ -136,6 +136,22 @@ def test_one_batch_not_fitted_fails(tiny):
     assert finding.status is Status.FAIL and "after 300 steps" in finding.evidence, finding.evidence
 
 
+@pytest.mark.parametrize("accuracy, loss, fitted, status", [
+    (1.0, 0.05, True, Status.PASS),
+    (1.0, 0.176, False, Status.WARN),  # was a FAIL, "cannot fit", beside its own 100%: it stopped the search
+    (0.97, 0.2, False, Status.WARN),
+    (0.5, 1.2, False, Status.FAIL),
+])
+def test_one_batch_verdict_agrees_with_its_figures(accuracy, loss, fitted, status, tiny, monkeypatch):
+    from tuner.training import probes
+
+    _, reference, data = tiny
+    monkeypatch.setattr(probes, "overfit_batch", lambda *a, **k: probes.BatchFit(32, 300, accuracy, loss, fitted))
+    finding = playbook.one_batch(reference, data, 0)
+    assert finding.status is status and f"{100 * accuracy:.0f}% training accuracy after 300 steps" in finding.evidence
+    assert ("cannot fit" in finding.evidence) == (status is Status.FAIL)
+
+
 def test_the_largest_configuration_over_the_memory_limit_fails_naming_what_to_narrow(tiny):
     space, reference, data = tiny
     [ran] = playbook.largest(space, reference, data, 0, memory_limit=2**34)

@@ -181,15 +181,22 @@ def _told_nothing(taken: int, asked: int, train_share: float) -> str:
             f"wrong decode, or a task this model needs more steps for (trials train longer)")
 
 
+NEARLY_FITTED = 0.9  # training accuracy on the batch at which a loss above FIT_LOSS is slow, not failed
+FIT_LOSS = 0.1  # `overfit_batch`'s target loss
+
+
 def one_batch(params: dict[str, Any], data: SearchData, seed: int) -> Finding:
     from tuner.training.probes import overfit_batch
 
-    fit = overfit_batch(params, data, seed)
+    fit = overfit_batch(params, data, seed, target_loss=FIT_LOSS)
     if not math.isfinite(fit.loss):
         return Finding("overfit one batch", Status.FAIL, f"the loss of {fit.images} training images was {fit.loss} after "
                                                           f"{plural(fit.steps, 'step')}: training diverged (the learning rate?)")
     evidence = (f"{fit.images} training images, augmentation and regularization off: {100 * fit.accuracy:.0f}% "
                 f"training accuracy after {plural(fit.steps, 'step')} (loss {fit.loss:.3f})")
+    if not fit.fitted and fit.accuracy >= NEARLY_FITTED:  # it learns them; the loss has not reached the target yet
+        return Finding("overfit one batch", Status.WARN, evidence + f": it fits them slowly (the loss is still above "
+                                                                     f"{FIT_LOSS}): a learning rate or a model on the small side?")
     if not fit.fitted:
         return Finding("overfit one batch", Status.FAIL, evidence + ": the model cannot fit a handful of images "
                                                                      "(learning rate, labels, input scaling?)")
