@@ -174,6 +174,18 @@ def test_train_test_folders_and_archives(tmp_path: Path):
             zf.write(f, f.relative_to(tmp_path))
     _, info_zip = load_search_data(space, zipped, tmp_path / "cache")
     assert info_zip.n_test == 4
+    mac = tmp_path / "mac.zip"  # macOS's Archive Utility adds __MACOSX/ beside the folder: never a class
+    with zipfile.ZipFile(mac, "w") as zf:
+        for f in (tmp_path / "ds").rglob("*.png"):
+            zf.write(f, f.relative_to(tmp_path))
+            zf.writestr(str(Path("__MACOSX") / f.relative_to(tmp_path).parent / f"._{f.name}"), b"resource fork")
+    _, info_mac = load_search_data(space, mac, tmp_path / "cache")
+    assert (info_mac.n_test, info_mac.class_names) == (4, ["cat", "dog"])
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("notes.txt", "no classes")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(empty))}: needs at least 2 class subfolders"):
+        load_search_data(space, empty, tmp_path / "cache")  # named by the archive, not by the cache's copy
 
 
 def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
@@ -184,7 +196,8 @@ def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("../evil.png")), "outside the folder"),
-    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("/tmp/evil.png")), "outside the folder"),
+    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("/tmp/evil.png")), "has an absolute path"),
+    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("pets/x/../cls/0.png")), "has '..' in its path (it could"),
     (lambda p: _tar_with(p / "a.tar.gz", _symlink("cat/link.png", "/etc/passwd")), "is a link"),
 ])
 def test_hostile_archives_are_refused(tmp_path: Path, make, message):
@@ -246,10 +259,12 @@ CLASS_FOLDER_CASES = [  # (what the folder holds, what the one line says)
      "differ only in how their Unicode is written (they look the same)"),
     (lambda r: make_folder(r, classes=("new\nline", "dog"), n=4), "the class folder 'new\\nline' has a control character"),
     (lambda r: make_folder(r, classes=(os.fsdecode(b"b\xffd"), "dog"), n=4), "the class folder 'b\\xffd' has a control"),
+    (lambda r: make_folder(r, classes=("cat", "dog", "test"), n=4), "a class folder is named 'test', like a split"),
+    (lambda r: make_folder(r, classes=("Train", "Test"), n=4), "a class folder is named 'Test', like a split"),
 ]
 
 
-@pytest.mark.parametrize("make, expected", CLASS_FOLDER_CASES, ids=["empty", "unreadable", "nfc-nfd", "newline", "not utf-8"])
+@pytest.mark.parametrize("make, expected", CLASS_FOLDER_CASES, ids=["empty", "unreadable", "nfc-nfd", "newline", "not utf-8", "test as a class", "Train and Test"])
 def test_a_class_folder_that_cannot_be_a_class_is_one_line(make, expected, tmp_path: Path):
     """An empty class (with --no-check) got an output and was predicted; an unreadable one was
     'needs at least 2 classes (found 1)'; names alike on screen were two classes."""

@@ -31,8 +31,10 @@ def _check_member(archive: Path, name: str, is_link: bool) -> None:
     pure = PurePosixPath(name.replace("\\", "/"))
     if is_link:
         raise UserError(f"{archive}: member '{name}' is a link; archives with links are refused")
-    if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
-        raise UserError(f"{archive}: member '{name}' would land outside the folder; refused")
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        raise UserError(f"{archive}: member '{name}' has an absolute path (it would land outside the folder); refused")
+    if ".." in pure.parts:  # refused whether or not it climbs out: a path is checked as written, not resolved
+        raise UserError(f"{archive}: member '{name}' has '..' in its path (it could land outside the folder); refused")
 
 
 def _check_size(archive: Path, sizes: list[int], target: Path) -> None:

@@ -30,16 +30,21 @@ class DecodedFolder:
     skipped: list[str]  # files that could not be read
 
 
+# Folders an archiver adds beside the user's (macOS's Archive Utility: resource forks): never a class.
+ARCHIVER_FOLDERS = frozenset({"__MACOSX"})
+
+
 def find_root(folder: Path) -> Path:
     """Descend through a lone wrapper folder (archives often have one)."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in ARCHIVER_FOLDERS]
     if len(entries) == 1 and entries[0].is_dir():
         return find_root(entries[0])
     return folder
 
 
 def class_folders(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name not in ARCHIVER_FOLDERS), key=lambda p: p.name)
 
 
 def _decode_one(args: tuple[str, int, int, int]) -> np.ndarray | None:

@@ -132,6 +132,7 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     if len(classes) < 2:
         raise UserError(_too_few_classes(folder if root != folder else train_dir))
     check_class_names(train_dir, classes)
+    _check_no_split_as_class(train_dir, classes)
     descended = [f"{folder}: read the class folders of its lone subfolder {root.relative_to(folder)}/"] if root != folder else []
     cached = decode_cache.entry(cache_dir, root, shape, classes)
     hit = decode_cache.read(cached)
@@ -159,7 +160,10 @@ def read_path(path: Path, dataset: str, shape: tuple[int, int, int], cache_dir: 
     if is_archive(path):
         key = hashlib.sha256(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:20]
         folder = extract(path, cache_dir / "archives" / key)
-        return replace(read_image_folder(folder, shape, cache_dir), source=str(path))
+        try:
+            return replace(read_image_folder(folder, shape, cache_dir), source=str(path))
+        except UserError as e:  # named by the archive the user gave, not by its extraction in the cache
+            raise UserError(str(e).replace(str(folder), str(path))) from None
     if path.is_dir() and all((path / n).is_file() for n in _IDX):
         return read_idx_folder(path, names or [str(i) for i in range(10)])
     if path.is_dir() and (path / "data_batch_1").is_file():
@@ -234,6 +238,17 @@ def check_class_names(folder: Path, classes: list[str]) -> None:
         if (same := seen.setdefault(unicodedata.normalize("NFC", name), name)) != name:
             raise UserError(f"{folder}: the class folders '{same}' and '{name}' differ only in how their Unicode is "
                             f"written (they look the same); merge or rename one")
+
+
+SPLIT_NAMES = ("train", "test", "val", "valid", "validation")  # folders that hold splits, not a class
+
+
+def _check_no_split_as_class(folder: Path, classes: list[str]) -> None:
+    """`test/` read as a class of every test image (no `train/` beside it) trained quietly."""
+    if split := next((c for c in classes if c.lower() in SPLIT_NAMES), None):
+        raise UserError(f"{folder}: a class folder is named '{split}', like a split: tune reads the splits as train/ "
+                        f"and test/ side by side, each holding the class folders (lowercase); a validation split is "
+                        f"taken from train/. Rename the folder if '{split}' is a class")
 
 
 def _check_every_class_has_images(folder: Path, classes: list[str], y: np.ndarray, skipped: list[str]) -> None:
