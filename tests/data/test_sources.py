@@ -197,7 +197,7 @@ def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
 @pytest.mark.parametrize("make, message", [
     (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("../evil.png")), "outside the folder"),
     (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("/tmp/evil.png")), "has an absolute path"),
-    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("pets/x/../cls/0.png")), "has '..' in its path (it could"),
+    (lambda p: _tar_with(p / "a.tar.gz", tarfile.TarInfo("pets/x/../cls/0.png")), "has '..' in its path"),
     (lambda p: _tar_with(p / "a.tar.gz", _symlink("cat/link.png", "/etc/passwd")), "is a link"),
 ])
 def test_hostile_archives_are_refused(tmp_path: Path, make, message):
