@@ -29,7 +29,19 @@ def test_median_times_over_complete_trials():
               record(3, 99.0, 1, 1.0, 1.0, 1.0, state="failed")]
     m = median_times(trials)
     assert m.trials == 3 and m.wall == 12.0 and m.training == 6.0 and m.compile == 2.0 and m.validation == 1.0
-    assert median_times([]) is None
+    assert median_times([]) is None and m.compile_told
+    one = median_times([record(0, 3.0, 1, 2.0, 2.0, 0.1)])  # one epoch: compile read 0.0 s, as if none
+    assert not one.compile_told and one.training == 2.0
+
+
+def test_the_times_line_does_not_claim_a_compile_time_it_cannot_tell():
+    from tuner.ui.tables import _times_line
+
+    class Board:
+        times = median_times([record(0, 3.0, 1, 2.0, 2.0, 0.1)])
+
+    line = _times_line(Board())
+    assert "compile 0.0 s" not in line and "its compile included (trials of one epoch cannot tell them apart)" in line
 
 
 def test_describe_params_is_compact():

@@ -96,6 +96,9 @@ class TrialTimes:
     validation: float
     other: float
     trials: int = 1  # how many trials a median was taken over
+    # False where no trial had a second epoch: one epoch has no steady time to tell its compile
+    # from its training, so training holds both and compile reads 0.
+    compile_told: bool = True
 
     @property
     def outside(self) -> float:
@@ -109,15 +112,17 @@ def trial_times(t: TrialRecord) -> TrialTimes | None:
     training = t.epochs * t.timings["epoch_seconds"]
     compile_ = max(t.timings["first_epoch_seconds"] - t.timings["epoch_seconds"], 0.0)
     validation = t.timings.get("predict_seconds", 0.0)
-    return TrialTimes(t.seconds, training, compile_, validation, max(t.seconds - training - compile_ - validation, 0.0))
+    return TrialTimes(t.seconds, training, compile_, validation, max(t.seconds - training - compile_ - validation, 0.0),
+                      compile_told=t.epochs >= 2)
 
 
 def median_times(trials: list[TrialRecord]) -> TrialTimes | None:
     times = [x for x in map(trial_times, trials) if x is not None]
     if not times:
         return None
-    medians = {f.name: statistics.median(getattr(x, f.name) for x in times) for f in fields(TrialTimes) if f.name != "trials"}
-    return TrialTimes(**medians, trials=len(times))
+    medians = {f.name: statistics.median(getattr(x, f.name) for x in times) for f in fields(TrialTimes)
+               if f.name not in ("trials", "compile_told")}
+    return TrialTimes(**medians, trials=len(times), compile_told=any(x.compile_told for x in times))
 
 
 def _row(rank: int | None, t: TrialRecord, searched: list[str] | None, class_names: list[str]) -> Row:

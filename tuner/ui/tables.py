@@ -34,8 +34,10 @@ def _times_line(board: Board) -> str | None:
     t = board.times
     if t is None:
         return None
+    compiled = (f"compile {t.compile:.1f} s" if t.compile_told else
+                "its compile included (trials of one epoch cannot tell them apart)")
     return (f"per trial, medians of {t.trials} complete: {t.wall:.1f} s in all; training {t.training:.1f} s, "
-            f"compile {t.compile:.1f} s, validation {t.validation:.1f} s, other {t.other:.1f} s (build, save, sampler)")
+            f"{compiled}, validation {t.validation:.1f} s, other {t.other:.1f} s (build, save, sampler)")
 
 
 def board_table(board: Board) -> Table:
