@@ -904,7 +904,7 @@ ENV_CASES = [
      {}, "is a file, not a folder"),
     ("heartbeat not a number", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "abc"}, "TUNE_HEARTBEAT_SECONDS='abc'"),
     ("heartbeat zero", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "0"}, "TUNE_HEARTBEAT_SECONDS='0'"),
-    ("unknown backend", lambda d: [], {"KERAS_BACKEND": "mxnet"}, "'mxnet' is not one of 'tensorflow', 'jax', 'torch'"),
+    ("unknown backend", lambda d: [], {"KERAS_BACKEND": "mxnet"}, "(env var: 'KERAS_BACKEND'): 'mxnet' is not one of 'tensorflow', 'jax', 'torch'"),
     ("heartbeat huge", lambda d: [], {"TUNE_HEARTBEAT_SECONDS": "99999999999999999999999"}, "from 1 to 3600"),
     ("data folder missing", lambda d: [], {"TUNE_DATA_DIR": "/nonexistent/data"}, "TUNE_DATA_DIR='/nonexistent/data': no such folder"),
     ("empty --results-dir", lambda d: ["--results-dir", ""], {}, "an empty path"),

@@ -42,7 +42,7 @@ from tuner.errors import SearchStopped, UserError
               help="Stop after this many failed trials in a row.")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "float32"]), default="auto", show_default=True,
               help="auto: bf16 mixed precision on a GPU/TPU, float32 on the CPU.")
-@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND", show_envvar=True,
               help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
 @click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes training trials at once on this machine (optuna engine). On one GPU, one "
