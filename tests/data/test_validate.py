@@ -209,3 +209,31 @@ def test_deep_grey_images_scale_to_eight_bits_as_a_float64_reference_does(pixels
     reference = (reference / 257 if mode == "I;16" or mode == "I" and 255 < reference.max() else
                  reference * 255 if mode == "F" else reference)
     assert (np.asarray(_eight_bit(img)) == np.round(reference).astype(np.uint8)).all()
+
+
+_TRAIN = np.random.default_rng(0).integers(0, 256, (20, 8, 8), dtype=np.uint8)  # a 0-255 training split
+TEST_SCALE_CASES = [  # (the test images, their largest pixel once read, or the refusal)
+    ("blank", np.zeros((6, 8, 8), np.uint8), 0),
+    ("dark: 0 and 1 only", np.eye(8, dtype=np.uint8)[None].repeat(6, 0), 1),  # was scaled up to 255 on its own
+    ("0-1 floats", np.full((6, 8, 8), 0.5), "pixels in [0, 1] while the training images' are 0-255"),
+    ("0-255 like the training", np.full((6, 8, 8), 200, np.uint8), 200),
+]
+
+
+@pytest.mark.parametrize("case, x_test, expected", TEST_SCALE_CASES, ids=[c[0] for c in TEST_SCALE_CASES])
+def test_the_test_split_is_read_on_the_training_splits_scale(case, x_test, expected):
+    raw = RawDataset(_TRAIN, np.arange(20) % 2, x_test, np.arange(6) % 2, ["a", "b"], "s")
+    if isinstance(expected, str):
+        with pytest.raises(UserError) as refused:
+            validated(raw)
+        assert expected in str(refused.value)
+        return
+    assert int(validated(raw).x_test.max()) == expected
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(x=hnp.arrays(np.uint8, (3, 4, 4), elements=st.integers(0, 1)))
+def test_any_binary_looking_test_split_keeps_its_values_beside_a_0_255_training_split(x):
+    """Each split alone: a dark test split read as 0-1 and multiplied by 255, beside 0-255 training images."""
+    raw = RawDataset(_TRAIN[:, :4, :4], np.arange(20) % 2, x, np.arange(3) % 2, ["a", "b"], "s")
+    assert np.array_equal(validated(raw).x_test[..., 0], x)

@@ -34,7 +34,7 @@ def validated(raw: RawDataset) -> RawDataset:
     _same_length(x_train, y_train, raw.source, "x_train", "y_train")
     x_test = y_test = None
     if raw.x_test is not None and raw.y_test is not None:
-        x_test = images(raw.x_test, f"{raw.source}: x_test", notes)
+        x_test = _test_images(raw.x_test, raw.x_train, f"{raw.source}: x_test", notes)
         y_test = labels(raw.y_test, f"{raw.source}: y_test", notes)
         _same_length(x_test, y_test, raw.source, "x_test", "y_test")
         if x_test.shape[1:] != x_train.shape[1:]:
@@ -44,6 +44,28 @@ def validated(raw: RawDataset) -> RawDataset:
     names = raw.class_names or [str(i) for i in range(_n_classes(y_train, y_test))]
     return replace(raw, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=names,
                    notes=list(dict.fromkeys(notes)), checked=True)
+
+
+def _on_unit_scale(x: np.ndarray) -> bool:
+    """Pixels that `images` reads as 0-1 and scales to 0-255."""
+    x = np.asarray(x)
+    numeric = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    return x.dtype == np.bool_ or (numeric and x.size > 0 and bool(np.all(np.isfinite(x))) and x.max() <= 1)
+
+
+def _test_images(x: np.ndarray, x_train: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
+    """The test images on the training images' scale: each split alone, a dark or blank test
+    split of 0-255 images (pixels of 0 and 1 only) was read as a 0-1 one and scaled up."""
+    x = np.asarray(x)
+    if _on_unit_scale(x) and not _on_unit_scale(x_train) and x.dtype != np.bool_ and x.ndim in (3, 4) \
+            and x.min() >= 0:
+        if not np.array_equal(x, np.round(x)):
+            raise UserError(f"{what}: pixels in [0, 1] while the training images' are 0-255; pass both splits on one "
+                            f"scale")
+        notes.append(f"{what}: pixels of 0 and 1 only, read as 8-bit values as the training images are")
+        x = x.astype(np.uint8)
+        return x[..., None] if x.ndim == 3 else x  # its shape is checked against the training images'
+    return images(x, what, notes)
 
 
 def images(x: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
