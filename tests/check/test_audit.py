@@ -111,6 +111,17 @@ def test_each_audit_check_fails_on_data_made_to_fail_it(case):
         assert re.search(r"\d", finding.evidence) or check == "data: reading", finding.evidence  # its figures
 
 
+def test_blank_images_are_the_blank_check_s_not_copies_or_repeats():
+    """300 blank images across the splits made "copies across splits" fail as a leak."""
+    s = _clean()
+    for name in ("train", "validation", "test"):
+        s.x[name][:50] = 0
+    findings = {f.check: f for f in audit(s)}
+    assert findings["data: blank images"].status is Status.WARN
+    for check in ("data: copies across splits", "data: repeats in train", "data: one image, two labels"):
+        assert findings[check].status is Status.PASS, findings[check].evidence
+
+
 def test_the_audit_says_how_many_copies_and_where():
     findings = {f.check: f for f in audit(_copy_train_into_test(5)(_clean()))}
     assert findings["data: copies across splits"].evidence.startswith(
@@ -124,17 +135,21 @@ def test_the_copies_counted_are_the_copies_planted(n_train, n_val, n_test, data)
     evidence equals a count made another way: rows compared with numpy."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     palette = rng.integers(0, 256, (data.draw(st.integers(1, 40)), 4, 4, 1), dtype=np.uint8)
+    if data.draw(st.booleans()):
+        palette[0] = palette[0, 0, 0]  # a blank image: the blank-images check's, not a copy or a repeat
     x = {s: palette[rng.integers(0, len(palette), k)] for s, k in (("train", n_train), ("validation", n_val), ("test", n_test))}
     y = {s: rng.integers(0, 2, len(a)) for s, a in x.items()}
     found = {f.check: f for f in audit(Splits(x, y, ["a", "b"]))}
-    rows = {s: [a.tobytes() for a in arr] for s, arr in x.items()}
+    rows = {s: [a.tobytes() for a in arr if a.min() != a.max()] for s, arr in x.items()}
+    n = {s: len(r) for s, r in rows.items()}
     copies_in_test = sum(r in set(rows["train"]) | set(rows["validation"]) for r in rows["test"])
-    assert f"{copies_in_test:,} of {n_test:,} test images copy" in found["data: copies across splits"].evidence
-    repeats = n_train - len(set(rows["train"]))
-    assert found["data: repeats in train"].evidence.startswith(f"{repeats:,} of {n_train:,} training images repeat")
-    share = copies_in_test / n_test
-    if n_val:
-        share = max(share, sum(r in set(rows["train"]) for r in rows["validation"]) / n_val)
+    if n["train"] and n["test"]:
+        assert f"{copies_in_test:,} of {n['test']:,} test images copy" in found["data: copies across splits"].evidence
+    repeats = n["train"] - len(set(rows["train"]))
+    assert found["data: repeats in train"].evidence.startswith(f"{repeats:,} of {n['train']:,} training images repeat")
+    share = copies_in_test / max(n["test"], 1)
+    if n["validation"]:
+        share = max(share, sum(r in set(rows["train"]) for r in rows["validation"]) / n["validation"])
     status = found["data: copies across splits"].status
     assert status is (Status.FAIL if share > 0.01 else Status.WARN if share > 0 else Status.PASS)
 
