@@ -257,3 +257,13 @@ def test_the_final_board_is_the_study_as_the_search_left_it(tmp_path, monkeypatc
     assert view.store.trials.fail("s", number, "interrupted (Ctrl-C)")
     view.__exit__(None, None, None)
     assert view.board.counts["running"] == 0 and view.board.counts["failed"] == 1
+
+
+def test_the_history_figure_names_only_what_it_draws():
+    """A study without pruned trials showed a "pruned" marker in the legend."""
+    from tuner.space.objective import OBJECTIVES
+    from tuner.ui.report import figures
+
+    trials = [TrialRecord(n, "complete", v, {}) for n, v in enumerate([0.5, 0.7, 0.6])]
+    ax = figures.history(trials, OBJECTIVES["accuracy"]).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["complete", "best so far"]

@@ -40,8 +40,8 @@ def history(trials: list[TrialRecord], objective: Objective) -> Any:
     fig = _figure()
     ax = fig.add_subplot()
     for state, marker, label in ((TrialState.COMPLETE, "o", "complete"), (TrialState.PRUNED, "x", "pruned")):
-        shown = [t for t in ranked if t.state is state]
-        ax.scatter([t.number for t in shown], [t.value for t in shown], marker=marker, label=label, s=24)
+        if shown := [t for t in ranked if t.state is state]:  # a legend entry only for what is drawn
+            ax.scatter([t.number for t in shown], [t.value for t in shown], marker=marker, label=label, s=24)
     best, line = None, []
     for t in sorted((t for t in ranked if t.ranks), key=lambda t: t.number):
         best = t.value if best is None or objective.rank_key(t.value) < objective.rank_key(best) else best
