@@ -105,7 +105,11 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     store.artifacts.check_writable(name)
     # Not opened yet where there is no database: input refused from here on (bad data, checks that
     # fail or leave too little time, a signal) must leave none behind.
-    new = not store.db.exists() or store.studies.id(name) is None  # any study of that name is read, or refused
+    # A blank study (a search killed as it created it) is new too: opening takes it over.
+    new = not store.db.exists() or name not in store.studies.names()
+    unreadable = dict(store.studies.unreadable()) if store.db.exists() else {}
+    if name in unreadable:  # a study of that name Optuna cannot read: its own line, before the checks
+        raise unreadable[name]
     if not new:
         request = _as_the_study_was(request, store.studies.meta(name))
     request = replace(request, pruner=budget_pruner(engine, request.pruner, timeout))
