@@ -961,6 +961,18 @@ def test_a_damaged_model_file_is_one_line_before_the_test_split_is_read(damage, 
 
 
 @pytest.mark.slow
+def test_a_blank_study_left_by_a_killed_search_is_searched_by_the_next(tmp_path, capsys):
+    """What a search killed as it created its study leaves (no record, no trials) is taken over;
+    an id-based check once refused it as another tool's, and the kill test waited in vain."""
+    results = tmp_path / "results"
+    results.mkdir()
+    optuna.create_study(study_name="tiny_digits", storage=f"sqlite:///{results / 'tune.db'}", direction="maximize")
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--trials", "1", "--epochs", "1", "--results-dir",
+                               str(results), "--jobs", "1", "--in-process", "--no-check", "--no-ensemble"], capsys)
+    assert code == 0 and "1 complete" in out, err
+
+
+@pytest.mark.slow
 def test_another_test_set_is_never_scored_as_the_studys(tmp_path, capsys):
     """`ensemble --reevaluate --data OTHER` scored 100 other test images and recorded them as
     the study's test figure; the split's fingerprint covers train and validation only."""
