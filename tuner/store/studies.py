@@ -140,17 +140,18 @@ class Studies:
         return optuna.load_study(study_name=name, storage=self.db.storage, sampler=optuna.samplers.RandomSampler())
 
     def meta(self, name: str) -> dict[str, Any]:
-        meta = stored.checked(self.attr(name, "tune"), stored.META_KINDS, f"study {name}'s record")
+        study_id, attrs = self._checked_attrs(name)  # read once: `trials.all` asks for it on every call
+        meta = stored.checked(attrs.get("tune"), stored.META_KINDS, f"study {name}'s record")
         if migrate.version(meta) > migrate.FORMAT:  # its records may mean what this tune cannot tell
             raise UserError(f"study {name} was written by a newer tune (its format {migrate.version(meta)}; this "
                             f"one reads up to {migrate.FORMAT}): upgrade tune-images to read it")
-        self._check_direction(name, meta)
+        self._check_direction(name, study_id, meta)
         return meta
 
-    def _check_direction(self, name: str, meta: dict[str, Any]) -> None:
+    def _check_direction(self, name: str, study_id: int, meta: dict[str, Any]) -> None:
         """Optuna's direction must be the objective's: the samplers, the pruner and `best_trial` follow it."""
         with stored.reading(f"study {name}'s direction"):
-            directions = self.db.storage.get_study_directions(self.require(name))
+            directions = self.db.storage.get_study_directions(study_id)
         if directions != [_direction(meta)]:
             shown = ", ".join(d.name.lower() for d in directions) or "none"
             raise stored.DamagedRecord(
@@ -173,9 +174,12 @@ class Studies:
         self.db.storage.set_study_user_attr(self.require(name), key, value)
 
     def attr(self, name: str, key: str, default: Any = None) -> Any:
+        return self._checked_attrs(name)[1].get(key, default)
+
+    def _checked_attrs(self, name: str) -> tuple[int, dict[str, Any]]:
         # Every key, not the one asked: a damaged record is told by whichever command reads the study.
-        attrs = stored.checked(self._own_attrs(name)[1], stored.STUDY_KINDS, f"study {name}")
-        return attrs.get(key, default)
+        study_id, attrs = self._own_attrs(name)
+        return study_id, stored.checked(attrs, stored.STUDY_KINDS, f"study {name}")
 
 
 def _direction(meta: dict[str, Any]) -> Any:
