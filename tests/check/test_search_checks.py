@@ -153,8 +153,10 @@ def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothi
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4))
-def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch):
+@given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1))
+def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, validation_share):
+    """A first trial: one epoch; or, when a one-epoch trial is longer than the first result's
+    75 s, a tenth of its training and the whole validation (`tuner.search.budget`)."""
     import time
     import types
 
@@ -164,10 +166,13 @@ def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch):
 
     from tuner.search.checks import SEARCH_START_SECONDS
 
-    needed = SEARCH_START_SECONDS + fixed + epoch
+    validation = validation_share * epoch
+    trial = fixed + epoch if fixed + epoch <= 75.0 else fixed + validation + 0.1 * (epoch - validation)
+    needed = SEARCH_START_SECONDS + trial
     assume(abs(left - needed) > 0.5)  # the clock moves while this runs
     request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
-    findings = [Finding(COST_CHECK, Status.PASS, "cost", {"epoch_seconds": epoch, "fixed_seconds": fixed})]
+    findings = [Finding(COST_CHECK, Status.PASS, "cost", {"epoch_seconds": epoch, "fixed_seconds": fixed,
+                                                          "validation_seconds": validation})]
     try:
         _check_room(request, findings)
         stopped = False

@@ -197,10 +197,56 @@ def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():
     assert prior("cpu", 2).work_seconds == pytest.approx(prior("cpu", 1).work_seconds / 1.45)
 
 
-def test_the_first_result_rule_keeps_at_least_one_epoch():
-    slow = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 101 s an epoch at CAL
-    made = plan(CAL, slow, 20, 10_000.0, FIRST_RESULT_SECONDS)
-    assert made.epochs == 1 and made.epoch_seconds > FIRST_RESULT_SECONDS
+SLOW = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 1.01 s a step, 101 s an epoch at CAL
+
+
+@pytest.mark.parametrize("left, first, steps, why", [
+    # (75 - 5) / 1.01 = 69 steps before the mark
+    (10_000.0, 75.0, 69, "1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), for a first "
+                         "result soon after the start"),
+    (10_000.0, 10.0, 10, "1 of 20 epochs on a subset of 1,000 training images (10 of 100 batches), for a first "
+                         "result soon after the start"),  # the mark nearly passed: a tenth of the epoch
+    (10_000.0, -10.0, 10, None),  # past the mark: a tenth too
+    (50.0, 75.0, 44, None),  # the deadline nearer than the mark: (50 - 5) / 1.01 = 44 steps
+    (15.0, 75.0, 0, "not started: 0:15 left before the deadline"),  # 9 steps fit, under a tenth: nothing
+    (200.0, None, None, None),  # a trial ranks (no mark): whole epochs only, as the deadline holds them
+])
+def test_when_not_one_epoch_fits_before_the_first_mark_a_subset_of_the_images_does(left, first, steps, why):
+    made = plan(CAL, SLOW, 20, left, first)
+    assert made.steps == steps or (steps == 0 and made.epochs == 0 and made.steps is None)
+    if why is not None:
+        assert made.why == why
+    if steps:
+        assert made.epochs == 1 and made.seconds == pytest.approx(5.0 + 1.01 * steps)
+        assert made.seconds <= left and made.epoch_seconds == pytest.approx(101.0)
+    if first is None:
+        assert (made.epochs, made.steps) == (1, None)
+
+
+def test_an_epoch_that_fits_before_the_mark_is_not_cut_into_a_subset():
+    made = plan(CAL, COST, 20, 10_000.0, 20.0)  # (20 - 5) / 11.33: one whole epoch
+    assert (made.epochs, made.steps) == (1, None)
+
+
+def test_a_subset_plan_reads_as_a_part_of_an_epoch():
+    assert plan(CAL, SLOW, 20, 10_000.0, 75.0).describe() == (
+        "about 1:41 an epoch, 1:15 for a part of one; 1 of 20 epochs on a subset of 6,900 training images "
+        "(69 of 100 batches), for a first result soon after the start")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(asked=st.integers(1, 200), left=st.floats(0.0, 1e6), first=st.floats(-1e3, 1e3),
+       macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000), batch=st.integers(1, 1024), val=st.integers(0, 10_000),
+       step=st.floats(0.0, 1.0), rate=st.floats(1e-13, 1e-6), fixed=st.floats(0.0, 100.0))
+def test_a_subset_is_planned_only_when_no_epoch_fits_and_ends_before_the_deadline(asked, left, first, macs, steps,
+                                                                                     batch, val, step, rate, fixed):
+    cal, cost = Calibration(step, rate, fixed, 0.1), Cost(macs, 1, steps, batch, val)
+    made = plan(cal, cost, asked, left, first)
+    if made.steps is None:
+        return
+    assert cal.trial_seconds(cost, 1) > max(min(first, left), FIRST_RESULT_SECONDS) and made.epochs == 1
+    assert max(math.ceil(steps / 10), 1) <= made.steps < steps
+    assert made.seconds <= left * (1 + 1e-9) and "subset" in made.why
 
 
 @pytest.mark.parametrize("engine, pruner, timeout, expected", [
@@ -217,9 +263,17 @@ def test_a_budget_gets_successive_halving_unless_a_pruner_is_named(engine, prune
 
 
 
-def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, digits_data, results, monkeypatch):
+@pytest.mark.parametrize("epoch_seconds, first_plan", [
+    (20.0, r"3 of 5 epochs"),  # 3 fit before the mark
+    (200.0, r"1 of 5 epochs on a subset of [\d,]+ training images \((\d+) of (\d+) batches\)"),  # none fits
+])
+def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, digits_data, results, monkeypatch,
+                                                                   epoch_seconds, first_plan):
     """With a deadline the first trial (the space's start point) is planned to end soon after the
-    command's start; Optuna's queue then runs the same point on its whole schedule."""
+    command's start, on fewer epochs or, when not one fits, on a subset of one epoch's images;
+    Optuna's queue then runs the same point on its whole schedule."""
+    import re
+
     from tuner.search.observer import QuietObserver
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
@@ -232,20 +286,25 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     data["start"] = [{"width": 6}]
     space = parse_space(data, "start.yaml")
     steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
-    # Assumed: 20 s an epoch, so 3 fit before the first result's mark (75 s after the start, which the
-    # study's set-up takes seconds of); measured after the first trial.
-    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(20.0 / steps, 0.0, 0.0))
+    # Assumed before the first trial (then measured): 20 s an epoch, so 3 fit before the first result's
+    # mark (75 s after the start, which the study's set-up takes seconds of); or 200 s, a part of one.
+    # (The prior keeps its per-step time after the first trial: 1,200 s hold the 200-s epochs again.)
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(epoch_seconds / steps, 0.0, 0.0))
     from tuner.keras_backend import load_keras
 
     load_keras()  # before the clock starts: a cold first import of TensorFlow alone took 20 s
     store = SearchStore(None, results, create=True)
     # The mark 79 s away now: 3 epochs fit however the set-up takes between 0 and 19 s.
-    request = SearchRequest(space, "s", 2, cache_dir=results / "cache", seed=0, timeout=600.0, jobs=1, isolate=False,
+    request = SearchRequest(space, "s", 2, cache_dir=results / "cache", seed=0, timeout=1200.0, jobs=1, isolate=False,
                             started=time.monotonic() + 4.0)
     run_search(store, request, QuietObserver())
     first, again = sorted(store.trials.all("s"), key=lambda t: t.number)
-    assert first.reason == "shortened: 3 of 5 epochs, for a first result soon after the start"
-    assert first.state.value == "pruned" and first.max_epochs == 3 and first.ranks
+    shortened = re.fullmatch(f"shortened: {first_plan}, for a first result soon after the start", first.reason)
+    assert shortened and first.state.value == "pruned" and first.ranks
+    if shortened.groups():  # the subset: as many batches as fit in the 75-79 s to the mark, of all of them
+        batches, whole = map(int, shortened.groups())
+        assert whole == steps and 0.3 * steps <= batches <= 0.4 * steps and first.timings["steps"] == batches
+    assert first.max_epochs == (1 if shortened.groups() else 3) and len(first.history["loss"]) == first.max_epochs
     assert [store.trials.start_point("s", t.number) for t in (first, again)] == [0, 0]
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
 

@@ -281,6 +281,29 @@ def test_train_trial_returns_history_and_best_epoch_predictions(digits_data, tin
     assert result.val_accuracy > 0.3  # 2 epochs on digits learn something
 
 
+@pytest.mark.parametrize("planned, trained", [((2, 3), 3), ((1, None), "all"), ((1, 10_000), "all")])
+def test_a_planner_can_ask_for_fewer_batches_an_epoch(digits_data, tiny_space, planned, trained):
+    """A subset plan (`tuner.search.budget`): that many batches an epoch, the schedule decaying over
+    them, and the timings count them (the calibration's rate is per step)."""
+    from tuner.training.fit import train_trial
+
+    data, _ = digits_data
+    params = tiny_space.complete({"depth": 1, "width": 4, "learning_rate": 0.01, "lr_schedule": "cosine"})
+    whole = len(data.x_train) // params["batch_size"]
+    told = []
+
+    def planner(cost):
+        told.append(cost.steps)
+        return planned
+
+    result = train_trial(params, data, max_epochs=5, patience=5, seed=0, planner=planner)
+    steps = whole if trained == "all" else trained
+    assert told == [whole] and result.timings["steps"] == steps
+    assert len(result.history["loss"]) == planned[0]
+    # The cosine ends at the last step trained: over the whole epochs' steps it would still be high.
+    assert result.history["lr"][-1] < 0.01 * 0.05
+
+
 @pytest.mark.parametrize("fires_at, stopped, whole", [
     (lambda steps: 3, "in epoch 1 of 3, after 3 of {steps} batches", [False]),  # asked before each step
     (lambda steps: steps + 1, "after epoch 1 of 3", [True]),  # then once at the epoch's end

@@ -79,7 +79,8 @@ def trial_cost(params: dict[str, Any], data: SearchData) -> Finding:
     if calibration is None:
         return Finding(COST_CHECK, Status.PASS, f"the reference configuration: {what}; on {device}", figures)
     epoch = calibration.epoch_seconds(cost)
-    figures |= {"epoch_seconds": epoch, "fixed_seconds": calibration.fixed_seconds}  # what a first trial needs
+    figures |= {"epoch_seconds": epoch, "fixed_seconds": calibration.fixed_seconds,  # what a first trial needs
+                "validation_seconds": calibration.validation_seconds(cost.val_images, cost.forward_work)}
     evidence = (f"the reference configuration: {what}; about {short_duration(epoch)} an epoch of {len(data.x_train):,} "
                 f"images with {plural(threads, 'CPU thread')} (estimated; the search measures its own)")
     if epoch > SLOW_EPOCH_SECONDS:

@@ -6,13 +6,17 @@
 or, once the study has a ranked trial, when less than `MIN_SHARE` of them fit (the proposal is
 set aside, another is asked); and, while no trial of the study has finished,
 as many as fit before `FIRST_RESULT_SECONDS` after the command started (its checks and start-up
-count), so a deadline's search shows a first figure within about a minute and a half.
+count), so a deadline's search shows a first figure within about a minute and a half. When a
+trial of one epoch is itself longer than that (CIFAR-10's ResNet on a CPU: minutes an epoch), the
+first trial trains one epoch on a random subset of the training images, as many as fit before the
+mark (at least `MIN_SUBSET_SHARE` of them), and is validated on the whole validation split: the
+cheapest fidelity first.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tuner.training.cost import Calibration
@@ -27,6 +31,9 @@ FIRST_RESULT = "for a first result soon after the start"  # the reason's words f
 # (a 7-minute Fashion-MNIST search spent 3:13 of its last 3:38 on four such trials, 31-61%
 # validation accuracy against the best trial's 90.67%; BENCHMARKS.md).
 MIN_SHARE = 1 / 3
+# The least share of an epoch's training images a first result's subset trains on: a figure from
+# fewer says little of the proposal, and the first result may then come late.
+MIN_SUBSET_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -38,13 +45,16 @@ class Plan:
     why: str | None = None  # why fewer than asked
     left: float | None = None  # seconds to the deadline when it was made
     fixed_seconds: float = 0.0  # a trial's estimated time outside its epochs (start, compile)
+    steps: int | None = None  # training steps an epoch, when fewer than all the images' (a subset)
 
     def describe(self) -> str:
         """'about 0:21 an epoch, 3:10 for 9 epochs' and why fewer, for the live view."""
         if self.epoch_seconds is None:
             return ""
         text = f"about {short_duration(self.epoch_seconds)} an epoch"
-        if self.epochs and self.seconds is not None:
+        if self.steps is not None and self.seconds is not None:
+            text += f", {duration(self.seconds)} for a part of one"
+        elif self.epochs and self.seconds is not None:
             text += f", {duration(self.seconds)} for {plural(self.epochs, 'epoch')}"
         return text + (f"; {self.why}" if self.why else "")
 
@@ -58,6 +68,10 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
+    if first_left is not None and seconds_left is not None and _long_epoch(calibration.fixed_seconds, epoch) \
+            and _epochs_in(min(first_left, seconds_left) - calibration.fixed_seconds, epoch, asked) < 1 and \
+            (steps := _subset(calibration, cost, first_left, seconds_left)) is not None:
+        return _on_subset(calibration, cost, asked, steps, seconds_left)
     epochs, why = asked, None
     if seconds_left is not None:
         fit = _epochs_in(seconds_left - calibration.fixed_seconds, epoch, asked)
@@ -78,6 +92,47 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
             epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"
     return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left,
                 calibration.fixed_seconds)
+
+
+def _long_epoch(fixed_seconds: float, epoch_seconds: float) -> bool:
+    """Whether a trial of one epoch is itself longer than the first result's window: then a first
+    trial may train a subset of it."""
+    return fixed_seconds + epoch_seconds > FIRST_RESULT_SECONDS
+
+
+def least_first_trial(fixed_seconds: float, epoch_seconds: float, validation_seconds: float) -> float:
+    """The shortest first trial a plan starts: one epoch, or for a long one its least subset (and
+    the whole validation)."""
+    if not _long_epoch(fixed_seconds, epoch_seconds):
+        return fixed_seconds + epoch_seconds
+    return fixed_seconds + validation_seconds + MIN_SUBSET_SHARE * (epoch_seconds - validation_seconds)
+
+
+def _subset(calibration: Calibration, cost: Any, first_left: float, seconds_left: float) -> int | None:
+    """The training steps of one epoch that fit before the first result's mark (at least
+    `MIN_SUBSET_SHARE` of the epoch's) and before the deadline; None when that is the whole epoch,
+    or when not that share fits before the deadline."""
+    least = max(math.ceil(MIN_SUBSET_SHARE * cost.steps), 1)
+    steps = min(max(_steps_in(calibration, cost, first_left), least), _steps_in(calibration, cost, seconds_left))
+    return steps if least <= steps < cost.steps else None
+
+
+def _steps_in(calibration: Calibration, cost: Any, seconds: float) -> int:
+    """Training steps that fit in `seconds` beside a trial's fixed time and one validation."""
+    train = seconds - calibration.fixed_seconds - calibration.validation_seconds(cost.val_images, cost.forward_work)
+    step = calibration.train_step_seconds(cost)
+    if step <= 0 or max(train, 0.0) / step >= cost.steps:
+        return cost.steps
+    return math.floor(max(train, 0.0) / step)
+
+
+def _on_subset(calibration: Calibration, cost: Any, asked: int, steps: int, seconds_left: float) -> Plan:
+    """One epoch of `steps` training steps (a random subset of the images each epoch would see)."""
+    why = (f"1 of {asked} epochs on a subset of {steps * cost.batch_size:,} training images ({steps} of "
+           f"{cost.steps} batches), {FIRST_RESULT}")
+    subset = replace(cost, steps=steps)
+    return Plan(1, asked, calibration.epoch_seconds(cost), calibration.trial_seconds(subset, 1), why, seconds_left,
+                calibration.fixed_seconds, steps)
 
 
 def _epochs_in(seconds: float, epoch: float, asked: int) -> int:

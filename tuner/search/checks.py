@@ -75,18 +75,22 @@ SEARCH_START_SECONDS = 10.0
 
 def _check_room(request: SearchRequest, findings: list[Finding]) -> None:
     """Stop when the time the checks left cannot hold the first trial: the search's start, the
-    trial's estimated start-up and one epoch of the reference configuration (the cost check's
-    figures). Started anyway, the search would set every proposal aside in an empty study."""
+    trial's estimated start-up and one epoch of the reference configuration, or the least subset
+    of a long one (`tuner.search.budget`; the cost check's figures). Started anyway, the search
+    would set every proposal aside in an empty study."""
+    from tuner.search.budget import MIN_SUBSET_SHARE, least_first_trial
+
     figures = next((f.figures for f in findings if f.check == COST_CHECK and "epoch_seconds" in f.figures), None)
     if request.deadline is None or figures is None:
         return
-    needed = SEARCH_START_SECONDS + figures["fixed_seconds"] + figures["epoch_seconds"]
+    needed = SEARCH_START_SECONDS + least_first_trial(figures["fixed_seconds"], figures["epoch_seconds"],
+                                                      figures.get("validation_seconds", 0.0))
     left = request.deadline - time.monotonic()
     if left < needed:
         raise SearchStopped(f"--timeout {request.timeout:g} s: {duration(max(left, 0.0))} left after the checks, less "
                             f"than a first trial's estimated {duration(needed)} (the search's start, the trial's and "
-                            f"one epoch of the reference configuration); give it more time, or skip the checks with "
-                            f"--no-check; nothing was searched")
+                            f"one epoch of the reference configuration, or {MIN_SUBSET_SHARE:.0%} of a long one); give it more time, "
+                            f"or skip the checks with --no-check; nothing was searched")
 
 
 def _receive(receive: Connection, told: OnFinding, request: SearchRequest) -> list[Finding]:

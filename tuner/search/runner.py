@@ -206,16 +206,18 @@ class _Schedule:
     def epochs(self) -> int:
         return self.asked if self.made is None else self.made.epochs
 
-    def epochs_for(self, cost: Any) -> int:
+    def epochs_for(self, cost: Any) -> tuple[int, int | None]:
+        """The epochs to train and the training steps an epoch (None: all)."""
         self.made = self.runner.plan(cost, self.asked)
         self.announce()
         if not self.made.epochs:
             raise TrialSetAside(self.made.why or "not started")
-        return self.made.epochs
+        return self.made.epochs, self.made.steps
 
     def shortened(self) -> str | None:
-        """Why it trains fewer epochs than asked, if it does."""
-        return self.made.why if self.made is not None and self.made.epochs < self.asked else None
+        """Why it trains fewer epochs than asked, or a subset of the images, if it does."""
+        made = self.made
+        return made.why if made is not None and (made.epochs < self.asked or made.steps is not None) else None
 
     def announce(self) -> None:
         if not self.announced:

@@ -128,8 +128,10 @@ class Calibration:
 
     def epoch_seconds(self, cost: Any) -> float:
         """Training and validating one epoch."""
-        train = cost.steps * (self.step_seconds + self.work_seconds * cost.batch_size * cost.work)
-        return train + self.validation_seconds(cost.val_images, cost.forward_work)
+        return cost.steps * self.train_step_seconds(cost) + self.validation_seconds(cost.val_images, cost.forward_work)
+
+    def train_step_seconds(self, cost: Any) -> float:
+        return self.step_seconds + self.work_seconds * cost.batch_size * cost.work
 
     def validation_seconds(self, images: float, forward_work: float) -> float:
         return self.epoch_overhead + self.work_seconds * VALIDATION_SHARE * images * forward_work

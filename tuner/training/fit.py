@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import keras
@@ -38,8 +38,9 @@ EpochHook = Callable[[int, dict[str, float], bool], None]
 # Why training must stop now (a deadline), or None. Asked before every step: training then ends
 # after that step, validates and keeps the best epoch's weights, as early stopping would.
 StopCheck = Callable[[], "str | None"]
-# Told a built model's cost, the epochs to train it (`tuner.search.budget`); may raise TrialSetAside.
-Planner = Callable[[Cost], int]
+# Told a built model's cost: the epochs to train it and the training steps an epoch (None: every
+# batch; fewer: a random subset of the images each epoch, `tuner.search.budget`). May raise TrialSetAside.
+Planner = Callable[[Cost], "tuple[int, int | None]"]
 
 
 @dataclass
@@ -71,12 +72,14 @@ class EpochBatches(keras.utils.PyDataset):
         self.x, self.y = x, targets[y]
         self.weights = balanced_weights(y, n_classes)[y] if balanced else None
         self.batch_size = min(batch_size, len(x))
+        self.steps: int | None = None  # a cap on the batches an epoch (a subset plan); None: all
         self.augment = augment if augment is not None and augment.active else None
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()
 
     def __len__(self) -> int:
-        return len(self.x) // self.batch_size
+        whole = len(self.x) // self.batch_size
+        return whole if self.steps is None else min(whole, self.steps)
 
     def __getitem__(self, i: int) -> tuple[Any, np.ndarray]:
         rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
@@ -220,7 +223,8 @@ def _compile_planned(params: dict[str, Any], data: SearchData, max_epochs: int, 
                            params["label_smoothing"], balanced=params["class_weight"] == "balanced")
     cost = model_cost(model, len(batches), batches.batch_size, len(data.x_val), augment.written(data.input_shape))
     if planner is not None:  # before the compile: a trial set aside costs its build only
-        max_epochs = planner(cost)
+        max_epochs, batches.steps = planner(cost)
+        cost = replace(cost, steps=len(batches))  # what the epochs train, for the calibration
     # The trainer wraps the model: only the wrapper is compiled, so the saved model carries no
     # optimizer or schedule and loads with plain Keras.
     pixels = keras.Input(data.input_shape)
