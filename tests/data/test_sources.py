@@ -398,3 +398,33 @@ def test_a_stratified_split_holds_each_class_on_both_sides_or_says_why_in_one_li
         assert str(e).startswith("cannot hold out a stratified validation split: ") and "\n" not in str(e)
         return
     assert len(kept) + len(held) == len(y) and set(y[held]) == set(y[kept]) == set(range(classes))
+
+
+def _decode_in_child(folder: str, send) -> None:
+    from tuner.data.images import POOL_FROM, decode_folder
+
+    try:
+        send.send(decode_folder(Path(folder), ["a", "b"], (4, 4, 1)).x.sum())
+    except BaseException as e:  # the child's error, told to the test
+        send.send(f"{type(e).__name__}: {e}")
+
+
+def test_a_folder_large_enough_for_a_pool_decodes_in_a_daemonic_process_too(tmp_path: Path):
+    """The checks' and the workers' processes are daemonic and may not start the decoding pool's
+    processes ("daemonic processes are not allowed to have children" ended CIFAR-10's first search
+    from its archive): there the folder decodes in the process itself, to the same pixels."""
+    import multiprocessing
+
+    from tuner.data.images import POOL_FROM, decode_folder
+
+    for i in range(POOL_FROM + 1):
+        name = tmp_path / "ab"[i % 2]
+        name.mkdir(exist_ok=True)
+        Image.new("L", (4, 4), color=i % 251).save(name / f"{i}.png")
+    here = decode_folder(tmp_path, ["a", "b"], (4, 4, 1)).x.sum()  # with the pool: this process is no daemon
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_decode_in_child, args=(str(tmp_path), send), daemon=True)
+    child.start()
+    assert receive.poll(120) and receive.recv() == here
+    child.join()
