@@ -401,7 +401,7 @@ def test_a_stratified_split_holds_each_class_on_both_sides_or_says_why_in_one_li
 
 
 def _decode_in_child(folder: str, send) -> None:
-    from tuner.data.images import POOL_FROM, decode_folder
+    from tuner.data.images import decode_folder
 
     try:
         send.send(decode_folder(Path(folder), ["a", "b"], (4, 4, 1)).x.sum())
