@@ -156,7 +156,7 @@ def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothi
 @given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1))
 def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, validation_share):
     """A first trial: one epoch; or, when a one-epoch trial is longer than the first result's
-    75 s, a tenth of its training and the whole validation (`tuner.search.budget`)."""
+    75 s, a quarter of its training and the whole validation (`tuner.search.budget`)."""
     import time
     import types
 
@@ -167,7 +167,7 @@ def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, v
     from tuner.search.checks import SEARCH_START_SECONDS
 
     validation = validation_share * epoch
-    trial = fixed + epoch if fixed + epoch <= 75.0 else fixed + validation + 0.1 * (epoch - validation)
+    trial = fixed + epoch if fixed + epoch <= 75.0 else fixed + validation + 0.25 * (epoch - validation)
     needed = SEARCH_START_SECONDS + trial
     assume(abs(left - needed) > 0.5)  # the clock moves while this runs
     request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)

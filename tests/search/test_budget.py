@@ -204,11 +204,11 @@ SLOW = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 1.0
     # (75 - 5) / 1.01 = 69 steps before the mark
     (10_000.0, 75.0, 69, "1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), for a first "
                          "result soon after the start"),
-    (10_000.0, 10.0, 10, "1 of 20 epochs on a subset of 1,000 training images (10 of 100 batches), for a first "
-                         "result soon after the start"),  # the mark nearly passed: a tenth of the epoch
-    (10_000.0, -10.0, 10, None),  # past the mark: a tenth too
+    (10_000.0, 10.0, 25, "1 of 20 epochs on a subset of 2,500 training images (25 of 100 batches), for a first "
+                         "result soon after the start"),  # the mark nearly passed: a quarter of the epoch
+    (10_000.0, -10.0, 25, None),  # past the mark: a quarter too
     (50.0, 75.0, 44, None),  # the deadline nearer than the mark: (50 - 5) / 1.01 = 44 steps
-    (15.0, 75.0, 0, "not started: 0:15 left before the deadline"),  # 9 steps fit, under a tenth: nothing
+    (25.0, 75.0, 0, "not started: 0:25 left before the deadline"),  # 19 steps fit, under a quarter: nothing
     (200.0, None, None, None),  # a trial ranks (no mark): whole epochs only, as the deadline holds them
 ])
 def test_when_not_one_epoch_fits_before_the_first_mark_a_subset_of_the_images_does(left, first, steps, why):
@@ -245,7 +245,7 @@ def test_a_subset_is_planned_only_when_no_epoch_fits_and_ends_before_the_deadlin
     if made.steps is None:
         return
     assert cal.trial_seconds(cost, 1) > max(min(first, left), FIRST_RESULT_SECONDS) and made.epochs == 1
-    assert max(math.ceil(steps / 10), 1) <= made.steps < steps
+    assert max(math.ceil(steps / 4), 1) <= made.steps < steps
     assert made.seconds <= left * (1 + 1e-9) and "subset" in made.why
 
 
