@@ -106,6 +106,9 @@ def test_checks_that_outlast_the_timeout_stop_the_search_there(checking, results
     (13.8, 3.0, 0.5, False),  # the search's start, a trial's and one epoch fit: it runs (the plan shortens trials)
     (-1.0, 0.0, 0.0, True),  # already past
     (500.0, 3.0, 400.0, False),
+    # A long epoch: a quarter of it is the first trial where 7 of 20 epochs fit after it (10 + 103 + 7 * 400 + 3 s).
+    (2916.0, 3.0, 400.0, False),
+    (400.0, 3.0, 400.0, True),  # no room for a search after a subset: the first trial is one whole epoch
 ])
 def test_checks_that_leave_too_little_for_a_first_trial_stop_the_search(left, fixed, epoch, stops):
     import time
@@ -115,13 +118,14 @@ def test_checks_that_leave_too_little_for_a_first_trial_stop_the_search(left, fi
     from tuner.errors import SearchStopped
     from tuner.search.checks import _check_room
 
-    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
+    space = types.SimpleNamespace(training=types.SimpleNamespace(max_epochs=20))
+    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0, space=space)
     findings = [Finding("data: classes", Status.PASS, "10 classes"),
                 Finding(COST_CHECK, Status.PASS, "cost", {"macs": 1e6, "epoch_seconds": epoch, "fixed_seconds": fixed})]
     if not stops:
         _check_room(request, findings)
         return
-    with pytest.raises(SearchStopped, match=r"^--timeout 60 s: 0:\d\d left after the checks, less than a first "
+    with pytest.raises(SearchStopped, match=r"^--timeout 60 s: \d+:\d\d left after the checks, less than a first "
                                             r"trial's estimated .*; nothing was searched$"):
         _check_room(request, findings)
 
@@ -153,10 +157,11 @@ def test_a_search_whose_checks_leave_no_time_for_a_trial_stops_and_creates_nothi
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1))
-def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, validation_share):
+@given(st.floats(-100, 1e5), st.floats(0, 100), st.floats(0, 1e4), st.floats(0, 1), st.integers(1, 50))
+def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, validation_share, max_epochs):
     """A first trial: one epoch; or, when a one-epoch trial is longer than the first result's
-    75 s, a quarter of its training and the whole validation (`tuner.search.budget`)."""
+    75 s and a third of the schedule fits after it, a quarter of its training and the whole
+    validation (`tuner.search.budget`)."""
     import time
     import types
 
@@ -167,10 +172,14 @@ def test_the_search_starts_exactly_when_a_first_trial_fits(left, fixed, epoch, v
     from tuner.search.checks import SEARCH_START_SECONDS
 
     validation = validation_share * epoch
-    trial = fixed + epoch if fixed + epoch <= 75.0 else fixed + validation + 0.25 * (epoch - validation)
+    subset = fixed + validation + 0.25 * (epoch - validation)
+    room = epoch == 0 or (left - SEARCH_START_SECONDS - subset - fixed) / epoch >= max_epochs / 3
+    trial = subset if fixed + epoch > 75.0 and room else fixed + epoch
     needed = SEARCH_START_SECONDS + trial
     assume(abs(left - needed) > 0.5)  # the clock moves while this runs
-    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0)
+    assume(epoch == 0 or abs((left - SEARCH_START_SECONDS - subset - fixed) / epoch - max_epochs / 3) > 0.01)
+    space = types.SimpleNamespace(training=types.SimpleNamespace(max_epochs=max_epochs))
+    request = types.SimpleNamespace(deadline=time.monotonic() + left, timeout=60.0, space=space)
     findings = [Finding(COST_CHECK, Status.PASS, "cost", {"epoch_seconds": epoch, "fixed_seconds": fixed,
                                                           "validation_seconds": validation})]
     try:

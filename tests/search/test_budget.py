@@ -200,27 +200,29 @@ def test_no_measurement_leaves_the_prior_and_an_accelerator_has_none():
 SLOW = Cost(macs=1e7, weights=1, steps=100, batch_size=100, val_images=0)  # 1.01 s a step, 101 s an epoch at CAL
 
 
-@pytest.mark.parametrize("left, first, steps, why", [
+FIRST = "for a first result soon after the start"
+
+
+@pytest.mark.parametrize("left, first, epochs, steps, why", [
     # (75 - 5) / 1.01 = 69 steps before the mark
-    (10_000.0, 75.0, 69, "1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), for a first "
-                         "result soon after the start"),
-    (10_000.0, 10.0, 25, "1 of 20 epochs on a subset of 2,500 training images (25 of 100 batches), for a first "
-                         "result soon after the start"),  # the mark nearly passed: a quarter of the epoch
-    (10_000.0, -10.0, 25, None),  # past the mark: a quarter too
-    (50.0, 75.0, 44, None),  # the deadline nearer than the mark: (50 - 5) / 1.01 = 44 steps
-    (25.0, 75.0, 0, "not started: 0:25 left before the deadline"),  # 19 steps fit, under a quarter: nothing
-    (200.0, None, None, None),  # a trial ranks (no mark): whole epochs only, as the deadline holds them
+    (10_000.0, 75.0, 1, 69, f"1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), {FIRST}"),
+    (10_000.0, 10.0, 1, 25, f"1 of 20 epochs on a subset of 2,500 training images (25 of 100 batches), {FIRST}"),
+    (10_000.0, -10.0, 1, 25, None),  # past the mark: a quarter of the epoch too
+    # After the subset's 74.7 s, 7 of 20 epochs (5 + 7 * 101 s) must fit, a third: 787 s do, 780 s do not,
+    # and the first trial is then one whole epoch.
+    (787.0, 75.0, 1, 69, None),
+    (780.0, 75.0, 1, None, f"1 of 20 epochs, {FIRST}"),
+    (50.0, 75.0, 0, None, "not started: 0:50 left before the deadline"),  # no epoch, and no room after a subset
+    (200.0, None, 1, None, "1 of 20 epochs fit in the 3:20 left"),  # a trial ranks (no mark): whole epochs
 ])
-def test_when_not_one_epoch_fits_before_the_first_mark_a_subset_of_the_images_does(left, first, steps, why):
+def test_when_not_one_epoch_fits_before_the_first_mark_a_subset_of_the_images_does(left, first, epochs, steps, why):
     made = plan(CAL, SLOW, 20, left, first)
-    assert made.steps == steps or (steps == 0 and made.epochs == 0 and made.steps is None)
+    assert (made.epochs, made.steps) == (epochs, steps)
     if why is not None:
         assert made.why == why
     if steps:
-        assert made.epochs == 1 and made.seconds == pytest.approx(5.0 + 1.01 * steps)
+        assert made.seconds == pytest.approx(5.0 + 1.01 * steps)
         assert made.seconds <= left and made.epoch_seconds == pytest.approx(101.0)
-    if first is None:
-        assert (made.epochs, made.steps) == (1, None)
 
 
 def test_an_epoch_that_fits_before_the_mark_is_not_cut_into_a_subset():
@@ -244,9 +246,11 @@ def test_a_subset_is_planned_only_when_no_epoch_fits_and_ends_before_the_deadlin
     made = plan(cal, cost, asked, left, first)
     if made.steps is None:
         return
+    epoch = cal.epoch_seconds(cost)
     assert cal.trial_seconds(cost, 1) > max(min(first, left), FIRST_RESULT_SECONDS) and made.epochs == 1
     assert max(math.ceil(steps / 4), 1) <= made.steps < steps
     assert made.seconds <= left * (1 + 1e-9) and "subset" in made.why
+    assert math.floor((left - made.seconds - fixed) / epoch) >= asked / 3  # a search has room after it
 
 
 @pytest.mark.parametrize("engine, pruner, timeout, expected", [

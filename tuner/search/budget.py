@@ -7,10 +7,10 @@ or, once the study has a ranked trial, when less than `MIN_SHARE` of them fit (t
 set aside, another is asked); and, while no trial of the study has finished,
 as many as fit before `FIRST_RESULT_SECONDS` after the command started (its checks and start-up
 count), so a deadline's search shows a first figure within about a minute and a half. When a
-trial of one epoch is itself longer than that (CIFAR-10's ResNet on a CPU: minutes an epoch), the
-first trial trains one epoch on a random subset of the training images, as many as fit before the
-mark (at least `MIN_SUBSET_SHARE` of them), and is validated on the whole validation split: the
-cheapest fidelity first.
+trial of one epoch is itself longer than that (CIFAR-10's ResNet on a CPU: minutes an epoch) and
+the deadline leaves room for a search after it, the first trial trains one epoch on a random
+subset of the training images, as many as fit before the mark (at least `MIN_SUBSET_SHARE` of
+them), and is validated on the whole validation split: the cheapest fidelity first.
 """
 
 from __future__ import annotations
@@ -69,10 +69,9 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
-    if first_left is not None and seconds_left is not None and _long_epoch(calibration.fixed_seconds, epoch) \
-            and _epochs_in(min(first_left, seconds_left) - calibration.fixed_seconds, epoch, asked) < 1 and \
-            (steps := _subset(calibration, cost, first_left, seconds_left)) is not None:
-        return _on_subset(calibration, cost, asked, steps, seconds_left)
+    if first_left is not None and seconds_left is not None and \
+            (subset := _first_on_subset(calibration, cost, asked, first_left, seconds_left)) is not None:
+        return subset
     epochs, why = asked, None
     if seconds_left is not None:
         fit = _epochs_in(seconds_left - calibration.fixed_seconds, epoch, asked)
@@ -96,17 +95,41 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
 
 
 def _long_epoch(fixed_seconds: float, epoch_seconds: float) -> bool:
-    """Whether a trial of one epoch is itself longer than the first result's window: then a first
-    trial may train a subset of it."""
+    """Whether a trial of one epoch is itself longer than the first result's window."""
     return fixed_seconds + epoch_seconds > FIRST_RESULT_SECONDS
 
 
-def least_first_trial(fixed_seconds: float, epoch_seconds: float, validation_seconds: float) -> float:
-    """The shortest first trial a plan starts: one epoch, or for a long one its least subset (and
-    the whole validation)."""
-    if not _long_epoch(fixed_seconds, epoch_seconds):
-        return fixed_seconds + epoch_seconds
-    return fixed_seconds + validation_seconds + MIN_SUBSET_SHARE * (epoch_seconds - validation_seconds)
+def _room_after(fixed_seconds: float, epoch_seconds: float, asked: int, seconds_left: float) -> bool:
+    """Whether `seconds_left` hold a third of a schedule (`MIN_SHARE`), what a proposal needs to
+    start once a trial ranks: a first result on a subset must leave a search after it, else the
+    first trial is better spent on whole epochs."""
+    return _epochs_in(seconds_left - fixed_seconds, epoch_seconds, asked) >= MIN_SHARE * asked
+
+
+def least_first_trial(fixed_seconds: float, epoch_seconds: float, validation_seconds: float, asked: int,
+                      seconds_left: float) -> float:
+    """The shortest first trial a plan starts with `seconds_left`: one epoch, or the least subset
+    of a long one (and the whole validation) where the search has room after it."""
+    subset = fixed_seconds + validation_seconds + MIN_SUBSET_SHARE * (epoch_seconds - validation_seconds)
+    if _long_epoch(fixed_seconds, epoch_seconds) and _room_after(fixed_seconds, epoch_seconds, asked,
+                                                                  seconds_left - subset):
+        return subset
+    return fixed_seconds + epoch_seconds
+
+
+def _first_on_subset(calibration: Calibration, cost: Any, asked: int, first_left: float,
+                     seconds_left: float) -> Plan | None:
+    """A first trial on a subset of one epoch's images, or None where whole epochs are the plan: a
+    trial of one epoch fits before the mark, or is no longer than the mark's window, or the
+    subset would leave no room for a search after it."""
+    fixed, epoch = calibration.fixed_seconds, calibration.epoch_seconds(cost)
+    if not _long_epoch(fixed, epoch) or _epochs_in(min(first_left, seconds_left) - fixed, epoch, asked) >= 1:
+        return None
+    steps = _subset(calibration, cost, first_left, seconds_left)
+    if steps is None:
+        return None
+    made = _on_subset(calibration, cost, asked, steps, seconds_left)
+    return made if _room_after(fixed, epoch, asked, seconds_left - (made.seconds or 0.0)) else None
 
 
 def _subset(calibration: Calibration, cost: Any, first_left: float, seconds_left: float) -> int | None:

@@ -78,18 +78,19 @@ def _check_room(request: SearchRequest, findings: list[Finding]) -> None:
     trial's estimated start-up and one epoch of the reference configuration, or the least subset
     of a long one (`tuner.search.budget`; the cost check's figures). Started anyway, the search
     would set every proposal aside in an empty study."""
-    from tuner.search.budget import MIN_SUBSET_SHARE, least_first_trial
+    from tuner.search.budget import least_first_trial
 
     figures = next((f.figures for f in findings if f.check == COST_CHECK and "epoch_seconds" in f.figures), None)
     if request.deadline is None or figures is None:
         return
-    needed = SEARCH_START_SECONDS + least_first_trial(figures["fixed_seconds"], figures["epoch_seconds"],
-                                                      figures.get("validation_seconds", 0.0))
     left = request.deadline - time.monotonic()
+    needed = SEARCH_START_SECONDS + least_first_trial(figures["fixed_seconds"], figures["epoch_seconds"],
+                                                      figures.get("validation_seconds", 0.0),
+                                                      request.space.training.max_epochs, left - SEARCH_START_SECONDS)
     if left < needed:
         raise SearchStopped(f"--timeout {request.timeout:g} s: {duration(max(left, 0.0))} left after the checks, less "
                             f"than a first trial's estimated {duration(needed)} (the search's start, the trial's and "
-                            f"one epoch of the reference configuration, or {MIN_SUBSET_SHARE:.0%} of a long one); give it more time, "
+                            f"one epoch of the reference configuration, or a part of a long one); give it more time, "
                             f"or skip the checks with --no-check; nothing was searched")
 
 
