@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -205,6 +206,29 @@ def test_set_overrides_the_start_points_value():
     data["start"] = [{"width": 8, "depth": 2}]
     space = parse_space(data, "my.yaml").with_overrides(fixed={"width": 4})
     assert space.start == [{"depth": 2}] and space.fixed()["width"] == 4
+
+
+def test_start_points_that_a_set_value_makes_alike_run_once():
+    """cifar10's two start points differ in width alone: the README's CPU smoke run (`--set
+    width=16`) was refused ("start[1]: the same as start[0]")."""
+    space = load_space("cifar10").with_overrides(epochs=1, fixed={"width": 16})
+    assert len(space.start) == 1 and "width" not in space.start[0] and space.fixed()["width"] == 16
+    assert load_space("cifar10").with_overrides(fixed={"learning_rate": 0.2}).start == [
+        {k: v for k, v in p.items() if k != "learning_rate"} for p in load_space("cifar10").start]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_any_built_in_space_takes_any_of_its_searched_parameters_fixed_at_a_bound(data):
+    """Fixing searched parameters at one of their bounds with --set gives a space, never a refusal
+    of the start points the user did not write."""
+    space = load_space(data.draw(st.sampled_from(sorted(builtin_spaces()))))
+    searched = space.searched()
+    names = data.draw(st.lists(st.sampled_from(sorted(searched)), unique=True, max_size=4)) if searched else []
+    fixed = {name: data.draw(st.sampled_from(list(searched[name].bounds()))) for name in names}
+    overridden = space.with_overrides(fixed=fixed)
+    assert all(not set(point) & set(fixed) for point in overridden.start)
+    assert len(overridden.start) == len({json.dumps(p, sort_keys=True) for p in overridden.start})
 
 
 @pytest.mark.parametrize("params", [

@@ -292,8 +292,10 @@ class Space(_Strict):
             data["training"]["max_epochs"] = epochs
         for name, value in (fixed or {}).items():
             data["params"][name] = value
-        # A value fixed on the command line wins over the start points' value for it.
-        data["start"] = [{k: v for k, v in point.items() if k not in (fixed or {})} for point in self.start]
+        # A value fixed on the command line wins over the start points' value for it; points that
+        # then say the same run once (cifar10's two differ in width alone: `--set width=16`).
+        points = [{k: v for k, v in point.items() if k not in (fixed or {})} for point in self.start]
+        data["start"] = [point for i, point in enumerate(points) if point not in points[:i]]
         given = [f"--set {name}" for name in fixed or {}] + (["--epochs"] if epochs is not None else [])
         return replace_source(parse_space(data, f"{self.source} with {', '.join(given)}" if given else self.source),
                               self.source)
