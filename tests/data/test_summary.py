@@ -24,9 +24,9 @@ CASES = [  # (train, val, test, space, the warnings' starts)
     ([1200, 100], [300, 25], [300, 25], SPACE, ["classes imbalanced 12.0:1 in training (c0: 1200 images, c1: 100); consider"]),
     ([1200, 100], [300, 25], [300, 25], {**SPACE, "training": {"objective": "balanced_accuracy"}},
      ["classes imbalanced 12.0:1 in training (c0: 1200 images, c1: 100)"]),
-    ([150, 150], [40, 40], [40, 40], SPACE, ["9 training steps per epoch at batch size 32"]),
+    ([150, 150], [40, 40], [40, 40], SPACE, ["9 training steps an epoch at batch size 32"]),
     ([400, 400], [100, 100], [100, 100], {"params": {"batch_size": {"type": "categorical", "choices": [16, 512]}}},
-     ["1 training steps per epoch at batch size 512"]),
+     ["1 training step an epoch at batch size 512"]),
     ([2000, 2000], [100, 100], [100, 100], {"params": {}}, []),  # the default batch size, 128: 31 steps
 ]
 
@@ -62,7 +62,7 @@ def test_any_counts_give_the_warnings_their_conditions_call_for(parts, batch):
     warnings = data_warnings(_split(train, val, test), {"params": {"batch_size": batch}})
     present = [c for c in train if c > 0]
     assert any(w.startswith("classes imbalanced") for w in warnings) == (max(present) / min(present) > IMBALANCE_WARNING)
-    assert any("steps per epoch" in w for w in warnings) == (sum(train) // min(batch, sum(train)) < FEW_STEPS)
+    assert any("an epoch at batch size" in w for w in warnings) == (sum(train) // min(batch, sum(train)) < FEW_STEPS)
     for part, label in ((val, "validation"), (test, "test")):
         few = any(0 < c < FEW_IMAGES for c in part)
         assert any(w.startswith(f"fewer than {FEW_IMAGES} {label}") for w in warnings) == few

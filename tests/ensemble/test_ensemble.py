@@ -242,3 +242,24 @@ def test_a_member_whose_refit_fails_keeps_its_search_model(searched, monkeypatch
     assert set(record.refit["failed"]) == set(map(str, record.selection.members)) and not record.refit["models"]
     assert record.test["refit"] == record.test["ensemble"]  # every member as searched: the same ensemble
 
+
+
+@pytest.mark.parametrize("space_name", ["cifar10", "fashion_mnist", "photos", "digits"])
+def test_an_exported_config_of_a_start_point_is_a_space_that_fixes_every_value(space_name):
+    """A best trial that was a start point: the export's config.yaml carried the space's `start:`
+    list beside every value fixed, and `tune search --space config.yaml` refused it ("start[0].
+    learning_rate: is fixed by the space")."""
+    import yaml
+
+    from tuner.ensemble.export import best_config
+    from tuner.space.files import load_space
+    from tuner.space.schema import parse_space
+    from tuner.store import TrialRecord, TrialState
+
+    space = load_space(space_name)
+    params = space.complete(space.start[0] if space.start else {})
+    best = TrialRecord(number=3, state=TrialState.COMPLETE, value=0.9, params=params)
+    config = yaml.safe_load(yaml.safe_dump(best_config({"space": space.to_dict()}, best, "s"), sort_keys=False))
+    again = parse_space(config, "config.yaml")
+    assert "start" not in config and not again.start and not again.searched()
+    assert again.complete({}) == params

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuner.data import imbalance
+from tuner.wording import plural
 
 FEW_IMAGES = 10  # a class with fewer validation or test images than this has a noisy figure there
 IMBALANCE_WARNING = 3.0  # largest over smallest training class: past this, suggest the balanced objective
@@ -35,7 +36,7 @@ def data_warnings(split: dict[str, Any], space: dict[str, Any]) -> list[str]:
     largest = max(batch_sizes(space))
     steps = split["n_train"] // min(largest, split["n_train"]) if split.get("n_train") else 0
     if steps < FEW_STEPS:
-        warnings.append(f"{steps} training steps per epoch at batch size {largest} ({split['n_train']} training "
+        warnings.append(f"{plural(steps, 'training step')} an epoch at batch size {largest} ({split['n_train']} training "
                         f"images): an epoch is a few updates; smaller batch sizes give more")
     return warnings
 

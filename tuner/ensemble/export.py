@@ -17,6 +17,7 @@ from tuner.paths import check_can_write, remove_stale, replace_folder
 from tuner.store import Evaluation, SearchStore, TrialRecord
 from tuner.store.artifacts import sha256_of
 from tuner.store.stored import DamagedRecord
+from tuner.wording import plural
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str
     space["name"] = f"{study[:80]}-trial-{best.number}"
     space["description"] = f"best trial {best.number} of study {study}"
     space["params"] = dict(best.params)
+    space.pop("start", None)  # every value is fixed: a start point would name fixed parameters
     return space
 
 
@@ -42,7 +44,7 @@ def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRec
 - dataset: {meta['dataset']} (source: {split['source']})
 - split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
-- search: {n_trials} finished trials, engine {meta['engine']}, sampler {meta['sampler']}
+- search: {plural(n_trials, 'finished trial')}, engine {meta['engine']}, sampler {meta['sampler']}
 - best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%
 - ensemble: {members}, chosen by greedy selection on validation {sel.metric}{calibrated}
 
