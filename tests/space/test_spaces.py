@@ -217,6 +217,22 @@ def test_start_points_that_a_set_value_makes_alike_run_once():
         {k: v for k, v in p.items() if k != "learning_rate"} for p in load_space("cifar10").start]
 
 
+@pytest.mark.parametrize("fixed, start", [
+    ({"optimizer": "adam"}, [{"width": 8, "learning_rate": 0.01}, {"width": 12, "learning_rate": 0.01}, {"width": 4}]),
+    ({"optimizer": "sgd"}, [{"width": 8, "momentum": 0.9, "learning_rate": 0.01},
+                            {"width": 12, "momentum": 0.9, "learning_rate": 0.01}, {"width": 4}]),
+    ({"width": 16}, [{"optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.01}]),  # the third said width alone
+    ({"width": 16, "optimizer": "adam"}, [{"learning_rate": 0.01}]),
+])
+def test_set_values_take_the_start_points_values_they_make_inactive_or_alike(fixed, start):
+    """A point's `momentum` under `--set optimizer=adam` was refused ("inactive here"); a point
+    that said only the value fixed ran on as a "start point" of the sampler's draws."""
+    data = load_space(str(TINY_SPACE)).to_dict()  # optimizer adam or sgd, momentum when sgd
+    data["start"] = [{"width": w, "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.01} for w in (8, 12)]
+    data["start"].append({"width": 4})
+    assert parse_space(data, "my.yaml").with_overrides(fixed=fixed).start == start
+
+
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_any_built_in_space_takes_any_of_its_searched_parameters_fixed_at_a_bound(data):
@@ -227,7 +243,7 @@ def test_any_built_in_space_takes_any_of_its_searched_parameters_fixed_at_a_boun
     names = data.draw(st.lists(st.sampled_from(sorted(searched)), unique=True, max_size=4)) if searched else []
     fixed = {name: data.draw(st.sampled_from(list(searched[name].bounds()))) for name in names}
     overridden = space.with_overrides(fixed=fixed)
-    assert all(not set(point) & set(fixed) for point in overridden.start)
+    assert all(point and not set(point) & set(fixed) for point in overridden.start)
     assert len(overridden.start) == len({json.dumps(p, sort_keys=True) for p in overridden.start})
 
 

@@ -292,13 +292,24 @@ class Space(_Strict):
             data["training"]["max_epochs"] = epochs
         for name, value in (fixed or {}).items():
             data["params"][name] = value
-        # A value fixed on the command line wins over the start points' value for it; points that
-        # then say the same run once (cifar10's two differ in width alone: `--set width=16`).
-        points = [{k: v for k, v in point.items() if k not in (fixed or {})} for point in self.start]
-        data["start"] = [point for i, point in enumerate(points) if point not in points[:i]]
+        data["start"] = self._start_under(fixed or {})
         given = [f"--set {name}" for name in fixed or {}] + (["--epochs"] if epochs is not None else [])
         return replace_source(parse_space(data, f"{self.source} with {', '.join(given)}" if given else self.source),
                               self.source)
+
+    def _start_under(self, fixed: dict[str, Any]) -> list[dict[str, Any]]:
+        """The start points once `fixed` values win over theirs: a value a fixed parent makes
+        inactive goes too (`--set optimizer=adam` and a point's `momentum`), a point left saying
+        nothing is none, and points that then say the same run once (cifar10's two differ in
+        width alone: `--set width=16`)."""
+        points = [{k: v for k, v in point.items() if k not in fixed and self._active_under(k, fixed)}
+                  for point in self.start]
+        return [p for i, p in enumerate(points) if (p or not self.start[i]) and p not in points[:i]]
+
+    def _active_under(self, name: str, fixed: dict[str, Any]) -> bool:
+        spec = self.params.get(name)
+        when = spec.when if isinstance(spec, _Searched) else None
+        return not when or all(fixed[k] in allowed for k, allowed in when.items() if k in fixed)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
