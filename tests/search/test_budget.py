@@ -313,6 +313,28 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
 
 
+def test_a_search_of_one_trial_has_no_first_result_mark(tiny_space, digits_data, results, monkeypatch):
+    """Its one trial is its result: with --trials 1 and a deadline it trained 1 of 3 epochs on a
+    subset "for a first result soon after the start" and the command ended with most of its budget left."""
+    from tuner.search.observer import QuietObserver
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+    from tuner.store import SearchStore
+    from tuner.training import cost as costs
+
+    space = tiny_space.with_overrides(epochs=3)
+    steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
+    # 200 s an epoch assumed: the mark 75 s away would cut a first trial to a subset.
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(200.0 / steps, 0.0, 0.0))
+    store = SearchStore(None, results, create=True)
+    request = SearchRequest(space, "one", 1, cache_dir=results / "cache", seed=0, timeout=10_000.0, jobs=1,
+                            isolate=False)
+    run_search(store, request, QuietObserver())
+    (only,) = store.trials.all("one")
+    assert only.state.value == "complete" and only.reason is None and only.timings["steps"] == steps
+    assert len(only.history["loss"]) == 3
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(asked=st.integers(1, 200), cap=st.floats(0.0, 1e5), macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000),
        step=st.floats(1e-6, 1.0), fixed=st.floats(0.0, 100.0))

@@ -70,6 +70,9 @@ def test_default_jobs_are_two_on_two_cores_or_more_with_optuna(monkeypatch):
                                            (2, "optuna", {"macs": 1.83e7}, 2)):  # device unknown: as before
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert jobs_module.default_jobs(engine, reference) == jobs, (cores, engine, reference)
+        # One trial: one worker, with every core (a second only took a core from the lone trial).
+        assert jobs_module.default_jobs(engine, reference, trials=1) == 1
+        assert jobs_module.default_jobs(engine, reference, trials=2) == jobs
 
 
 def test_the_cost_checks_figures_are_found_among_a_studys_checks():

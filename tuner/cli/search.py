@@ -93,7 +93,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     require_backend(selected_backend())  # before any data is decoded or any worker starts
     if isolate is None:
         isolate = selected_backend() == "tensorflow"
-    jobs_given, jobs = jobs, check_jobs(jobs or default_jobs(engine))
+    jobs_given, jobs = jobs, check_jobs(jobs or default_jobs(engine, trials=trials))
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
                             keep_models, max_failures, precision, jobs, isolate, trial_timeout=trial_timeout)
     store, terminal = app.open_store(storage, results_dir, heartbeat=True, create=True), app.terminal

@@ -43,4 +43,4 @@ class EarlyWorkers:
     def _sized(self, request: SearchRequest, reference: dict[str, float] | None) -> SearchRequest:
         if self.jobs_fixed:
             return request
-        return replace(request, jobs=check_jobs(default_jobs(request.engine, reference)))
+        return replace(request, jobs=check_jobs(default_jobs(request.engine, reference, request.n_trials)))

@@ -96,9 +96,11 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
 
     setup = configure(request.precision, request.cache_dir)
     deadline = request.deadline
+    # A search of one trial has no first result to show before its last: that trial takes the budget.
+    first_by = None if deadline is None or request.n_trials < 2 else request.started + FIRST_RESULT_SECONDS
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
-                        request.max_failures, request.retire_growth, deadline, None if deadline is None else
-                        request.started + FIRST_RESULT_SECONDS, request.trial_timeout, setup["device"])
+                        request.max_failures, request.retire_growth, deadline, first_by, request.trial_timeout,
+                        setup["device"])
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
     engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)

@@ -23,15 +23,16 @@ def check_jobs(jobs: int) -> int:
 ONE_WORKER_MACS = 5e6
 
 
-def default_jobs(engine: str, reference: dict[str, float] | None = None) -> int:
+def default_jobs(engine: str, reference: dict[str, float] | None = None, trials: int | None = None) -> int:
     """Two workers where the machine has two cores or more. On a GPU one trial compiles or
     validates while the other trains (an H100 was busy 77-82% of a cifar10 search with two); on
     a CPU a small model's trial leaves a core idle in its single-threaded parts (the digits
     quickstart on 2 cores: 1:11 with two, 1:40 with one; BENCHMARKS.md, Quickstart), but a
     convolutional one of more than `ONE_WORKER_MACS` trains faster on every core alone.
     `reference`: the cost check's figures for the space's reference configuration, if it ran.
-    One with the KerasTuner engine, which keeps its oracle in one process."""
-    if engine != "optuna" or usable_cores() < 2:
+    One with the KerasTuner engine, which keeps its oracle in one process, and for a search of one
+    trial (a second worker would only take a core from it)."""
+    if engine != "optuna" or usable_cores() < 2 or (trials is not None and trials < 2):
         return 1
     reference = reference or {}
     if not reference.get("accelerator", 1.0) and reference.get("macs", 0.0) > ONE_WORKER_MACS:
