@@ -225,6 +225,13 @@ def test_when_not_one_epoch_fits_before_the_first_mark_a_subset_of_the_images_do
         assert made.seconds <= left and made.epoch_seconds == pytest.approx(101.0)
 
 
+def test_a_subset_is_the_first_result_of_one_trial_alone():
+    """With two workers both first trials were planned on subsets; the second now trains whole epochs."""
+    assert plan(CAL, SLOW, 20, 10_000.0, 75.0).steps == 69
+    beside = plan(CAL, SLOW, 20, 10_000.0, 75.0, alone=False)
+    assert (beside.epochs, beside.steps, beside.why) == (1, None, f"1 of 20 epochs, {FIRST}")
+
+
 def test_an_epoch_that_fits_before_the_mark_is_not_cut_into_a_subset():
     made = plan(CAL, COST, 20, 10_000.0, 20.0)  # (20 - 5) / 11.33: one whole epoch
     assert (made.epochs, made.steps) == (1, None)

@@ -143,7 +143,11 @@ def test_a_deadline_shortens_a_trial_to_the_epochs_that_fit_and_the_first_to_a_m
     steps = len(digits_data[0].x_train) // tiny_space.complete({})["batch_size"]
     now = time.monotonic()  # 2.5 epochs' time to the deadline, the first result due in a minute
     run = runner(observer=observer, deadline=now + 10 * steps * 2.5, first_result_by=now + 60)
-    first, second = (run.run(Proposal(p.number, p.params, max_epochs=5)) for p in (proposal(), proposal()))
+    records = []
+    for _ in range(2):  # begun one at a time: the first runs alone, as a search's first trial does
+        p = proposal()
+        records.append(run.run(Proposal(p.number, p.params, max_epochs=5)))
+    first, second = records
     # Not one epoch (170 s) fits before the mark: a subset of the first, as many batches as fit in its 60 s.
     assert re.fullmatch(r"shortened: 1 of 5 epochs on a subset of (\d+) training images \(5 of 17 batches\), for a "
                         r"first result soon after the start", first.reason), first.reason
@@ -153,6 +157,22 @@ def test_a_deadline_shortens_a_trial_to_the_epochs_that_fit_and_the_first_to_a_m
         assert record.timings["steps"] == trained and record.timings["macs"] > 0 and record.timings["threads"] >= 1
         assert record.timings["elements"] > 0 and "augment_elements" in record.timings  # what the next plan calibrates by
     assert [c[3] for c in observer.calls if c[0] == "started"] == [1, 2]
+
+
+def test_a_first_trial_beside_another_running_trains_whole_epochs(setup, digits_data, tiny_space, monkeypatch):
+    """A first result on a subset is one trial's: with two workers both first trials were planned on subsets."""
+    import time
+
+    _slow_machine(monkeypatch)
+    store, runner, proposal = setup
+    steps = len(digits_data[0].x_train) // tiny_space.complete({})["batch_size"]
+    first, beside = proposal(), proposal()  # both running, as two workers' first trials are
+    now = time.monotonic()
+    record = runner(deadline=now + 10 * steps * 2.5, first_result_by=now + 60).run(
+        Proposal(first.number, first.params, max_epochs=5))
+    assert record.reason == "shortened: 1 of 5 epochs, for a first result soon after the start"
+    states = {t.number: t.state for t in store.trials.all("s")}
+    assert record.timings["steps"] == steps and states[beside.number] == "running"
 
 
 def test_a_shortened_trial_that_stops_on_its_own_is_complete_with_its_own_reason(setup, digits_data, tiny_space,

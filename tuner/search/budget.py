@@ -61,15 +61,17 @@ class Plan:
 
 
 def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
-         first_left: float | None = None, cap: float | None = None, ranked: bool = False) -> Plan:
+         first_left: float | None = None, cap: float | None = None, ranked: bool = False,
+         alone: bool = True) -> Plan:
     """The epochs a trial of `cost` trains (see the module's docstring); `seconds_left` to the
     deadline, `first_left` to the first result's mark while the study has none (else None), `cap`
     each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops),
-    `ranked` whether the study has a ranked trial."""
+    `ranked` whether the study has a ranked trial, `alone` whether no other trial is running (a
+    first result on a subset is one trial's: a second worker's first trial trains whole epochs)."""
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
-    if first_left is not None and seconds_left is not None and \
+    if alone and first_left is not None and seconds_left is not None and \
             (subset := _first_on_subset(calibration, cost, asked, first_left, seconds_left)) is not None:
         return subset
     epochs, why = asked, None

@@ -129,8 +129,9 @@ class TrialRunner:
         left = None if ctx.deadline is None else ctx.deadline - now
         ranked = any(t.ranks for t in trials)
         first = ctx.first_result_by is not None and not ranked
+        alone = sum(t.state is TrialState.RUNNING for t in trials) <= 1  # this trial is running too
         return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
-                           ctx.trial_timeout, ranked)
+                           ctx.trial_timeout, ranked, alone)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""
