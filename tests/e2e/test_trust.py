@@ -1247,7 +1247,8 @@ VALUE_CASES = [
     ("timeout text", lambda d: ["--timeout", "soon"], "is not a number of seconds"),
     ("seed negative", lambda d: ["--seed", "-5"], "--seed"),
     ("seed past 2**32", lambda d: ["--seed", "4294967296"], "--seed"),
-    ("a float step too fine", lambda d: ["--set", "dropout={type: float, low: 0.0, high: 0.3, step: 5.0e-324}"], "would give more than"),
+    ("a float step too fine", lambda d: _edited(d, "dropout: {type: float, low: 0.0, high: 0.3}", "dropout: {type: float, low: 0.0, high: 0.3, step: 5.0e-324}"), "would give more than"),
+    ("--set a range", lambda d: ["--set", "width={type: int, low: 8, high: 9}"], "one value fixes a parameter; a range is the space file's"),  # it searched 8-9
     ("when with no values", lambda d: _edited(d, "when: {optimizer: sgd}", "when: {optimizer: []}"), "would never make this parameter active"),
     ("--set unclosed list", lambda d: ["--set", "optimizer=[adam"], "--set optimizer: cannot read '[adam'"),
     ("--set alias", lambda d: ["--set", "optimizer=*x"], "--set optimizer: cannot read '*x'"),

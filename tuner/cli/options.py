@@ -117,4 +117,6 @@ def parse_sets(pairs: tuple[str, ...]) -> dict:
         if name.strip() in fixed:  # as a space file refuses a key given twice
             raise UserError(f"--set {name.strip()} is given twice; give each parameter once")
         fixed[name.strip()] = parse_value(value, f"--set {name.strip()}")  # 3 -> int, 1e-3 -> float, true -> bool
+        if isinstance(fixed[name.strip()], dict):  # a space file's searched range would search it, not fix it
+            raise UserError(f"--set {name.strip()}={value}: one value fixes a parameter; a range is the space file's")
     return fixed
