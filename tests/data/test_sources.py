@@ -428,3 +428,20 @@ def test_a_folder_large_enough_for_a_pool_decodes_in_a_daemonic_process_too(tmp_
     child.start()
     assert receive.poll(120) and receive.recv() == here
     child.join()
+
+
+@pytest.mark.parametrize("suffix", [".tar.gz", ".zip"])
+def test_an_archive_with_a_wrapper_folder_is_named_by_the_archive_in_its_notes(tmp_path: Path, suffix):
+    """The note said "/root/.cache/tune/archives/<key>: read the class folders of its lone
+    subfolder pets/", a path the user never gave."""
+    make_folder(tmp_path / "src" / "pets", n=8)
+    archive = tmp_path / f"pets{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            for f in sorted((tmp_path / "src").rglob("*.png")):
+                z.write(f, f.relative_to(tmp_path / "src"))
+    else:
+        with tarfile.open(archive, "w:gz") as t:
+            t.add(tmp_path / "src" / "pets", "pets")
+    _, info = load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), archive, tmp_path / "cache")
+    assert info.notes == [f"{archive}: read the class folders of its lone subfolder pets/"]

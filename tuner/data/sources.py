@@ -160,10 +160,12 @@ def read_path(path: Path, dataset: str, shape: tuple[int, int, int], cache_dir: 
     if is_archive(path):
         key = hashlib.sha256(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:20]
         folder = extract(path, cache_dir / "archives" / key)
+        # Named by the archive the user gave, not by its extraction in the cache: errors and notes.
         try:
-            return replace(read_image_folder(folder, shape, cache_dir), source=str(path))
-        except UserError as e:  # named by the archive the user gave, not by its extraction in the cache
+            raw = read_image_folder(folder, shape, cache_dir)
+        except UserError as e:
             raise UserError(str(e).replace(str(folder), str(path))) from None
+        return replace(raw, source=str(path), notes=[note.replace(str(folder), str(path)) for note in raw.notes])
     if path.is_dir() and all((path / n).is_file() for n in _IDX):
         return read_idx_folder(path, names or [str(i) for i in range(10)])
     if path.is_dir() and (path / "data_batch_1").is_file():
