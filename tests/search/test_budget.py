@@ -5,6 +5,7 @@ from measured trials recovers the machine's own figures."""
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import pytest
@@ -317,6 +318,11 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
         assert whole == steps and 0.3 * steps <= batches <= 0.4 * steps and first.timings["steps"] == batches
     assert first.max_epochs == (1 if shortened.groups() else 3) and len(first.history["loss"]) == first.max_epochs
     assert [store.trials.start_point("s", t.number) for t in (first, again)] == [0, 0]
+    import optuna
+
+    # Run again on more than its first run trained: after a subset's one epoch, one whole epoch will do.
+    rerun = optuna.load_study(study_name="s", storage=store.db.storage).trials[again.number]
+    assert rerun.user_attrs["least_epochs"] == (1 if shortened.groups() else 4)
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
 
 

@@ -132,11 +132,11 @@ def test_workers_started_during_checks_that_then_fail_leave_nothing(tiny_space, 
 def test_the_cost_check_sizes_the_workers_started_early(tiny_space, results, monkeypatch, macs, jobs):
     monkeypatch.setattr("tuner.search.pool.jobs.usable_cores", lambda: 2)
     store = SearchStore(None, results, create=True)
-    early = EarlyWorkers(store, request_for(tiny_space, store, 1, jobs=2, isolate=True), jobs_fixed=False)
+    early = EarlyWorkers(store, request_for(tiny_space, store, 2, jobs=2, isolate=True), jobs_fixed=False)
     early.found(_cost(macs))
     try:
         assert len(early.spawner.ready) == jobs
-        assert early.final(request_for(tiny_space, store, 1, jobs=2), []).jobs == jobs  # as started, not recounted
+        assert early.final(request_for(tiny_space, store, 2, jobs=2), []).jobs == jobs  # as started, not recounted
     finally:
         early.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 
+import optuna
 import pytest
 
 from tuner.errors import SearchStopped
@@ -173,6 +174,29 @@ def test_a_first_trial_beside_another_running_trains_whole_epochs(setup, digits_
     assert record.reason == "shortened: 1 of 5 epochs, for a first result soon after the start"
     states = {t.number: t.state for t in store.trials.all("s")}
     assert record.timings["steps"] == steps and states[beside.number] == "running"
+
+
+@pytest.mark.parametrize("least, fit, trained", [(4, 3, 0), (3, 3, 3), (1, 3, 3)])
+def test_a_proposal_that_needs_more_epochs_than_fit_is_set_aside(setup, digits_data, tiny_space, monkeypatch, least,
+                                                                 fit, trained):
+    """A start point run again after a run cut for the first result (`Proposal.least_epochs`: its
+    epochs and one more) was trained on as few epochs as that run: the same trial twice."""
+    import time
+
+    _slow_machine(monkeypatch)
+    store, runner, proposal = setup
+    _finished(store, 0.5)  # a ranked trial: no first-result mark
+    steps = len(digits_data[0].x_train) // tiny_space.complete({})["batch_size"]
+    p = proposal()
+    record = runner(deadline=time.monotonic() + 10 * steps * (fit + 0.5)).run(
+        Proposal(p.number, p.params, max_epochs=5, least_epochs=least))
+    if trained:
+        assert record.epochs == trained
+        return
+    assert record is None
+    (trial,) = [t for t in optuna.load_study(study_name="s", storage=store.db.storage).trials if t.number == p.number]
+    assert trial.user_attrs["set_aside"] == (
+        "not started: a start point run again needs more than the 3 epochs of its first run; 3 fit")
 
 
 def test_a_shortened_trial_that_stops_on_its_own_is_complete_with_its_own_reason(setup, digits_data, tiny_space,

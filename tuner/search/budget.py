@@ -161,6 +161,11 @@ def _on_subset(calibration: Calibration, cost: Any, asked: int, steps: int, seco
                 calibration.fixed_seconds, steps)
 
 
+def on_subset(reason: str | None) -> bool:
+    """Whether a trial's recorded reason says it trained on a subset of an epoch (`_on_subset`)."""
+    return " on a subset of " in (reason or "")
+
+
 def _epochs_in(seconds: float, epoch: float, asked: int) -> int:
     """Whole epochs of `epoch` seconds in `seconds`; all asked when an epoch costs nothing."""
     if epoch <= 0 or max(seconds, 0.0) / epoch >= asked:  # also an infinite quotient: all asked fit

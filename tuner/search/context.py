@@ -44,3 +44,6 @@ class Proposal:
     max_epochs: int | None = None  # None: the space's
     should_prune: Callable[[int, float], bool] = field(default=_never)  # (epoch, val accuracy) -> stop now?
     engine_state: Any = None  # what the engine needs back in `tell` (its own trial object)
+    # The fewest epochs worth starting it on: a start point run again after a run cut for the first
+    # result must train more than that run did, else it is the same trial twice.
+    least_epochs: int = 1

@@ -210,6 +210,11 @@ class _Schedule:
     def epochs_for(self, cost: Any) -> tuple[int, int | None]:
         """The epochs to train and the training steps an epoch (None: all)."""
         self.made = self.runner.plan(cost, self.asked)
+        least = self.proposal.least_epochs
+        if 0 < self.made.epochs < least:
+            self.made = replace(self.made, epochs=0, seconds=None, steps=None,
+                                why=f"not started: a start point run again needs more than the "
+                                    f"{plural(least - 1, 'epoch')} of its first run; {self.made.epochs} fit")
         self.announce()
         if not self.made.epochs:
             raise TrialSetAside(self.made.why or "not started")

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from tuner.search.budget import FIRST_RESULT
+from tuner.search.budget import FIRST_RESULT, on_subset
 from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
@@ -166,7 +166,8 @@ class OptunaEngine(BaseEngine):
             # pruned its augmented start point at epoch 3, BENCHMARKS.md).
             return not start_point and trial.should_prune()
 
-        return Proposal(trial.number, params, should_prune=should_prune, engine_state=trial)
+        return Proposal(trial.number, params, should_prune=should_prune, engine_state=trial,
+                        least_epochs=int(trial.user_attrs.get("least_epochs", 1)))
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         """A start point cut short for the first result runs again in full, with every value it
@@ -175,7 +176,10 @@ class OptunaEngine(BaseEngine):
         index = self.ctx.store.trials.start_point(self.ctx.study, proposal.number)
         if index is None or record.state is not StoreState.PRUNED or FIRST_RESULT not in (record.reason or ""):
             return
-        self.study.enqueue_trial(proposal.engine_state.params, user_attrs={"start_point": index, "rerun": True})
+        # Worth running again only on more than the cut run trained (a subset's one epoch: one whole one).
+        least = record.epochs + (0 if on_subset(record.reason) else 1)
+        self.study.enqueue_trial(proposal.engine_state.params,
+                                 user_attrs={"start_point": index, "rerun": True, "least_epochs": least})
 
     @contextlib.contextmanager
     def running(self, proposal: Proposal) -> Iterator[None]:
