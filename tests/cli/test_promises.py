@@ -169,6 +169,8 @@ def test_reevaluate_records_a_second_evaluation_and_keeps_the_first(evaluated, c
     code, out, err = run_main(["best", "--study", "e", "--results-dir", str(evaluated), "--json"], capsys)
     shown = json.loads(out)
     assert shown["test_reads"] == 2 and [e["test_reads"] for e in shown["evaluations"]] == [1, 2]
+    best = store.trials.top("e", 1)[0]  # how it trained, beside what it asked: its epochs and why fewer
+    assert (shown["best_trial"]["epochs"], shown["best_trial"]["reason"]) == (best.epochs, best.reason)
     code, out, err = run_main(["best", "--study", "e", "--results-dir", str(evaluated)], capsys)
     assert code == 0 and "2 evaluations, the split read 2 times" in out
 

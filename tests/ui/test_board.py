@@ -267,3 +267,23 @@ def test_the_history_figure_names_only_what_it_draws():
     trials = [TrialRecord(n, "complete", v, {}) for n, v in enumerate([0.5, 0.7, 0.6])]
     ax = figures.history(trials, OBJECTIVES["accuracy"]).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["complete", "best so far"]
+
+
+@pytest.mark.parametrize("reason, epochs, caption", [
+    (None, 15, None),
+    ("shortened: 1 of 6 epochs on a subset of 10,240 training images (20 of 78 batches), for a first result soon "
+     "after the start", 1, "trained 1 epoch; shortened: 1 of 6 epochs on a subset of 10,240 training images (20 of "
+     "78 batches), for a first result soon after the start"),
+    ("stopped at the search's deadline (--timeout) after epoch 3 of 9", 3,
+     "trained 3 epochs; stopped at the search's deadline (--timeout) after epoch 3 of 9"),
+])
+def test_the_best_trial_says_when_it_trained_otherwise_than_its_parameters_ask(reason, epochs, caption):
+    """A best trial trained on a subset of one epoch was said only in the leaderboard's reason
+    column: `tune best` showed its parameters as if it had trained them whole."""
+    from tuner.space.objective import OBJECTIVES
+    from tuner.store import TrialState
+    from tuner.ui.board import Row
+    from tuner.ui.tables import params_table
+
+    row = Row(1, 0, TrialState.PRUNED, 0.29, 0.29, 0.29, 1.94, epochs, 94.0, {"width": 32}, reason=reason)
+    assert params_table(row, OBJECTIVES["accuracy"]).caption == caption

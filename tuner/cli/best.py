@@ -52,7 +52,8 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
                                "best_trial": {"trial": best.trial, "value": best.value, "val_accuracy": best.val_accuracy,
                                               "val_balanced_accuracy": best.val_balanced_accuracy,
                                               "val_loss": best.val_loss, "val_per_class_accuracy": per_class,
-                                              "never_predicted": best.never_predicted, "params": best.params},
+                                              "never_predicted": best.never_predicted, "epochs": best.epochs,
+                                              "reason": best.reason, "params": best.params},
                                "data": {"split": board.meta.get("split"), "warnings": board.to_json()["data_warnings"]},
                                "evaluation": record and record.to_json(), "test_reads": reads,
                                "evaluations": [e.to_json() for e in evaluations]}, indent=1))

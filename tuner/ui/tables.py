@@ -213,8 +213,11 @@ def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
 
 
 def params_table(row: Row, objective: Objective) -> Table:
-    """One trial's complete parameters (`tune best`)."""
-    table = Table(title=f"best trial {row.trial}: {scored(objective, row.value)}", title_justify="left")
+    """One trial's complete parameters (`tune best`), and, under them, what its training was when
+    not what the parameters ask (a deadline's fewer epochs, a first result's subset of an epoch)."""
+    table = Table(title=f"best trial {row.trial}: {scored(objective, row.value)}", title_justify="left",
+                  caption=f"trained {plural(row.epochs, 'epoch')}; {row.reason}" if row.reason else None,
+                  caption_justify="left")
     table.add_column("parameter")
     table.add_column("value")
     for key, value in row.params.items():
