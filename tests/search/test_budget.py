@@ -313,9 +313,9 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     first, again = sorted(store.trials.all("s"), key=lambda t: t.number)
     shortened = re.fullmatch(f"shortened: {first_plan}, for a first result soon after the start", first.reason)
     assert shortened and first.state.value == "pruned" and first.ranks
-    if shortened.groups():  # the subset: as many batches as fit in the 75-79 s to the mark, of all of them
+    if shortened.groups():  # the subset: as many batches as fit in the 75-79 s to the mark, at least a quarter
         batches, whole = map(int, shortened.groups())
-        assert whole == steps and 0.3 * steps <= batches <= 0.4 * steps and first.timings["steps"] == batches
+        assert whole == steps and math.ceil(steps / 4) <= batches <= 0.4 * steps and first.timings["steps"] == batches
     assert first.max_epochs == (1 if shortened.groups() else 3) and len(first.history["loss"]) == first.max_epochs
     assert [store.trials.start_point("s", t.number) for t in (first, again)] == [0, 0]
     import optuna

@@ -277,9 +277,12 @@ class Space(_Strict):
         return {k: v for k, v in self.params.items() if not isinstance(v, _Searched)}
 
     def is_active(self, name: str, chosen: dict[str, Any]) -> bool:
-        spec = self.params[name]
-        when = spec.when if isinstance(spec, _Searched) else None
-        return not when or all(chosen.get(k) in allowed for k, allowed in when.items())
+        return all(chosen.get(k) in allowed for k, allowed in self._when(name).items())
+
+    def _when(self, name: str) -> dict[str, Any]:
+        """The parent values `name` is searched under (none: always)."""
+        spec = self.params.get(name)
+        return (spec.when if isinstance(spec, _Searched) else None) or {}
 
     def complete(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """The full parameter dict of a trial: defaults, then fixed values, then `chosen`."""
@@ -307,9 +310,8 @@ class Space(_Strict):
         return [p for i, p in enumerate(points) if (p or not self.start[i]) and p not in points[:i]]
 
     def _active_under(self, name: str, fixed: dict[str, Any]) -> bool:
-        spec = self.params.get(name)
-        when = spec.when if isinstance(spec, _Searched) else None
-        return not when or all(fixed[k] in allowed for k, allowed in when.items() if k in fixed)
+        """Whether `fixed` values leave `name` active (parents it does not fix may go either way)."""
+        return all(fixed[k] in allowed for k, allowed in self._when(name).items() if k in fixed)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
