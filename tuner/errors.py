@@ -46,6 +46,11 @@ class TrialSetAside(TrialEnded):
     """A proposal not trained at all: not one of its epochs fits before the search's deadline."""
 
 
+class TrialTakenOver(TuneError):
+    """A trial another process ended while this one trained it (its heartbeats were judged stale):
+    its result can no longer be written over that record."""
+
+
 class SearchStopped(TuneError):
     """A fatal condition that stops the search (not the user's input)."""
 

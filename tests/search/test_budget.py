@@ -11,7 +11,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tuner.search.budget import FIRST_RESULT_SECONDS, plan
+from tuner.search.budget import FIRST_RESULT_SECONDS, Second, plan, second_mark
 from tuner.training.cost import ELEMENT_MACS, Calibration, Cost, Measured, calibrate, prior
 
 CAL = Calibration(step_seconds=0.01, work_seconds=1e-9, fixed_seconds=5.0)
@@ -261,6 +261,50 @@ def test_a_subset_is_planned_only_when_no_epoch_fits_and_ends_before_the_deadlin
     assert math.floor((left - made.seconds - fixed) / epoch) >= asked / 3  # a search has room after it
 
 
+SECOND = "for a second result as soon after the first"
+
+
+@pytest.mark.parametrize("left, second, cap, epochs, why", [
+    # (100 - 5) / 11.33 = 8 epochs by the mark, a third of 20 or more; 5 + 20 * 11.33 = 231.7 s fit after them
+    (1000.0, Second(100.0, 5), None, 8, f"8 of 20 epochs, {SECOND}"),
+    (1000.0, Second(100.0, 9), None, 20, None),  # not more than the first run's 8: the whole schedule
+    (1000.0, Second(60.0, 2), None, 20, None),  # 4 of 20 by the mark: under a third
+    (300.0, Second(100.0, 5), None, 20, None),  # after the 95.7-s run the whole schedule would not fit
+    (327.4, Second(100.0, 5), None, 8, f"8 of 20 epochs, {SECOND}"),  # 95.7 + 231.7 s: it just fits
+    (10_000.0, Second(1000.0, 2), None, 20, None),  # all of it fits by the mark
+    (1000.0, Second(100.0, 5), 500.0, 20, None),  # a --trial-timeout plans by its own rule
+    (150.0, Second(100.0, 5), None, 12, "12 of 20 epochs fit in the 2:30 left"),  # the deadline's rule
+])
+def test_a_start_points_run_after_its_first_result_ends_by_the_second_mark_when_its_schedule_fits_after(
+        left, second, cap, epochs, why):
+    made = plan(CAL, COST, 20, left, None, cap=cap, ranked=True, second=second)
+    assert (made.epochs, made.why) == (epochs, why)
+
+
+def test_the_second_mark_is_as_long_after_the_first_result_as_that_was_after_the_start():
+    started = 1000.0
+    assert second_mark(started + FIRST_RESULT_SECONDS, started + 69.0) == pytest.approx(started + 138.0)
+    assert second_mark(started + FIRST_RESULT_SECONDS, started - 5.0) == pytest.approx(started - 5.0)  # never before now
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(asked=st.integers(1, 200), left=st.floats(0.0, 1e6), mark=st.floats(-1e3, 1e5), least=st.integers(1, 200),
+       macs=st.floats(1.0, 1e10), steps=st.integers(1, 10_000), batch=st.integers(1, 1024), val=st.integers(0, 10_000),
+       step=st.floats(0.0, 1.0), rate=st.floats(1e-13, 1e-6), fixed=st.floats(0.0, 100.0))
+def test_a_second_result_run_ends_by_its_mark_trains_more_than_the_first_and_leaves_the_whole_schedule(
+        asked, left, mark, least, macs, steps, batch, val, step, rate, fixed):
+    cal, cost = Calibration(step, rate, fixed, 0.1), Cost(macs, 1, steps, batch, val)
+    made, plain = plan(cal, cost, asked, left, None, ranked=True, second=Second(mark, least)), \
+        plan(cal, cost, asked, left, None, ranked=True)
+    if made == plain:
+        return
+    assert made.why == f"{made.epochs} of {asked} epochs, {SECOND}"
+    assert max(least, asked / 3) <= made.epochs < asked
+    assert made.seconds == pytest.approx(cal.trial_seconds(cost, made.epochs))
+    assert made.seconds <= mark * (1 + 1e-9)
+    assert left - made.seconds >= cal.trial_seconds(cost, asked) * (1 - 1e-9)
+
+
 @pytest.mark.parametrize("engine, pruner, timeout, expected", [
     ("optuna", None, 420.0, "hyperband"),  # a budget: successive halving over epochs
     ("optuna", None, None, None),  # no budget: the engine's default (median)
@@ -324,6 +368,40 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     rerun = optuna.load_study(study_name="s", storage=store.db.storage).trials[again.number]
     assert rerun.user_attrs["least_epochs"] == (1 if shortened.groups() else 4)
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
+
+
+def test_a_start_point_runs_to_a_second_mark_before_its_whole_schedule(tiny_space, digits_data, results, monkeypatch):
+    """Where the deadline holds the whole schedule after it, the start point's run after its first
+    result ends as long after that result as the result came after the start: three runs of one
+    point, on 1, 4 and 6 of 6 epochs, the last two queued by Optuna's tell."""
+    import optuna
+
+    from tuner.search.observer import QuietObserver
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+    from tuner.store import SearchStore
+    from tuner.training import cost as costs
+    from tuner.space.schema import parse_space
+
+    data = tiny_space.with_overrides(epochs=6).to_dict()
+    data["start"], data["training"]["patience"] = [{"width": 6}], 6  # no run ends early on its own
+    space = parse_space(data, "start.yaml")
+    steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(50.0 / steps, 0.0, 0.0))
+    store = SearchStore(None, results, create=True)
+    # The command "started" 200 s ago: its first mark is past (one epoch), the second 200-230 s away (4 epochs
+    # of 50 s), and the 2,000-s deadline holds the whole 300-s schedule after them.
+    request = SearchRequest(space, "s", 3, cache_dir=results / "cache", seed=0, timeout=2000.0, jobs=1, isolate=False,
+                            started=time.monotonic() - 200.0)
+    run_search(store, request, QuietObserver())
+    runs = sorted(store.trials.all("s"), key=lambda t: t.number)
+    assert [(t.max_epochs, len(t.history["loss"]), t.state.value) for t in runs] == [
+        (1, 1, "pruned"), (4, 4, "pruned"), (6, 6, "complete")]
+    assert runs[0].reason == "shortened: 1 of 6 epochs, for a first result soon after the start"
+    assert runs[1].reason == "shortened: 4 of 6 epochs, for a second result as soon after the first"
+    assert all(t.params == runs[0].params and store.trials.start_point("s", t.number) == 0 for t in runs)
+    attrs = [t.user_attrs for t in optuna.load_study(study_name="s", storage=store.db.storage).trials]
+    assert [(a.get("least_epochs"), a.get("after_first_result")) for a in attrs] == [(None, None), (2, True), (5, False)]
 
 
 def test_a_search_of_one_trial_has_no_first_result_mark(tiny_space, digits_data, results, monkeypatch):

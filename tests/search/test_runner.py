@@ -328,3 +328,32 @@ def test_a_stopping_search_fails_the_trials_its_own_processes_left_running(setup
     assert by_number[other].state == "running"
     fail_own_trials(SearchStore("postgresql://nobody@127.0.0.1:1/none", store.results_dir), "s", {os.getpid()})  # no raise
 
+
+
+class TakenOver(QuietObserver):
+    """Another worker fails the trial as stale while it trains (heartbeats missed under load)."""
+
+    def __init__(self, store):
+        self.store, self.notes = store, []
+
+    def epoch_ended(self, number, epoch, metrics):
+        assert self.store.trials.fail("s", number, "interrupted: its worker stopped sending heartbeats")
+
+    def note(self, message):
+        self.notes.append(message)
+
+
+def test_a_trial_another_worker_ended_while_it_trained_is_said_in_one_line_and_the_search_goes_on(setup):
+    """Once a worker wrote it failed, its trainer's result could not be written, and the trainer's
+    process ended in an internal error (seen once among three workers with 1-s heartbeats)."""
+    store, runner, proposal = setup
+    observer = TakenOver(store)
+    p = proposal()
+    record = runner(observer=observer).run(p)
+    said = (f"trial {p.number}: another process ended it while it trained (interrupted: its worker stopped "
+            "sending heartbeats); its result is not recorded")
+    assert observer.notes == [said]
+    assert (record.state, record.value, record.reason) == ("failed", None, said)
+    (stored,) = [t for t in store.trials.all("s") if t.number == p.number]
+    assert (stored.state, stored.reason) == ("failed", "interrupted: its worker stopped sending heartbeats")
+    assert runner().run(proposal()).state == "complete"  # the next trial runs and is recorded

@@ -10,7 +10,11 @@ count), so a deadline's search shows a first figure within about a minute and a 
 trial of one epoch is itself longer than that (CIFAR-10's ResNet on a CPU: minutes an epoch) and
 the deadline leaves room for a search after it, the first trial trains one epoch on a random
 subset of the training images, as many as fit before the mark (at least `MIN_SUBSET_SHARE` of
-them), and is validated on the whole validation split: the cheapest fidelity first.
+them), and is validated on the whole validation split: the cheapest fidelity first. A start
+point cut for the first result runs again; where the deadline holds its whole schedule after a
+second run as long after the first result as the first was after the start, and that run trains
+at least a third of the schedule, it trains that run first: a better figure at about twice the
+first's time, a third model for the ensemble, and the whole schedule still by the deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tuner.wording import duration, plural, short_duration
 # started; below 90 s by the margin an estimate misses by (0:14 estimated against 0:20 measured).
 FIRST_RESULT_SECONDS = 75.0
 FIRST_RESULT = "for a first result soon after the start"  # the reason's words for that cut
+SECOND_RESULT = "for a second result as soon after the first"  # and for the start point's second run
 # Once the study has a ranked trial, the least share of its epochs a proposal starts on: one or
 # two epochs of a model meant for fifteen rank nothing and tell the sampler only that it was cut
 # (a 7-minute Fashion-MNIST search spent 3:13 of its last 3:38 on four such trials, 31-61%
@@ -35,6 +40,21 @@ MIN_SHARE = 1 / 3
 # fewer says little of the proposal (CIFAR-10's ResNet start point on 8 of its 78 batches of a
 # one-cycle schedule: 13.65% validation accuracy, on the 2-core CPU; BENCHMARKS.md).
 MIN_SUBSET_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Second:
+    """A start point's run after its run cut for the first result: `left` seconds to the second
+    result's mark (`second_mark`), and `least` epochs it must train (more than the first run)."""
+
+    left: float
+    least: int
+
+
+def second_mark(first_by: float, now: float) -> float:
+    """When a second result is due, the first having come `now`: as long after it as it came after
+    the command's start (`first_by` is the first result's mark, `FIRST_RESULT_SECONDS` after it)."""
+    return now + max(now - (first_by - FIRST_RESULT_SECONDS), 0.0)
 
 
 @dataclass(frozen=True)
@@ -62,18 +82,22 @@ class Plan:
 
 def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: float | None,
          first_left: float | None = None, cap: float | None = None, ranked: bool = False,
-         alone: bool = True) -> Plan:
+         alone: bool = True, second: Second | None = None) -> Plan:
     """The epochs a trial of `cost` trains (see the module's docstring); `seconds_left` to the
     deadline, `first_left` to the first result's mark while the study has none (else None), `cap`
     each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops),
     `ranked` whether the study has a ranked trial, `alone` whether no other trial is running (a
-    first result on a subset is one trial's: a second worker's first trial trains whole epochs)."""
+    first result on a subset is one trial's: a second worker's first trial trains whole epochs),
+    `second` the second result's mark for a start point's run after its first result's."""
     if calibration is None:
         return Plan(asked, asked)
     epoch = calibration.epoch_seconds(cost)
     if alone and first_left is not None and seconds_left is not None and \
             (subset := _first_on_subset(calibration, cost, asked, first_left, seconds_left)) is not None:
         return subset
+    if second is not None and seconds_left is not None and cap is None and \
+            (rung := _second_result(calibration, cost, asked, second, seconds_left)) is not None:
+        return rung
     epochs, why = asked, None
     if seconds_left is not None:
         fit = _epochs_in(seconds_left - calibration.fixed_seconds, epoch, asked)
@@ -94,6 +118,20 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
             epochs, why = quick, f"{quick} of {asked} epochs, {FIRST_RESULT}"
     return Plan(epochs, asked, epoch, calibration.trial_seconds(cost, epochs), why, seconds_left,
                 calibration.fixed_seconds)
+
+
+def _second_result(calibration: Calibration, cost: Any, asked: int, second: Second,
+                   seconds_left: float) -> Plan | None:
+    """A start point's run to end by the second result's mark, or None where it is not worth one:
+    under `MIN_SHARE` of the schedule, or not more than the first run (or all of it) fits by the
+    mark, or the whole schedule would no longer fit before the deadline after it."""
+    fixed, epoch = calibration.fixed_seconds, calibration.epoch_seconds(cost)
+    epochs = _epochs_in(second.left - fixed, epoch, asked)
+    seconds = calibration.trial_seconds(cost, epochs)
+    if not max(second.least, MIN_SHARE * asked) <= epochs < asked or \
+            seconds_left - seconds < calibration.trial_seconds(cost, asked):
+        return None
+    return Plan(epochs, asked, epoch, seconds, f"{epochs} of {asked} epochs, {SECOND_RESULT}", seconds_left, fixed)
 
 
 def _long_epoch(fixed_seconds: float, epoch_seconds: float) -> bool:

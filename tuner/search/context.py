@@ -47,3 +47,6 @@ class Proposal:
     # The fewest epochs worth starting it on: a start point run again after a run cut for the first
     # result must train more than that run did, else it is the same trial twice.
     least_epochs: int = 1
+    # A start point's run right after its run cut for the first result: it may first train to the
+    # second result's mark (`tuner.search.budget.second_mark`).
+    after_first_result: bool = False

@@ -15,7 +15,7 @@ from typing import Any
 
 from tuner.wording import plural
 from tuner import interrupts
-from tuner.errors import SearchStopped, TrialFailed, TrialPruned, TrialSetAside
+from tuner.errors import SearchStopped, TrialFailed, TrialPruned, TrialSetAside, TrialTakenOver
 from tuner.search import budget
 from tuner.search.context import Proposal, SearchContext
 from tuner.store import SearchStore, TrialRecord, TrialState
@@ -48,7 +48,11 @@ class TrialRunner:
         except TrialSetAside as e:
             ctx.store.trials.set_aside(ctx.study, proposal.number, str(e))
             return None
-        ctx.store.trials.finish(ctx.study, record)
+        try:
+            ctx.store.trials.finish(ctx.study, record)
+        except TrialTakenOver as e:  # judged dead by another worker: the study keeps that verdict
+            ctx.observer.note(str(e))
+            record, keep = replace(record, state=TrialState.FAILED, value=None, reason=str(e)), None
         if keep is not None:  # after the record: a crash before it must not have cost a top model
             ctx.store.artifacts.keep_models(ctx.study, keep)
         free_memory(collect=not self._past_deadline())  # after the record, which it may delay by seconds
@@ -113,7 +117,7 @@ class TrialRunner:
         return replace(base, state=state, reason=reason, history=result.history, best_epoch=result.best_epoch,
                        timings=result.timings, **self._figures(result.val_probs))
 
-    def plan(self, cost: Any, asked: int) -> budget.Plan:
+    def plan(self, cost: Any, asked: int, proposal: Proposal | None = None) -> budget.Plan:
         """The epochs a trial of `cost` trains here, calibrated by the study's trials run with
         this process's threads (`tuner.training.cost`, `tuner.search.budget`)."""
         from tuner import config
@@ -130,8 +134,11 @@ class TrialRunner:
         ranked = any(t.ranks for t in trials)
         first = ctx.first_result_by is not None and not ranked
         alone = sum(t.state is TrialState.RUNNING for t in trials) <= 1  # this trial is running too
+        second = None
+        if proposal is not None and proposal.after_first_result and ctx.first_result_by is not None:
+            second = budget.Second(budget.second_mark(ctx.first_result_by, now) - now, proposal.least_epochs)
         return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
-                           ctx.trial_timeout, ranked, alone)
+                           ctx.trial_timeout, ranked, alone, second)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""
@@ -209,7 +216,7 @@ class _Schedule:
 
     def epochs_for(self, cost: Any) -> tuple[int, int | None]:
         """The epochs to train and the training steps an epoch (None: all)."""
-        self.made = self.runner.plan(cost, self.asked)
+        self.made = self.runner.plan(cost, self.asked, self.proposal)
         least = self.proposal.least_epochs
         if 0 < self.made.epochs < least:
             self.made = replace(self.made, epochs=0, seconds=None, steps=None,

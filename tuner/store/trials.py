@@ -11,6 +11,7 @@ from tuner.space.objective import Objective, objective_of
 from tuner.space.params import PARAMETERS, kind_problem
 from tuner.store import migrate, stored
 from tuner.store.database import Database
+from tuner.errors import TrialTakenOver
 from tuner.store.records import StudyInfo, TrialRecord, TrialState
 from tuner.store.studies import Studies
 from tuner.store.workers import gone, this_worker
@@ -158,7 +159,18 @@ class Trials:
         return self.db.storage.get_trial_number_from_id(trial_id)
 
     def finish(self, name: str, record: TrialRecord) -> None:
-        """Write a finished trial's record over its reserved number; it is final after this."""
+        """Write a finished trial's record over its reserved number; it is final after this.
+        Raises TrialTakenOver when another process ended it first."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            self._write_finished(name, record)
+        except UpdateFinishedTrialError:
+            ended = _record(self.db.storage.get_trial(self.trial_id(name, record.number)), name, self.objective(name))
+            raise TrialTakenOver(f"trial {record.number}: another process ended it while it trained "
+                                 f"({ended.reason or ended.state.value}); its result is not recorded") from None
+
+    def _write_finished(self, name: str, record: TrialRecord) -> None:
         from optuna.trial import TrialState as OptunaState
 
         storage, trial_id = self.db.storage, self.trial_id(name, record.number)

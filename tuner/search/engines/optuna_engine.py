@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from tuner.search.budget import FIRST_RESULT, on_subset
+from tuner.search.budget import FIRST_RESULT, SECOND_RESULT, on_subset
 from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
@@ -167,19 +167,23 @@ class OptunaEngine(BaseEngine):
             return not start_point and trial.should_prune()
 
         return Proposal(trial.number, params, should_prune=should_prune, engine_state=trial,
-                        least_epochs=int(trial.user_attrs.get("least_epochs", 1)))
+                        least_epochs=int(trial.user_attrs.get("least_epochs", 1)),
+                        after_first_result=bool(trial.user_attrs.get("after_first_result")))
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
-        """A start point cut short for the first result runs again in full, with every value it
-        drew, after the space's other start points (Optuna's queue is first in, first out): the
-        space's known-good configuration is worth its whole schedule (`tuner.search.budget`)."""
+        """A start point cut short for the first result runs again, with every value it drew,
+        after the space's other start points (Optuna's queue is first in, first out): the space's
+        known-good configuration is worth its whole schedule. That run may itself be cut for a
+        second result; then it runs once more (`tuner.search.budget`)."""
         index = self.ctx.store.trials.start_point(self.ctx.study, proposal.number)
-        if index is None or record.state is not StoreState.PRUNED or FIRST_RESULT not in (record.reason or ""):
+        reason = record.reason or ""
+        if index is None or record.state is not StoreState.PRUNED or not (FIRST_RESULT in reason or SECOND_RESULT in reason):
             return
         # Worth running again only on more than the cut run trained (a subset's one epoch: one whole one).
-        least = record.epochs + (0 if on_subset(record.reason) else 1)
+        least = record.epochs + (0 if on_subset(reason) else 1)
         self.study.enqueue_trial(proposal.engine_state.params,
-                                 user_attrs={"start_point": index, "rerun": True, "least_epochs": least})
+                                 user_attrs={"start_point": index, "rerun": True, "least_epochs": least,
+                                             "after_first_result": FIRST_RESULT in reason})
 
     @contextlib.contextmanager
     def running(self, proposal: Proposal) -> Iterator[None]:
