@@ -263,3 +263,19 @@ def test_an_exported_config_of_a_start_point_is_a_space_that_fixes_every_value(s
     again = parse_space(config, "config.yaml")
     assert "start" not in config and not again.start and not again.searched()
     assert again.complete({}) == params
+
+
+@pytest.mark.parametrize("reason, epochs, said", [
+    (None, 15, ""),
+    ("shortened: 1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), for a first result soon "
+     "after the start", 1, "; it trained 1 epoch (shortened: 1 of 20 epochs on a subset of 6,900 training images (69 "
+                           "of 100 batches), for a first result soon after the start)"),
+    ("stopped at the search's deadline (--timeout)", 7, "; it trained 7 epochs (stopped at the search's deadline (--timeout))"),
+])
+def test_the_exports_readme_says_how_the_best_trial_trained_when_not_as_its_parameters_ask(reason, epochs, said):
+    """A best trial trained on a subset said so in `tune best`, not in the README beside its model."""
+    from tuner.ensemble.export import _how_trained
+    from tuner.store import TrialRecord
+
+    best = TrialRecord(3, "pruned", 0.5, {}, reason=reason, history={"val_loss": [1.0] * epochs})
+    assert _how_trained(best) == said

@@ -109,6 +109,10 @@ def test_override_is_validated_too():
     ({"training": {"validation_fraction": "0.1"}}, "training.validation_fraction: '0.1' is text where a number"),
     ({"params": {"width": {"type": "categorical", "choices": [8, 16, 8]}}}, "params.width.choices: 8 is listed twice"),
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "sgd", "adam"]}}}, "'adam' is listed twice"),
+    ({"params": {"rotation": 10.0}}, "params.rotation: rotation is a part of augmentation, which augment 0 turns off; "
+                                     "search or set augment above 0, or leave rotation out"),
+    ({"params": {"augment": 0.0, "zoom": {"type": "categorical", "choices": [0.0, 0.1]}}}, "params.zoom: zoom is a part"),
+    ({"dataset": "cifar10", "params": {"flip": {"type": "bool"}}}, "params.flip: flip is a part of augmentation"),
     ({"params": {1: 2}}, "params: the key 1 is not a name"),  # was "params[1].[key]: Input should be a valid string"
     ({"params": {None: 2}}, "params: the key null is not a name"),
     ({"training": {3: 2}}, "training: the key 3 is not a name"),  # was "training[3]: Keys should be strings"
@@ -233,15 +237,30 @@ def test_set_values_take_the_start_points_values_they_make_inactive_or_alike(fix
     assert parse_space(data, "my.yaml").with_overrides(fixed=fixed).start == start
 
 
+def test_set_augment_0_turns_off_what_it_scales_unless_set_and_the_contradiction_is_one_line():
+    """Searching flip, rotation or zoom with augmentation off trained every trial alike and said nothing."""
+    space = load_space("fashion_mnist_regularization").with_overrides(fixed={"augment": 0})
+    assert {n: space.params[n] for n in ("augment", "flip", "rotation", "zoom")} == {
+        "augment": 0.0, "flip": False, "rotation": 0.0, "zoom": 0.0}
+    assert len(space.start) == 1 and not {"augment", "flip", "rotation", "zoom"} & set(space.start[0])
+    with pytest.raises(UserError, match=r"params\.flip: flip is a part of augmentation, which augment 0 turns off"):
+        load_space("fashion_mnist_regularization").with_overrides(fixed={"augment": 0, "flip": True})
+
+
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_any_built_in_space_takes_any_of_its_searched_parameters_fixed_at_a_bound(data):
     """Fixing searched parameters at one of their bounds with --set gives a space, never a refusal
-    of the start points the user did not write."""
+    of the start points the user did not write; only augmentation's parts set on with augment 0
+    are refused, in one line naming the part."""
     space = load_space(data.draw(st.sampled_from(sorted(builtin_spaces()))))
     searched = space.searched()
     names = data.draw(st.lists(st.sampled_from(sorted(searched)), unique=True, max_size=4)) if searched else []
     fixed = {name: data.draw(st.sampled_from(list(searched[name].bounds()))) for name in names}
+    if fixed.get("augment") == 0 and (on := [n for n in ("flip", "rotation", "zoom") if fixed.get(n)]):
+        with pytest.raises(UserError, match=f"params.{on[0]}: {on[0]} is a part of augmentation"):
+            space.with_overrides(fixed=fixed)
+        return
     overridden = space.with_overrides(fixed=fixed)
     assert all(point and not set(point) & set(fixed) for point in overridden.start)
     assert len(overridden.start) == len({json.dumps(p, sort_keys=True) for p in overridden.start})
@@ -276,7 +295,7 @@ def test_an_int_for_a_float_is_the_float_it_means_in_choices_and_start_points():
 
     from tuner.search.engines.kerastuner_engine import declare
 
-    space = parse_space({**BASE, "params": {"zoom": {"type": "categorical", "choices": [0, 0.1]}},
+    space = parse_space({**BASE, "params": {"augment": 1.0, "zoom": {"type": "categorical", "choices": [0, 0.1]}},
                          "start": [{"zoom": 0}]}, "mixed.yaml")
     assert space.params["zoom"].choices == [0.0, 0.1] and all(type(c) is float for c in space.params["zoom"].choices)
     assert space.start == [{"zoom": 0.0}] and type(space.start[0]["zoom"]) is float

@@ -34,6 +34,12 @@ def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str
     return space
 
 
+def _how_trained(best: TrialRecord) -> str:
+    """How the best trial trained when not as its parameters ask (a deadline's fewer epochs, a
+    first result's subset of an epoch): `config.yaml` trains the whole schedule."""
+    return f"; it trained {plural(best.epochs, 'epoch')} ({best.reason})" if best.reason else ""
+
+
 def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRecord, n_trials: int) -> str:
     split = meta["split"]
     sel = record.selection
@@ -45,7 +51,7 @@ def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRec
 - split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
 - search: {plural(n_trials, 'finished trial')}, engine {meta['engine']}, sampler {meta['sampler']}
-- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%
+- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%{_how_trained(best)}
 - ensemble: {members}, chosen by greedy selection on validation {sel.metric}{calibrated}
 
 | model | test accuracy | test loss |

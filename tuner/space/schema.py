@@ -291,12 +291,14 @@ class Space(_Strict):
     def with_overrides(self, epochs: int | None = None, fixed: dict[str, Any] | None = None) -> "Space":
         """A copy with `--epochs` and `--set name=value` applied, validated again."""
         data = self.to_dict()
+        given = [f"--set {name}" for name in fixed or {}] + (["--epochs"] if epochs is not None else [])
         if epochs is not None:
             data["training"]["max_epochs"] = epochs
+        if (fixed or {}).get("augment", 1) == 0:  # no augmentation: its parts are off too, unless set
+            fixed = {**{n: PARAMETERS[n].default for n in AUGMENTATION_PARTS if n in self.params}, **fixed}
         for name, value in (fixed or {}).items():
             data["params"][name] = value
         data["start"] = self._start_under(fixed or {})
-        given = [f"--set {name}" for name in fixed or {}] + (["--epochs"] if epochs is not None else [])
         return replace_source(parse_space(data, f"{self.source} with {', '.join(given)}" if given else self.source),
                               self.source)
 
@@ -331,9 +333,10 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
     if name not in PARAMETERS:
         raise ValueError(f"params.{name}: unknown parameter (known: {', '.join(PARAMETERS)})")
     if not isinstance(value, dict):
+        value = _as_kind(name, value)
         if (why := check_value(name, value)) is not None:
             raise ValueError(f"params.{name}: {why}")
-        return float(value) if PARAMETERS[name].kind is float else value
+        return value
     try:
         spec = _PARAM_ADAPTER.validate_python(value)
     except ValidationError as e:
@@ -397,10 +400,18 @@ def _deepest(space: Space, family: str) -> int:
 
 
 def _as_kind(name: str, value: Any) -> Any:
-    """An int given for a float parameter, as the float it means (0 for 0.0)."""
-    if PARAMETERS[name].kind is float and type(value) is int:
+    """An int given for a float parameter, as the float it means (0 for 0.0), and a whole float
+    for an int parameter, as the int it means (`--set width=16.0`)."""
+    kind = PARAMETERS[name].kind
+    if kind is float and type(value) is int:
         return float(value)
+    if kind is int and type(value) is float and value.is_integer():
+        return int(value)
     return value
+
+
+# What `augment` scales or turns on: with augment 0 each changes nothing.
+AUGMENTATION_PARTS = ("flip", "rotation", "zoom")
 
 
 def _check_domain_rules(space: Space) -> None:
@@ -413,6 +424,9 @@ def _check_domain_rules(space: Space) -> None:
     if not DATASETS[space.dataset].flips and max(values("rotation")) > MAX_DIGIT_ROTATION:
         raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION:g} "
                          f"degrees (a 6 turned half-way is a 9)")
+    if max(values("augment")) <= 0 and (used := [n for n in AUGMENTATION_PARTS if any(values(n))]):
+        raise ValueError(f"params.{used[0]}: {used[0]} is a part of augmentation, which augment 0 turns off; "
+                         f"search or set augment above 0, or leave {used[0]} out")
     height, width, _ = space.input_shape
     if 2 * max(values("max_shift")) > min(height, width):
         raise ValueError(f"params.max_shift: a shift of {max(values('max_shift'))} pixels moves more than half of a "
