@@ -1340,3 +1340,20 @@ def test_a_search_refused_before_its_first_trial_creates_no_results_folder(args,
                             *(a.replace("{tmp}", str(tmp_path)) for a in args)], capsys)
     assert got == code and expected in err and len(err.strip().splitlines()) == 1, err
     assert not results.exists()
+
+
+@pytest.mark.slow
+def test_a_deleted_working_folder_is_one_line_naming_it(tmp_path):
+    """Run from a folder deleted under it, a search's error named no path."""
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+              "from tuner.cli import main; main(['search', '--space', 'digits', '--trials', '1'])")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PWD": str(gone)})
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert one_line(proc.stderr) == (f"error: the working folder {gone} no longer exists (deleted or moved); cd to a "
+                                     f"folder that does and run the command again")

@@ -363,3 +363,17 @@ def test_a_number_in_any_usual_notation_is_a_number(x, notation, exponent):
     space = parse_space({**BASE, "params": {"learning_rate": {"type": "float", "low": float(text), "high": 10.0,
                                                               "log": True}}}, "my.yaml")
     assert space.params["learning_rate"].low == float(text)
+
+
+@pytest.mark.parametrize("value, taken", [(16.0, 16), (16, 16), (1e1, 10), (16.5, None), (float("inf"), None), (True, None)])
+def test_a_whole_float_for_an_int_parameter_is_that_int(value, taken):
+    """`--set width=16.0` was refused as not a whole number."""
+    if taken is None:
+        with pytest.raises(UserError, match="params.width: "):
+            load_space("cifar10").with_overrides(fixed={"width": value})
+        return
+    space = load_space("cifar10").with_overrides(fixed={"width": value})
+    assert space.fixed()["width"] == taken and type(space.fixed()["width"]) is int
+    point = parse_space({**BASE, "params": {"width": {"type": "int", "low": 8, "high": 32}}, "start": [{"width": value}]},
+                        "my.yaml").start
+    assert point == [{"width": taken}] and type(point[0]["width"]) is int

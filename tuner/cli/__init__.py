@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:  # a process that is this command alone ignores signals once its work is done (`ignore_after`)
         with interrupts.exiting_on_signals(ignore_after=argv is None):
+            _check_working_folder()
             _register()
             cli.main(args=argv, prog_name="tune", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -84,6 +85,17 @@ def main(argv: list[str] | None = None) -> None:
             _interrupted(interrupts.cause(e))
         abort(f"internal error, a bug in tune ({type(e).__name__}: {e}); the traceback is in {_crash_log()}", 1)
     sys.exit(0)
+
+
+def _check_working_folder() -> None:
+    """Relative paths (results/, a space file, --data) mean nothing in a deleted working folder,
+    whose OS error names no path: the shell's $PWD still does."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        where = os.environ.get("PWD") or "of this process"
+        abort(f"the working folder {where} no longer exists (deleted or moved); cd to a folder that does and "
+              f"run the command again", 1)
 
 
 def _interrupted(how: str) -> NoReturn:
