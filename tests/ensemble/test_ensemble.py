@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -279,3 +280,35 @@ def test_the_exports_readme_says_how_the_best_trial_trained_when_not_as_its_para
 
     best = TrialRecord(3, "pruned", 0.5, {}, reason=reason, history={"val_loss": [1.0] * epochs})
     assert _how_trained(best) == said
+
+
+@pytest.mark.slow
+def test_an_ensemble_with_a_mirrored_member_predicts_uint8_images_without_tensorflows_error_line():
+    """TensorFlow's "oneDNN supports DT_UINT8 only on platforms with AVX-512" reached stderr in the
+    ensemble step: a mirrored member took the uint8 pixels as they are."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from tuner import config
+config.quiet_tensorflow()
+import numpy as np
+from tuner.ensemble.assembly import combine
+from tuner.space.files import load_space
+from tuner.training.model import build_model
+from tuner.training.predictor import predict_padded
+member = build_model(load_space("fashion_mnist").complete({}), (28, 28, 1), 10)
+x = np.random.default_rng(0).integers(0, 256, (100, 28, 28, 1)).astype(np.uint8)
+mirrored = predict_padded(combine({1: member}, {1: 1.0}, {1: True}), x)
+by_hand = (predict_padded(member, x) + predict_padded(member, x[:, :, ::-1])) / 2
+print("GAP", float(np.abs(mirrored - by_hand).max()))
+"""
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout.split("GAP ")[1]) < 1e-6
+    assert "DT_UINT8" not in proc.stderr

@@ -66,7 +66,10 @@ class Predictor:
         else:
             # predict_on_batch reuses the compiled step without building a data pipeline per call,
             # which costs tens of milliseconds per epoch on TensorFlow.
-            parts = [np.asarray(self.model.predict_on_batch(np.ascontiguousarray(b[:, :, ::-1]) if mirrored else b))
+            # As floats: TensorFlow's oneDNN takes no uint8 on CPUs without AVX-512 in an ensemble's
+            # mirrored member, and says so on stderr (an "E" line in the ensemble step).
+            parts = [np.asarray(self.model.predict_on_batch(np.ascontiguousarray(b[:, :, ::-1] if mirrored else b,
+                                                                                 dtype=np.float32)))
                      for b in batches]
         return np.concatenate(parts)[:n].astype(np.float32)
 
