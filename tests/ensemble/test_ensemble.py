@@ -268,6 +268,7 @@ def test_an_exported_config_of_a_start_point_is_a_space_that_fixes_every_value(s
 
 @pytest.mark.parametrize("reason, epochs, said", [
     (None, 15, ""),
+    (None, 1, "; it was given 3 of the space's 15 epochs and trained 1"),  # KerasTuner's Hyperband bracket
     ("shortened: 1 of 20 epochs on a subset of 6,900 training images (69 of 100 batches), for a first result soon "
      "after the start", 1, "; it trained 1 epoch (shortened: 1 of 20 epochs on a subset of 6,900 training images (69 "
                            "of 100 batches), for a first result soon after the start)"),
@@ -278,8 +279,9 @@ def test_the_exports_readme_says_how_the_best_trial_trained_when_not_as_its_para
     from tuner.ensemble.export import _how_trained
     from tuner.store import TrialRecord
 
-    best = TrialRecord(3, "pruned", 0.5, {}, reason=reason, history={"val_loss": [1.0] * epochs})
-    assert _how_trained(best) == said
+    best = TrialRecord(3, "pruned", 0.5, {}, reason=reason, history={"val_loss": [1.0] * epochs},
+                       max_epochs=3 if "given" in said else 15)
+    assert _how_trained(best, 15) == said
 
 
 @pytest.mark.slow

@@ -271,7 +271,8 @@ SECOND = "for a second result as soon after the first"
     (1000.0, Second(60.0, 2), None, 20, None),  # 4 of 20 by the mark: under a third
     (300.0, Second(100.0, 5), None, 20, None),  # after the 95.7-s run the whole schedule would not fit
     (327.4, Second(100.0, 5), None, 8, f"8 of 20 epochs, {SECOND}"),  # 95.7 + 231.7 s: it just fits
-    (10_000.0, Second(1000.0, 2), None, 20, None),  # all of it fits by the mark
+    (10_000.0, Second(1000.0, 2), None, 10, f"10 of 20 epochs, {SECOND}"),  # all fits by the mark: half, a rung below
+    (10_000.0, Second(1000.0, 13), None, 20, None),  # a first run of 12: a second of 13-19 would be the whole again
     (1000.0, Second(100.0, 5), 500.0, 20, None),  # a --trial-timeout plans by its own rule
     (150.0, Second(100.0, 5), None, 12, "12 of 20 epochs fit in the 2:30 left"),  # the deadline's rule
 ])
@@ -299,7 +300,7 @@ def test_a_second_result_run_ends_by_its_mark_trains_more_than_the_first_and_lea
     if made == plain:
         return
     assert made.why == f"{made.epochs} of {asked} epochs, {SECOND}"
-    assert max(least, asked / 3) <= made.epochs < asked
+    assert max(least, asked / 3) <= made.epochs <= asked // 2
     assert made.seconds == pytest.approx(cal.trial_seconds(cost, made.epochs))
     assert made.seconds <= mark * (1 + 1e-9)
     assert left - made.seconds >= cal.trial_seconds(cost, asked) * (1 - 1e-9)
@@ -370,10 +371,18 @@ def test_a_start_point_cut_for_the_first_result_runs_again_in_full(tiny_space, d
     assert again.params == first.params and again.max_epochs == 5 and again.state.value == "complete"
 
 
-def test_a_start_point_runs_to_a_second_mark_before_its_whole_schedule(tiny_space, digits_data, results, monkeypatch):
-    """Where the deadline holds the whole schedule after it, the start point's run after its first
-    result ends as long after that result as the result came after the start: three runs of one
-    point, on 1, 4 and 6 of 6 epochs, the last two queued by Optuna's tell."""
+@pytest.mark.parametrize("trials, widths, runs", [
+    (3, [6], [(1, 1, "pruned"), (3, 3, "pruned"), (6, 6, "complete")]),
+    (2, [6], [(1, 1, "pruned"), (6, 6, "complete")]),  # --trials 2 holds no run between: the whole schedule second
+    # The second start point's result came between: the first one's rerun is its whole schedule.
+    (3, [6, 8], [(1, 1, "pruned"), (6, 6, "complete"), (6, 6, "complete")]),
+])
+def test_a_start_point_runs_to_a_second_mark_before_its_whole_schedule(tiny_space, digits_data, results, monkeypatch,
+                                                                       trials, widths, runs):
+    """Where the deadline and --trials hold the whole schedule after it, the start point's run after
+    its first result ends as long after that result as the result came after the start, on at most
+    half the schedule: three runs of one point, on 1, 3 and 6 of 6 epochs, the last two queued by
+    Optuna's tell."""
     import optuna
 
     from tuner.search.observer import QuietObserver
@@ -384,24 +393,28 @@ def test_a_start_point_runs_to_a_second_mark_before_its_whole_schedule(tiny_spac
     from tuner.space.schema import parse_space
 
     data = tiny_space.with_overrides(epochs=6).to_dict()
-    data["start"], data["training"]["patience"] = [{"width": 6}], 6  # no run ends early on its own
+    # No run ends early on its own: no early stopping, and rates that learn.
+    data["start"] = [{"width": w, "optimizer": "adam", "learning_rate": 0.005} for w in widths]
+    data["training"]["patience"] = 6
     space = parse_space(data, "start.yaml")
     steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
     monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(50.0 / steps, 0.0, 0.0))
     store = SearchStore(None, results, create=True)
     # The command "started" 200 s ago: its first mark is past (one epoch), the second 200-230 s away (4 epochs
-    # of 50 s), and the 2,000-s deadline holds the whole 300-s schedule after them.
-    request = SearchRequest(space, "s", 3, cache_dir=results / "cache", seed=0, timeout=2000.0, jobs=1, isolate=False,
-                            started=time.monotonic() - 200.0)
+    # of 50 s fit, half the schedule is 3), and the 2,000-s deadline holds the whole 300-s schedule after them.
+    request = SearchRequest(space, "s", trials, cache_dir=results / "cache", seed=0, timeout=2000.0, jobs=1,
+                            isolate=False, started=time.monotonic() - 200.0)
     run_search(store, request, QuietObserver())
-    runs = sorted(store.trials.all("s"), key=lambda t: t.number)
-    assert [(t.max_epochs, len(t.history["loss"]), t.state.value) for t in runs] == [
-        (1, 1, "pruned"), (4, 4, "pruned"), (6, 6, "complete")]
-    assert runs[0].reason == "shortened: 1 of 6 epochs, for a first result soon after the start"
-    assert runs[1].reason == "shortened: 4 of 6 epochs, for a second result as soon after the first"
-    assert all(t.params == runs[0].params and store.trials.start_point("s", t.number) == 0 for t in runs)
-    attrs = [t.user_attrs for t in optuna.load_study(study_name="s", storage=store.db.storage).trials]
-    assert [(a.get("least_epochs"), a.get("after_first_result")) for a in attrs] == [(None, None), (2, True), (5, False)]
+    made = sorted(store.trials.all("s"), key=lambda t: t.number)
+    assert [(t.max_epochs, len(t.history["loss"]), t.state.value) for t in made] == runs
+    assert made[0].reason == "shortened: 1 of 6 epochs, for a first result soon after the start"
+    if len(runs) == 3 and len(widths) == 1:
+        assert made[1].reason == "shortened: 3 of 6 epochs, for a second result as soon after the first"
+        attrs = [t.user_attrs for t in optuna.load_study(study_name="s", storage=store.db.storage).trials]
+        assert [(a.get("least_epochs"), a.get("after_first_result")) for a in attrs] == [(None, None), (2, True), (4, False)]
+    points = [store.trials.start_point("s", t.number) for t in made]
+    assert points == ([0, 1, 0] if len(widths) == 2 else [0] * len(runs))
+    assert all(t.params == made[0].params for t, p in zip(made, points) if p == 0)
 
 
 def test_a_search_of_one_trial_has_no_first_result_mark(tiny_space, digits_data, results, monkeypatch):

@@ -109,10 +109,6 @@ def test_override_is_validated_too():
     ({"training": {"validation_fraction": "0.1"}}, "training.validation_fraction: '0.1' is text where a number"),
     ({"params": {"width": {"type": "categorical", "choices": [8, 16, 8]}}}, "params.width.choices: 8 is listed twice"),
     ({"params": {"optimizer": {"type": "categorical", "choices": ["adam", "sgd", "adam"]}}}, "'adam' is listed twice"),
-    ({"params": {"rotation": 10.0}}, "params.rotation: rotation is a part of augmentation, which augment 0 turns off; "
-                                     "search or set augment above 0, or leave rotation out"),
-    ({"params": {"augment": 0.0, "zoom": {"type": "categorical", "choices": [0.0, 0.1]}}}, "params.zoom: zoom is a part"),
-    ({"dataset": "cifar10", "params": {"flip": {"type": "bool"}}}, "params.flip: flip is a part of augmentation"),
     ({"params": {1: 2}}, "params: the key 1 is not a name"),  # was "params[1].[key]: Input should be a valid string"
     ({"params": {None: 2}}, "params: the key null is not a name"),
     ({"training": {3: 2}}, "training: the key 3 is not a name"),  # was "training[3]: Keys should be strings"
@@ -237,31 +233,45 @@ def test_set_values_take_the_start_points_values_they_make_inactive_or_alike(fix
     assert parse_space(data, "my.yaml").with_overrides(fixed=fixed).start == start
 
 
-def test_set_augment_0_turns_off_what_it_scales_unless_set_and_the_contradiction_is_one_line():
-    """Searching flip, rotation or zoom with augmentation off trained every trial alike and said nothing."""
-    space = load_space("fashion_mnist_regularization").with_overrides(fixed={"augment": 0})
+@pytest.mark.parametrize("params, idle", [
+    ({"rotation": 10.0}, ["rotation"]),  # augment's default is 0
+    ({"augment": 0.0, "zoom": {"type": "categorical", "choices": [0.0, 0.1]}}, ["zoom"]),
+    ({"augment": 0.0, "rotation": 5.0, "zoom": 0.1}, ["rotation", "zoom"]),
+    ({"augment": {"type": "float", "low": 0.0, "high": 1.0}, "rotation": 10.0}, []),  # some trials augment
+    ({"augment": 0.5, "rotation": 10.0}, []),
+    ({"augment": 0.0, "rotation": 0.0}, []),
+])
+def test_augmentations_parts_that_change_nothing_are_named(params, idle):
+    """Searching flip, rotation or zoom with augmentation off trained every trial alike and said
+    nothing. A warning, not a refusal: a study recorded with such a space must still open."""
+    assert parse_space({**BASE, "params": {**BASE["params"], **params}}, "my.yaml").idle_augmentation() == idle
+
+
+def test_set_augment_0_turns_off_what_it_scales_unless_set_and_a_part_set_on_is_warned_about():
+    from tuner.cli.options import requested_space
+
+    said: list[str] = []
+    space = requested_space("fashion_mnist_regularization", None, ("augment=0",), said.append)
     assert {n: space.params[n] for n in ("augment", "flip", "rotation", "zoom")} == {
         "augment": 0.0, "flip": False, "rotation": 0.0, "zoom": 0.0}
-    assert len(space.start) == 1 and not {"augment", "flip", "rotation", "zoom"} & set(space.start[0])
-    with pytest.raises(UserError, match=r"params\.flip: flip is a part of augmentation, which augment 0 turns off"):
-        load_space("fashion_mnist_regularization").with_overrides(fixed={"augment": 0, "flip": True})
+    assert len(space.start) == 1 and not {"augment", "flip", "rotation", "zoom"} & set(space.start[0]) and said == []
+    requested_space("fashion_mnist_regularization", None, ("augment=0", "flip=true"), said.append)
+    assert said == ["flip changes nothing in this space: augment, which turns augmentation on, is 0 in every trial "
+                    "(search or set augment above 0, or leave flip out)"]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_any_built_in_space_takes_any_of_its_searched_parameters_fixed_at_a_bound(data):
     """Fixing searched parameters at one of their bounds with --set gives a space, never a refusal
-    of the start points the user did not write; only augmentation's parts set on with augment 0
-    are refused, in one line naming the part."""
+    of the start points the user did not write."""
     space = load_space(data.draw(st.sampled_from(sorted(builtin_spaces()))))
     searched = space.searched()
     names = data.draw(st.lists(st.sampled_from(sorted(searched)), unique=True, max_size=4)) if searched else []
     fixed = {name: data.draw(st.sampled_from(list(searched[name].bounds()))) for name in names}
-    if fixed.get("augment") == 0 and (on := [n for n in ("flip", "rotation", "zoom") if fixed.get(n)]):
-        with pytest.raises(UserError, match=f"params.{on[0]}: {on[0]} is a part of augmentation"):
-            space.with_overrides(fixed=fixed)
-        return
     overridden = space.with_overrides(fixed=fixed)
+    if fixed.get("augment") == 0:  # its parts off, but where set on too: named as changing nothing
+        assert overridden.idle_augmentation() == [n for n in ("flip", "rotation", "zoom") if fixed.get(n)]
     assert all(point and not set(point) & set(fixed) for point in overridden.start)
     assert len(overridden.start) == len({json.dumps(p, sort_keys=True) for p in overridden.start})
 
@@ -377,3 +387,26 @@ def test_a_whole_float_for_an_int_parameter_is_that_int(value, taken):
     point = parse_space({**BASE, "params": {"width": {"type": "int", "low": 8, "high": 32}}, "start": [{"width": value}]},
                         "my.yaml").start
     assert point == [{"width": taken}] and type(point[0]["width"]) is int
+
+
+@pytest.mark.parametrize("sets, said", [
+    (("width=1e300",), "params.width: 1e+300 is not a whole number"),  # not its 301 digits
+    (("learning_rate=1" + "0" * 400,), "params.learning_rate: a whole number of about 10^400 is past any number allowed"),
+    (("width=1" + "0" * 5000,), "--set width: a number too long to read (Exceeds the limit (4300 digits)"),
+])
+def test_huge_numbers_for_a_parameter_are_one_short_line(sets, said):
+    """A 400-digit learning rate and a 5,000-digit width were internal errors (OverflowError, ValueError)."""
+    from tuner.cli.options import requested_space
+
+    with pytest.raises(UserError) as e:
+        requested_space("digits", None, sets, print)
+    assert said in str(e.value) and len(str(e.value)) < 300
+
+
+def test_minus_zero_is_the_same_space_as_zero_and_a_choice_equal_once_converted_is_listed_twice():
+    from tuner.cli.options import requested_space
+
+    assert requested_space("digits", None, ("augment=-0.0",), print).fingerprint() == \
+        requested_space("digits", None, ("augment=0",), print).fingerprint()
+    with pytest.raises(UserError, match=r"params\.width\.choices: 16 is listed twice"):
+        parse_space({**BASE, "params": {"width": {"type": "categorical", "choices": [16, 16.0]}}}, "my.yaml")

@@ -55,7 +55,7 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     from tuner.ui.checks import CheckView, preview_writer
 
     config.check()
-    loaded = requested_space(space, epochs, sets)
+    loaded = requested_space(space, epochs, sets, app.terminal.warn)
     folder = out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name
     make_folder(folder)  # a folder that cannot be made is the input's fault: said now, exit 2
     preview = preview_writer(folder)

@@ -97,12 +97,17 @@ def space_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def requested_space(space: str, epochs: int | None, sets: tuple[str, ...]) -> Any:
-    """The space file named by --space, with --epochs and --set applied (validated again)."""
+def requested_space(space: str, epochs: int | None, sets: tuple[str, ...], warn: Callable[[str], None]) -> Any:
+    """The space file named by --space, with --epochs and --set applied (validated again); what in
+    it changes nothing is told to `warn`."""
     from tuner.space.files import load_space
 
     loaded = load_space(space)
-    return loaded.with_overrides(epochs=epochs, fixed=parse_sets(sets)) if epochs or sets else loaded
+    loaded = loaded.with_overrides(epochs=epochs, fixed=parse_sets(sets)) if epochs or sets else loaded
+    for part in loaded.idle_augmentation():
+        warn(f"{part} changes nothing in this space: augment, which turns augmentation on, is 0 in every trial "
+             f"(search or set augment above 0, or leave {part} out)")
+    return loaded
 
 
 def parse_sets(pairs: tuple[str, ...]) -> dict:

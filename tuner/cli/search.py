@@ -88,7 +88,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     check_choice(engine, sampler, budget_pruner(engine, pruner, timeout))
     if refit and not ensemble:
         raise UserError("--refit trains the ensemble's members again: it needs the ensemble step (drop --no-ensemble)")
-    loaded = requested_space(space, epochs, sets)
+    loaded = requested_space(space, epochs, sets, app.terminal.warn)
     name = check_study_name(loaded.name if study is None else study, "the space's name" if study is None else "--study")
     require_backend(selected_backend())  # before any data is decoded or any worker starts
     if isolate is None:

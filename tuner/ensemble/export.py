@@ -34,10 +34,15 @@ def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str
     return space
 
 
-def _how_trained(best: TrialRecord) -> str:
-    """How the best trial trained when not as its parameters ask (a deadline's fewer epochs, a
-    first result's subset of an epoch): `config.yaml` trains the whole schedule."""
-    return f"; it trained {plural(best.epochs, 'epoch')} ({best.reason})" if best.reason else ""
+def _how_trained(best: TrialRecord, asked: int) -> str:
+    """How the best trial trained when not as the space asks (a deadline's fewer epochs, a first
+    result's subset of an epoch, a KerasTuner Hyperband bracket's budget of `best.max_epochs`):
+    `config.yaml` trains the space's whole schedule."""
+    if best.reason:
+        return f"; it trained {plural(best.epochs, 'epoch')} ({best.reason})"
+    if best.max_epochs is not None and best.max_epochs < asked:
+        return f"; it was given {best.max_epochs} of the space's {plural(asked, 'epoch')} and trained {best.epochs}"
+    return ""
 
 
 def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRecord, n_trials: int) -> str:
@@ -51,7 +56,7 @@ def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRec
 - split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
 - search: {plural(n_trials, 'finished trial')}, engine {meta['engine']}, sampler {meta['sampler']}
-- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%{_how_trained(best)}
+- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%{_how_trained(best, meta['space']['training']['max_epochs'])}
 - ensemble: {members}, chosen by greedy selection on validation {sel.metric}{calibrated}
 
 | model | test accuracy | test loss |
@@ -83,7 +88,8 @@ print(labels[str(best)], f"{{probabilities[best]:.4f}}")
 ```
 {_labels_note(record)}
 `config.yaml` is the best trial's configuration as a space file: `tune search --space config.yaml --trials 1`
-trains it again. `metrics.json` holds the figures above with per-class accuracy; `history.json` the
+trains it again on the space's whole schedule, as a new study's first trial (with that trial's seed, so its
+figures differ a little). `metrics.json` holds the figures above with per-class accuracy; `history.json` the
 per-epoch history of the best trial and of each ensemble member.
 """
 

@@ -13,8 +13,8 @@ subset of the training images, as many as fit before the mark (at least `MIN_SUB
 them), and is validated on the whole validation split: the cheapest fidelity first. A start
 point cut for the first result runs again; where the deadline holds its whole schedule after a
 second run as long after the first result as the first was after the start, and that run trains
-at least a third of the schedule, it trains that run first: a better figure at about twice the
-first's time, a third model for the ensemble, and the whole schedule still by the deadline.
+at least a third of the schedule (and at most half), it trains that run first: a better figure at
+about twice the first's time, and the whole schedule still by the deadline.
 """
 
 from __future__ import annotations
@@ -122,13 +122,14 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
 
 def _second_result(calibration: Calibration, cost: Any, asked: int, second: Second,
                    seconds_left: float) -> Plan | None:
-    """A start point's run to end by the second result's mark, or None where it is not worth one:
-    under `MIN_SHARE` of the schedule, or not more than the first run (or all of it) fits by the
-    mark, or the whole schedule would no longer fit before the deadline after it."""
+    """A start point's run to end by the second result's mark, on at most half the schedule (the
+    whole one follows: successive halving's rung below it), or None where it is not worth one:
+    under `MIN_SHARE` of the schedule or not more than the first run fits by the mark, or the
+    whole schedule would no longer fit before the deadline after it."""
     fixed, epoch = calibration.fixed_seconds, calibration.epoch_seconds(cost)
-    epochs = _epochs_in(second.left - fixed, epoch, asked)
+    epochs = min(_epochs_in(second.left - fixed, epoch, asked), asked // 2)
     seconds = calibration.trial_seconds(cost, epochs)
-    if not max(second.least, MIN_SHARE * asked) <= epochs < asked or \
+    if epochs < max(second.least, MIN_SHARE * asked) or \
             seconds_left - seconds < calibration.trial_seconds(cost, asked):
         return None
     return Plan(epochs, asked, epoch, seconds, f"{epochs} of {asked} epochs, {SECOND_RESULT}", seconds_left, fixed)

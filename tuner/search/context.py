@@ -28,6 +28,7 @@ class SearchContext:
     first_result_by: float | None = None  # time.monotonic() by which a deadline's first trial should end
     trial_timeout: float | None = None  # seconds a trial may train (--trial-timeout)
     device: str = "cpu"  # what trains here ("cpu", "gpu", "tpu"): what a trial's cost is first assumed from
+    n_trials: int = 1_000_000  # the finished trials the study is searched to (--trials)
 
 
 def _never(epoch: int, val_accuracy: float) -> bool:

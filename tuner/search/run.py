@@ -100,7 +100,7 @@ def _run_engine(store: SearchStore, request: SearchRequest, observer: SearchObse
     first_by = None if deadline is None or request.n_trials < 2 else request.started + FIRST_RESULT_SECONDS
     ctx = SearchContext(store, request.study, request.space, data, observer, request.keep_models,
                         request.max_failures, request.retire_growth, deadline, first_by, request.trial_timeout,
-                        setup["device"])
+                        setup["device"], request.n_trials)
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     runner = TrialRunner(ctx)
     engine = engine_class(request.engine)(ctx, sampler, pruner, request.seed)

@@ -135,7 +135,10 @@ class TrialRunner:
         first = ctx.first_result_by is not None and not ranked
         alone = sum(t.state is TrialState.RUNNING for t in trials) <= 1  # this trial is running too
         second = None
-        if proposal is not None and proposal.after_first_result and ctx.first_result_by is not None:
+        # Only right after the first result (no other trial has ranked since: a second result came),
+        # and where the study holds this run and the whole one after it (--trials).
+        if proposal is not None and proposal.after_first_result and ctx.first_result_by is not None and \
+                sum(t.ranks for t in trials) == 1 and sum(t.finished for t in trials) + 2 <= ctx.n_trials:
             second = budget.Second(budget.second_mark(ctx.first_result_by, now) - now, proposal.least_epochs)
         return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
                            ctx.trial_timeout, ranked, alone, second)

@@ -116,6 +116,8 @@ def check_value(name: str, value: Any) -> str | None:
     """Why `value` is not allowed for parameter `name`, or None when it is."""
     info = PARAMETERS[name]
     if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > 1000:  # past a float's range (about 1.8e308)
+            return f"a whole number of about 10^{int(value.bit_length() * math.log10(2))} is past any number allowed"
         value = float(value)
     if (why := kind_problem(name, value)) is not None:
         return why

@@ -37,6 +37,8 @@ def safe_yaml(text: str, source: str) -> Any:
         return loader.construct_document(node)
     except RecursionError:
         raise UserError(f"{source}: YAML nested too deeply") from None
+    except ValueError as e:  # Python's bound on a number's digits (4,300) when YAML builds an int
+        raise UserError(f"{source}: a number too long to read ({str(e).split(';')[0]})") from None
     finally:
         loader.dispose()
 

@@ -7,6 +7,7 @@ a plain value (fixed) or as a mapping with a `type` (searched). Every problem be
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -311,6 +312,13 @@ class Space(_Strict):
                   for point in self.start]
         return [p for i, p in enumerate(points) if (p or not self.start[i]) and p not in points[:i]]
 
+    def idle_augmentation(self) -> list[str]:
+        """Augmentation's parts set or searched on where `augment` is 0 in every trial: each
+        changes nothing (a warning, not a refusal: a study recorded with such a space still opens)."""
+        if max(_extremes(self, "augment")) > 0:
+            return []
+        return [n for n in AUGMENTATION_PARTS if any(_extremes(self, n))]
+
     def _active_under(self, name: str, fixed: dict[str, Any]) -> bool:
         """Whether `fixed` values leave `name` active (parents it does not fix may go either way)."""
         return all(fixed[k] in allowed for k, allowed in self._when(name).items() if k in fixed)
@@ -342,7 +350,11 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
     except ValidationError as e:
         raise ValueError(_describe(e, f"params.{name}")) from None
     if isinstance(spec, CategoricalParam):  # [0, 0.1] for a float: one type, as both engines need
-        spec = spec.model_copy(update={"choices": [_as_kind(name, c) for c in spec.choices]})
+        try:  # and once more whether each is there once: [16, 16.0] for an int is [16, 16]
+            choices = CategoricalParam._each_once([_as_kind(name, c) for c in spec.choices])
+        except ValueError as e:
+            raise ValueError(f"params.{name}.choices: {e}") from None
+        spec = spec.model_copy(update={"choices": choices})
     for bound in spec.bounds():
         if (why := check_value(name, bound)) is not None:
             raise ValueError(f"params.{name}: {why}")
@@ -401,32 +413,39 @@ def _deepest(space: Space, family: str) -> int:
 
 def _as_kind(name: str, value: Any) -> Any:
     """An int given for a float parameter, as the float it means (0 for 0.0), and a whole float
-    for an int parameter, as the int it means (`--set width=16.0`)."""
+    for an int parameter, as the int it means (`--set width=16.0`); beyond what a float holds
+    exactly, as given (then refused as out of range or not whole)."""
     kind = PARAMETERS[name].kind
-    if kind is float and type(value) is int:
+    if kind is float and type(value) is int and abs(value) <= _EXACT:
         return float(value)
-    if kind is int and type(value) is float and value.is_integer():
+    if kind is float and type(value) is float and value == 0:
+        return 0.0  # not -0.0: the same space, the same fingerprint
+    if kind is int and type(value) is float and value.is_integer() and abs(value) <= _EXACT:
         return int(value)
     return value
+
+
+_EXACT = 2 ** 53  # the whole numbers a float holds exactly
 
 
 # What `augment` scales or turns on: with augment 0 each changes nothing.
 AUGMENTATION_PARTS = ("flip", "rotation", "zoom")
 
 
+def _extremes(space: Space, name: str) -> list[Any]:
+    """A parameter's fixed value, or the bounds (or choices) it is searched over."""
+    spec = space.params.get(name, PARAMETERS[name].default)
+    return spec.bounds() if isinstance(spec, _Searched) else [spec]
+
+
 def _check_domain_rules(space: Space) -> None:
-    def values(name: str) -> list[Any]:
-        spec = space.params.get(name, PARAMETERS[name].default)
-        return spec.bounds() if isinstance(spec, _Searched) else [spec]
+    values = functools.partial(_extremes, space)
 
     if not DATASETS[space.dataset].flips and any(values("flip")) | any(values("tta_flip")):
         raise ValueError(f"params.flip: {space.dataset} images must not be mirrored (a mirrored digit is another class)")
     if not DATASETS[space.dataset].flips and max(values("rotation")) > MAX_DIGIT_ROTATION:
         raise ValueError(f"params.rotation: {space.dataset} images must not turn by more than {MAX_DIGIT_ROTATION:g} "
                          f"degrees (a 6 turned half-way is a 9)")
-    if max(values("augment")) <= 0 and (used := [n for n in AUGMENTATION_PARTS if any(values(n))]):
-        raise ValueError(f"params.{used[0]}: {used[0]} is a part of augmentation, which augment 0 turns off; "
-                         f"search or set augment above 0, or leave {used[0]} out")
     height, width, _ = space.input_shape
     if 2 * max(values("max_shift")) > min(height, width):
         raise ValueError(f"params.max_shift: a shift of {max(values('max_shift'))} pixels moves more than half of a "
