@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def plural(n: int, noun: str, many: str | None = None) -> str:
-    return f"{n} {noun if n == 1 else many or noun + 's'}"
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
 
 
 def duration(seconds: float | None) -> str:

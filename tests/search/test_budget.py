@@ -417,6 +417,36 @@ def test_a_start_point_runs_to_a_second_mark_before_its_whole_schedule(tiny_spac
     assert all(t.params == made[0].params for t, p in zip(made, points) if p == 0)
 
 
+def test_a_start_point_run_again_trains_the_epochs_that_fit_under_a_third_of_its_schedule(tiny_space, digits_data,
+                                                                                          results, monkeypatch):
+    """A 150-s search's start point ran 1 epoch for the first result; its run again was set aside
+    ("only 2 of 15 epochs fit in the 1:23 left": the third-of-a-schedule floor for sampler draws),
+    and the search's best was the 1-epoch model. A start point again needs only more epochs than
+    its first run."""
+    from tuner.search.observer import QuietObserver
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+    from tuner.store import SearchStore
+    from tuner.training import cost as costs
+    from tuner.space.schema import parse_space
+
+    data = tiny_space.with_overrides(epochs=15).to_dict()
+    data["start"] = [{"width": 6, "optimizer": "adam", "learning_rate": 0.005}]
+    data["training"]["patience"] = 15
+    space = parse_space(data, "start.yaml")
+    steps = len(digits_data[0].x_train) // space.complete({})["batch_size"]
+    monkeypatch.setattr(costs, "prior", lambda device, threads: costs.Calibration(50.0 / steps, 0.0, 0.0))
+    store = SearchStore(None, results, create=True)
+    # The first mark is past (one epoch); 190 s hold 3 of the 50-s epochs, under a third of 15.
+    request = SearchRequest(space, "s", 2, cache_dir=results / "cache", seed=0, timeout=190.0, jobs=1, isolate=False,
+                            started=time.monotonic() - 200.0)
+    run_search(store, request, QuietObserver())
+    first, again = sorted(store.trials.all("s"), key=lambda t: t.number)
+    assert first.reason == "shortened: 1 of 15 epochs, for a first result soon after the start"
+    assert again.params == first.params and again.state.value == "pruned"
+    assert re.fullmatch(r"shortened: 3 of 15 epochs fit in the 3:0\d left", again.reason) and again.epochs == 3
+
+
 def test_a_search_of_one_trial_has_no_first_result_mark(tiny_space, digits_data, results, monkeypatch):
     """Its one trial is its result: with --trials 1 and a deadline it trained 1 of 3 epochs on a
     subset "for a first result soon after the start" and the command ended with most of its budget left."""

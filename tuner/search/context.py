@@ -48,6 +48,9 @@ class Proposal:
     # The fewest epochs worth starting it on: a start point run again after a run cut for the first
     # result must train more than that run did, else it is the same trial twice.
     least_epochs: int = 1
+    # A start point run again after a run cut short (its known-good configuration): it starts on any
+    # epochs past `least_epochs` that fit, where a sampler's draw needs a third of its schedule.
+    rerun: bool = False
     # A start point's run right after its run cut for the first result: it may first train to the
     # second result's mark (`tuner.search.budget.second_mark`).
     after_first_result: bool = False

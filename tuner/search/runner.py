@@ -133,15 +133,20 @@ class TrialRunner:
         left = None if ctx.deadline is None else ctx.deadline - now
         ranked = any(t.ranks for t in trials)
         first = ctx.first_result_by is not None and not ranked
+        rerun = proposal is not None and proposal.rerun  # a start point again: no third-of-a-schedule floor
         alone = sum(t.state is TrialState.RUNNING for t in trials) <= 1  # this trial is running too
-        second = None
-        # Only right after the first result (no other trial has ranked since: a second result came),
-        # and where the study holds this run and the whole one after it (--trials).
-        if proposal is not None and proposal.after_first_result and ctx.first_result_by is not None and \
-                sum(t.ranks for t in trials) == 1 and sum(t.finished for t in trials) + 2 <= ctx.n_trials:
-            second = budget.Second(budget.second_mark(ctx.first_result_by, now) - now, proposal.least_epochs)
         return budget.plan(calibration, cost, asked, left, ctx.first_result_by - now if first else None,
-                           ctx.trial_timeout, ranked, alone, second)
+                           ctx.trial_timeout, ranked and not rerun, alone, self._second(proposal, trials, now))
+
+    def _second(self, proposal: Proposal | None, trials: list[TrialRecord], now: float) -> budget.Second | None:
+        """The second result's mark for a start point's run after its first result's: only right
+        after it (no other trial has ranked since: a second result came), and where the study holds
+        this run and the whole one after it (--trials)."""
+        ctx = self.ctx
+        if proposal is None or not proposal.after_first_result or ctx.first_result_by is None or \
+                sum(t.ranks for t in trials) != 1 or sum(t.finished for t in trials) + 2 > ctx.n_trials:
+            return None
+        return budget.Second(budget.second_mark(ctx.first_result_by, now) - now, proposal.least_epochs)
 
     def _time_up(self, trial_start: float) -> str | None:
         """Why a trial must stop now: the search's deadline or its own cap."""

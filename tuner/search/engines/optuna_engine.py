@@ -167,7 +167,7 @@ class OptunaEngine(BaseEngine):
             return not start_point and trial.should_prune()
 
         return Proposal(trial.number, params, should_prune=should_prune, engine_state=trial,
-                        least_epochs=int(trial.user_attrs.get("least_epochs", 1)),
+                        least_epochs=int(trial.user_attrs.get("least_epochs", 1)), rerun=bool(trial.user_attrs.get("rerun")),
                         after_first_result=bool(trial.user_attrs.get("after_first_result")))
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
