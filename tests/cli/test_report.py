@@ -100,3 +100,17 @@ def test_the_report_renders_offline_in_a_real_browser(reported, tmp_path):
                    check=True)
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert (pixels < 240).mean() > 0.05  # drawn, not a blank page
+
+
+def test_importances_left_out_are_said_with_how_many_trials_rank(tmp_path):
+    """With two trials the report's Hyperparameters section had no importances and no line saying why."""
+    from tuner.store import SearchStore, TrialRecord
+    from tuner.ui.report import _Pictures, _search
+
+    store = SearchStore(None, tmp_path / "results", create=True)
+    store.open_study("s", {})
+    store.trials.add("s", TrialRecord(-1, "complete", 0.9, {}, val_loss=0.3, history={"val_loss": [0.3]}))
+    sections = _search(store, "s", {}, store.trials.all("s"), _Pictures(tmp_path))
+    (importance,) = [s for s in sections if s.anchor == "importances"]
+    assert importance.text == ["No hyperparameter importances yet: Optuna's PED-ANOVA needs more ranked trials (1 trial "
+                               "ranks here), with more than one value of some parameter among them."]

@@ -180,6 +180,11 @@ def _search(store: SearchStore, study: str, meta: dict[str, Any], trials: list[T
     importance = Section("importances", "Hyperparameters")
     importance.figures += picture("importances", "hyperparameter importances (Optuna's PED-ANOVA, as optuna-dashboard)",
                                   figures.importances(store.trials.importances(study)))
+    if not importance.figures:  # said, not left out: PED-ANOVA needs ranked trials that differ
+        ranked = sum(t.ranks for t in trials)
+        importance.text.append(f"No hyperparameter importances yet: Optuna's PED-ANOVA needs more ranked trials "
+                               f"({plural(ranked, 'trial')} {'ranks' if ranked == 1 else 'rank'} here), with more "
+                               f"than one value of some parameter among them.")
     importance.figures += picture("slices", "the objective against each searched parameter (colour: trial number)",
                                   figures.slices(trials, searched, objective))
     rows = [(t.number, vars(times)) for t in trials if (times := trial_times(t)) is not None]
