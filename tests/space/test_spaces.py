@@ -410,3 +410,20 @@ def test_minus_zero_is_the_same_space_as_zero_and_a_choice_equal_once_converted_
         requested_space("digits", None, ("augment=0",), print).fingerprint()
     with pytest.raises(UserError, match=r"params\.width\.choices: 16 is listed twice"):
         parse_space({**BASE, "params": {"width": {"type": "categorical", "choices": [16, 16.0]}}}, "my.yaml")
+
+
+@pytest.mark.parametrize("sets, said", [
+    (("momentum=0.9", "optimizer=adam"), ["--set momentum changes nothing: the space uses momentum only with optimizer "
+                                          "sgd, which the other --set values rule out"]),
+    (("momentum=0.9", "optimizer=sgd"), []),
+    (("momentum=0.9",), []),  # the sampler may still draw sgd
+    (("weight_decay=0.01", "optimizer=sgd"), ["--set weight_decay changes nothing: the space uses weight_decay only "
+                                              "with optimizer adamw, which the other --set values rule out"]),
+])
+def test_a_set_value_whose_condition_the_other_set_values_rule_out_is_warned_about(sets, said):
+    """`--set momentum=0.9 --set optimizer=adam` was accepted without a word."""
+    from tuner.cli.options import requested_space
+
+    warned: list[str] = []
+    requested_space("digits", None, sets, warned.append)
+    assert warned == said

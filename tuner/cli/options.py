@@ -102,8 +102,11 @@ def requested_space(space: str, epochs: int | None, sets: tuple[str, ...], warn:
     it changes nothing is told to `warn`."""
     from tuner.space.files import load_space
 
-    loaded = load_space(space)
-    loaded = loaded.with_overrides(epochs=epochs, fixed=parse_sets(sets)) if epochs or sets else loaded
+    loaded, fixed = load_space(space), parse_sets(sets)
+    for name, when in loaded.idle_under(fixed).items():
+        needs = ", ".join(f"{k} {' or '.join(map(str, v))}" for k, v in when.items())
+        warn(f"--set {name} changes nothing: the space uses {name} only with {needs}, which the other --set values rule out")
+    loaded = loaded.with_overrides(epochs=epochs, fixed=fixed) if epochs or sets else loaded
     for part in loaded.idle_augmentation():
         warn(f"{part} changes nothing in this space: augment, which turns augmentation on, is 0 in every trial "
              f"(search or set augment above 0, or leave {part} out)")

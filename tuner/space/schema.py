@@ -319,6 +319,11 @@ class Space(_Strict):
             return []
         return [n for n in AUGMENTATION_PARTS if any(_extremes(self, n))]
 
+    def idle_under(self, fixed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The values of `fixed` (`--set`) that change nothing once the others are fixed too (the
+        space searches them only under parent values `fixed` rules out), with their conditions."""
+        return {name: self._when(name) for name in fixed if not self._active_under(name, fixed)}
+
     def _active_under(self, name: str, fixed: dict[str, Any]) -> bool:
         """Whether `fixed` values leave `name` active (parents it does not fix may go either way)."""
         return all(fixed[k] in allowed for k, allowed in self._when(name).items() if k in fixed)
