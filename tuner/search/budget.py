@@ -3,8 +3,8 @@
 `plan` decides a trial's epochs from its counted cost and this machine's calibration
 (`tuner.training.cost`): as asked when they fit; fewer when only fewer fit before the deadline
 (the schedule is then the shorter one: a cosine decays over it); none when not one epoch fits,
-or, once the study has a ranked trial, when less than `MIN_SHARE` of them fit (the proposal is
-set aside, another is asked); and, while no trial of the study has finished,
+or, once the study has a ranked trial, when less than `MIN_SHARE` of them fit (the sampler's
+proposal is set aside, another is asked; a start point run again takes what fits); and, while no trial of the study has finished,
 as many as fit before `FIRST_RESULT_SECONDS` after the command started (its checks and start-up
 count), so a deadline's search shows a first figure within about a minute and a half. When a
 trial of one epoch is itself longer than that (CIFAR-10's ResNet on a CPU: minutes an epoch) and
@@ -86,7 +86,8 @@ def plan(calibration: Calibration | None, cost: Any, asked: int, seconds_left: f
     """The epochs a trial of `cost` trains (see the module's docstring); `seconds_left` to the
     deadline, `first_left` to the first result's mark while the study has none (else None), `cap`
     each trial's own limit (--trial-timeout: at least one epoch, which the cap then stops),
-    `ranked` whether the study has a ranked trial, `alone` whether no other trial is running (a
+    `ranked` whether `MIN_SHARE` applies (the study has a ranked trial and this is a sampler's draw,
+    not a start point run again), `alone` whether no other trial is running (a
     first result on a subset is one trial's: a second worker's first trial trains whole epochs),
     `second` the second result's mark for a start point's run after its first result's."""
     if calibration is None:
