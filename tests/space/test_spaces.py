@@ -427,3 +427,21 @@ def test_a_set_value_whose_condition_the_other_set_values_rule_out_is_warned_abo
     warned: list[str] = []
     requested_space("digits", None, sets, warned.append)
     assert warned == said
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(name=st.sampled_from(["width", "depth", "learning_rate", "dropout", "augment"]),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**400, 10**400)))
+def test_any_number_set_for_a_parameter_is_of_its_kind_or_one_short_line(name, value):
+    """A whole float for an int parameter is that int, an int for a float one that float; anything
+    else is refused in one line of bounded length (not a 301-digit number, not an internal error)."""
+    from tuner.cli.options import requested_space
+
+    text = repr(value) if isinstance(value, float) else str(value)
+    try:
+        space = requested_space("digits", None, (f"{name}={text}",), lambda line: None)
+    except UserError as e:
+        assert "\n" not in str(e) and len(str(e)) < 400
+        return
+    fixed = space.fixed()[name]
+    assert type(fixed) is PARAMETERS[name].kind and fixed == value

@@ -98,6 +98,8 @@ def as_written(value: Any) -> str:
         return "a list" if isinstance(value, list) else "a mapping"
     if isinstance(value, float) and not math.isfinite(value):
         return ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
+    if type(value) is int and value.bit_length() > 100:  # not hundreds (or, past 4,300, any) of its digits
+        return f"a whole number of about 10^{int(value.bit_length() * math.log10(2))}"
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
@@ -117,10 +119,10 @@ def check_value(name: str, value: Any) -> str | None:
     info = PARAMETERS[name]
     if info.kind is float and isinstance(value, int) and not isinstance(value, bool):
         if value.bit_length() > 1000:  # past a float's range (about 1.8e308)
-            return f"a whole number of about 10^{int(value.bit_length() * math.log10(2))} is past any number allowed"
+            return f"{as_written(value)} is past any number allowed"
         value = float(value)
     if (why := kind_problem(name, value)) is not None:
         return why
     if not info.check(value):
-        return f"{value!r} is not allowed ({info.rule})"
+        return f"{as_written(value)} is not allowed ({info.rule})"
     return None

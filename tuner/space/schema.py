@@ -99,10 +99,10 @@ class IntParam(_Searched):
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
         if type(value) is not int:
-            return f"{value!r} is not a whole number"
+            return f"{as_written(value)} is not a whole number"
         if not self.low <= value <= self.high:
-            return f"{value!r} is outside the searched range [{self.low}, {self.high}]"
-        return None if (value - self.low) % self.step == 0 else f"{value!r} is not {self.low} plus a multiple of step {self.step}"
+            return f"{as_written(value)} is outside the searched range [{self.low}, {self.high}]"
+        return None if (value - self.low) % self.step == 0 else f"{as_written(value)} is not {self.low} plus a multiple of step {self.step}"
 
 
 class FloatParam(_Searched):
@@ -134,11 +134,11 @@ class FloatParam(_Searched):
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return f"{value!r} is not a number"
+            return f"{as_written(value)} is not a number"
         if not self.low <= value <= self.high:
-            return f"{value!r} is outside the searched range [{self.low:g}, {self.high:g}]"
+            return f"{as_written(value)} is outside the searched range [{self.low:g}, {self.high:g}]"
         if self.step is not None and not _on_grid(value, self.low, self.step):
-            return f"{value!r} is not {self.low:g} plus a multiple of step {self.step:g}"
+            return f"{as_written(value)} is not {self.low:g} plus a multiple of step {self.step:g}"
         return None
 
 
@@ -168,7 +168,7 @@ class CategoricalParam(_Searched):
 
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
-        return None if _is_one_of(value, self.choices) else f"{value!r} is not one of the choices {list(self.choices)}"
+        return None if _is_one_of(value, self.choices) else f"{as_written(value)} is not one of the choices {list(self.choices)}"
 
 
 def _is_one_of(value: Any, choices: list[Scalar]) -> bool:
@@ -183,7 +183,7 @@ class BoolParam(_Searched):
 
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
-        return None if isinstance(value, bool) else f"{value!r} is not true or false"
+        return None if isinstance(value, bool) else f"{as_written(value)} is not true or false"
 
 
 ParamSpec = Annotated[Union[IntParam, FloatParam, CategoricalParam, BoolParam], Field(discriminator="type")]
@@ -377,7 +377,7 @@ def _check_when(name: str, spec: Any, params: dict[str, Any]) -> None:
         for value in allowed:
             why = check_value(parent, value)
             if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(_as_kind(parent, value)):
-                why = f"{value!r} is not among the values {parent} takes ({parent_spec.bounds()})"
+                why = f"{as_written(value)} is not among the values {parent} takes ({parent_spec.bounds()})"
             if why is not None:
                 raise ValueError(f"params.{name}.when.{parent}: {why}, so {name} would never be active")
 
@@ -418,10 +418,10 @@ def _deepest(space: Space, family: str) -> int:
 
 def _as_kind(name: str, value: Any) -> Any:
     """An int given for a float parameter, as the float it means (0 for 0.0), and a whole float
-    for an int parameter, as the int it means (`--set width=16.0`); beyond what a float holds
-    exactly, as given (then refused as out of range or not whole)."""
+    for an int parameter, as the int it means (`--set width=16.0`) where a float holds it exactly;
+    else as given (then refused as out of range or not whole)."""
     kind = PARAMETERS[name].kind
-    if kind is float and type(value) is int and abs(value) <= _EXACT:
+    if kind is float and type(value) is int and value.bit_length() <= 1000:  # past that, past a float's range
         return float(value)
     if kind is float and type(value) is float and value == 0:
         return 0.0  # not -0.0: the same space, the same fingerprint
