@@ -357,3 +357,36 @@ def test_a_trial_another_worker_ended_while_it_trained_is_said_in_one_line_and_t
     (stored,) = [t for t in store.trials.all("s") if t.number == p.number]
     assert (stored.state, stored.reason) == ("failed", "interrupted: its worker stopped sending heartbeats")
     assert runner().run(proposal()).state == "complete"  # the next trial runs and is recorded
+
+
+def test_heartbeats_judge_only_other_machines_trials(digits_data, tiny_space, results, monkeypatch):
+    """A live trial of this machine whose heartbeats are past the grace period (its process and
+    the one judging both starved on a loaded machine: seen once among three workers on two
+    cores) keeps running; a trial of another machine with heartbeats as late is failed."""
+    import sqlite3
+
+    from tuner.search.engines.optuna_engine import OptunaEngine
+
+    monkeypatch.setenv("TUNE_HEARTBEAT_SECONDS", "1")
+    store = SearchStore(None, results, heartbeat=True, create=True)
+    store.open_study("s", {})
+    engine = OptunaEngine(SearchContext(store, "s", tiny_space, digits_data[0], QuietObserver()), "tpe", "median", 0)
+    engine.prepare(10)
+
+    def late(*numbers: int) -> None:
+        for number in numbers:
+            store.db.storage.record_heartbeat(store.trials.trial_id("s", number))
+        with sqlite3.connect(results / "tune.db") as db:
+            db.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-60 seconds')")
+
+    local = store.trials.begin("s", {}, {"worker": this_worker()})
+    late(local)
+    renew = engine._renew_local_heartbeats
+    monkeypatch.setattr(engine, "_renew_local_heartbeats", lambda running: None)  # as if stalled after it
+    assert engine.counts() == (0, 1)
+    monkeypatch.setattr(engine, "_renew_local_heartbeats", renew)
+    remote = store.trials.begin("s", {}, {"worker": {**this_worker(), "host": "another-host"}})
+    late(local, remote)
+    assert engine.counts() == (0, 1)  # failed trials are not finished ones
+    states = {t.number: (t.state, t.reason) for t in store.trials.all("s")}
+    assert states == {local: ("running", None), remote: ("failed", "interrupted: its worker stopped sending heartbeats")}

@@ -28,6 +28,12 @@ def here(worker: dict[str, Any] | None) -> bool:
     return bool(worker) and worker.get("host") == socket.gethostname() and worker.get("boot") == _boot_id()
 
 
+def elsewhere(worker: dict[str, Any] | None) -> bool:
+    """`worker` is known and runs on another machine or ran under an earlier boot: only its
+    heartbeats tell whether it lives."""
+    return bool(worker) and not here(worker)
+
+
 def gone(worker: dict[str, Any] | None) -> bool:
     """True only when `worker` ran on this machine (same host and boot) and its pid is dead."""
     if not here(worker):

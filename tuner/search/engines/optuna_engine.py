@@ -23,7 +23,7 @@ from tuner.search.engines.base import BaseEngine
 from tuner.space.schema import PRUNE_AFTER, BoolParam, CategoricalParam, FloatParam, IntParam, Space
 from tuner.store import SearchStore, TrialRecord
 from tuner.store import TrialState as StoreState
-from tuner.store.workers import gone, here, this_worker
+from tuner.store.workers import elsewhere, gone, here, this_worker
 
 ORPHAN_SECONDS = 60.0
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -116,9 +116,12 @@ class OptunaEngine(BaseEngine):
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         self._fail_gone(running)
         self._renew_local_heartbeats(running)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)  # any machine, after the grace period
+        if any(elsewhere(t.user_attrs.get("worker")) for t in running):
+            # Only then: a renewal and this check are two writes apart, and a process starved
+            # between them (SQLite's lock, two cores) would fail a live trial of this machine.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)  # after the grace period
         states = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         return sum(t.state in FINISHED for t in states), sum(t.state == TrialState.RUNNING for t in states)
 
