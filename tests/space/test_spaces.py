@@ -445,3 +445,42 @@ def test_any_number_set_for_a_parameter_is_of_its_kind_or_one_short_line(name, v
         return
     fixed = space.fixed()[name]
     assert type(fixed) is PARAMETERS[name].kind and fixed == value
+
+
+@pytest.mark.parametrize("text, read", [
+    ("010", 10), ("0010", 10), ("-010", -10), ("+7", 7), ("0o10", 8), ("0x10", 16), ("1_000", 1000),
+    ("0b11", "0b11"), ("1:30", "1:30"), ("1:30.5", "1:30.5"), ("-0x10", "-0x10"),  # text: refused where a number belongs
+    ("1e-4", 1e-4), ("1.", 1.0), (".5", 0.5), ("-.inf", float("-inf")), ("true", True), ("null", None),
+])
+def test_numbers_are_read_as_yaml_1_2_reads_them(text, read):
+    """YAML 1.1 read `--set width=010` as 8 (octal) and `1:30` as 90 (base 60)."""
+    from tuner.space.reading import parse_value, safe_yaml
+
+    assert parse_value(text) == read and type(parse_value(text)) is type(read)
+    assert safe_yaml(f"v: [{text}]", "my.yaml") == {"v": [read]}
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(n=st.integers(min_value=-10**30, max_value=10**30), zeros=st.integers(min_value=0, max_value=3),
+       underscores=st.booleans())
+def test_a_whole_number_with_leading_zeros_is_that_number(n, zeros, underscores):
+    from tuner.space.reading import parse_value
+
+    digits = "0" * zeros + str(abs(n))
+    if underscores and len(digits) > 1:
+        digits = digits[0] + "_" + digits[1:]
+    assert parse_value(("-" if n < 0 else "") + digits) == n
+
+
+@pytest.mark.parametrize("low, said", [(8.0, None), (8, None), (8.5, "params.width.low: 8.5 is not a whole number"),
+                                       (1e300, "params.width.low: 1e+300 is too large to be read as a whole number")])
+def test_a_whole_float_bound_of_an_int_range_is_that_int(low, said):
+    """`low: 8.0` for an int range was refused in pydantic's words where a fixed `width: 8.0` is 8."""
+    spec = {**BASE, "params": {"width": {"type": "int", "low": low, "high": 64}}, "training": {"max_epochs": 3.0}}
+    if said:
+        with pytest.raises(UserError, match=re.escape(said)):
+            parse_space(spec, "my.yaml")
+        return
+    space = parse_space(spec, "my.yaml")
+    assert space.params["width"].low == 8 and type(space.params["width"].low) is int
+    assert space.training.max_epochs == 3 and type(space.training.max_epochs) is int

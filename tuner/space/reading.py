@@ -15,13 +15,29 @@ MAX_YAML_DEPTH = 64
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 (PyYAML's) reads `1e-4` and `1.0e3` as text: a number needs a dot and a signed
-    exponent there. YAML 1.2, and whoever writes a learning rate, reads a number."""
+    """Numbers as YAML 1.2 reads them, and whoever writes a learning rate or a width. YAML 1.1
+    (PyYAML's) reads `1e-4` as text (a number needs a dot and a signed exponent there), `010` as 8
+    (octal), `0b11` as 3 and `1:30` as 90 (base 60). Here `010` is 10, `0o10` 8 and `0x10` 16;
+    `0b11` and `1:30` are text, refused where a number belongs."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node)).replace("_", "")
+        sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
+        base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+        return sign * int(digits[2:] if base != 10 else digits, base)
 
 
-_Loader.add_implicit_resolver(  # a copy of SafeLoader's resolvers, with YAML 1.2's floats first for these
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {  # SafeLoader's others (booleans, null, ...), without YAML 1.1's numbers
+    first: [(tag, rule) for tag, rule in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# Ints before floats: the float rule also matches "10".
+_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$"),
+                              list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+_Loader.add_constructor(_INT, _Loader.construct_yaml_int)
 
 
 def safe_yaml(text: str, source: str) -> Any:

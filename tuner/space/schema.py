@@ -45,16 +45,29 @@ class _Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_true_for_a_number(cls, data: Any) -> Any:
-        """Pydantic reads YAML's true as the number 1: `max_epochs: true` would train one epoch."""
-        for name, value in data.items() if isinstance(data, dict) else ():
+    def _numbers_as_meant(cls, data: Any) -> Any:
+        """Pydantic reads YAML's true as the number 1: `max_epochs: true` would train one epoch.
+        A whole float where a whole number belongs (`low: 8.0`) is that number, as a fixed value is."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, value in data.items():
             field = cls.model_fields.get(name)
-            if isinstance(value, bool) and field is not None and field.annotation in _NUMBERS:
+            if field is None or field.annotation not in _NUMBERS:
+                continue
+            if isinstance(value, bool):
                 raise ValueError(f"{name}: {str(value).lower()} where a number belongs")
+            if field.annotation in _WHOLE and type(value) is float and math.isfinite(value):
+                if not value.is_integer():
+                    raise ValueError(f"{name}: {as_written(value)} is not a whole number")
+                if abs(value) > _EXACT:
+                    raise ValueError(f"{name}: {as_written(value)} is too large to be read as a whole number (write it without a dot)")
+                data[name] = int(value)
         return data
 
 
-_NUMBERS = (int, float, int | None, float | None)
+_WHOLE = (int, int | None)
+_NUMBERS = (*_WHOLE, float, float | None)
 
 
 class _Searched(_Strict):
