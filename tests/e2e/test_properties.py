@@ -153,6 +153,21 @@ def test_no_secret_of_a_url_survives_redaction(secret, key, where):
     assert secret not in scrub(message, url) and encoded not in scrub(message, url)
 
 
+@SETTINGS
+@given(secret=secrets, form=st.sampled_from(["u:{}@h/db", "u:{}", "{}@h", "x://u:{}@h:9x/db", "u:{}@", "{}"]))
+def test_a_storage_value_that_is_no_url_is_shown_only_where_it_can_hold_no_secret(secret, form):
+    """A value that does not parse was hidden whole (`--storage tune.db` read "storage ***"); now
+    it is shown unless it could hold a user's password (a ':' or an '@')."""
+    from tuner.store import redact
+
+    value = form.format(secret)
+    shown = redact(value)
+    if ":" in value or "@" in value:
+        assert secret not in shown
+    else:
+        assert shown == value
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("text", ["a: &a [*a]", "[" * 3000, "a: b: c", "{", "- !!python/object:os.system x"])
 def test_the_bounded_yaml_reader_refuses_what_plain_yaml_would_choke_on(text):

@@ -38,7 +38,8 @@ def _setup(tmp_path: Path, what: str) -> str:
     return {"missing": _url(tmp_path / "new.db"), "a missing folder": _url(tmp_path / "no" / "tune.db"),
             "in memory": "sqlite://", "in memory by name": "sqlite:///:memory:",
             "query options": _url(tmp_path / "q.db") + "?mode=ro&uri=true", "a file: URI": "sqlite:///file:x.db",
-            "not a URL": "not a url at all", "an @ in the password": "postgresql://u:p@ss@host/db"}[what]
+            "not a URL": "results/tune.db", "credentials, no scheme": "u:secret@host/db",
+            "an @ in the password": "postgresql://u:p@ss@host/db"}[what]
 
 
 # case, create, own_folder -> the start of the line refusing it, or None (it opens)
@@ -56,7 +57,8 @@ CASES = [
     ("in memory by name", True, False, "storage sqlite:///%3Amemory%3A: an in-memory database keeps nothing"),
     ("query options", True, False, "storage sqlite:///"),
     ("a file: URI", True, False, "storage sqlite:///file%3Ax.db: SQLite URI file names (file:...) are not supported"),
-    ("not a URL", True, False, "storage ***: not a SQLAlchemy URL"),  # what does not parse may be all secret
+    ("not a URL", True, False, "storage results/tune.db: not a URL; a SQLite file there is sqlite:///results/tune.db"),
+    ("credentials, no scheme", True, False, "storage ***: not a SQLAlchemy URL"),  # what may hold a password is hidden
     ("an @ in the password", True, False, "storage postgresql://u:***@"),
 ]
 ENDINGS = {"missing": "does not exist (run `tune search` first, or pass the --results-dir or --storage the search used)",

@@ -135,7 +135,10 @@ class Database:
         try:
             return make_url(self.url)
         except Exception:
-            raise UserError(f"storage {redact(self.url)}: not a SQLAlchemy URL (e.g. sqlite:///tune.db)") from None
+            shown = redact(self.url)
+            if "://" not in self.url and shown != "***":  # a path, most likely
+                raise UserError(f"storage {shown}: not a URL; a SQLite file there is sqlite:///{shown}") from None
+            raise UserError(f"storage {shown}: not a SQLAlchemy URL (e.g. sqlite:///tune.db)") from None
 
     def _check_sqlite_file(self, database: str | None) -> bool:
         """Whether the SQLite file exists. It may be missing only for a search, which creates

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tuner.wording import printable
+
 _SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig|dsn|options", re.IGNORECASE)  # query keys that carry one
 _HIDDEN = "***"
 
@@ -29,8 +31,10 @@ def redact(url: str) -> str:
         parsed = make_url(url)
         query = {k: (_HIDDEN if _SECRET.search(k) else v) for k, v in parsed.query.items()}
         return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
-    except Exception:  # not parseable as a URL: show only its scheme
-        return url.split("://")[0] + "://***" if "://" in url else _HIDDEN
+    except Exception:  # not parseable as a URL: show only its scheme, or all of it where no credential fits
+        if "://" in url:
+            return url.split("://")[0] + "://***"
+        return _HIDDEN if ":" in url or "@" in url else printable(url[:200])
 
 
 def scrub(text: str, url: str) -> str:
