@@ -91,14 +91,26 @@ def describe_fault(error: BaseException) -> str | None:
     if isinstance(error, json.JSONDecodeError) and _raised_in(error, "optuna/storages"):
         return (f"the study database holds a value that is not JSON ({error.msg}); it was written by another "
                 f"program or is damaged")
-    for e in (error, error.__cause__, error.__context__):
-        module = type(e).__module__ if e is not None else ""
-        if module.startswith(("sqlalchemy", "optuna.storages", "sqlite3", "psycopg")) or \
-                type(e).__name__ == "StorageInternalError":
-            text = " ".join(str(e).split())[:300] or type(e).__name__
-            return (f"the study database refused a write ({text}); is its disk full or its file read-only? "
-                    f"The same command resumes once it can write")
-    return None
+    database = [e for e in _chain(error) if type(e).__module__.startswith(_DATABASE_MODULES)
+                or type(e).__name__ == "StorageInternalError"]
+    if not database:
+        return None
+    # The innermost says what happened ("attempt to write a readonly database"); Optuna's wrapper
+    # only that a commit failed ("invalid data in the commit").
+    text = " ".join(str(database[-1]).split())[:300] or type(database[-1]).__name__
+    return (f"the study database refused a write ({text}); is its disk full or its file read-only? "
+            f"The same command resumes once it can write")
+
+
+_DATABASE_MODULES = ("sqlalchemy", "optuna.storages", "sqlite3", "psycopg")
+
+
+def _chain(error: BaseException, most: int = 8) -> list[BaseException]:
+    """`error` and what caused it, outermost first."""
+    chain = [error]
+    while len(chain) < most and (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+        chain.append(cause)
+    return chain
 
 
 def _raised_in(error: BaseException, path_part: str) -> bool:

@@ -167,3 +167,31 @@ def test_an_integrity_error_is_a_race_too(monkeypatch):
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
     monkeypatch.setattr(database.time, "sleep", lambda s: None)
     assert database._create_storage("sqlite:///x.db", {}, {})[0] == "storage" and racing.calls == 2
+
+
+def _read_only_write(tmp_path: Path) -> Exception:
+    """What Optuna raises when a study database opened read-only is written: its StorageInternalError
+    ("... invalid data in the commit ...") from SQLAlchemy's error, from sqlite3's."""
+    import optuna
+
+    url = _url(tmp_path / "ro.db")
+    study_id = optuna.storages.RDBStorage(url).create_new_study([optuna.study.StudyDirection.MAXIMIZE], "x")
+    read_only = optuna.storages.RDBStorage(f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true",
+                                           skip_table_creation=True, skip_compatibility_check=True)
+    with pytest.raises(Exception) as e:
+        read_only.set_study_user_attr(study_id, "k", 1)
+    return e.value
+
+
+@pytest.mark.parametrize("fault, said", [
+    (_read_only_write, "the study database refused a write (attempt to write a readonly database); is its disk full"),
+    (lambda tmp_path: OSError(28, "No space left on device", str(tmp_path / "f")), "/f: the disk is full"),
+    (lambda tmp_path: ValueError("not ours"), None),
+])
+def test_a_fault_of_the_system_is_one_line_saying_what_happened(fault, said, tmp_path):
+    """A read-only database in `tune ensemble --reevaluate` quoted Optuna's wrapper ("invalid data
+    in the commit") rather than what SQLite said."""
+    from tuner.errors import describe_fault
+
+    line = describe_fault(fault(tmp_path))
+    assert line == said if said is None else (said in line and "\n" not in line and "invalid data" not in line)
