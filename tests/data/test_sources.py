@@ -233,7 +233,7 @@ def test_folder_faults(tmp_path: Path):
     lonely = make_folder(tmp_path / "lonely", classes=("cat", "dog"), n=8)
     for f in list((lonely / "dog").glob("*.png"))[1:]:
         f.unlink()  # one dog: no stratified split can hold it out
-    with pytest.raises(UserError, match="class 'dog' has only 1 image; every class needs at least 2"):
+    with pytest.raises(UserError, match=r"too few images in class 'dog' \(1 image\); every class needs at least 3"):
         load_search_data(space, lonely, tmp_path / "c")
     (tmp_path / "wrapped" / "only").mkdir(parents=True)
     with pytest.raises(UserError, match=r"wrapped: needs at least 2 class subfolders, .* \(found 1: only\)$"):
@@ -445,3 +445,27 @@ def test_an_archive_with_a_wrapper_folder_is_named_by_the_archive_in_its_notes(t
             t.add(tmp_path / "src" / "pets", "pets")
     _, info = load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), archive, tmp_path / "cache")
     assert info.notes == [f"{archive}: read the class folders of its lone subfolder pets/"]
+
+
+@pytest.mark.parametrize("dogs, test_fraction, said", [
+    (1, 0.25, "test split: too few images in class 'dog' (1 image); every class needs at least 3, one for each of "
+              "training, validation and test"),
+    (2, 0.25, "test split: too few images in class 'dog' (2 images); every class needs at least 3"),
+    (3, 0.25, None),
+    (3, 0.6, "validation split: too few images left after the test split in class 'dog' (1 image); every class "
+             "needs at least 2, one for each of training and validation"),
+])
+def test_a_class_too_small_for_the_splits_is_named_with_its_count(dogs, test_fraction, said, tmp_path: Path):
+    """A class of 2 images, 1 left after the test split, was said to have "only 1 image"."""
+    space = parse_space({**FOLDER_SPACE, "training": {"max_epochs": 1, "test_fraction": test_fraction,
+                                                      "validation_fraction": 0.3}}, "f.yaml")
+    folder = make_folder(tmp_path / "f", n=8)
+    for f in sorted((folder / "dog").glob("*.png"))[dogs:]:
+        f.unlink()
+    if said is None:
+        data, _ = load_search_data(space, folder, tmp_path / "c")
+        assert set(data.y_train) == set(data.y_val) == {0, 1}
+        return
+    with pytest.raises(UserError) as e:
+        load_search_data(space, folder, tmp_path / "c")
+    assert said in str(e.value) and "\n" not in str(e.value)

@@ -18,6 +18,7 @@ import numpy as np
 from tuner.data.sources import CLASS_NAMES, RawDataset, find_and_read
 from tuner.errors import UserError
 from tuner.space.schema import Space
+from tuner.wording import plural
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,19 @@ def _check(raw: RawDataset, space: Space) -> RawDataset:
     return raw
 
 
-def _stratified(y: np.ndarray, fraction: float, seed: int, what: str,
-                names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held-out) index arrays, stratified by class."""
+def _stratified(y: np.ndarray, fraction: float, seed: int, what: str, names: list[str] | None = None,
+                needed: int = 2, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) index arrays, stratified by class; each class needs `needed` images
+    (`where`: what `y` is, for the message: "left after the test split")."""
     from sklearn.model_selection import train_test_split  # 1-2 s: not for commands that only read studies
 
     counts = np.bincount(y)
-    few = [int(c) for c in np.flatnonzero((counts > 0) & (counts < 2))]
+    few = [int(c) for c in np.flatnonzero((counts > 0) & (counts < needed))]
     if few and names is not None:  # scikit-learn would name them by index
-        listed = ", ".join(f"'{names[c]}'" if c < len(names) else str(c) for c in few)
-        raise UserError(f"cannot hold out a stratified {what} split: class {listed} has only 1 image; every class "
-                        f"needs at least 2 (more for a useful validation and test figure)")
+        listed = ", ".join(f"'{names[c]}' ({plural(int(counts[c]), 'image')})" if c < len(names) else str(c) for c in few)
+        splits = "training, validation and test" if needed == 3 else "training and validation"
+        raise UserError(f"cannot hold out a stratified {what} split: too few images{where} in class {listed}; every "
+                        f"class needs at least {needed}, one for each of {splits} (more for useful figures)")
     held, classes = math.ceil(fraction * len(y)), int(np.count_nonzero(counts))  # as scikit-learn rounds it
     if min(held, len(y) - held) < classes:
         part = "holds out" if held < classes else "keeps"
@@ -118,7 +121,7 @@ def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset
     if raw.x_test is not None:
         return raw, np.arange(len(raw.y_train)), np.array([], dtype=np.int64)
     pool, test = _stratified(raw.y_train, space.training.test_fraction, space.training.seed, "test",
-                              CLASS_NAMES.get(space.dataset, raw.class_names))
+                              CLASS_NAMES.get(space.dataset, raw.class_names), needed=3)
     return raw, np.sort(pool), np.sort(test)
 
 
@@ -142,7 +145,8 @@ def load_all_splits(space: Space, data: Path | None, cache_dir: Path
 def _search_split(space: Space, raw: RawDataset, pool: np.ndarray, test: np.ndarray) -> tuple[SearchData, SplitInfo]:
     t = space.training
     train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation",
-                                     CLASS_NAMES.get(space.dataset, raw.class_names))
+                                     CLASS_NAMES.get(space.dataset, raw.class_names),
+                                     where=" left after the test split" if len(test) else "")
     train_idx, val_idx = np.sort(pool[train_pos]), np.sort(pool[val_pos])
     if t.max_train_samples and t.max_train_samples < len(train_idx):
         keep, _ = _stratified(raw.y_train[train_idx], 1 - t.max_train_samples / len(train_idx), t.seed, "subset")
