@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import traceback
+
+from tuner.wording import clipped, printable
 
 
 class TuneError(Exception):
@@ -78,7 +81,8 @@ def describe_os_error(error: OSError) -> str:
     """One line for an operating-system error: the path, what happened, what to do."""
     # A copy names its source first and its destination second; a full disk is the destination's.
     written = error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename2
-    path = (error.filename2 if written else error.filename) or ""
+    name = error.filename2 if written else error.filename
+    path = clipped(printable(os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name or "")))
     what = _WHAT_TO_DO.get(error.errno or 0) or error.strerror or type(error).__name__
     return f"{path}: {what}" if path else f"{what} ({error})"
 

@@ -41,6 +41,21 @@ def check_study_name(name: object, what: str = "study name") -> str:
     return name  # type: ignore[return-value]
 
 
+MAX_COMPONENT, MAX_PATH = 255, 4096  # bytes: Linux's NAME_MAX and PATH_MAX
+
+
+def length_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why no file system would take `path` for its length, or None (checked before any OS call,
+    whose error would name the whole path)."""
+    data = os.fsencode(path)
+    longest = max((len(part) for part in data.split(b"/")), default=0)
+    if longest > MAX_COMPONENT:
+        return f"a name in it is {longest:,} bytes long; a file system takes at most {MAX_COMPONENT}"
+    if len(data) > MAX_PATH:
+        return f"it is {len(data):,} bytes long; a path may be at most {MAX_PATH}"
+    return None
+
+
 def inside(root: Path, path: Path) -> Path:
     """`path` if it resolves (links followed) to a place inside `root`; else one line."""
     base = root.resolve()

@@ -24,3 +24,11 @@ def printable(name: str) -> str:
     that are not UTF-8 as \\xff, control characters (a terminal's escape sequences) as \\x1b."""
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def clipped(text: str, most: int = 120) -> str:
+    """`text`, or its start and end with its length where it is longer than `most` characters
+    (a 5,000-character path is not a message)."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most * 2 // 3]}...{text[-(most // 3):]} ({len(text):,} characters)"

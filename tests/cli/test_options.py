@@ -40,3 +40,23 @@ def test_tune_check_refuses_an_empty_out_folder_in_one_line(capsys):
 
     code, out, err = run_main(["check", "--space", "digits", "--out", ""], capsys)
     assert code == 2 and err.count("\n") == 1 and "--out" in err and "an empty path" in err, err
+
+
+LONG_NAME = "a" * 5000
+
+
+@pytest.mark.parametrize("args, said", [
+    (["studies", "--storage", f"sqlite:///{LONG_NAME}.db"], "storage sqlite:///aaaa"),
+    (["studies", "--results-dir", LONG_NAME], "Invalid value for '--results-dir'"),
+    (["search", "--space", "digits", "--data", f"/tmp/{LONG_NAME[:300]}"], "Invalid value for '--data'"),
+    (["spaces", f"/tmp/{LONG_NAME[:300]}.yaml"], "no space '/tmp/aaaa"),
+    (["best", "--export", f"x/{LONG_NAME[:256]}"], "Invalid value for '--export'"),
+])
+def test_a_path_too_long_for_any_file_system_is_one_short_line(args, said, tmp_path, capsys, monkeypatch):
+    """A 5,000-character --storage path was exit 1 with the whole name in a 5,000-character line."""
+    from tests.conftest import run_main
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and said in err and len(err) < 400, err
+    assert "characters)" in err and ("a file system takes at most 255" in err)

@@ -82,18 +82,31 @@ def test_at_the_deadline_running_trials_stop_after_a_step_and_still_count(tmp_pa
     assert "budget: " in out and "an epoch" in out
 
 
-def test_a_deadline_before_any_trial_says_so_and_reads_no_test_image(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_deadline_before_any_trial_says_so_keeps_no_empty_study_and_reads_no_test_image(resumed, tmp_path, capsys,
+                                                                                         monkeypatch):
+    """With --no-check (the checks would say it first) a new study was created, ran nothing and
+    the command exited 0 with no reason given."""
     import time
     import types
 
+    common = ["search", "--space", str(TINY_SPACE), "--study", "z", "--results-dir", str(tmp_path), "--in-process",
+              "--no-check", "--seed", "0", "--epochs", "1"]
+    if resumed:
+        assert run_main([*common, "--trials", "1", "--no-ensemble"], capsys)[0] == 0
+    before = SearchStore(None, tmp_path).trials.all("z") if resumed else []
     # The request's clock set 5 s back: its 1 s deadline has passed before the first trial.
     monkeypatch.setattr("tuner.search.request.time", types.SimpleNamespace(monotonic=lambda: time.monotonic() - 5))
-    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "z", "--trials", "3", "--timeout", "1",
-                               "--results-dir", str(tmp_path), "--in-process"], capsys)
-    assert code == 2 and err.strip().splitlines()[-1] == (
-        "error: no trial of study 'z' finished with a model to evaluate: 0 trials ran before the deadline "
-        "(--timeout 1 s); give it more time; the test split was not read")
-    assert SearchStore(None, tmp_path).evaluations.latest("z") is None
+    code, out, err = run_main([*common, "--trials", "3", "--timeout", "1"], capsys)
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        "error: --timeout 1 s ended before any trial ran (workers start in seconds, and a trial whose first epoch "
+        "would not fit in the time left is not started); give it more time; nothing was searched"
+        + (" (study 'z' is as it was)" if resumed else ""))
+    store = SearchStore(None, tmp_path)
+    assert store.studies.names() == (["z"] if resumed else [])
+    assert (tmp_path / "z").exists() == resumed  # a new study's folder (logs, labels) goes with it
+    if resumed:
+        assert store.trials.all("z") == before and store.evaluations.latest("z") is None
 
 
 def _stopped_at(why: str, epochs: int, of: int = 1000) -> str:

@@ -168,6 +168,20 @@ def test_a_storage_value_that_is_no_url_is_shown_only_where_it_can_hold_no_secre
         assert shown == value
 
 
+@settings(SETTINGS, max_examples=60)
+@given(value=st.text(alphabet=st.sampled_from(["a", "/", ":", "@", ".", "\x1b", "\x07", "[", "\x9b", "\u202e", "é"]),
+                     min_size=1, max_size=40),
+       scheme=st.sampled_from(["", "sqlite:///", "postgresql://u@"]))
+def test_a_storage_value_is_one_line_of_text_whatever_it_holds(value, scheme, tmp_path_factory, capsys):
+    """A storage value's escape sequences reached the terminal raw in the error line
+    (`sqlite:///a\x1b[31mred.db` turned the rest of the line red)."""
+    folder = tmp_path_factory.mktemp("s")
+    code, out, err = run_main(["studies", "--results-dir", str(folder), "--storage", scheme + value], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code in (0, 1, 2) and len(lines) <= 1 and "Traceback" not in out + err
+    assert all(c.isprintable() for c in "".join(lines)), lines
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("text", ["a: &a [*a]", "[" * 3000, "a: b: c", "{", "- !!python/object:os.system x"])
 def test_the_bounded_yaml_reader_refuses_what_plain_yaml_would_choke_on(text):

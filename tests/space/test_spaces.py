@@ -390,7 +390,9 @@ def test_a_whole_float_for_an_int_parameter_is_that_int(value, taken):
 
 
 @pytest.mark.parametrize("sets, said", [
-    (("width=1e300",), "params.width: 1e+300 is not a whole number"),  # not its 301 digits
+    (("width=1e300",), "params.width: 1e+300 is too large to be read as a whole number (write it as digits)"),  # not its 301 digits
+    (("width=1e19",), "params.width: 1e+19 is too large to be read as a whole number"),  # whole, past a float's exact ints
+    (("width=0x_",), "params.width: '0x_' is not a whole number"),  # malformed, not "too long to read"
     (("learning_rate=1" + "0" * 400,), "params.learning_rate: a whole number of about 10^400 is past any number allowed"),
     (("width=1" + "0" * 5000,), "--set width: a number too long to read (Exceeds the limit (4300 digits)"),
 ])
@@ -473,14 +475,31 @@ def test_a_whole_number_with_leading_zeros_is_that_number(n, zeros, underscores)
 
 
 @pytest.mark.parametrize("low, said", [(8.0, None), (8, None), (8.5, "params.width.low: 8.5 is not a whole number"),
-                                       (1e300, "params.width.low: 1e+300 is too large to be read as a whole number")])
+                                       (1e300, "params.width.low: 1e+300 is too large to be read as a whole number (write it as digits)"),
+                                       (float("inf"), "params.width.low: .inf is not a whole number"),
+                                       ("1:30", "params.width.low: '1:30' is text where a whole number belongs"),
+                                       ("16", "params.width.low: '16' is text where a whole number belongs (write it without quotes)")])
 def test_a_whole_float_bound_of_an_int_range_is_that_int(low, said):
     """`low: 8.0` for an int range was refused in pydantic's words where a fixed `width: 8.0` is 8."""
     spec = {**BASE, "params": {"width": {"type": "int", "low": low, "high": 64}}, "training": {"max_epochs": 3.0}}
     if said:
-        with pytest.raises(UserError, match=re.escape(said)):
+        with pytest.raises(UserError) as e:
             parse_space(spec, "my.yaml")
+        assert str(e.value) == f"my.yaml: {said}"
         return
     space = parse_space(spec, "my.yaml")
     assert space.params["width"].low == 8 and type(space.params["width"].low) is int
     assert space.training.max_epochs == 3 and type(space.training.max_epochs) is int
+
+
+@pytest.mark.parametrize("when", [1.0, 1e0, [1, 1.0], [1.0]])
+def test_a_whole_float_in_a_when_condition_is_that_int(when):
+    """`when: {depth: 1.0}` was refused ("1.0 is not a whole number, so head_units would never be
+    active") where a fixed `width: 16.0` or `low: 8.0` is taken as the int."""
+    def space(value):
+        return parse_space({**BASE, "params": {"depth": {"type": "int", "low": 1, "high": 2},
+                                               "head_units": {"type": "categorical", "choices": [0, 32],
+                                                              "when": {"depth": value}}}}, "my.yaml")
+
+    assert space(when).params["head_units"].when == {"depth": [1]}
+    assert space(when).fingerprint() == space(1).fingerprint()

@@ -30,7 +30,12 @@ REDACTED = [
     ("postgresql://tune@db/tune", "postgresql://tune@db/tune"),  # nothing secret: shown whole
     ("sqlite:////tmp/results/tune.db", "sqlite:////tmp/results/tune.db"),
     (f"postgresql://tune:{S}@db:notaport/tune", "postgresql://***"),  # unparseable: the scheme alone
-    (f"{S}", "***"),
+    ("results/tune.db", "results/tune.db"),  # no URL and no ':' or '@' to hold a password: a path, shown
+    (f"tune:{S}@db", "***"),  # no URL, but a user and password may be in it
+    # Values of any other query key may carry a credential: a driver's own `pw`, pyodbc's whole connection string.
+    (f"postgresql://tune@db/tune?pw={S}&sslmode=require", "postgresql://tune@db/tune?pw=***&sslmode=require"),
+    (f"mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BODBC%7D%3BUID%3Dbob%3BPWD%3D{S}", "mssql+pyodbc:///?odbc_connect=***"),
+    ("postgresql://tune@local\x1bhost/db", "postgresql://tune@local\\x1bhost/db"),  # escapes as text
 ]
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tuner.wording import plural
+from tuner.wording import plural, printable
 from tuner.errors import UserError
 
 if TYPE_CHECKING:
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def abort(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then the exit code (2: the input; 1: the search stopped or the system
     refused; 130 Ctrl-C; 143 SIGTERM)."""
-    line = " ".join(str(message).split()) or "failed"
+    # One line, and only text: a path or URL the user gave may hold a terminal's escape sequences.
+    line = printable(" ".join(str(message).split())) or "failed"
     try:
         from tuner.ui.terminal import Terminal
 

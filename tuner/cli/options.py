@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import click
+
+from tuner.paths import length_problem
+from tuner.wording import clipped, printable
 
 
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,6 +42,8 @@ class GivenPath(click.Path):
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         if isinstance(value, (str, bytes)) and not value.strip():
             self.fail("an empty path; name a file or folder", param, ctx)
+        if isinstance(value, (str, bytes, os.PathLike)) and (why := length_problem(value)):
+            self.fail(f"{clipped(printable(os.fsdecode(value)))}: {why}", param, ctx)
         return super().convert(value, param, ctx)
 
 

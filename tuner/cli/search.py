@@ -118,8 +118,10 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
         if check and new:
             request = replace(request, checks=tuple(f.to_dict() for f in _first_checks(request, terminal, early.found)))
         request = early.final(request, list(request.checks) if new else store.studies.checks(name))
+        before = 0 if new else len(store.trials.all(name))
         with view:
             run_search(store, request, view, early.spawner)
+        _require_a_trial(store, name, timeout, before, new)
     except KeyboardInterrupt as e:
         raise Interrupted(interrupts.cause(e)) from None
     finally:
@@ -158,6 +160,21 @@ def _first_checks(request, terminal, on_finding) -> list:
         raise SearchStopped(f"check failed: {failures[0].check}: {failures[0].evidence}; nothing was searched "
                             f"(`tune check --help` says what each check does; --no-check skips them)")
     return findings
+
+
+def _require_a_trial(store, name: str, timeout: float | None, before: int, new: bool) -> None:
+    """A deadline that came before any trial started (`--no-check`, where the checks would have
+    said so first): one line, exit 1; a new study is removed, so the same command with more time
+    starts it afresh, checks included."""
+    if timeout is None or len(store.trials.all(name)) > before:
+        return
+    if new:
+        store.studies.delete(name)
+        store.artifacts.delete_study_dir(name)
+    raise SearchStopped(f"--timeout {timeout:g} s ended before any trial ran (workers start in seconds, and a trial "
+                        f"whose first epoch would not fit in the time left is not started); give it more time; "
+                        f"nothing was searched"
+                        + ("" if new else f" (study '{name}' is as it was)"))
 
 
 def _require_candidates(store, name: str, timeout: float | None) -> None:

@@ -109,9 +109,19 @@ def kind_problem(name: str, value: Any) -> str | None:
     kind = PARAMETERS[name].kind
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return None
+    if kind is int and type(value) is float:
+        return not_whole(value)
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         return f"{as_written(value)} is not {KIND_WORDS[kind]}"
     return None
+
+
+def not_whole(value: float) -> str:
+    """Why a float is not taken where a whole number belongs (one within 2^53 that is whole is
+    converted before it gets here)."""
+    if math.isfinite(value) and value.is_integer():
+        return f"{as_written(value)} is too large to be read as a whole number (write it as digits)"
+    return f"{as_written(value)} is not a whole number"
 
 
 def check_value(name: str, value: Any) -> str | None:

@@ -32,7 +32,7 @@ _Loader.yaml_implicit_resolvers = {  # SafeLoader's others (booleans, null, ...)
     first: [(tag, rule) for tag, rule in resolvers if tag not in (_INT, _FLOAT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 # Ints before floats: the float rule also matches "10".
-_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$"),
+_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o_*[0-7][0-7_]*|0x_*[0-9a-fA-F][0-9a-fA-F_]*)$"),
                               list("-+0123456789"))
 _Loader.add_implicit_resolver(
     _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
@@ -54,6 +54,8 @@ def safe_yaml(text: str, source: str) -> Any:
     except RecursionError:
         raise UserError(f"{source}: YAML nested too deeply") from None
     except ValueError as e:  # Python's bound on a number's digits (4,300) when YAML builds an int
+        if "limit" not in str(e):
+            raise
         raise UserError(f"{source}: a number too long to read ({str(e).split(';')[0]})") from None
     finally:
         loader.dispose()

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tuner.errors import UserError
 from tuner.space.objective import DEFAULT as DEFAULT_OBJECTIVE
 from tuner.space.objective import OBJECTIVES, Objective
-from tuner.space.params import KIND_WORDS, PARAMETERS, as_written, check_value, complete_params
+from tuner.space.params import KIND_WORDS, PARAMETERS, as_written, check_value, complete_params, not_whole
 from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
@@ -57,11 +57,9 @@ class _Strict(BaseModel):
                 continue
             if isinstance(value, bool):
                 raise ValueError(f"{name}: {str(value).lower()} where a number belongs")
-            if field.annotation in _WHOLE and type(value) is float and math.isfinite(value):
-                if not value.is_integer():
-                    raise ValueError(f"{name}: {as_written(value)} is not a whole number")
-                if abs(value) > _EXACT:
-                    raise ValueError(f"{name}: {as_written(value)} is too large to be read as a whole number (write it without a dot)")
+            if field.annotation in _WHOLE and type(value) is float:
+                if not math.isfinite(value) or not value.is_integer() or abs(value) > _EXACT:
+                    raise ValueError(f"{name}: {not_whole(value)}")
                 data[name] = int(value)
         return data
 
@@ -112,7 +110,7 @@ class IntParam(_Searched):
     def refusal(self, value: Any) -> str | None:
         """Why `value` is not one of the searched values, or None."""
         if type(value) is not int:
-            return f"{as_written(value)} is not a whole number"
+            return not_whole(value) if type(value) is float else f"{as_written(value)} is not a whole number"
         if not self.low <= value <= self.high:
             return f"{as_written(value)} is outside the searched range [{self.low}, {self.high}]"
         return None if (value - self.low) % self.step == 0 else f"{as_written(value)} is not {self.low} plus a multiple of step {self.step}"
@@ -264,6 +262,7 @@ class Space(_Strict):
         parsed = {name: _parse_param(name, value, self.params) for name, value in self.params.items()}
         object.__setattr__(self, "params", parsed)
         for name, spec in parsed.items():
+            parsed[name] = spec = _when_as_kinds(spec)
             _check_when(name, spec, parsed)
         _check_domain_rules(self)
         for i, point in enumerate(self.start):
@@ -380,6 +379,15 @@ def _parse_param(name: str, value: Any, declared: dict[str, Any]) -> Any:
         if other not in declared or list(declared).index(other) >= list(declared).index(name):
             raise ValueError(f"params.{name}.when: '{other}' must be a parameter declared before '{name}'")
     return spec
+
+
+def _when_as_kinds(spec: Any) -> Any:
+    """A `when` value as its parent's kind means it (`when: {depth: 1.0}` is depth 1), each once."""
+    if not isinstance(spec, _Searched) or not spec.when:
+        return spec
+    when = {parent: list(dict.fromkeys(_as_kind(parent, v) if parent in PARAMETERS else v for v in values))
+            for parent, values in spec.when.items()}
+    return spec.model_copy(update={"when": when})
 
 
 def _check_when(name: str, spec: Any, params: dict[str, Any]) -> None:
@@ -500,7 +508,7 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown type {first['input'].get('type')!r} (int, float, categorical or bool)"
     elif first["type"] in _STRICT_KINDS and isinstance(first["input"], str):  # a quoted number: strict, never "1" for 1
-        unquoted = "" if first["type"] == "bool_type" else " (write it without quotes)"
+        unquoted = " (write it without quotes)" if first["type"] != "bool_type" and _a_number(first["input"]) else ""
         msg = f"{first['input']!r} is text where {KIND_WORDS[_STRICT_KINDS[first['type']]]} belongs{unquoted}"
     elif _refused_as_every_scalar(error.errors(), first["loc"][:-1]):  # pydantic would name the first kind only
         msg = f"must be one finite number, text or true/false, not {as_written(first['input'])}"
@@ -508,6 +516,14 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
 
 
 _STRICT_KINDS = {"int_type": int, "float_type": float, "bool_type": bool}  # pydantic's error for each
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 _UNION_TAGS = ("int", "float", "categorical", "bool", "str")  # the kinds pydantic names in an error's place
 _SCALAR_TAGS = {"bool", "int", "float", "str"}
 

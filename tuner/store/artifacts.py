@@ -48,6 +48,12 @@ class Artifacts:
     def trial_dir(self, name: str, number: int) -> Path:
         return self.folder(name, "trials", str(int(number)))
 
+    def delete_study_dir(self, name: str) -> None:
+        """The study's folder and all in it (its logs, its validation labels): a new study that ran no trial."""
+        import shutil
+
+        shutil.rmtree(self.study_dir(name), ignore_errors=True)
+
     def check_writable(self, name: str) -> None:
         """Before a search does any work: its folders can be written (nothing is created)."""
         database = [self.database.parent] if self.database else []

@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 from tuner import config
 from tuner.errors import UserError
-from tuner.paths import check_can_write, make_folder
+from tuner.paths import check_can_write, length_problem, make_folder
 from tuner.store.urls import raw_userinfo, redact, scrub
+from tuner.wording import clipped
 
 # Optuna's schema. A database is written only when it is empty or holds its core and nothing
 # else; any other table, view or trigger is another application's. A schema part-way through
@@ -152,6 +153,8 @@ class Database:
         if database.startswith("file:"):
             raise UserError(f"storage {redact(self.url)}: SQLite URI file names (file:...) are not supported; "
                             f"give a path (sqlite:///path/tune.db)")
+        if why := length_problem(database):
+            raise UserError(f"storage {clipped(redact(self.url))}: {why}")
         path = Path(database)
         if not path.exists():
             if not self.create:

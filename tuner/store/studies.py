@@ -126,6 +126,12 @@ class Studies:
             time.sleep(0.1)
         return True
 
+    def delete(self, name: str) -> None:
+        """Remove the study and its trials (a search's own new study that ran none)."""
+        import optuna
+
+        optuna.delete_study(study_name=name, storage=self.db.storage)
+
     def save_note(self, name: str, markdown: str) -> None:
         """The study's note in optuna-dashboard, written by its own `save_note` (versioned, in
         the study's system attributes)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from tuner.wording import printable
 
-_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig|dsn|options", re.IGNORECASE)  # query keys that carry one
+# Query keys whose values are shown; any other value may carry a credential (`odbc_connect`'s
+# whole connection string with its PWD=, a driver's own `pw=`) and is hidden.
+_SHOWN = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "gssencmode",
+                    "client_encoding", "charset", "timeout", "mode", "uri", "driver"})
 _HIDDEN = "***"
 
 
@@ -20,20 +22,21 @@ def raw_userinfo(url: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """The URL with its password and every credential-bearing query value replaced by ***."""
+    """The URL with its password and every query value that may bear a credential replaced by
+    ***, control characters escaped."""
     from sqlalchemy.engine import make_url
 
     userinfo = raw_userinfo(url)
     if userinfo is not None and "@" in userinfo:  # not parseable as its writer meant it
         scheme, _, rest = url.partition("://")
-        return f"{scheme}://{userinfo.split(':', 1)[0].split('@')[0]}:***@{rest.split('/', 1)[0].rpartition('@')[2]}/***"
+        return printable(f"{scheme}://{userinfo.split(':', 1)[0].split('@')[0]}:***@{rest.split('/', 1)[0].rpartition('@')[2]}/***")
     try:
         parsed = make_url(url)
-        query = {k: (_HIDDEN if _SECRET.search(k) else v) for k, v in parsed.query.items()}
-        return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN)
+        query = {k: (v if _shown(k) else _HIDDEN) for k, v in parsed.query.items()}
+        return printable(parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", _HIDDEN))
     except Exception:  # not parseable as a URL: show only its scheme, or all of it where no credential fits
         if "://" in url:
-            return url.split("://")[0] + "://***"
+            return printable(url.split("://")[0][:50]) + "://***"
         return _HIDDEN if ":" in url or "@" in url else printable(url[:200])
 
 
@@ -52,11 +55,15 @@ def scrub(text: str, url: str) -> str:
     if userinfo and ":" in userinfo:
         secrets.append(userinfo.split(":", 1)[1])
     for key, value in parsed.query.items():
-        if _SECRET.search(key):
+        if not _shown(key):
             secrets += [value] if isinstance(value, str) else list(value)
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, _HIDDEN).replace(quote(secret, safe=""), _HIDDEN)
     return text
+
+
+def _shown(key: str) -> bool:
+    return key.lower() in _SHOWN
 
 
 def default_storage_url(results_dir: Path) -> str:
