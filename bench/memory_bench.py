@@ -62,7 +62,7 @@ def main() -> None:
     observer = RssObserver()
     request = SearchRequest(space, "mem", args.trials, args.engine, cache_dir=results / "cache", seed=0,
                             isolate=args.isolate)
-    run_search(SearchStore(None, results), request, observer)
+    run_search(SearchStore(None, results, create=True), request, observer)
     report = {"trials": len(observer.rss), "pss_after_5th_mib": observer.rss[4], "pss_after_last_mib": observer.rss[-1],
               "ratio_last_to_5th": observer.rss[-1] / observer.rss[4], "max_mib": max(observer.rss),
               "max_ratio_to_5th": max(observer.rss[4:]) / observer.rss[4], "isolate": args.isolate}

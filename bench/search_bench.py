@@ -103,7 +103,7 @@ def main() -> None:
     results = args.results_dir or Path(tempfile.mkdtemp(prefix="tune-bench-"))
     from tuner import config
     cache = config.cache_dir()
-    store = SearchStore(None, results)
+    store = SearchStore(None, results, create=True)
     recorder = Recorder()
     request = SearchRequest(space, "bench", args.trials, args.engine, args.sampler, args.pruner, args.timeout,
                             args.data, cache, args.seed, precision=args.precision, jobs=args.jobs,

@@ -109,6 +109,20 @@ def test_a_deadline_before_any_trial_says_so_keeps_no_empty_study_and_reads_no_t
         assert store.trials.all("z") == before and store.evaluations.latest("z") is None
 
 
+def test_a_deadline_on_a_study_with_all_its_trials_is_no_stop(tmp_path, capsys, monkeypatch):
+    """A study that already holds the trials asked for has nothing to run: a passed deadline is
+    not "ended before any trial ran"."""
+    import time
+    import types
+
+    common = ["search", "--space", str(TINY_SPACE), "--study", "z", "--results-dir", str(tmp_path), "--in-process",
+              "--no-check", "--seed", "0", "--epochs", "1", "--trials", "1", "--no-ensemble"]
+    assert run_main(common, capsys)[0] == 0
+    monkeypatch.setattr("tuner.search.request.time", types.SimpleNamespace(monotonic=lambda: time.monotonic() - 5))
+    code, out, err = run_main([*common, "--timeout", "1"], capsys)
+    assert code == 0 and "ended before any trial ran" not in err, err
+
+
 def _stopped_at(why: str, epochs: int, of: int = 1000) -> str:
     """The reason of a trial stopped in its last epoch (after a step) or at that epoch's end."""
     return rf"stopped at {re.escape(why)} (in epoch {epochs} of {of}, after \d+ of \d+ batches|after epoch {epochs} of {of})"

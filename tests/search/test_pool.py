@@ -168,3 +168,21 @@ def test_a_worker_whose_parent_is_gone_ends_without_failing_its_trial():
     process.start()
     process.join(60)
     assert process.exitcode == 3
+
+
+@pytest.mark.parametrize("growth, spawned, most", [(10.0, 1, 1), (-1.0, 2, 3)])  # most: + one readied as the study ended
+def test_a_standby_is_readied_only_once_a_worker_is_halfway_to_retiring(growth, spawned, most, tiny_space, results,
+                                                                       monkeypatch):
+    """A standby imports for seconds beside the workers' start, and every search paid for one:
+    a short search never used it. Now one is spawned once a worker's memory grew by half its
+    budget (here: never, or after every trial), and it takes the retiring worker's slot."""
+    from tuner.search.pool.spawner import Spawner
+
+    spawns = []
+    spawn = Spawner.spawn
+    monkeypatch.setattr(Spawner, "spawn", lambda self: spawns.append(self.started) or spawn(self))
+    store = SearchStore(None, results, create=True)
+    run_search(store, request_for(tiny_space, store, 2, isolate=True, retire_growth=growth), Recorder())
+    assert sum(t.finished for t in store.trials.all("study")) == 2
+    assert worker_starts(store) == spawned  # with -1.0 the second trial ran in the standby
+    assert spawns[:spawned] == list(range(spawned)) and len(spawns) <= most

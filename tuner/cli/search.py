@@ -118,10 +118,11 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
         if check and new:
             request = replace(request, checks=tuple(f.to_dict() for f in _first_checks(request, terminal, early.found)))
         request = early.final(request, list(request.checks) if new else store.studies.checks(name))
-        before = 0 if new else len(store.trials.all(name))
+        before = [] if new else store.trials.all(name)
         with view:
             run_search(store, request, view, early.spawner)
-        _require_a_trial(store, name, timeout, before, new)
+        if sum(t.finished for t in before) < trials:  # else there was nothing left to run
+            _require_a_trial(store, name, timeout, len(before), new)
     except KeyboardInterrupt as e:
         raise Interrupted(interrupts.cause(e)) from None
     finally:

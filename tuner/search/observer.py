@@ -14,6 +14,8 @@ class SearchObserver(Protocol):
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Any = None) -> None: ...
     def epoch_ended(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
     def trial_finished(self, record: TrialRecord) -> None: ...
+    # A worker's memory grew past half of what retires it (`tuner.search.pool`): a standby is readied.
+    def memory_grew(self, fraction: float) -> None: ...
     def note(self, message: str) -> None: ...
 
 
@@ -28,6 +30,9 @@ class QuietObserver:
         pass
 
     def trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+    def memory_grew(self, fraction: float) -> None:
         pass
 
     def note(self, message: str) -> None:

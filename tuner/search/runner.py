@@ -29,6 +29,7 @@ class TrialRunner:
         self.consecutive_failures = 0
         self.first_rss: int | None = None
         self.retiring = False  # no new trial starts once this is set
+        self.growth_told = False
 
     def trial_seed(self, number: int) -> int:
         return self.ctx.space.training.seed * 100_003 + number
@@ -193,7 +194,11 @@ class TrialRunner:
         rss = resident_bytes()
         if self.first_rss is None:
             self.first_rss = rss
-        self.retiring = rss > self.first_rss * (1 + self.ctx.retire_growth)
+        grown = rss / self.first_rss - 1
+        if grown > self.ctx.retire_growth / 2 and not self.growth_told:  # halfway to retiring: a standby gets ready
+            self.growth_told = True
+            self.ctx.observer.memory_grew(grown)
+        self.retiring = grown > self.ctx.retire_growth
 
 
 def _last(history: dict[str, list[float]], key: str) -> float | None:

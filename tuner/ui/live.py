@@ -155,6 +155,9 @@ class SearchView:
             of = f"/{max_epochs}" if max_epochs else ""
             self.t.info(f"trial {number} epoch {epoch + 1}{of}  {scores}")
 
+    def memory_grew(self, fraction: float) -> None:
+        pass  # the supervisor's business (a standby), not the terminal's
+
     def trial_finished(self, record: TrialRecord) -> None:
         self.epochs.pop(record.number, None)
         self.board = build_board(self.store, self.study, self.top)

@@ -18,6 +18,7 @@ class Kind(str, Enum):
     TRIAL_STARTED = "trial_started"
     EPOCH_ENDED = "epoch_ended"
     TRIAL_FINISHED = "trial_finished"
+    MEMORY_GREW = "memory_grew"  # halfway to retiring: the parent readies a standby
     EXIT = "exit"
 
 
@@ -62,6 +63,9 @@ class Forward:
 
     def trial_finished(self, record: TrialRecord) -> None:
         self.send(Kind.TRIAL_FINISHED, record)
+
+    def memory_grew(self, fraction: float) -> None:
+        self.send(Kind.MEMORY_GREW, fraction)
 
     def note(self, message: str) -> None:
         pass

@@ -49,7 +49,7 @@ class Launch:
 
 
 class Spawner:
-    """Spawns workers numbered in start order, and with --isolate keeps one standby ready."""
+    """Spawns workers numbered in start order, and with --isolate a standby when asked."""
 
     def __init__(self, store: SearchStore, request: SearchRequest, target: Target, warm_up: WarmUp):
         self.store, self.request, self.target, self.warm_up = store, request, target, warm_up
@@ -83,10 +83,10 @@ class Spawner:
         launch.release(self.worker_request(launch.number))
 
     def keep_standby(self) -> None:
-        """With --isolate a standby is always ready. It holds about 300 MiB of its own
-        (TensorFlow's libraries are shared), and replacing a retiring worker then takes no time
-        instead of 5-7 s of imports. Where workers rarely retire (--jobs on JAX) a standby would
-        only hold memory, on the GPU too, so there is none."""
+        """With --isolate, a standby ready (the supervisor asks once a worker is halfway to
+        retiring). It holds about 300 MiB of its own (TensorFlow's libraries are shared), and
+        replacing a retiring worker then takes no time instead of 5-7 s of imports. Where workers
+        rarely retire (--jobs on JAX) a standby would only hold memory, on the GPU too, so there is none."""
         if self.request.isolate and self.standby is None:
             self.standby = self.spawn()
 

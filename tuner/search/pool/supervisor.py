@@ -75,6 +75,7 @@ class Supervisor:
         self.forwarded = False
         self.next_reap = 0.0
         self.pids: set[int] = set()  # of every worker started: their trials are failed if left running
+        self.growing: set[int] = set()  # workers halfway to retiring: a standby is kept while there are any
 
     def run(self) -> None:
         try:
@@ -112,12 +113,21 @@ class Supervisor:
         self.spawner.release(launch)
         self.workers[launch.number] = launch.process
         self.pids.add(launch.process.pid)
-        if self._may_continue():
+        self._ready_a_standby()
+
+    def _ready_a_standby(self) -> None:
+        """Only for a worker that may retire soon: a standby imports for seconds, beside the
+        workers' own start and training (on two cores, every search's start paid for one that a
+        short search never used)."""
+        if self.growing and self._may_continue():
             self.spawner.keep_standby()
 
     def _dispatch(self, report: Report) -> None:
         if report.kind is Kind.EXIT:
             self.reports[report.worker] = report.payload
+        elif report.kind is Kind.MEMORY_GREW:
+            self.growing.add(report.worker)
+            self._ready_a_standby()
         elif report.kind is Kind.SEARCH_STARTED:
             if not self.announced:
                 self.announced = True
@@ -134,6 +144,7 @@ class Supervisor:
             process.join()
             self.inboxes.drain(worker)  # its last reports may still be in the pipe
             del self.workers[worker]
+            self.growing.discard(worker)
             self._after_exit(worker, self.reports.pop(worker, None), process.exitcode)
 
     def _after_exit(self, worker: int, report: ExitReport | None, exitcode: int | None) -> None:
