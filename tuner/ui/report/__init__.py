@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import multiprocessing
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,11 +101,21 @@ _DRAWN: list[Any] = []  # the figures `_Pictures.render` is drawing, for its for
 
 def _plain_signals() -> None:
     """In the forked drawer: the pool ends it with SIGTERM, which must not run the command's own
-    handler (its one-line "interrupted" message); a Ctrl-C is the parent's to handle."""
+    handler (its one-line "interrupted" message); a Ctrl-C is the parent's to handle. A parent
+    ended by a signal leaves at once: the drawer then ends too, and its stderr is closed, so the
+    pipe it would write its figures into (gone with the parent) is no traceback under the
+    command's one line. Its own errors reach the parent through the pool's result."""
     import signal
+
+    from tuner.interrupts import exit_with_parent
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = open(os.devnull, "w")  # Python's own writer too, wherever it pointed
+    exit_with_parent(os.getppid())
 
 
 def _png_at(index: int) -> bytes:
