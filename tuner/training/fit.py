@@ -27,7 +27,7 @@ from tuner.training.compile_cache import compile_counts
 from tuner.training.cost import Cost, model_cost
 from tuner.data import SearchData
 from tuner.errors import TrialEnded, TrialFailed
-from tuner.training.metrics import balanced_accuracy, diverged, learned_nothing, scores
+from tuner.training.metrics import STUCK_EPOCHS, balanced_accuracy, diverged, learned_nothing, scores
 from tuner.training.model import build_model
 from tuner.training.optim import make_optimizer
 from tuner.training.predictor import Predictor
@@ -56,7 +56,6 @@ class TrialResult:
     stopped: str | None = None  # why and where a StopCheck ended it early ("<why> after epoch 2 of 9")
 
 
-STUCK_EPOCHS = 3  # epochs at a uniform guess's loss after which a trial stops: it learned nothing
 
 
 class EpochBatches(keras.utils.PyDataset):

@@ -60,7 +60,8 @@ def scores(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 OBJECTIVE_SCORES = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "log_loss": log_loss}
 
 
-STUCK = 0.01  # a training loss within this share of ln(classes) every epoch has learned nothing
+STUCK = 0.01  # a training loss within this share of ln(classes) has learned nothing
+STUCK_EPOCHS = 3  # epochs at a uniform guess's loss after which a trial stops: it learned nothing
 DIVERGED = 2.0  # a training loss over this many times ln(classes) after its first epoch has diverged
 
 
@@ -78,16 +79,19 @@ LEARNED_MARGIN = 0.15  # a validation accuracy this share of the way from chance
 
 
 def learned_nothing(losses: list[float], n_classes: int, val_accuracies: list[float] = ()) -> str | None:
-    """Why a trial that ran to its end learned nothing, or None: its training loss stayed at
-    ln(classes), the loss of a uniform guess, in every epoch (the course's zero initializer,
-    saturated activations, or a learning rate too small to move), and no epoch's validation
-    accuracy rose clearly above chance (a training loss held up by augmentation and dropout can
-    sit there while the model without them already predicts: 36% on ten classes, seen)."""
+    """Why a trial learned nothing, or None: its training loss sat at ln(classes), the loss of a
+    uniform guess, in its last STUCK_EPOCHS epochs, or in all of them where it ran fewer (the
+    course's zero initializer, saturated activations, or a learning rate too small to move; a
+    first epoch above it does not count: 2.41 then 14 epochs at 2.303, seen), and no epoch's
+    validation accuracy rose clearly above chance (a training loss held up by augmentation and
+    dropout can sit there while the model without them already predicts: 36% on ten classes, seen)."""
     chance = math.log(n_classes)
-    if not losses or any(not math.isfinite(loss) or abs(loss - chance) > STUCK * chance for loss in losses):
+    at_chance = [math.isfinite(loss) and abs(loss - chance) <= STUCK * chance for loss in losses]
+    stuck = next((i for i, flag in enumerate(reversed(at_chance)) if not flag), len(losses))  # the last epochs there
+    if stuck == 0 or stuck < min(STUCK_EPOCHS, len(losses)):
         return None
     if any(acc >= 1 / n_classes + LEARNED_MARGIN * (1 - 1 / n_classes) for acc in val_accuracies):
         return None
-    epochs = f"{len(losses)} epoch{'s' * (len(losses) != 1)}"
+    epochs = f"{stuck} epoch{'s' * (stuck != 1)}"
     return (f"learned nothing: the training loss stayed at {losses[-1]:.3f} (ln {n_classes} = {chance:.3f}, a uniform "
             f"guess) for {epochs}; a zero initializer, saturated activations or a learning rate too small")
