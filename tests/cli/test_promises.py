@@ -456,7 +456,8 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         ([str(tmp_path / "nope"), str(tmp_path / "big_colour.jpg")], "nope: no such file or folder"),
         ([str(no_labels), str(tmp_path / "big_colour.jpg")], "no labels.json (an export made before class names"),
         ([str(exported), str(tmp_path / "missing.png")], "missing.png: no such file or folder"),
-        ([str(exported), str(tmp_path / "text.txt")], "no readable image among 1 file"),
+        ([str(exported), str(tmp_path / "text.txt")], "no readable image among 1 file (damaged, not an image, or over "
+                                                     "Pillow's"),  # an over-large image alone was given no reason
         ([str(exported), str(tmp_path / "big_colour.jpg"), "--json", "--csv"], "--json and --csv: choose one"),
     ]:
         code, out, err = run_main(["predict", *args], capsys)

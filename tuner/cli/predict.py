@@ -14,7 +14,7 @@ import click
 
 from tuner.cli.app import Application
 from tuner.cli.options import GivenPath
-from tuner.wording import plural
+from tuner.wording import clipped, plural
 
 if TYPE_CHECKING:
     from tuner.ensemble.predict import Inputs
@@ -49,7 +49,8 @@ def command(app: Application, export: Path, paths: tuple[Path, ...], top: int, a
     inputs = image_files(list(paths))
     predictions, unreadable = predict_files(exported, inputs.files, min(top, len(exported.labels)), _progress(app))
     if not predictions:
-        raise UserError(f"no readable image among {plural(len(inputs.files), 'file')}: {', '.join(map(str, paths))}")
+        raise UserError(f"no readable image among {plural(len(inputs.files), 'file')} (damaged, not an image, or over "
+                        f"Pillow's {_pixel_limit()} pixels): {clipped(', '.join(map(str, paths)))}")
     if model_changed(exported):  # said once there are predictions: a refused command is one line
         app.terminal.warn(f"{exported.model_path} is not the model this export recorded (its checksum differs "
                           f"from metrics.json): its predictions are not the evaluated model's")
