@@ -463,3 +463,32 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         code, out, err = run_main(["predict", *args], capsys)
         lines = err.strip().splitlines()
         assert code == 2 and out == "" and len(lines) == 1 and expected in lines[-1], (args, err)
+
+
+def test_an_evaluation_on_other_test_images_is_refused(evaluated, tmp_path, capsys, monkeypatch):
+    """A test image swapped for another of its class kept every count the study compares: the
+    evaluation ran and was recorded beside the first, as if both had scored one test set."""
+    import shutil
+
+    import tuner.data
+
+    results = tmp_path / "results"
+    shutil.copytree(evaluated, results)
+    store = SearchStore(None, results)
+    before = store.evaluations.latest("e")
+    assert store.evaluations.test_fingerprint("e") is not None  # recorded by the search's evaluation
+    load = tuner.data.load_test_data
+
+    def swapped(*args, **kwargs):
+        x, y = load(*args, **kwargs)
+        x = x.copy()
+        x[0] = x[1]  # two images of one class or not, the counts per class stay
+        return x, y
+
+    monkeypatch.setattr(tuner.data, "load_test_data", swapped)
+    code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(results), "--reevaluate"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "the test split's images are not the ones its earlier evaluations " \
+                                                  "read" in err, err
+    assert store.evaluations.latest("e") == before  # nothing recorded
+    monkeypatch.setattr(tuner.data, "load_test_data", load)
+    assert run_main(["ensemble", "--study", "e", "--results-dir", str(results), "--reevaluate"], capsys)[0] == 0

@@ -144,6 +144,7 @@ def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: st
     reads = store.evaluations.count_test_read(study)
     interrupts.note_for_exit(f"except its test split's read count, now {reads} (a read is counted before it begins)")
     x_test, y_test = load_test_data(space, data, cache_dir)
+    _same_test_split(store, study, x_test, y_test)
     return evaluate_on_test(store, study, selection, x_test, y_test, search_data.class_names, refit=summary,
                             test_reads=reads)
 
@@ -187,6 +188,24 @@ def search_data_of(store: SearchStore, study: str, space: Space, data: Path | No
         raise UserError(f"study '{study}': the test split at {split.source} is not the study's ({split.n_test} images, "
                         f"per class {now}; recorded {recorded.get('n_test')}, per class {then}); nothing was evaluated")
     return search_data
+
+
+def _same_test_split(store: SearchStore, study: str, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    """The test split's images and labels are fingerprinted at the study's first evaluation; a
+    later one on other images (a test image swapped for another of its class keeps every count
+    `search_data_of` compares) is refused, so two records never score two test sets as one."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (x_test, y_test):
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    now, then = digest.hexdigest()[:16], store.evaluations.test_fingerprint(study)
+    if then is None:
+        store.evaluations.record_test_fingerprint(study, now)
+    elif now != then:
+        raise UserError(f"study '{study}': the test split's images are not the ones its earlier evaluations read "
+                        f"(fingerprint {now}, recorded {then}); nothing was evaluated (the read is counted)")
 
 
 def _refit(store: SearchStore, study: str, selection: Selection, search_data: SearchData, space: Space, cache_dir: Path,

@@ -17,6 +17,7 @@ from tuner.store.studies import Studies
 
 _KEY = "evaluations"  # the study attribute holding the list of records
 _READS = "test_reads"  # the study attribute counting reads of its test split
+_TEST_FINGERPRINT = "test_fingerprint"  # the test split as its first evaluation read it
 
 
 class Evaluations:
@@ -48,6 +49,13 @@ class Evaluations:
         reads = self.test_reads(name) + 1
         self.studies.set_attr(name, _READS, reads)
         return reads
+
+    def test_fingerprint(self, name: str) -> str | None:
+        """The test split's fingerprint, as its first evaluation read it."""
+        return self.studies.attr(name, _TEST_FINGERPRINT)
+
+    def record_test_fingerprint(self, name: str, fingerprint: str) -> None:
+        self.studies.set_attr(name, _TEST_FINGERPRINT, fingerprint)
 
     def folder(self, name: str) -> Path:
         return self.artifacts.folder(name, "ensemble")
