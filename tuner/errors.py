@@ -15,7 +15,7 @@ import json
 import os
 import traceback
 
-from tuner.wording import clipped, printable
+from tuner.wording import clipped
 
 
 class TuneError(Exception):
@@ -82,7 +82,7 @@ def describe_os_error(error: OSError) -> str:
     # A copy names its source first and its destination second; a full disk is the destination's.
     written = error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename2
     name = error.filename2 if written else error.filename
-    path = clipped(printable(os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name or "")))
+    path = clipped(os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name or ""))  # abort() escapes it
     what = _WHAT_TO_DO.get(error.errno or 0) or error.strerror or type(error).__name__
     return f"{path}: {what}" if path else f"{what} ({error})"
 

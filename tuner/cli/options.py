@@ -10,7 +10,7 @@ from typing import Any, Callable
 import click
 
 from tuner.paths import length_problem
-from tuner.wording import clipped, printable
+from tuner.wording import clipped
 
 
 def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +43,7 @@ class GivenPath(click.Path):
         if isinstance(value, (str, bytes)) and not value.strip():
             self.fail("an empty path; name a file or folder", param, ctx)
         if isinstance(value, (str, bytes, os.PathLike)) and (why := length_problem(value)):
-            self.fail(f"{clipped(printable(os.fsdecode(value)))}: {why}", param, ctx)
+            self.fail(f"{clipped(os.fsdecode(value))}: {why}", param, ctx)
         return super().convert(value, param, ctx)
 
 

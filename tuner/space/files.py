@@ -13,7 +13,7 @@ from tuner.errors import UserError
 from tuner.paths import length_problem
 from tuner.space.reading import safe_yaml
 from tuner.space.schema import Space, parse_space
-from tuner.wording import clipped, printable
+from tuner.wording import clipped
 
 MAX_SPACE_BYTES = 1 << 20
 
@@ -31,7 +31,7 @@ def load_space(name_or_path: str) -> Space:
     """A built-in space by name, or a user's YAML file by path."""
     builtins = builtin_spaces()
     if name_or_path not in builtins and (why := length_problem(name_or_path)):
-        raise UserError(f"no space '{clipped(printable(name_or_path))}': {why}")
+        raise UserError(f"no space '{clipped(name_or_path)}': {why}")
     path = builtins.get(name_or_path) or Path(name_or_path).expanduser()
     if not path.is_file():
         raise UserError(f"no space '{name_or_path}': not a built-in ({', '.join(sorted(builtins))}) nor a file")

@@ -116,6 +116,17 @@ def kind_problem(name: str, value: Any) -> str | None:
     return None
 
 
+EXACT = 2 ** 53  # the whole numbers a float holds exactly
+
+
+def as_whole(value: Any) -> Any:
+    """A whole float as the int it means (`16.0` is 16) where a float holds it exactly; any other
+    value as given."""
+    if type(value) is float and value.is_integer() and abs(value) <= EXACT:
+        return int(value)
+    return value
+
+
 def not_whole(value: float) -> str:
     """Why a float is not taken where a whole number belongs (one within 2^53 that is whole is
     converted before it gets here)."""

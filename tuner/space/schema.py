@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tuner.errors import UserError
 from tuner.space.objective import DEFAULT as DEFAULT_OBJECTIVE
 from tuner.space.objective import OBJECTIVES, Objective
-from tuner.space.params import KIND_WORDS, PARAMETERS, as_written, check_value, complete_params, not_whole
+from tuner.space.params import KIND_WORDS, PARAMETERS, as_written, check_value, as_whole, complete_params, not_whole
 from tuner.paths import NAME_RULE, name_problem
 
 Scalar = Union[bool, int, float, str]
@@ -58,9 +58,9 @@ class _Strict(BaseModel):
             if isinstance(value, bool):
                 raise ValueError(f"{name}: {str(value).lower()} where a number belongs")
             if field.annotation in _WHOLE and type(value) is float:
-                if not math.isfinite(value) or not value.is_integer() or abs(value) > _EXACT:
+                if type(whole := as_whole(value)) is not int:
                     raise ValueError(f"{name}: {not_whole(value)}")
-                data[name] = int(value)
+                data[name] = whole
         return data
 
 
@@ -397,7 +397,7 @@ def _check_when(name: str, spec: Any, params: dict[str, Any]) -> None:
         parent_spec = params[parent]
         for value in allowed:
             why = check_value(parent, value)
-            if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(_as_kind(parent, value)):
+            if why is None and isinstance(parent_spec, _Searched) and not parent_spec.admits(value):  # as its kind already
                 why = f"{as_written(value)} is not among the values {parent} takes ({parent_spec.bounds()})"
             if why is not None:
                 raise ValueError(f"params.{name}.when.{parent}: {why}, so {name} would never be active")
@@ -446,12 +446,7 @@ def _as_kind(name: str, value: Any) -> Any:
         return float(value)
     if kind is float and type(value) is float and value == 0:
         return 0.0  # not -0.0: the same space, the same fingerprint
-    if kind is int and type(value) is float and value.is_integer() and abs(value) <= _EXACT:
-        return int(value)
-    return value
-
-
-_EXACT = 2 ** 53  # the whole numbers a float holds exactly
+    return as_whole(value) if kind is int else value
 
 
 # What `augment` scales or turns on: with augment 0 each changes nothing.
