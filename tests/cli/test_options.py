@@ -60,3 +60,15 @@ def test_a_path_too_long_for_any_file_system_is_one_short_line(args, said, tmp_p
     code, out, err = run_main(args, capsys)
     assert code == 2 and err.count("\n") == 1 and said in err and len(err) < 400, err
     assert "characters)" in err and ("a file system takes at most 255" in err)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(parts=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=30),
+       char=st.sampled_from(["a", "é", "\x1b"]))
+def test_a_path_is_refused_for_its_length_exactly_when_no_file_system_takes_it(parts, char):
+    from tuner.paths import MAX_COMPONENT, MAX_PATH, length_problem
+
+    path = "/".join(char * n for n in parts)
+    sizes = [len((char * n).encode()) for n in parts]
+    too_long = max(sizes) > MAX_COMPONENT or len(path.encode()) > MAX_PATH
+    assert (length_problem(path) is not None) == too_long

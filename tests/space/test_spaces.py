@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -503,3 +504,17 @@ def test_a_whole_float_in_a_when_condition_is_that_int(when):
 
     assert space(when).params["head_units"].when == {"depth": [1]}
     assert space(when).fingerprint() == space(1).fingerprint()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(low=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(1, 1024).map(float)))
+def test_any_float_bound_of_an_int_range_is_its_int_or_one_line(low):
+    """A whole float within a float's exact integers is that int; anything else one line saying why."""
+    spec = {**BASE, "params": {"width": {"type": "int", "low": low, "high": 1024}}}
+    try:
+        space = parse_space(spec, "my.yaml")
+    except UserError as e:
+        assert "\n" not in str(e) and str(e).startswith("my.yaml: params.width")
+        assert not (math.isfinite(low) and low.is_integer() and 1 <= low <= 1024), str(e)  # a width it should take
+        return
+    assert type(space.params["width"].low) is int and space.params["width"].low == low
