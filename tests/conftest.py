@@ -11,6 +11,11 @@ TESTS = Path(__file__).parent
 TINY_SPACE = TESTS / "spaces" / "tiny_digits.yaml"
 ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until it is stopped
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
+# One CPU thread a training process: the suite runs in two processes (-n 2) on two cores, and more
+# threads each oversubscribe them (two processes training side by side took 19% longer with
+# TensorFlow's default threads). Commands the tests start inherit it, as a user's setting.
+for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 def _same_examples_in_every_run() -> None:
@@ -43,15 +48,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))  # stable: the rest as collected
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's caches or storage."""
-    cache = tmp_path_factory.getbasetemp() / "cache"  # shared across tests: decoded data is reused
-    monkeypatch.setenv("TUNE_CACHE_DIR", str(cache))
-    monkeypatch.delenv("TUNE_STORAGE", raising=False)
-    monkeypatch.delenv("TUNE_DATA_DIR", raising=False)
-    monkeypatch.setenv("TUNE_CHECK", "0")  # a new study's checks cost seconds: tests/check turn them on
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+@pytest.fixture(autouse=True, scope="session")
+def isolated(tmp_path_factory: pytest.TempPathFactory):
+    """No test reads or writes the user's caches or storage. Session-wide: module-scoped fixtures
+    (studies searched once for a module) are set up before any test's own fixtures."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cache = tmp_path_factory.getbasetemp() / "cache"  # shared across tests: decoded data is reused
+        monkeypatch.setenv("TUNE_CACHE_DIR", str(cache))
+        monkeypatch.delenv("TUNE_STORAGE", raising=False)
+        monkeypatch.delenv("TUNE_DATA_DIR", raising=False)
+        monkeypatch.setenv("TUNE_CHECK", "0")  # a new study's checks cost seconds: tests/check turn them on
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+        yield
 
 
 @pytest.fixture

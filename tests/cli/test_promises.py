@@ -36,7 +36,7 @@ def _recorded_requests(monkeypatch) -> list:
     return made
 
 
-@pytest.mark.parametrize("where, timeout", [(("--jobs", "1", "--in-process"), "10"), (("--jobs", "2"), "45")])
+@pytest.mark.parametrize("where, timeout", [(("--jobs", "1", "--in-process"), "10"), (("--jobs", "2"), "30")])
 def test_timeout_starts_no_trial_after_it(tmp_path, capsys, monkeypatch, where, timeout):
     """In this process, or in workers that took seconds to import Keras after the command started (45 s:
     room for a slow machine's imports and a first trial):

@@ -264,6 +264,10 @@ READ_COMMANDS = [["leaderboard"], ["studies"], ["best"], ["ensemble"], ["best", 
 @pytest.mark.slow
 def test_a_database_that_is_not_an_optuna_one_is_never_written(command, case, url, expected, study_dir, tmp_path,
                                                                capsys, monkeypatch):
+    from tuner.store import database
+
+    # No other process is creating these schemas: the wait for one (2 s, twice) is not tested here.
+    monkeypatch.setattr(database, "_SCHEMA_WAIT_SECONDS", 0.0)
     url = url(tmp_path)
     path = Path(url.removeprefix("sqlite:///"))
     before = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
