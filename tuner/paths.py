@@ -7,11 +7,12 @@ no separator, no `..`, nothing hidden, short enough for any file system.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tuner.errors import UserError
 
@@ -82,6 +83,26 @@ def make_folder(folder: Path) -> Path:
     except OSError as e:
         raise UserError(f"cannot create the folder {folder}: {e.strerror or e}") from None
     return folder
+
+
+@contextlib.contextmanager
+def new_folder(folder: Path) -> Iterator[Path]:
+    """`make_folder` for work that fills it: if the work raises, or a Ctrl-C or SIGTERM ends the
+    command, the folders this call created go with what the work wrote in them; a folder that was
+    there stays, with the whole files written so far."""
+    from tuner import interrupts
+
+    created = next((p for p in reversed((folder, *folder.parents)) if not p.exists()), None)  # the outermost
+    make_folder(folder)
+    if created is None:
+        yield folder
+        return
+    with interrupts.removed_on_exit(created):
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(created, ignore_errors=True)
+            raise
 
 
 def replace_folder(built: Path, target: Path) -> None:

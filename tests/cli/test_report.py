@@ -75,6 +75,41 @@ def test_a_report_never_reads_the_test_split(reported, tmp_path, monkeypatch):
     assert e.value.code == 0 and (tmp_path / "again" / "report.html").is_file()
 
 
+# `tune report` in a process of its own whose figures, once drawn, bring a signal: the command
+# leaves as a signal makes it leave (at once, in one line).
+SIGNALLED_REPORT = r"""
+import os, signal, sys
+import tuner.ui.report as report
+from tuner.cli import main
+
+def signalled(self):
+    (self.out / "half.png").write_bytes(b"png")  # what an interrupted drawing could leave
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    signal.pause()
+
+report._Pictures.render = signalled
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("signum, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_an_interrupted_report_leaves_no_folder_it_made(reported, tmp_path, signum, code):
+    """Interrupted while it draws: no --out folder it made is left (it used to stay, with what
+    was written so far), and a folder that was there keeps what it held."""
+    import subprocess
+    import sys
+
+    results, _ = reported
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    for out in (tmp_path / "new" / "report", tmp_path / "mine"):
+        proc = subprocess.run([sys.executable, "-c", SIGNALLED_REPORT, signum, "report", "--results-dir", str(results),
+                               "--out", str(out), "--no-images"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == code and proc.stderr.startswith("error: interrupted"), proc.stderr[-2000:]
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["half.png", "notes.txt"]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh --test installs it as root "
                                              "on Debian); the report's browser check needs it")
 def test_the_report_renders_offline_in_a_real_browser(reported, tmp_path):

@@ -236,6 +236,30 @@ def test_a_result_line_names_as_best_only_a_trial_whose_line_came(tmp_path, monk
         [f"trial {numbers[0]} 50.00%", f"trial {numbers[1]} 90.00%"], lines
 
 
+@pytest.mark.parametrize("states, counted", [
+    (("complete", "complete"), ["1/3 finished (1 complete", "2/3 finished (2 complete"]),
+    (("complete", "pruned"), ["1/3 finished (1 complete, 0 pruned", "2/3 finished (1 complete, 1 pruned"]),
+    # a failed trial is counted at once: a worker that died says no line for it
+    (("complete", "failed"), ["1/3 finished (1 complete, 0 pruned, 1 failed", "1/3 finished (1 complete, 0 pruned, 1 failed"]),
+])
+def test_a_plain_logs_count_does_not_run_ahead_of_the_lines_it_counts(tmp_path, monkeypatch, states, counted):
+    """Two workers: the second trial is recorded before the first one's line is printed; the
+    first line counts the first trial only, and the second line both (it read 2/3 on both)."""
+    view, out, clock = _plain_view(tmp_path, monkeypatch)
+    numbers = [view.store.trials.begin("s", {}) for _ in states]
+    for number in numbers:
+        view.trial_started(number, {"depth": 1}, 2)
+    records = [TrialRecord(n, state, 0.5 if state != "failed" else None, {}, val_loss=1.0, best_epoch=0,
+                           history={"val_loss": [1.0]}, seconds=2.0, reason="x" if state == "failed" else None)
+               for n, state in zip(numbers, states)]
+    for record in records:
+        view.store.trials.finish("s", record)
+    for record in records:
+        view.trial_finished(record)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("trial ") and "[" in line]
+    assert [line.split("[")[1][:len(c)] for c, line in zip(counted, lines)] == counted, lines
+
+
 @pytest.mark.parametrize("params, searched, shown", [
     ({"model": "mlp", "depth": 2, "learning_rate": 0.05}, ["depth", "learning_rate"], "mlp d2 lr 0.05"),  # --set model=mlp
     ({"model": "cnn", "depth": 2, "width": 16}, ["width"], "cnn w16"),

@@ -171,13 +171,21 @@ def shows_balanced(meta: dict[str, Any]) -> bool:
     return objective_of(meta.get("space")).name == "balanced_accuracy" or imbalance(counts) > SHOW_BALANCED
 
 
-def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5) -> Board:
+_LINE_COMES = (TrialState.COMPLETE, TrialState.PRUNED)  # a trial that ends so is said by its worker
+
+
+def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5,
+                unsaid: frozenset[int] = frozenset()) -> Board:
+    """The study's board; `unsaid`: trials left out of its counts once complete or pruned (a plain
+    log's trials whose result line has not come yet, so that a count does not run ahead of the
+    lines it counts; a failed one is counted at once: a worker that died never says its line)."""
     meta = store.studies.meta(study)
     trials = store.trials.all(study)
     searched = [k for k, v in meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)] or None
     split, objective = meta.get("split") or {}, objective_of(meta.get("space"))
     names = split.get("class_names") or []
-    counts, best = counts_of(trials), best_of(trials, top, objective)
+    counts = counts_of([t for t in trials if not (t.number in unsaid and t.state in _LINE_COMES)])
+    best = best_of(trials, top, objective)
     failed = sorted((t for t in trials if t.state is TrialState.FAILED), key=lambda t: -t.number)[:failures]
     durations = [t.seconds for t in trials if t.finished and t.seconds]
     balanced = shows_balanced(meta)

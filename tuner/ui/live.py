@@ -38,6 +38,7 @@ class SearchView:
         self.tasks: dict[int, Any] = {}  # running trial -> its progress bar (several with --jobs)
         self.epochs: dict[int, tuple[int, float]] = {}  # running trial -> (its epochs, when last said) in plain mode
         self.said: set[int] = set()  # trials whose result line was printed: the best named is one of them
+        self.started: set[int] = set()  # trials this view said started: counted once their line comes
         self.live: Live | None = None
         self.budget_said = False
 
@@ -105,6 +106,8 @@ class SearchView:
 
     def trial_started(self, number: int, params: dict[str, Any], max_epochs: int, plan: Plan | None = None) -> None:
         self._say_budget(plan)
+        if max_epochs:  # a proposal set aside is said here, and not counted
+            self.started.add(number)
         start, planned = self._start_point(number), f" ({plan.describe()})" if plan and plan.describe() else ""
         if self.live is None or not max_epochs:  # a proposal set aside has no bar: one line says why
             searched = [k for k, v in self.board.meta.get("space", {}).get("params", {}).items() if isinstance(v, dict)]
@@ -160,7 +163,11 @@ class SearchView:
 
     def trial_finished(self, record: TrialRecord) -> None:
         self.epochs.pop(record.number, None)
-        self.board = build_board(self.store, self.study, self.top)
+        # Another worker's trial can be in the store before its own line comes: its line counts it, and
+        # the best named is a trial said.
+        self.said.add(record.number)
+        unsaid = frozenset(self.started - self.said) if self.live is None else frozenset()
+        self.board = build_board(self.store, self.study, self.top, unsaid=unsaid)
         if record.number in self.tasks:
             self.progress.remove_task(self.tasks.pop(record.number))
         if self.live is not None:
@@ -171,8 +178,6 @@ class SearchView:
         complete = scored(objective, record.value) + (f", {record.reason}" if record.reason else "")
         outcome = {TrialState.COMPLETE: complete, TrialState.PRUNED: pruned,
                    TrialState.FAILED: f"failed: {record.reason}"}.get(record.state, record.state.value)
-        # Another worker's trial can be in the store before its own line comes: name only trials said.
-        self.said.add(record.number)
         best = next((row for row in self.board.rows if row.trial in self.said), None)
         best_text = f"; best: trial {best.trial} {figure(objective, best.value)}" if best else ""
         self.t.info(f"trial {record.number} {outcome} ({plural(record.epochs, 'epoch')}, {duration(record.seconds)}){best_text}"

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tuner import __version__
-from tuner.paths import atomic, make_folder
+from tuner.paths import atomic, new_folder
 from tuner.space.objective import objective_of
 from tuner.space.params import complete_params
 from tuner.store import SearchStore, TrialRecord, TrialState
@@ -129,10 +129,16 @@ def _png_at(index: int) -> bytes:
 def build_report(store: SearchStore, study: str, out: Path, images: Callable[[], Any] | None = None) -> Path:
     """Write report.html and its PNGs into `out`; `images`, if given, returns the study's
     (train, validation) data for the image grids. Returns the page's path."""
+    with new_folder(out):  # an interrupted report leaves no folder it made
+        page = _page(store, study, _Pictures(out), images)
+        atomic(out / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return out / REPORT
+
+
+def _page(store: SearchStore, study: str, picture: _Pictures, images: Callable[[], Any] | None) -> str:
+    """Every section's figures drawn into the output folder; the page's HTML."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    make_folder(out)
-    picture = _Pictures(out)
     meta, trials = store.studies.meta(study), store.trials.all(study)
     sections = [_summary(store, study, meta, trials), *_search(store, study, meta, trials, picture)]
     sections += _ensemble(store, study, trials, picture)
@@ -142,11 +148,9 @@ def build_report(store: SearchStore, study: str, out: Path, images: Callable[[],
         sections += sections_images
     picture.render()
     env = Environment(loader=PackageLoader("tuner.ui.report", "."), autoescape=select_autoescape(["html", "j2"]))
-    page = env.get_template("page.html.j2").render(
+    return env.get_template("page.html.j2").render(
         study=study, sections=sections, version=__version__, images_note=note,
         made=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    atomic(out / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    return out / REPORT
 
 
 def _summary(store: SearchStore, study: str, meta: dict[str, Any], trials: list[TrialRecord]) -> Section:

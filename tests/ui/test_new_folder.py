@@ -1,0 +1,61 @@
+"""A folder made for work that fills it (`tuner.paths.new_folder`, the report's --out): work that
+fails or is interrupted leaves no folder it made, and never touches one that was there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tuner.paths import new_folder
+
+ERRORS = [KeyboardInterrupt, SystemExit, RuntimeError]
+CASES = [  # (folders there before, the folder asked for, what is left after the work raised)
+    ([], "out", []),
+    ([], "a/b/out", []),
+    (["a"], "a/b/out", ["a"]),
+    (["a/b/out"], "a/b/out", ["a", "a/b", "a/b/out", "a/b/out/figure.png"]),
+]
+
+
+@pytest.mark.parametrize("error", ERRORS)
+@pytest.mark.parametrize("before, asked, left", CASES)
+def test_work_that_raises_leaves_only_what_was_there(before, asked, left, error, tmp_path):
+    for folder in before:
+        (tmp_path / folder).mkdir(parents=True)
+    with pytest.raises(error):
+        with new_folder(tmp_path / asked) as out:
+            (out / "figure.png").write_bytes(b"png")
+            raise error()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == left
+
+
+def test_work_that_ends_keeps_its_folder(tmp_path):
+    with new_folder(tmp_path / "a" / "out") as out:
+        (out / "report.html").write_text("page")
+    assert (tmp_path / "a" / "out" / "report.html").read_text() == "page"
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=60)
+@given(depth=st.integers(1, 5), there=st.integers(0, 5), files=st.lists(st.sampled_from("xyz"), max_size=3),
+       error=st.sampled_from(ERRORS))
+def test_any_depth_of_new_folders_is_undone_whatever_was_written(depth, there, files, error, tmp_path_factory):
+    root = tmp_path_factory.mktemp("f")
+    chain = [root.joinpath(*(f"d{i}" for i in range(n + 1))) for n in range(depth)]
+    existing = chain[:min(there, depth)]
+    for folder in existing:
+        folder.mkdir(exist_ok=True)
+        (folder / "mine.txt").write_text("kept")
+    before = {p: p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+    with pytest.raises(error):
+        with new_folder(chain[-1]) as out:
+            for name in files:
+                (out / name).write_text(name)
+            raise error()
+    after = {p: p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+    if len(existing) == depth:  # the folder was there: the files written stay beside what was
+        assert {p: v for p, v in after.items() if p in before} == before
+    else:
+        assert after == before
