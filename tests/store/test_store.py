@@ -268,3 +268,63 @@ def test_any_tables_open_exactly_when_none_or_optunas_core_is_there(optuna_table
         database._SCHEMA_WAIT_SECONDS = wait
     opens = not tables or OPTUNA_CORE <= tables and not others
     assert opened == (opens and create), (sorted(tables), opened)
+
+
+def _ended_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_an_evaluation_folder_left_by_an_ended_process_of_this_machine_goes_at_the_next_one(tmp_path: Path):
+    """A killed `tune ensemble --reevaluate` leaves its model folder, named by no record; the next
+    evaluation removes it at once when its process was this machine's (it waited a day), and keeps,
+    until they are a day old, another machine's and those of the older name without one."""
+    import os
+    import time
+
+    from tuner.store.workers import machine_tag
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    ended, tag = _ended_pid(), machine_tag()
+    cases = {  # folder name -> its age in hours, whether it stays
+        f"20260101T000000-{tag}-{ended}": (0, False),
+        f"20260101T000001-{tag}-{os.getpid()}": (0, True),  # still running: a concurrent evaluation's
+        f"20260101T000002-0badc0de-{ended}": (0, True),  # another machine's: only its age tells
+        f"20260101T000003-0badc0de-{ended}": (25, False),
+        f"20260101T000004-{ended}": (0, True),  # the name without a machine
+        f"20260101T000005-{ended}": (25, False),
+    }
+    folder = store.evaluations.folder("s")
+    for name, (hours, _) in cases.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "model.keras").write_bytes(b"model")
+        os.utime(folder / name, (time.time() - hours * 3600,) * 2)
+    made = store.evaluations.new_folder("s")
+    assert made.name.split("-")[1:] == [tag, str(os.getpid())]
+    assert sorted(p.name for p in folder.iterdir() if p != made) == sorted(n for n, (_, stays) in cases.items() if stays)
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=200)
+@given(stamp=st.text(max_size=20), tagged=st.booleans(), other=st.text(max_size=12),
+       pid=st.one_of(st.integers(-5, 10**30).map(str), st.text(max_size=12)))
+def test_any_folder_name_is_an_ended_process_of_this_machine_only_when_it_says_so(stamp, tagged, other, pid):
+    """Whatever a folder is named (a user's, a damaged one, a pid past any real one), the check
+    answers and never raises; yes only for this machine's tag and a pid that is no process."""
+    import os
+
+    from tuner.store.evaluations import _left_by_an_ended_process
+    from tuner.store.workers import machine_tag
+
+    tag = machine_tag() if tagged else other
+    name = f"{stamp}-{tag}-{pid}"
+    answer = _left_by_an_ended_process(Path(name))
+    plain = "-" not in stamp + tag and pid.isascii() and pid.isdigit()
+    if answer:
+        assert plain and tag == machine_tag() and int(pid) != os.getpid()
+    if plain and tagged and int(pid) == os.getpid():
+        assert not answer

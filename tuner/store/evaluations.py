@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 from tuner.errors import UserError
@@ -14,6 +15,7 @@ from tuner.store.artifacts import Artifacts
 from tuner.store.notes import study_note
 from tuner.store.records import Evaluation
 from tuner.store.studies import Studies
+from tuner.store.workers import ended_here, machine_tag
 
 _KEY = "evaluations"  # the study attribute holding the list of records
 _READS = "test_reads"  # the study attribute counting reads of its test split
@@ -62,13 +64,17 @@ class Evaluations:
 
     def new_folder(self, name: str) -> Path:
         """A folder of its own for one evaluation's models: a later evaluation, or one killed
-        half-way, never touches the files an earlier record names."""
+        half-way, never touches the files an earlier record names. Folders no record names are
+        removed when a process of this machine left them and has ended, else once a day old."""
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         folder = self.folder(name)
         study_dir = self.artifacts.study_dir(name)
         named = {(study_dir / entry.path).parent for e in self.all(name) for entry in e.files.values()}
-        remove_stale([p for p in folder.glob("2*-*") if p.is_dir()], keep=named)
-        return inside(self.artifacts.results_dir, make_folder(folder / f"{stamp}-{os.getpid()}"))
+        unnamed = [p for p in folder.glob("2*-*") if p.is_dir() and p not in named]
+        for left in filter(_left_by_an_ended_process, unnamed):  # a killed evaluation's, on this machine
+            shutil.rmtree(left, ignore_errors=True)
+        remove_stale(unnamed)  # another machine's, or an older name's: once a day old
+        return inside(self.artifacts.results_dir, make_folder(folder / f"{stamp}-{machine_tag()}-{os.getpid()}"))
 
     def model_files(self, name: str, evaluation: Evaluation) -> tuple[Path, Path]:
         """The record's model.keras and best_trial.keras, checked against its checksums."""
@@ -78,6 +84,12 @@ class Evaluations:
                             f"files; run `tune ensemble --study {name} --reevaluate`")
         return (self.artifacts.verified_file(name, files["model.keras"]),
                 self.artifacts.verified_file(name, files["best_trial.keras"]))
+
+
+def _left_by_an_ended_process(folder: Path) -> bool:
+    """An evaluation's folder (`<time>-<machine>-<pid>`) whose process, on this machine, has ended."""
+    parts = folder.name.split("-")
+    return len(parts) == 3 and parts[2].isdigit() and ended_here(parts[1], int(parts[2]))
 
 
 def _evaluation(study: str, index: int, data: dict) -> Evaluation:

@@ -6,6 +6,7 @@ machine a dead process is certain at once: its pid no longer exists under the sa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from pathlib import Path
@@ -21,6 +22,16 @@ def _boot_id() -> str:
 
 def this_worker() -> dict[str, Any]:
     return {"host": socket.gethostname(), "boot": _boot_id(), "pid": os.getpid()}
+
+
+def machine_tag() -> str:
+    """This machine under this boot in 8 hex digits: part of a file name that says whose it is."""
+    return hashlib.sha256(f"{socket.gethostname()}\0{_boot_id()}".encode()).hexdigest()[:8]
+
+
+def ended_here(tag: str, pid: int) -> bool:
+    """A process `pid` of the machine and boot `tag` names is certainly gone: it was this one's."""
+    return tag == machine_tag() and gone({**this_worker(), "pid": pid})
 
 
 def here(worker: dict[str, Any] | None) -> bool:
@@ -42,6 +53,6 @@ def gone(worker: dict[str, Any] | None) -> bool:
         os.kill(int(worker["pid"]), 0)
     except ProcessLookupError:
         return True
-    except (PermissionError, ValueError, KeyError):
+    except (PermissionError, ValueError, KeyError, TypeError, OverflowError):  # not a pid a process can have
         return False
     return False
