@@ -465,30 +465,59 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         assert code == 2 and out == "" and len(lines) == 1 and expected in lines[-1], (args, err)
 
 
-def test_an_evaluation_on_other_test_images_is_refused(evaluated, tmp_path, capsys, monkeypatch):
-    """A test image swapped for another of its class kept every count the study compares: the
-    evaluation ran and was recorded beside the first, as if both had scored one test set."""
-    import shutil
-
+def _swapped_test_images(monkeypatch) -> None:
+    """The test split as loaded from now on: one image replaced by another (of its class or not,
+    the counts per class stay)."""
     import tuner.data
 
-    results = tmp_path / "results"
-    shutil.copytree(evaluated, results)
-    store = SearchStore(None, results)
-    before = store.evaluations.latest("e")
-    assert store.evaluations.test_fingerprint("e") is not None  # recorded by the search's evaluation
     load = tuner.data.load_test_data
 
     def swapped(*args, **kwargs):
         x, y = load(*args, **kwargs)
         x = x.copy()
-        x[0] = x[1]  # two images of one class or not, the counts per class stay
+        x[0] = x[1]
         return x, y
 
     monkeypatch.setattr(tuner.data, "load_test_data", swapped)
+
+
+def _study_as_made_before_the_test_fingerprint(store: SearchStore, study: str) -> None:
+    meta = store.studies.attr(study, "tune")
+    meta["split"].pop("test_fingerprint")
+    store.studies.set_attr(study, "tune", meta)
+
+
+@pytest.mark.parametrize("made_before", [False, True], ids=["fingerprinted when made", "at the first evaluation"])
+def test_an_evaluation_on_other_test_images_is_refused(evaluated, tmp_path, capsys, monkeypatch, made_before):
+    """A test image swapped for another of its class kept every count the study compares: the
+    evaluation ran and was recorded beside the first, as if both had scored one test set. A study
+    made before its split's test fingerprint was recorded has it from its first evaluation."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(evaluated, results)
+    store = SearchStore(None, results)
+    if made_before:
+        _study_as_made_before_the_test_fingerprint(store, "e")
+        assert run_main(["ensemble", "--study", "e", "--results-dir", str(results), "--reevaluate"], capsys)[0] == 0
+        assert store.evaluations.test_fingerprint("e") is not None  # recorded by that evaluation
+    else:
+        assert store.studies.meta("e")["split"]["test_fingerprint"] is not None  # recorded by the search
+    before = store.evaluations.latest("e")
+    _swapped_test_images(monkeypatch)
     code, out, err = run_main(["ensemble", "--study", "e", "--results-dir", str(results), "--reevaluate"], capsys)
-    assert code == 2 and err.count("\n") == 1 and "the test split's images are not the ones its earlier evaluations " \
-                                                  "read" in err, err
+    assert code == 2 and err.count("\n") == 1 and "the test split's images are not the ones the study was made " \
+                                                  "with" in err, err
     assert store.evaluations.latest("e") == before  # nothing recorded
-    monkeypatch.setattr(tuner.data, "load_test_data", load)
+    monkeypatch.undo()
     assert run_main(["ensemble", "--study", "e", "--results-dir", str(results), "--reevaluate"], capsys)[0] == 0
+
+
+def test_a_test_split_changed_before_the_first_evaluation_is_refused(tmp_path, capsys, monkeypatch):
+    """Searched without the ensemble step, then its test split changed, every count per class kept:
+    the first evaluation scored the other images as the study's (the fingerprint came with it)."""
+    results = search_once(tmp_path / "results", "n", "--in-process", "--no-ensemble")
+    _swapped_test_images(monkeypatch)
+    code, out, err = run_main(["ensemble", "--study", "n", "--results-dir", str(results)], capsys)
+    assert code == 2 and "the test split's images are not the ones the study was made with" in err, err
+    assert SearchStore(None, results).evaluations.all("n") == []

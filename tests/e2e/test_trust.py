@@ -347,6 +347,7 @@ DAMAGE = [  # (whose attribute, key, its JSON in the database): values tune neve
     ("trial", "val_class_accuracy", "NaN"), ("trial", "val_predicted", "NaN"), ("trial", "best_epoch", "true"),
     ("trial", "max_epochs", "1.5"), ("trial", "reason", "7"),
     ("study", "tune", '{"space": {"params": [1]}}'), ("study", "tune", '{"space": {}, "split": {"class_names": 5}}'),
+    ("study", "tune", '{"space": {}, "split": {"test_fingerprint": [1]}}'),
     ("study", "evaluations", '[{"selection": {"members": "x"}}]'), ("study", "evaluations", '[{"test": "x"}]'),
     ("study", "evaluations", '[{"test": {"ensemble": {"accuracy": "hi"}}}]'),
     ("study", "evaluations", '[{"test": {"ensemble": {"accuracy": 5}}}]'), ("trial", "val_accuracy", "-0.5"),

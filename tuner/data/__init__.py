@@ -56,6 +56,9 @@ class SplitInfo:
     # Images per class in each split ("train", "val", "test"): labels only, no test image is read.
     class_counts: dict[str, list[int]] = field(default_factory=dict)
     input_shape: list[int] = field(default_factory=list)  # (height, width, channels) as trained
+    # The test split's images and labels, hashed when the study is made (no model sees them): an
+    # evaluation on any other test set is refused. None in a study made before it was recorded.
+    test_fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def imbalance(self) -> float:
@@ -160,9 +163,19 @@ def _search_split(space: Space, raw: RawDataset, pool: np.ndarray, test: np.ndar
     counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in
               (("train", raw.y_train[train_idx]), ("val", raw.y_train[val_idx]), ("test", test_labels))}
     info = SplitInfo(raw.source, t.seed, t.validation_fraction, len(train_idx), len(val_idx), n_test,
-                     digest.hexdigest()[:16], raw.notes, list(names), counts, list(raw.x_train.shape[1:]))
+                     digest.hexdigest()[:16], raw.notes, list(names), counts, list(raw.x_train.shape[1:]),
+                     fingerprint_of(*_test_split(raw, pool, test)))
     data_ = SearchData(raw.x_train[train_idx], raw.y_train[train_idx], raw.x_train[val_idx], raw.y_train[val_idx], names)
     return data_, info
+
+
+def fingerprint_of(*arrays: np.ndarray) -> str:
+    """16 hex digits of the arrays' shapes, types and bytes."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _test_split(raw: RawDataset, pool: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

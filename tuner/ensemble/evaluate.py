@@ -191,20 +191,18 @@ def search_data_of(store: SearchStore, study: str, space: Space, data: Path | No
 
 
 def _same_test_split(store: SearchStore, study: str, x_test: np.ndarray, y_test: np.ndarray) -> None:
-    """The test split's images and labels are fingerprinted at the study's first evaluation; a
-    later one on other images (a test image swapped for another of its class keeps every count
-    `search_data_of` compares) is refused, so two records never score two test sets as one."""
-    import hashlib
+    """The test split's images and labels are the study's: fingerprinted when it was made (a
+    study made before that: at its first evaluation). Other images (a test image swapped for
+    another of its class keeps every count `search_data_of` compares) are refused, so a record
+    never scores another test set as this study's."""
+    from tuner.data import fingerprint_of
 
-    digest = hashlib.sha256()
-    for array in (x_test, y_test):
-        digest.update(str((array.shape, array.dtype.str)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    now, then = digest.hexdigest()[:16], store.evaluations.test_fingerprint(study)
+    now = fingerprint_of(x_test, y_test)
+    then = store.studies.meta(study)["split"].get("test_fingerprint") or store.evaluations.test_fingerprint(study)
     if then is None:
         store.evaluations.record_test_fingerprint(study, now)
     elif now != then:
-        raise UserError(f"study '{study}': the test split's images are not the ones its earlier evaluations read "
+        raise UserError(f"study '{study}': the test split's images are not the ones the study was made with "
                         f"(fingerprint {now}, recorded {then}); nothing was evaluated (the read is counted)")
 
 

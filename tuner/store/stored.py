@@ -79,6 +79,7 @@ class _Split(TypedDict, total=False):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
 
     class_names: list[str] | None
+    test_fingerprint: str | None
 
 
 class _Selection(TypedDict, total=False):
