@@ -80,14 +80,17 @@ def _exit_now(signum: int, frame: Any) -> None:
     how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
     # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
     kept = "".join(["the study's records and any export are as they were", *(f", {n}" for n in _EXIT_NOTES)])
-    for folder in _EXIT_REMOVALS:
-        shutil.rmtree(folder, ignore_errors=True)
+    for path in _EXIT_REMOVALS:
+        try:
+            path.unlink() if path.is_symlink() or path.is_file() else shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
     os.write(_STDERR[0], f"error: interrupted ({how}); {kept}\n".encode())
     os._exit(EXIT_CODES[how])
 
 
 _EXIT_NOTES: list[str] = []  # what an interrupted command did change, for its one line
-_EXIT_REMOVALS: list[Path] = []  # half-written temporary folders an interrupted command removes
+_EXIT_REMOVALS: list[Path] = []  # half-written temporary files and folders an interrupted command removes
 
 
 def note_for_exit(note: str) -> None:

@@ -8,6 +8,7 @@ no separator, no `..`, nothing hidden, short enough for any file system.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -57,12 +58,32 @@ def length_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def loop_problem(path: str | bytes | os.PathLike) -> str | None:
+    """"a loop of symbolic links" if following `path`'s links never ends, else None. Asked of the
+    system (`loop/..` is a loop to it, not to Python's `resolve`) and of `resolve`."""
+    for follow in (os.stat, lambda p: Path(os.fsdecode(p)).resolve()):
+        try:
+            follow(path)
+        except RuntimeError:  # Python before 3.13 says a loop so
+            return "a loop of symbolic links"
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return "a loop of symbolic links"
+    return None
+
+
+def resolved(path: Path) -> Path:
+    """`path` with its links followed and `..` taken away; one line for a loop of links."""
+    if why := loop_problem(path):
+        raise UserError(f"{path}: {why}")
+    return path.resolve()
+
+
 def inside(root: Path, path: Path) -> Path:
     """`path` if it resolves (links followed) to a place inside `root`; else one line."""
-    base = root.resolve()
-    resolved = path.resolve()
-    if resolved != base and base not in resolved.parents:
-        raise UserError(f"{path} resolves to {resolved}, outside the results folder {base}; refused")
+    base, target = resolved(root), resolved(path)
+    if target != base and base not in target.parents:
+        raise UserError(f"{path} resolves to {target}, outside the results folder {base}; refused")
     return path
 
 
@@ -92,6 +113,7 @@ def new_folder(folder: Path) -> Iterator[Path]:
     there stays, with the whole files written so far."""
     from tuner import interrupts
 
+    folder = resolved(folder)  # `new/../out` would make `new` and `out`, and undo only `new`
     created = next((p for p in reversed((folder, *folder.parents)) if not p.exists()), None)  # the outermost
     make_folder(folder)
     if created is None:
@@ -125,15 +147,25 @@ def atomic(path: Path, write: Callable[[Path], Any], suffix: str = "") -> None:
     whole or as it was, whatever stops the write (a full disk, a signal, a kill; a kill leaves
     only the hidden temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from tuner import interrupts
+
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
     if tmp.is_symlink():
         tmp.unlink()  # a link planted at the temporary name is not written through
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with interrupts.removed_on_exit(tmp):  # a Ctrl-C's exit leaves at once, past this `finally`
+            write(tmp)
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)
+        remove_path(tmp)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a link or a folder with what it holds, if there."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 STALE_SECONDS = 24 * 3600  # a folder a killed command left behind is this old before it is removed

@@ -72,3 +72,49 @@ def test_a_path_is_refused_for_its_length_exactly_when_no_file_system_takes_it(p
     sizes = [len((char * n).encode()) for n in parts]
     too_long = max(sizes) > MAX_COMPONENT or len(path.encode()) > MAX_PATH
     assert (length_problem(path) is not None) == too_long
+
+
+def _loop(folder, length: int) -> str:
+    """`length` links in a ring under `folder`; the first one's path."""
+    names = [folder / f"link{i}" for i in range(length)]
+    for i, name in enumerate(names):
+        name.symlink_to(names[(i + 1) % length].name)
+    return str(names[0])
+
+
+@pytest.mark.parametrize("args", [
+    ["studies", "--results-dir", "{loop}"], ["leaderboard", "--results-dir", "{loop}/deeper"],
+    ["report", "--out", "{loop}"], ["best", "--export", "{loop}/sub"], ["search", "--space", "digits", "--data", "{loop}"],
+    ["check", "--space", "digits", "--out", "{loop}"],
+])
+def test_a_loop_of_symbolic_links_is_one_line(args, tmp_path, capsys, monkeypatch):
+    """It was an internal error (Python's RuntimeError "Symlink loop"), exit 1 with a crash log."""
+    from tests.conftest import run_main
+
+    monkeypatch.chdir(tmp_path)
+    loop = _loop(tmp_path, 2)
+    code, out, err = run_main([a.format(loop=loop) for a in args], capsys)
+    assert code == 2 and err.count("\n") == 1 and "a loop of symbolic links" in err and "internal error" not in err, err
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(length=st.integers(1, 6), tail=st.lists(st.sampled_from(["a", "..", "."]), max_size=3), looped=st.booleans())
+def test_a_path_through_links_is_a_loop_exactly_when_its_links_never_end(length, tail, looped, tmp_path_factory):
+    from tuner.paths import loop_problem
+
+    folder = tmp_path_factory.mktemp("links")
+    first = _loop(folder, length) if looped else str(folder / "plain")
+    path = "/".join([first, *tail])
+    assert (loop_problem(path) is not None) == looped
+
+
+
+@pytest.mark.parametrize("form, looped", [
+    ("{loop}", True), ("{loop}/x", True), ("{loop}/..", True),  # `..` after the loop: the system follows it first
+    ("{folder}/missing/../link0", True),  # Python's `resolve` finds it; the system stops at `missing`
+    ("{folder}/missing", False), ("{folder}", False)])
+def test_every_form_of_a_loop_is_found(form, looped, tmp_path):
+    from tuner.paths import loop_problem
+
+    path = form.format(loop=_loop(tmp_path, 2), folder=tmp_path)
+    assert (loop_problem(path) is not None) == looped

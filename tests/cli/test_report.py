@@ -81,11 +81,15 @@ SIGNALLED_REPORT = r"""
 import os, signal, sys
 import tuner.ui.report as report
 from tuner.cli import main
+from tuner.paths import atomic
 
 def signalled(self):
-    (self.out / "half.png").write_bytes(b"png")  # what an interrupted drawing could leave
-    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-    signal.pause()
+    atomic(self.out / "whole.png", lambda tmp: tmp.write_bytes(b"png"))  # a figure written whole
+    def cut(tmp):  # the next one cut short while its temporary file is written
+        tmp.write_bytes(b"pn")
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        signal.pause()
+    atomic(self.out / "cut.png", cut)
 
 report._Pictures.render = signalled
 main(sys.argv[2:])
@@ -95,19 +99,39 @@ main(sys.argv[2:])
 @pytest.mark.parametrize("signum, code", [("SIGTERM", 143), ("SIGINT", 130)])
 def test_an_interrupted_report_leaves_no_folder_it_made(reported, tmp_path, signum, code):
     """Interrupted while it draws: no --out folder it made is left (it used to stay, with what
-    was written so far), and a folder that was there keeps what it held."""
+    was written so far; `new/../out` made two and left one), and a folder that was there keeps what
+    it held and the whole figures, without the temporary file of the one cut short."""
     import subprocess
     import sys
 
     results, _ = reported
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("kept")
-    for out in (tmp_path / "new" / "report", tmp_path / "mine"):
+    for out in (tmp_path / "new" / "report", tmp_path / "other" / ".." / "made", tmp_path / "mine"):
         proc = subprocess.run([sys.executable, "-c", SIGNALLED_REPORT, signum, "report", "--results-dir", str(results),
                                "--out", str(out), "--no-images"], capture_output=True, text=True, timeout=300)
         assert proc.returncode == code and proc.stderr.startswith("error: interrupted"), proc.stderr[-2000:]
-    assert not (tmp_path / "new").exists()
-    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["half.png", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt", "whole.png"]
+
+
+def test_the_default_report_folder_is_not_followed_out_of_the_results_folder(reported, tmp_path, capsys):
+    """A link planted at <results>/<study>/report: the report wrote its figures where it pointed,
+    over files of the same names there."""
+    import shutil
+
+    from tests.conftest import run_main
+
+    results = tmp_path / "results"
+    shutil.copytree(reported[0], results)
+    shutil.rmtree(results / "r" / "report")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "history.png").write_text("mine")
+    (results / "r" / "report").symlink_to(tmp_path / "outside")
+    code, out, err = run_main(["report", "--results-dir", str(results), "--no-images"], capsys)
+    assert code == 2 and "outside the results folder" in err and err.count("\n") == 1, err
+    assert [p.name for p in (tmp_path / "outside").iterdir()] == ["history.png"]
+    assert (tmp_path / "outside" / "history.png").read_text() == "mine"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh --test installs it as root "

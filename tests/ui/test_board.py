@@ -163,6 +163,51 @@ def test_a_piped_leaderboard_has_no_trailing_spaces(tmp_path, capsys):
     assert [line for line in out.splitlines() if line.endswith(" ")] == []
 
 
+@pytest.mark.slow  # a process of its own
+@pytest.mark.parametrize("args", [["--csv"], ["--json"], []], ids=["csv", "json", "table"])
+def test_a_reader_that_stops_reading_ends_the_leaderboard_with_exit_0_and_nothing_said(args, tmp_path):
+    """`tune leaderboard --csv | head -1`: exit 1 or 0 by timing (click's exit on a closed pipe), so
+    a script with pipefail failed now and then. The pipe here is closed before anything is written."""
+    import os
+    import subprocess
+    import sys
+
+    from tuner.store import SearchStore
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    for i in range(50):
+        store.trials.add("s", TrialRecord(-1, "complete", 0.5 + i / 100, {"depth": 2}, history={"val_loss": [0.3]},
+                                          val_loss=0.3))
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    proc = subprocess.run([sys.executable, "-m", "tuner", "leaderboard", "--results-dir", str(tmp_path), *args],
+                          stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.slow  # a search in a process of its own
+def test_a_search_whose_reader_stops_reading_goes_on_and_records_every_trial(tmp_path):
+    """`tune search ... | head -1`: rich ended the command with exit 1 at its next line, a trial
+    left running in the study."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import TINY_SPACE
+    from tuner.store import SearchStore
+
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run([sys.executable, "-m", "tuner", "search", "--space", str(TINY_SPACE), "--study", "p",
+                           "--trials", "3", "--epochs", "1", "--jobs", "1", "--in-process", "--no-ensemble", "--seed", "0",
+                           "--results-dir", str(tmp_path)], stdout=write, stderr=subprocess.PIPE, text=True, timeout=300)
+    os.close(write)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [t.state.value for t in SearchStore(None, tmp_path).trials.all("p")] == ["complete"] * 3
+
+
 def test_leaderboard_csv_has_every_trial_with_its_figures_and_parameters(tmp_path, capsys):
     import csv
     import io

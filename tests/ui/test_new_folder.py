@@ -15,6 +15,7 @@ ERRORS = [KeyboardInterrupt, SystemExit, RuntimeError]
 CASES = [  # (folders there before, the folder asked for, what is left after the work raised)
     ([], "out", []),
     ([], "a/b/out", []),
+    ([], "other/../out", []),  # `other` was made by the path's `..` and left
     (["a"], "a/b/out", ["a"]),
     (["a/b/out"], "a/b/out", ["a", "a/b", "a/b/out", "a/b/out/figure.png"]),
 ]

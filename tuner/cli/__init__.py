@@ -30,7 +30,25 @@ def _environment_help() -> str:
     return f"\b\nEnvironment variables:\n{variables}\n\n{completion}"
 
 
-@click.group(context_settings=CONTEXT, epilog=_environment_help())
+def _reader_stopped() -> NoReturn:
+    """The reader of a pipe stopped reading (`tune leaderboard --csv | head -1`): it had what it
+    wanted. Exit 0, as when the output fitted the pipe before the reader stopped (click exits 1,
+    so the code depended on timing), with what is still buffered going nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise click.exceptions.Exit(0)
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+            return result
+        except BrokenPipeError:
+            _reader_stopped()
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT, epilog=_environment_help())
 @click.version_option(__version__, prog_name="tune")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from tuner.paths import length_problem
+from tuner.paths import length_problem, loop_problem
 from tuner.wording import clipped
 
 
@@ -42,7 +42,7 @@ class GivenPath(click.Path):
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         if isinstance(value, (str, bytes)) and not value.strip():
             self.fail("an empty path; name a file or folder", param, ctx)
-        if isinstance(value, (str, bytes, os.PathLike)) and (why := length_problem(value)):
+        if isinstance(value, (str, bytes, os.PathLike)) and (why := length_problem(value) or loop_problem(value)):
             self.fail(f"{clipped(os.fsdecode(value))}: {why}", param, ctx)
         return super().convert(value, param, ctx)
 

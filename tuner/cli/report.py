@@ -14,7 +14,7 @@ from tuner.cli.options import GivenPath, store_options, study_option
 @study_option
 @click.option("--out", "out_dir", type=GivenPath(file_okay=False, path_type=Path),
               help="Folder for report.html and its PNGs  [default: <results-dir>/<study>/report]")
-@click.option("--data", type=GivenPath(path_type=Path), help="The study's data, if not where the search found it "
+@click.option("--data", type=GivenPath(exists=True, path_type=Path), help="The study's data, if not where the search found it "
               "(for the image grids; the rest of the report reads records only).")
 @click.option("--no-images", is_flag=True, help="Leave out the image grids (they load the train and validation splits).")
 @store_options
@@ -27,6 +27,7 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
     from tuner import config
     from tuner.ensemble.evaluate import recorded_source, search_data_of, stored_space
     from tuner.errors import UserError
+    from tuner.paths import inside, resolved
     from tuner.ui.report import build_report
 
     store = app.open_store(storage, results_dir)
@@ -37,8 +38,8 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
     if out_dir is None and not store.results_dir.is_dir():  # only a search creates a results folder
         raise UserError(f"the results folder {store.results_dir} does not exist, so the report has no study folder "
                         f"to go in: pass the --results-dir the search used, or --out DIR")
-    out = out_dir or default
-    results, target = store.results_dir.resolve(), out.resolve()
+    out = out_dir or inside(store.results_dir, default)  # not through a link planted at `report`
+    results, target = resolved(store.results_dir), resolved(out)
     if target != default.resolve() and (target == results or results in target.parents):
         raise UserError(f"--out {out}: inside the results folder {store.results_dir}, where tune keeps its studies; "
                         f"give a folder outside it (the default is {default})")

@@ -4,6 +4,7 @@ configuration in the space-file vocabulary, its metrics and history, and a READM
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -151,6 +152,11 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
     check_can_write(out.parent if out.parent != out else out, "export folder")
 
 
+# What an export names its folder while it builds (mkdtemp's 8 characters), and the old export while
+# it is replaced (`replace_folder`): only these are a killed export's; a user's `.tune-export-mine` is not.
+_LEFT_BY_AN_EXPORT = re.compile(r"\.tune-export-[a-z0-9_]{8}|\.tune-old-[0-9]+")
+
+
 def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, force: bool = False) -> Path:
     """Build the export in a hidden folder beside `out`, check it, then rename it into place:
     `out` is either complete and consistent or as it was."""
@@ -158,7 +164,7 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     check_export_target(out, force, protected_paths(store))
     ensemble_file, best_file = store.evaluations.model_files(study, record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(list(out.parent.glob(".tune-export-*")) + list(out.parent.glob(".tune-old-*")))
+    remove_stale([p for p in out.parent.glob(".tune-*") if _LEFT_BY_AN_EXPORT.fullmatch(p.name)])
     built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
     built.chmod(0o755)  # mkdtemp's 0700 would hide the export from everyone else
     try:

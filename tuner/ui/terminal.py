@@ -3,6 +3,7 @@ codes, in CI logs and pipes; the live view (`tuner.ui.live`) only on a TTY."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -37,12 +38,22 @@ class TrimmedLines:
         return False
 
 
+class _Console(Console):
+    """rich's Console, except that when the reader stops reading (`tune leaderboard | head -1`) the
+    command goes on, its output going nowhere, and ends with its own exit code (rich's is 1 at
+    once: a search would stop mid-trial, and a listing's code depended on timing)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 class Terminal:
     def __init__(self, console: Console | None = None):
         # Without a TTY (CI logs, pipes) rich would wrap at 80 columns; logs can be wider.
         tty = sys.stdout.isatty()
         width = None if tty else config.columns()
-        self.console = console or Console(highlight=False, width=width, file=None if tty else TrimmedLines(sys.stdout))
+        self.console = console or _Console(highlight=False, width=width, file=None if tty else TrimmedLines(sys.stdout))
         self.err = Console(stderr=True, highlight=False, width=width,
                            file=None if sys.stderr.isatty() else TrimmedLines(sys.stderr))
 

@@ -129,10 +129,10 @@ def _png_at(index: int) -> bytes:
 def build_report(store: SearchStore, study: str, out: Path, images: Callable[[], Any] | None = None) -> Path:
     """Write report.html and its PNGs into `out`; `images`, if given, returns the study's
     (train, validation) data for the image grids. Returns the page's path."""
-    with new_folder(out):  # an interrupted report leaves no folder it made
-        page = _page(store, study, _Pictures(out), images)
-        atomic(out / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    return out / REPORT
+    with new_folder(out) as folder:  # an interrupted report leaves no folder it made
+        page = _page(store, study, _Pictures(folder), images)
+        atomic(folder / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return folder / REPORT
 
 
 def _page(store: SearchStore, study: str, picture: _Pictures, images: Callable[[], Any] | None) -> str:
