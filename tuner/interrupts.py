@@ -80,11 +80,10 @@ def _exit_now(signum: int, frame: Any) -> None:
     how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
     # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
     kept = "".join(["the study's records and any export are as they were", *(f", {n}" for n in _EXIT_NOTES)])
+    from tuner.paths import remove_path
+
     for path in _EXIT_REMOVALS:
-        try:
-            path.unlink() if path.is_symlink() or path.is_file() else shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass
+        remove_path(path)
     os.write(_STDERR[0], f"error: interrupted ({how}); {kept}\n".encode())
     os._exit(EXIT_CODES[how])
 
@@ -99,14 +98,20 @@ def note_for_exit(note: str) -> None:
 
 
 @contextlib.contextmanager
-def removed_on_exit(folder: Path) -> Iterator[None]:
-    """While inside: a Ctrl-C or SIGTERM that ends the command removes `folder` (a temporary
-    one being written) instead of leaving it for the next run to find stale."""
-    _EXIT_REMOVALS.append(folder)
+def removed_on_exit(path: Path) -> Iterator[None]:
+    """While inside: a Ctrl-C or SIGTERM that ends the command removes `path` (a temporary file
+    or folder being written) instead of leaving it for the next run to find stale."""
+    _EXIT_REMOVALS.append(path)
     try:
         yield
     finally:
-        _EXIT_REMOVALS.remove(folder)
+        kept_on_exit(path)
+
+
+def kept_on_exit(path: Path) -> None:
+    """From now on a signal's exit leaves `path` (a record names it now)."""
+    if path in _EXIT_REMOVALS:
+        _EXIT_REMOVALS.remove(path)
 
 
 @contextlib.contextmanager

@@ -67,8 +67,8 @@ def loop_problem(path: str | bytes | os.PathLike) -> str | None:
         except RuntimeError:  # Python before 3.13 says a loop so
             return "a loop of symbolic links"
         except OSError as e:
-            if e.errno == errno.ELOOP:
-                return "a loop of symbolic links"
+            if e.errno == errno.ELOOP:  # the system says the same of a chain of over 40 links
+                return "a loop of symbolic links (or a chain of them too long to follow)"
     return None
 
 
@@ -130,9 +130,12 @@ def new_folder(folder: Path) -> Iterator[Path]:
 def replace_folder(built: Path, target: Path) -> None:
     """Put the complete folder `built` at `target` in one rename; an old `target` is moved
     aside first and deleted after, so `target` is always whole or absent, never half-written."""
-    old = target.with_name(f".tune-old-{os.getpid()}")
+    import tempfile
+
+    # A fresh name of its own (`.tune-old-<pid>` replaced a user's empty folder of that name).
+    old = Path(tempfile.mkdtemp(prefix=".tune-old-", dir=target.parent))
     if target.exists():
-        target.rename(old)
+        target.rename(old)  # over its own empty folder
     try:
         built.rename(target)
     except OSError:
@@ -146,26 +149,32 @@ def atomic(path: Path, write: Callable[[Path], Any], suffix: str = "") -> None:
     """`write(tmp)` to a temporary name beside `path`, then rename it into place: `path` is
     whole or as it was, whatever stops the write (a full disk, a signal, a kill; a kill leaves
     only the hidden temporary file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     from tuner import interrupts
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
     if tmp.is_symlink():
         tmp.unlink()  # a link planted at the temporary name is not written through
     try:
         with interrupts.removed_on_exit(tmp):  # a Ctrl-C's exit leaves at once, past this `finally`
             write(tmp)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as e:  # said of the file it was to be (a folder in its way), not of `tmp`
+                raise type(e)(e.errno, e.strerror, str(path)) from None
     finally:
         remove_path(tmp)
 
 
 def remove_path(path: Path) -> None:
     """Remove a file, a link or a folder with what it holds, if there."""
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.exists():
-        shutil.rmtree(path, ignore_errors=True)
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+    except OSError:  # on the way out (a signal's exit): what cannot go stays
+        pass
 
 
 STALE_SECONDS = 24 * 3600  # a folder a killed command left behind is this old before it is removed

@@ -465,6 +465,54 @@ def test_predict_names_its_classes_and_refuses_what_it_cannot_read_in_one_line(e
         assert code == 2 and out == "" and len(lines) == 1 and expected in lines[-1], (args, err)
 
 
+# `tune ensemble --reevaluate` in a process of its own, a SIGTERM sent to itself at a moment: while
+# the models are saved (before the record names their folder), or while the record is written.
+SIGNALLED_ENSEMBLE = r"""
+import os, signal, sys
+import tuner.ensemble.evaluate as evaluate
+from tuner.cli import main
+from tuner.store.evaluations import Evaluations
+
+def signal_now():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+if sys.argv[1] == "saving":
+    def saving(store, study, selection, refit, x, y, names, folder):
+        (folder / "model.keras").write_bytes(b"half")
+        signal_now()
+        signal.pause()
+    evaluate._score_and_save = saving
+else:
+    add = Evaluations.add
+    def recording(self, name, evaluation):
+        signal_now()  # held until the record is written and its folder kept
+        add(self, name, evaluation)
+    Evaluations.add = recording
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("moment, recorded", [("saving", False), ("recording", True)])
+def test_an_interrupted_evaluation_leaves_its_folder_only_with_its_record(evaluated, tmp_path, moment, recorded):
+    """SIGTERM while the models were saved left their folder, named by no record, until the next
+    evaluation; while the record is written, the record and its folder are kept together."""
+    import shutil
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    shutil.copytree(evaluated, results)
+    store = SearchStore(None, results)
+    before = len(store.evaluations.all("e"))
+    proc = subprocess.run([sys.executable, "-c", SIGNALLED_ENSEMBLE, moment, "ensemble", "--study", "e",
+                           "--results-dir", str(results), "--reevaluate"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 143 and proc.stderr.startswith("error: interrupted (SIGTERM)"), proc.stderr[-2000:]
+    evaluations = store.evaluations.all("e")
+    assert len(evaluations) == before + recorded
+    named = {(results / "e" / entry.path).parent.name for e in evaluations for entry in e.files.values()}
+    assert {p.name for p in store.evaluations.folder("e").iterdir()} == named
+
+
 def _swapped_test_images(monkeypatch) -> None:
     """The test split as loaded from now on: one image replaced by another (of its class or not,
     the counts per class stay)."""

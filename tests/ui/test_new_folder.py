@@ -60,3 +60,21 @@ def test_any_depth_of_new_folders_is_undone_whatever_was_written(depth, there, f
         assert {p: v for p, v in after.items() if p in before} == before
     else:
         assert after == before
+
+
+def test_replacing_a_folder_leaves_a_users_folder_of_any_name_beside_it(tmp_path):
+    """The old folder was moved aside to `.tune-old-<pid>`: a user's empty folder of that name was
+    replaced by it, then removed."""
+    import os
+
+    from tuner.paths import replace_folder
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    (tmp_path / "built").mkdir()
+    (tmp_path / "built" / "new.txt").write_text("new")
+    mine = tmp_path / f".tune-old-{os.getpid()}"
+    mine.mkdir()
+    replace_folder(tmp_path / "built", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", mine.name])
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]

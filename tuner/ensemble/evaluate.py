@@ -80,22 +80,25 @@ def evaluate_on_test(store: SearchStore, study: str, selection: Selection, x_tes
 
     keras.config.set_dtype_policy("float32")
     folder = store.evaluations.new_folder(study)
-    try:
-        results, files = _score_and_save(store, study, selection, refit, x_test, y_test, class_names, folder)
-    except BaseException:  # a full disk, a signal: no half-filled folder is left beside the records
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    # The record is written after its files, and names them with their checksums: a crash
-    # before it leaves the previous record and its own folder as they were.
-    evaluation = Evaluation(when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                            selection=selection, n_finished=store.trials.count_finished(study),
-                            n_test=int(len(y_test)), test=results, files=files, refit=refit,
-                            class_names=list(class_names), test_reads=test_reads)
-    try:
-        store.evaluations.add(study, evaluation)
-    except BaseException:  # a database that refuses the record: its files go with it
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    with interrupts.removed_on_exit(folder):  # a Ctrl-C's exit, before the record names it
+        try:
+            results, files = _score_and_save(store, study, selection, refit, x_test, y_test, class_names, folder)
+        except BaseException:  # a full disk, a signal: no half-filled folder is left beside the records
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # The record is written after its files, and names them with their checksums: a crash
+        # before it leaves the previous record and its own folder as they were.
+        evaluation = Evaluation(when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                selection=selection, n_finished=store.trials.count_finished(study),
+                                n_test=int(len(y_test)), test=results, files=files, refit=refit,
+                                class_names=list(class_names), test_reads=test_reads)
+        with interrupts.holding_signals():  # the record and its folder kept, or neither
+            try:
+                store.evaluations.add(study, evaluation)
+            except BaseException:  # a database that refuses the record: its files go with it
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            interrupts.kept_on_exit(folder)
     return evaluation
 
 

@@ -152,9 +152,10 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
     check_can_write(out.parent if out.parent != out else out, "export folder")
 
 
-# What an export names its folder while it builds (mkdtemp's 8 characters), and the old export while
-# it is replaced (`replace_folder`): only these are a killed export's; a user's `.tune-export-mine` is not.
-_LEFT_BY_AN_EXPORT = re.compile(r"\.tune-export-[a-z0-9_]{8}|\.tune-old-[0-9]+")
+# What an export names its folder while it builds and the old export while it is replaced
+# (`replace_folder`), mkdtemp's 8 characters each (`.tune-old-<pid>` before): only these are a
+# killed export's; a user's `.tune-export-mine` is not.
+_LEFT_BY_AN_EXPORT = re.compile(r"\.tune-(export|old)-[a-z0-9_]{8}|\.tune-old-[0-9]+")
 
 
 def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, force: bool = False) -> Path:
