@@ -12,8 +12,7 @@ TINY_SPACE = TESTS / "spaces" / "tiny_digits.yaml"
 ENDLESS_SPACE = TESTS / "spaces" / "endless_digits.yaml"  # a trial runs until it is stopped
 SHARED = Path(os.environ.get("TUNE_SHARED_DATASETS", TESTS.parent.parent / "shared" / "datasets"))
 # One CPU thread a training process: the suite runs in two processes (-n 2) on two cores, and more
-# threads each oversubscribe them (two processes training side by side took 19% longer with
-# TensorFlow's default threads). Commands the tests start inherit it, as a user's setting.
+# threads each would oversubscribe them. Commands the tests start inherit it, as a user's setting.
 for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
