@@ -86,9 +86,12 @@ def _loop(folder, length: int) -> str:
     ["studies", "--results-dir", "{loop}"], ["leaderboard", "--results-dir", "{loop}/deeper"],
     ["report", "--out", "{loop}"], ["best", "--export", "{loop}/sub"], ["search", "--space", "digits", "--data", "{loop}"],
     ["check", "--space", "digits", "--out", "{loop}"],
+    ["check", "--space", "{loop}/space.yaml"], ["studies", "--storage", "sqlite:///{loop}/tune.db"],
+    ["search", "--space", "digits", "--storage", "sqlite:///{loop}"],
 ])
 def test_a_loop_of_symbolic_links_is_one_line(args, tmp_path, capsys, monkeypatch):
-    """It was an internal error (Python's RuntimeError "Symlink loop"), exit 1 with a crash log."""
+    """It was an internal error (Python's RuntimeError "Symlink loop"), exit 1 with a crash log;
+    in a space file's path or a SQLite path it read "does not exist"."""
     from tests.conftest import run_main
 
     monkeypatch.chdir(tmp_path)
@@ -118,3 +121,35 @@ def test_every_form_of_a_loop_is_found(form, looped, tmp_path):
 
     path = form.format(loop=_loop(tmp_path, 2), folder=tmp_path)
     assert (loop_problem(path) is not None) == looped
+
+
+@pytest.mark.parametrize("command", [["best"], ["ensemble"], ["report"]])
+def test_a_missing_data_path_is_refused_even_where_the_data_is_not_needed(command, tmp_path, capsys):
+    """`best --data <missing>` was ignored when the study's evaluation was on record."""
+    from tests.conftest import run_main
+
+    code, out, err = run_main([*command, "--results-dir", str(tmp_path), "--data", str(tmp_path / "missing")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err and str(tmp_path / "missing") in err, err
+
+
+@pytest.mark.parametrize("out, made", [("new", "new"), ("new/deeper", "new"), ("new/../other", "other")])
+def test_check_removes_the_folder_it_made_when_the_data_is_refused(out, made, tmp_path, capsys):
+    """`tune check --out` left the folder it made when its --data was refused."""
+    from tests.conftest import run_main
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad), "--out", str(tmp_path / out)], capsys)
+    assert code == 2 and "not a readable .npz" in err, err
+    assert not (tmp_path / made).exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
+
+
+def test_check_keeps_a_folder_that_was_there(tmp_path, capsys):
+    from tests.conftest import run_main
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad), "--out", str(tmp_path / "mine")], capsys)
+    assert code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "kept", err

@@ -17,7 +17,7 @@ from tuner.cli.options import GivenPath, store_options, study_option
               help="Write model.keras (ensemble), best_trial.keras, labels.json (class names), input.json, "
                    "config.yaml, metrics.json, history.json and README.md to this folder.")
 @click.option("--force", is_flag=True, help="With --export: replace a folder that is not empty.")
-@click.option("--data", type=GivenPath(path_type=Path), help="The study's data, if not where the search found it.")
+@click.option("--data", type=GivenPath(exists=True, path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @store_options
 @click.pass_obj

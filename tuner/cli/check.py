@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tuner.cli.app import Application, abort
 from tuner.cli.options import GivenPath, Size, requested_space, space_options
-from tuner.paths import make_folder
+from tuner.paths import new_folder
 from tuner.wording import plural
 
 
@@ -51,21 +52,31 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     code is 1 when one fails. The test split is read only to hash its images (for copies); no
     model sees it. `tune search` runs checks 1-5 before a new study's first trial."""
     from tuner import config
-    from tuner.check import failed, run_checks
-    from tuner.ui.checks import CheckView, preview_writer
+    from tuner.check import failed
+    from tuner.ui.checks import preview_writer
 
     config.check()
     loaded = requested_space(space, epochs, sets, app.terminal.warn)
-    folder = out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name
-    make_folder(folder)  # a folder that cannot be made is the input's fault: said now, exit 2
-    preview = preview_writer(folder)
-    if as_json:
-        findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, preview=preview)
-        click.echo(json.dumps({"space": loaded.name, "dataset": loaded.dataset,
-                               "findings": [f.to_dict() for f in findings]}, indent=1))
-    else:
-        with CheckView(app.terminal) as view:
-            findings = run_checks(loaded, data, config.cache_dir(), memory_limit=memory_limit, on_finding=view.found,
-                                  preview=preview)
+    # A folder that cannot be made is said now, exit 2; one this command made goes again if the
+    # checks cannot run (refused data, Ctrl-C), and stays with its picture when a check fails.
+    with new_folder(out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name) as folder:
+        findings = _checked(app, loaded, data, memory_limit, preview_writer(folder), as_json)
     if failures := failed(findings):
         abort(f"{plural(len(failures), 'check')} failed: {', '.join(f.check for f in failures)}", 1)
+
+
+def _checked(app: Application, space: Any, data: Path | None, memory_limit: int | None, preview: Any,
+             as_json: bool) -> list[Any]:
+    """The findings, shown as they come (or as JSON on stdout at the end)."""
+    from tuner import config
+    from tuner.check import run_checks
+    from tuner.ui.checks import CheckView
+
+    if as_json:
+        findings = run_checks(space, data, config.cache_dir(), memory_limit=memory_limit, preview=preview)
+        click.echo(json.dumps({"space": space.name, "dataset": space.dataset,
+                               "findings": [f.to_dict() for f in findings]}, indent=1))
+        return findings
+    with CheckView(app.terminal) as view:
+        return run_checks(space, data, config.cache_dir(), memory_limit=memory_limit, on_finding=view.found,
+                          preview=preview)

@@ -24,7 +24,7 @@ from tuner.cli.options import GivenPath, store_options, study_option
 @click.option("--reevaluate", is_flag=True, help="Select and evaluate on the test split again (recorded too).")
 @click.option("--refit", is_flag=True, help="Before the test, train each member again on train + validation (its "
               "parameters, seed and best epoch count); that ensemble becomes model.keras. Costs the members' training.")
-@click.option("--data", type=GivenPath(path_type=Path), help="The study's data, if not where the search found it.")
+@click.option("--data", type=GivenPath(exists=True, path_type=Path), help="The study's data, if not where the search found it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")
 @store_options
 @click.pass_obj

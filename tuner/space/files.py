@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from tuner.errors import UserError
-from tuner.paths import length_problem
+from tuner.paths import length_problem, loop_problem
 from tuner.space.reading import safe_yaml
 from tuner.space.schema import Space, parse_space
 from tuner.wording import clipped
@@ -30,7 +30,7 @@ def builtin_spaces() -> dict[str, Path]:
 def load_space(name_or_path: str) -> Space:
     """A built-in space by name, or a user's YAML file by path."""
     builtins = builtin_spaces()
-    if name_or_path not in builtins and (why := length_problem(name_or_path)):
+    if name_or_path not in builtins and (why := length_problem(name_or_path) or loop_problem(name_or_path)):
         raise UserError(f"no space '{clipped(name_or_path)}': {why}")
     path = builtins.get(name_or_path) or Path(name_or_path).expanduser()
     if not path.is_file():

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from tuner import config
 from tuner.errors import UserError
-from tuner.paths import check_can_write, length_problem, make_folder
+from tuner.paths import check_can_write, length_problem, loop_problem, make_folder
 from tuner.store.urls import raw_userinfo, redact, scrub
 from tuner.wording import clipped
 
@@ -153,7 +153,7 @@ class Database:
         if database.startswith("file:"):
             raise UserError(f"storage {redact(self.url)}: SQLite URI file names (file:...) are not supported; "
                             f"give a path (sqlite:///path/tune.db)")
-        if why := length_problem(database):
+        if why := length_problem(database) or loop_problem(database):
             raise UserError(f"storage {clipped(redact(self.url))}: {why}")
         path = Path(database)
         if not path.exists():
