@@ -66,7 +66,6 @@ class _StateHeld:
                  l1: float = 0.0, max_norm: float = 0.0, **kwargs: Any):
         super().__init__(learning_rate=float(learning_rate), **kwargs)  # type: ignore[call-arg]
         self._bounded = max_norm > 0
-        self._step_learning_rate = None  # the schedule's value, computed once in each `apply`
         numbers = {"schedule_kind": (SCHEDULE_KINDS.index(schedule), "int32"), "total_steps": (total_steps, "float32"),
                    "warmup_steps": (warmup_steps, "float32"), "l2": (l2, "float32"), "l1": (l1, "float32"),
                    "max_norm": (max_norm, "float32")}
@@ -81,10 +80,6 @@ class _StateHeld:
         return super().add_variable_from_reference(reference_variable, name, initializer)  # type: ignore[misc]
 
     def _get_current_learning_rate(self):
-        # Within a step, the value `apply` computed: AdamW's decay reads the rate once per variable,
-        # and each read built the schedule's ~20 operations again into the traced step.
-        if self._step_learning_rate is not None:
-            return self._step_learning_rate
         return _learning_rate(self._learning_rate, self._schedule_kind, self.iterations, self._total_steps,
                               self._warmup_steps)
 
@@ -102,11 +97,7 @@ class _StateHeld:
         variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
         grads = [g if g is None or not is_kernel(v) else g + self._penalty_gradient(v, g.dtype)
                  for g, v in zip(grads, variables)]
-        self._step_learning_rate = self._get_current_learning_rate()  # `iterations` moves only at the step's end
-        try:
-            result = super().apply(grads, trainable_variables)
-        finally:
-            self._step_learning_rate = None
+        result = super().apply(grads, trainable_variables)
         if self._bounded:
             for variable in filter(is_kernel, variables):
                 variable.assign(self._within_norm(variable))
