@@ -17,8 +17,9 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tuner import config
+from tuner import config, interrupts
 from tuner.errors import UserError
+from tuner.paths import remove_stale
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -109,6 +110,9 @@ def _extract_into(archive: Path, target: Path) -> None:
             tf.extractall(target, members=members)
 
 
+_PARTIAL = ".extract-"  # an extraction's temporary folder, renamed into place when whole
+
+
 def extract(archive: Path, target: Path) -> Path:
     """Extract `archive` into `target` once (every member checked before anything is written);
     later calls reuse the folder."""
@@ -120,12 +124,15 @@ def extract(archive: Path, target: Path) -> Path:
         raise UserError(f"{archive}: cannot read the archive ({type(e).__name__}: {e})") from None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_PARTIAL, dir=target.parent))
     except OSError as e:
         raise UserError(f"{archive}: cannot extract into {target.parent} ({e.strerror}); set TUNE_CACHE_DIR to a "
                         f"writable folder") from None
+    # A killed extraction (SIGKILL, a crash) leaves its folder; a day on, no extraction still uses it.
+    remove_stale([p for p in target.parent.glob(f"{_PARTIAL}*") if p != tmp])
     try:
-        _extract_into(archive, tmp)
+        with interrupts.removed_on_exit(tmp):  # a signal's exit skips the `finally` below
+            _extract_into(archive, tmp)
         try:
             tmp.rename(target)
         except OSError:
