@@ -98,6 +98,7 @@ class Application:
                 + (f" (the study has {plural(finished - record.n_finished, 'more finished trial')} since)" if stale else "")
                 + "; --reevaluate selects and evaluates anew")
         else:
+            store.check_writable(study)
             reads = store.evaluations.test_reads(study)
             intro = (f"selecting an ensemble among the top {plural(top, 'trial')} on validation data"
                      + ("; its members trained again on train + validation" if refit else "")

@@ -12,8 +12,10 @@ and the store only as a database layer.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from tuner.errors import UserError
 from tuner.store.artifacts import Artifacts
 from tuner.store.database import Database
 from tuner.store.evaluations import Evaluations
@@ -37,6 +39,15 @@ class SearchStore:
         self.trials = Trials(self.db, self.studies)
         self.artifacts = Artifacts(results_dir, self.db.sqlite_file())
         self.evaluations = Evaluations(self.studies, self.artifacts)
+
+    def check_writable(self, study: str) -> None:
+        """One line, before any work, if a record or its files could not be written (a read-only
+        copy of a results folder): said after the work, the test split had been read for nothing."""
+        sqlite = self.db.sqlite_file()
+        for place, what in ((sqlite, "study database"), (sqlite.parent if sqlite else None, "study database's folder"),
+                            (self.results_dir, "results folder"), (self.artifacts.study_dir(study), "study's folder")):
+            if place is not None and place.exists() and not os.access(place, os.W_OK | (os.X_OK * place.is_dir())):
+                raise UserError(f"cannot write to the {what} {place} (read-only or not yours); nothing was read or written")
 
     def open_study(self, name: str, meta: dict) -> int:
         """Create the study or check it matches; a name that cannot be a folder here is refused
