@@ -87,6 +87,17 @@ def inside(root: Path, path: Path) -> Path:
     return path
 
 
+def outside_data(folder: Path, data: Path | None, what: str, option: str) -> None:
+    """One line if `folder`, to be written, lies in the image folder `data`: its files would be
+    read as images of a class named after it, on this run or the next."""
+    if data is None or not data.is_dir():
+        return
+    images, target = resolved(data), resolved(folder)
+    if target == images or images in target.parents:
+        raise UserError(f"the {what} {folder} lies in the image folder --data {data}, where its files would be read "
+                        f"as images; choose another {option}")
+
+
 def check_can_write(folder: Path, what: str = "folder") -> None:
     """One line if `folder` could not be created or written, without creating anything."""
     existing = folder
@@ -115,6 +126,7 @@ def new_folder(folder: Path) -> Iterator[Path]:
 
     folder = resolved(folder)  # `new/../out` would make `new` and `out`, and undo only `new`
     created = next((p for p in reversed((folder, *folder.parents)) if not p.exists()), None)  # the outermost
+    check_can_write(folder)  # a read-only folder that is there: said now, not after the work
     make_folder(folder)
     if created is None:
         yield folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from hypothesis import given, settings
@@ -153,3 +155,93 @@ def test_check_keeps_a_folder_that_was_there(tmp_path, capsys):
     bad.write_bytes(b"not an npz")
     code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad), "--out", str(tmp_path / "mine")], capsys)
     assert code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "kept", err
+
+
+def _images(root):
+    from tests.data.test_sources import make_folder
+
+    return make_folder(root / "imgs")
+
+
+@pytest.mark.parametrize("args, made", [
+    (["search", "--space", "{space}", "--data", "{imgs}", "--results-dir", "{imgs}/results"], "results"),
+    (["search", "--space", "{space}", "--data", "{imgs}", "--results-dir", "{imgs}"], None),
+    (["search", "--space", "{space}", "--data", "{imgs}/cat/..", "--results-dir", "{imgs}/dog/../results"], "results"),
+    (["check", "--space", "{space}", "--data", "{imgs}", "--out", "{imgs}/preview"], "preview"),
+    (["check", "--space", "{space}", "--data", "{imgs}", "--out", "{imgs}/cat"], None),
+])
+def test_a_folder_written_inside_the_image_folder_is_refused(args, made, tmp_path, capsys, monkeypatch):
+    """`cd imgs && tune search --data .` made `results/` among the classes, then failed on it as a
+    class without images (exit 2, the folder left, every rerun the same)."""
+    import yaml
+
+    from tests.conftest import run_main
+    from tests.data.test_sources import FOLDER_SPACE
+
+    imgs = _images(tmp_path)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(FOLDER_SPACE))
+    before = sorted(p.relative_to(imgs) for p in imgs.rglob("*"))
+    code, out, err = run_main([a.format(imgs=imgs, space=space) for a in args], capsys)
+    assert code == 2 and err.count("\n") == 1 and "lies in the image folder --data" in err, err
+    assert sorted(p.relative_to(imgs) for p in imgs.rglob("*")) == before, made
+
+
+def test_the_default_results_folder_in_the_image_folder_is_refused(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from tests.conftest import run_main
+    from tests.data.test_sources import FOLDER_SPACE
+
+    imgs = _images(tmp_path)
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(FOLDER_SPACE))
+    monkeypatch.chdir(imgs)
+    monkeypatch.delenv("TUNE_RESULTS_DIR", raising=False)
+    code, out, err = run_main(["search", "--space", str(tmp_path / "space.yaml"), "--data", "."], capsys)
+    assert code == 2 and "choose another --results-dir" in err and not (imgs / "results").exists(), err
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(parts=st.lists(st.sampled_from(["a", "b", "..", "."]), min_size=0, max_size=6))
+def test_a_folder_is_refused_exactly_when_it_resolves_into_the_image_folder(parts, tmp_path_factory):
+    import os
+
+    from tuner.errors import UserError
+    from tuner.paths import outside_data
+
+    root = tmp_path_factory.mktemp("data")
+    data = root / "images"
+    data.mkdir()
+    folder = data.joinpath(*parts) if parts else data
+    target = Path(os.path.normpath(folder))
+    inside = target == data or data in target.parents
+    try:
+        outside_data(folder, data, "folder", "--out")
+        refused = False
+    except UserError:
+        refused = True
+    assert refused == inside
+
+
+@pytest.mark.parametrize("command", [
+    ["check", "--space", "digits", "--out", "{folder}"],
+    pytest.param(["report", "--results-dir", "{results}", "--out", "{folder}"], marks=pytest.mark.slow)])
+def test_an_existing_folder_that_cannot_be_written_is_refused_before_any_work(command, tmp_path, capsys, monkeypatch):
+    """`tune check --out <read-only folder>` ran every check (18 s), then failed the picture with a raw
+    OSError and exit 1; `tune report` named its temporary file."""
+    import os
+
+    from tests.conftest import run_main
+
+    if command[0] == "report":
+        from tests.conftest import search_once
+
+        search_once(tmp_path / "results", "a", "--no-ensemble")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == folder and mode & os.W_OK
+                        else real_access(path, mode, **kw))
+    code, out, err = run_main([a.format(folder=folder, results=tmp_path / "results") for a in command], capsys)
+    assert code == 2 and err.count("\n") == 1 and f"cannot write to {folder}" in err, err
+    assert list(folder.iterdir()) == []

@@ -11,7 +11,7 @@ import click
 
 from tuner.cli.app import Application, abort
 from tuner.cli.options import GivenPath, Size, requested_space, space_options
-from tuner.paths import new_folder
+from tuner.paths import new_folder, outside_data
 from tuner.wording import plural
 
 
@@ -59,7 +59,9 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     loaded = requested_space(space, epochs, sets, app.terminal.warn)
     # A folder that cannot be made is said now, exit 2; one this command made goes again if the
     # checks cannot run (refused data, Ctrl-C), and stays with its picture when a check fails.
-    with new_folder(out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name) as folder:
+    out = out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name
+    outside_data(out, data, "picture's folder", "--out")
+    with new_folder(out) as folder:
         findings = _checked(app, loaded, data, memory_limit, preview_writer(folder), as_json)
     if failures := failed(findings):
         abort(f"{plural(len(failures), 'check')} failed: {', '.join(f.check for f in failures)}", 1)

@@ -76,7 +76,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner.search.pool.jobs import check_jobs, default_jobs
     from tuner.keras_backend import require_backend, selected_backend
     from tuner.search.engines import budget_pruner, check_choice
-    from tuner.paths import check_study_name
+    from tuner.paths import check_study_name, outside_data
     from tuner.search.request import SearchRequest
     from tuner.search.run import run_search
     from tuner.store import redact
@@ -96,6 +96,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     jobs_given, jobs = jobs, check_jobs(jobs or default_jobs(engine, trials=trials))
     request = SearchRequest(loaded, name, trials, engine, sampler, pruner, timeout, data, config.cache_dir(), seed,
                             keep_models, max_failures, precision, jobs, isolate, trial_timeout=trial_timeout)
+    outside_data(results_dir, data, "results folder", "--results-dir")
     store, terminal = app.open_store(storage, results_dir, heartbeat=True, create=True), app.terminal
     # Said once the search starts: a command refused before (bad data, a foreign database) prints its one line only.
     intro = (f"study {name}: space {loaded.name} ({loaded.dataset}), engine {engine}, {plural(trials, 'trial')}, "
