@@ -849,6 +849,8 @@ EXPORT_PATH_CASES = [
     ("above the results folder", lambda d: "RESULTS/..", "which an export would replace"),
     ("inside the results folder", lambda d: f"RESULTS/{STUDY}", "inside the results folder"),
     ("deep inside the results folder", lambda d: f"RESULTS/{STUDY}/trials/0", "inside the results folder"),
+    ("the current folder", lambda d: ".", "which an export would replace"),  # `--force` replaced it
+    ("above the current folder", lambda d: "..", "which an export would replace"),
 ]
 
 
@@ -862,6 +864,20 @@ def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expect
                                "--force"], capsys)
     assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
     assert snapshot(study_dir) == before
+
+
+@pytest.mark.parametrize("target", ["{data}", "{data}/cat", "{data}/new", "{data}/.."])
+def test_an_export_never_replaces_or_writes_into_the_studys_data(target, study_dir, tmp_path, capsys, monkeypatch):
+    """`best --export <the image folder> --force` replaced the training images with the export."""
+    from tests.data.test_sources import make_folder
+
+    data = make_folder(tmp_path / "images")
+    before = sorted(data.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--data", str(data),
+                               "--export", target.format(data=data), "--force"], capsys)
+    assert code == 2 and ("the study's data" in err or "which an export would replace" in err), err
+    assert sorted(data.rglob("*")) == before
 
 
 EMPTY_PATHS = [  # an empty value is the current folder to pathlib: what each would have read or written there

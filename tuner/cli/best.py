@@ -34,7 +34,7 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
     if export_dir:
-        check_export_target(export_dir, force, protected_paths(store))  # before the test split may be read
+        check_export_target(export_dir, force, protected_paths(store, name, data))  # before the test split may be read
     board = build_board(store, name, top=1)
     if not board.rows:
         raise UserError(f"study '{name}' has no completed trial yet")

@@ -133,15 +133,17 @@ def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
 
 def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()) -> None:
     """Before anything is evaluated: `out` is new or an empty folder (any folder with `force`)
-    that holds none of `protected` (the results folder, the database), and its parent can be
+    that holds none of `protected` (the results folder first, then the study's data and database,
+    `protected_paths`) nor the current folder, lies inside none of them, and its parent can be
     written."""
     out = out.resolve()
-    for path in protected:
+    for path in (*protected, Path.cwd()):  # `--export . --force` replaced the folder the user stood in
         if out == path.resolve() or out in path.resolve().parents:
             raise UserError(f"--export {out}: that folder holds {path}, which an export would replace; "
                             f"choose a folder of its own")
+    for path, what in zip(protected, ("the results folder", *["the study's data"] * (len(protected) - 1))):
         if path.is_dir() and path.resolve() in out.parents:
-            raise UserError(f"--export {out}: inside the results folder {path}, whose files it could replace; "
+            raise UserError(f"--export {out}: inside {what} {path}, whose files it could replace; "
                             f"choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise UserError(f"--export {out}: a file is there, not a folder")
@@ -162,7 +164,7 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     """Build the export in a hidden folder beside `out`, check it, then rename it into place:
     `out` is either complete and consistent or as it was."""
     out = out.resolve()  # `.`, a link: the folder itself
-    check_export_target(out, force, protected_paths(store))
+    check_export_target(out, force, protected_paths(store, study))
     ensemble_file, best_file = store.evaluations.model_files(study, record)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale([p for p in out.parent.glob(".tune-*") if _LEFT_BY_AN_EXPORT.fullmatch(p.name)])
@@ -179,10 +181,14 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     return out
 
 
-def protected_paths(store: SearchStore) -> tuple[Path, ...]:
-    """What an export must never replace: the results folder and the study database."""
+def protected_paths(store: SearchStore, study: str, data: Path | None = None) -> tuple[Path, ...]:
+    """What an export must never replace nor write into: the results folder, the study database,
+    and the study's data (`--data`, or where the search read it, when that is a path here)."""
     database = store.db.sqlite_file()
-    return (store.results_dir,) + ((database,) if database is not None else ())
+    source = (store.studies.meta(study).get("split") or {}).get("source")
+    sources = [p for p in (data, Path(source) if isinstance(source, str) and source else None)
+               if p is not None and p.exists()]
+    return (store.results_dir, *sources) + ((database,) if database is not None else ())
 
 
 def check_exportable(store: SearchStore, study: str, record: Evaluation) -> None:
