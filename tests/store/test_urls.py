@@ -84,3 +84,16 @@ def test_no_secret_survives_redact_or_scrub(secret, key, where):
     assert secret not in shown and quote(secret, safe="") not in shown and "db.example" in shown
     message = scrub(f"connection to {url} failed for {secret}", url)
     assert secret not in message and quote(secret, safe="") not in message
+
+
+@pytest.mark.parametrize("password, message, kept", [
+    ("e", "(psycopg.OperationalError) connection failed: password e refused", "connection failed"),
+    ("on", "connection to server on socket failed; password: on", "connection to server"),
+    ("db", "database db_main unreachable; password db refused", "database db_main unreachable"),
+])
+def test_a_short_password_is_hidden_as_a_word_and_the_message_left_whole(password, message, kept):
+    """A one-letter password "e" turned the message into "(psycopg.Op***rationalError) conn***ction"."""
+    url = f"postgresql://tune:{password}@127.0.0.1:1/db"
+    scrubbed = scrub(f"{message} ({url})", url)
+    assert kept in scrubbed and f" {password} " not in f" {scrubbed} ".replace("(", " ").replace(")", " "), scrubbed
+    assert "***" in scrubbed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tuner.wording import printable
@@ -57,8 +58,11 @@ def scrub(text: str, url: str) -> str:
     for key, value in parsed.query.items():
         if not _shown(key):
             secrets += [value] if isinstance(value, str) else list(value)
+    text = text.replace(url, redact(url))
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, _HIDDEN).replace(quote(secret, safe=""), _HIDDEN)
+        for form in {secret, quote(secret, safe="")}:
+            # As a whole token only: a password "e" took the e out of "connection failed".
+            text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", _HIDDEN, text)
     return text
 
 
