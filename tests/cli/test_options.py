@@ -245,3 +245,32 @@ def test_an_existing_folder_that_cannot_be_written_is_refused_before_any_work(co
     code, out, err = run_main([a.format(folder=folder, results=tmp_path / "results") for a in command], capsys)
     assert code == 2 and err.count("\n") == 1 and f"cannot write to {folder}" in err, err
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "--space", "digits", "--set", "width=" + "a" * 20000],
+    ["check", "--space", "digits", "--set", "b" * 20000 + "=1"],
+    ["search", "--space", "digits", "--study", "c" * 20000],
+])
+def test_an_error_line_is_clipped_to_a_readable_length(args, capsys):
+    """A 20,000-character `--set` value gave a 20,100-character line, an unknown name 40,410."""
+    from tests.conftest import run_main
+    from tuner.cli.app import MAX_ERROR
+
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and len(err) <= MAX_ERROR + 60 and "characters" in err, len(err)
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(message=st.text(min_size=0, max_size=5000))
+def test_any_error_message_is_one_line_of_bounded_length(message):
+    import io
+    import contextlib
+
+    from tuner.cli.app import MAX_ERROR, abort
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        abort(message)
+    line = err.getvalue()
+    assert exit_info.value.code == 2 and line.count("\n") == 1 and len(line) <= MAX_ERROR + 60

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tuner.wording import plural, printable
+from tuner.wording import clipped, plural, printable
 from tuner.errors import UserError
 
 if TYPE_CHECKING:
@@ -17,11 +17,15 @@ if TYPE_CHECKING:
     from tuner.ui.terminal import Terminal
 
 
+MAX_ERROR = 1500  # characters of an error line; a path near PATH_MAX is clipped in its middle
+
+
 def abort(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then the exit code (2: the input; 1: the search stopped or the system
     refused; 130 Ctrl-C; 143 SIGTERM)."""
     # One line, and only text: a path or URL the user gave may hold a terminal's escape sequences.
-    line = printable(" ".join(str(message).split())) or "failed"
+    # At most MAX_ERROR characters: a 20,000-character `--set` value made a 40,000-character line.
+    line = clipped(printable(" ".join(str(message).split())), MAX_ERROR) or "failed"
     try:
         from tuner.ui.terminal import Terminal
 
