@@ -153,6 +153,8 @@ CASES = [
     ("missing data path", lambda d: ["--data", str(d / "missing")], "no such file"),
     ("corrupt npz", lambda d: ["--data", str(_space(d / "c.npz", "garbage")), "--space", "mnist"], "not a readable .npz"),
     ("truncated npz", lambda d: ["--data", str(_truncated(d)), "--space", "mnist"], "not a readable .npz"),
+    ("npz header claiming petabytes", lambda d: ["--data", str(_huge_header(d)), "--space", "mnist"],
+     "do not fit in this machine's memory"),
     ("archive with ../", lambda d: ["--data", str(_tar(d / "a.tar.gz", "../x.png")), "--space", "folder"], "outside the folder"),
     ("archive with absolute path", lambda d: ["--data", str(_tar(d / "a.tar.gz", "/tmp/x.png")), "--space", "folder"], "outside the folder"),
     ("archive with symlink", lambda d: ["--data", str(_tar(d / "a.tar.gz", "a/l.png", "link")), "--space", "folder"], "is a link"),
@@ -176,6 +178,23 @@ def _truncated(d: Path) -> Path:
     full = _npz(d / "full.npz", **GOOD)
     (d / "t.npz").write_bytes(full.read_bytes()[:200])
     return d / "t.npz"
+
+
+def _huge_header(d: Path) -> Path:
+    """A 1-KB .npz whose x_train header claims (99999999999999, 28, 28) bytes (it read "out of memory", exit 1)."""
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (99999999999999, 28, 28)})
+    with zipfile.ZipFile(d / "huge.npz", "w") as zf:
+        zf.writestr("x_train.npy", header.getvalue() + b"\0" * 64)
+        for name, value in GOOD.items():
+            if name != "x_train":
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                zf.writestr(f"{name}.npy", buffer.getvalue())
+    return d / "huge.npz"
 
 
 def _zip(d: Path) -> Path:

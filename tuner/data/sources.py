@@ -75,6 +75,9 @@ def read_npz(path: Path, class_names: list[str] | None) -> RawDataset:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    except MemoryError as e:  # a 1-KB file whose header claims 800 TB read as "out of memory", exit 1
+        raise UserError(f"{path}: its arrays do not fit in this machine's memory ({e}): a damaged header, or data "
+                        f"too large for this machine") from None
     return RawDataset(*arrays, class_names or [], str(path))  # checked by `validated`
 
 
