@@ -503,8 +503,10 @@ def test_an_interrupted_extraction_leaves_no_partial_folder(signal_name, tmp_pat
         tf.add(make_folder(tmp_path / "src"), arcname="src")
     cache, started = tmp_path / "cache", tmp_path / "started"
     cache.mkdir()
+    # SIGINT as a terminal leaves it (a pytest-xdist worker ignores it, and a child inherits that).
     child = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_EXTRACTION, str(archive), str(cache / "a"), str(started)],
-                             cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+                             cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not started.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -849,7 +849,7 @@ EXPORT_PATH_CASES = [
     ("above the results folder", lambda d: "RESULTS/..", "which an export would replace"),
     ("inside the results folder", lambda d: f"RESULTS/{STUDY}", "inside the results folder"),
     ("deep inside the results folder", lambda d: f"RESULTS/{STUDY}/trials/0", "inside the results folder"),
-    ("the current folder", lambda d: ".", "which an export would replace"),  # `--force` replaced it
+    ("the current folder", lambda d: (_space(d / "mine.txt", "x"), ".")[1], "which an export would replace"),  # `--force` replaced it
     ("above the current folder", lambda d: "..", "which an export would replace"),
 ]
 

@@ -137,10 +137,14 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
     `protected_paths`) nor the current folder, lies inside none of them, and its parent can be
     written."""
     out = out.resolve()
-    for path in (*protected, Path.cwd()):  # `--export . --force` replaced the folder the user stood in
+    for path in protected:
         if out == path.resolve() or out in path.resolve().parents:
             raise UserError(f"--export {out}: that folder holds {path}, which an export would replace; "
                             f"choose a folder of its own")
+    here = Path.cwd().resolve()  # an empty one is filled; `--export . --force` emptied a full one
+    if out in here.parents or (out == here and any(out.iterdir())):
+        raise UserError(f"--export {out}: that folder holds the current folder's files, which an export would "
+                        f"replace; choose a folder of its own")
     for path, what in zip(protected, ("the results folder", *["the study's data"] * (len(protected) - 1))):
         if path.is_dir() and path.resolve() in out.parents:
             raise UserError(f"--export {out}: inside {what} {path}, whose files it could replace; "
