@@ -131,11 +131,11 @@ def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
     return parse_space(meta["space"], "study").input_shape
 
 
-def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()) -> None:
+def check_export_target(out: Path, force: bool, protected: dict[Path, str] | None = None) -> None:
     """Before anything is evaluated: `out` is new or an empty folder (any folder with `force`)
-    that holds none of `protected` (the results folder first, then the study's data and database,
-    `protected_paths`) nor the current folder, lies inside none of them, and its parent can be
-    written."""
+    that holds none of `protected` (each path with what it is, `protected_paths`) nor the current
+    folder, lies inside none of them, and its parent can be written."""
+    protected = protected or {}
     out = out.resolve()
     for path in protected:
         if out == path.resolve() or out in path.resolve().parents:
@@ -145,7 +145,7 @@ def check_export_target(out: Path, force: bool, protected: tuple[Path, ...] = ()
     if out in here.parents or (out == here and any(out.iterdir())):
         raise UserError(f"--export {out}: that folder holds the current folder's files, which an export would "
                         f"replace; choose a folder of its own")
-    for path, what in zip(protected, ("the results folder", *["the study's data"] * (len(protected) - 1))):
+    for path, what in protected.items():
         if path.is_dir() and path.resolve() in out.parents:
             raise UserError(f"--export {out}: inside {what} {path}, whose files it could replace; "
                             f"choose a folder outside it")
@@ -185,14 +185,16 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     return out
 
 
-def protected_paths(store: SearchStore, study: str, data: Path | None = None) -> tuple[Path, ...]:
-    """What an export must never replace nor write into: the results folder, the study database,
-    and the study's data (`--data`, or where the search read it, when that is a path here)."""
-    database = store.db.sqlite_file()
+def protected_paths(store: SearchStore, study: str, data: Path | None = None) -> dict[Path, str]:
+    """What an export must never replace nor write into, each with what it is: the results folder,
+    the study database, and the study's data (`--data`, or where the search read it, when that is
+    a path here)."""
     source = (store.studies.meta(study).get("split") or {}).get("source")
     sources = [p for p in (data, Path(source) if isinstance(source, str) and source else None)
                if p is not None and p.exists()]
-    return (store.results_dir, *sources) + ((database,) if database is not None else ())
+    database = store.db.sqlite_file()
+    return {store.results_dir: "the results folder", **{p: "the study's data" for p in sources},
+            **({database: "the study database"} if database is not None else {})}
 
 
 def check_exportable(store: SearchStore, study: str, record: Evaluation) -> None:
