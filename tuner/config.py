@@ -45,14 +45,26 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "tune"
 
 def cache_dir() -> Path:
     text = os.environ.get("TUNE_CACHE_DIR", "").strip()
-    return Path(text).expanduser() if text else DEFAULT_CACHE_DIR
+    return _folder("TUNE_CACHE_DIR", text) if text else DEFAULT_CACHE_DIR
 
 
 def data_dir() -> Path | None:
     text = os.environ.get("TUNE_DATA_DIR", "").strip()
-    if text and not Path(text).expanduser().is_dir():
+    if text and not _folder("TUNE_DATA_DIR", text).is_dir():
         raise UserError(f"TUNE_DATA_DIR={text!r}: no such folder")
-    return Path(text).expanduser() if text else None
+    return _folder("TUNE_DATA_DIR", text) if text else None
+
+
+def _folder(name: str, text: str) -> Path:
+    """A folder a variable names, `~` expanded; one line for a path no system takes (too long, a
+    loop of links)."""
+    from tuner.paths import length_problem, loop_problem
+    from tuner.wording import clipped
+
+    path = Path(text).expanduser()
+    if why := length_problem(path) or loop_problem(path):
+        raise UserError(f"{name}={clipped(text)!r}: {why}")
+    return path
 
 
 def keras_home() -> Path:

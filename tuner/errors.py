@@ -59,7 +59,7 @@ class SearchStopped(TuneError):
 
 
 class Interrupted(TuneError):
-    """Ctrl-C or SIGTERM ended a search after its trials were recorded; `str()` is the signal.
+    """Ctrl-C, SIGTERM or SIGHUP ended a search after its trials were recorded; `str()` is the signal.
     Not a KeyboardInterrupt, so the command line reports it in its own one line."""
 
 

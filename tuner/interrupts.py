@@ -6,7 +6,8 @@ while a search runs, the first Ctrl-C only sets a flag, which the training loop 
 every epoch end and the search loop before every trial and while waiting; a second Ctrl-C
 interrupts at once. SIGTERM (what `kill`, systemd, Docker, Kubernetes and Slurm send, with a
 short grace period before SIGKILL) interrupts at once, as `Terminated`, and sets the flag too,
-in case the exception lands where Keras swallows it.
+in case the exception lands where Keras swallows it. SIGHUP (the terminal or the SSH session
+closed) is handled as SIGTERM, unless it was ignored at the start (`nohup`): it stays ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any, Iterator
 
 _requested = threading.Event()
 _terminated = threading.Event()
-EXIT_CODES = {"Ctrl-C": 130, "SIGTERM": 143}
+_terminated_by = ["SIGTERM"]  # the name of the signal that set `_terminated`
+EXIT_CODES = {"Ctrl-C": 130, "SIGHUP": 129, "SIGTERM": 143}
+_ENDING = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}  # signals that end a command at once
 _STDERR = [2]  # the command's own stderr, kept open while a command runs
 # A search's second Ctrl-C as its parent passes it on to its workers: stop at once. A signal of its
 # own, since a second SIGINT that arrives before a busy worker ran its handler for the first
@@ -30,7 +33,7 @@ STOP_NOW = signal.SIGUSR1
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: handled as a Ctrl-C that stops at once (a KeyboardInterrupt, so every path that
+    """SIGTERM or SIGHUP: handled as a Ctrl-C that stops at once (a KeyboardInterrupt, so every path that
     records an interrupted trial records this one too)."""
 
 
@@ -53,15 +56,21 @@ def stop_requested() -> bool:
 
 
 def cause(error: BaseException | None) -> str:
-    """'SIGTERM' or 'Ctrl-C': what stopped the process, for the trial's reason and exit code."""
+    """'SIGTERM', 'SIGHUP' or 'Ctrl-C': what stopped the process, for the trial's reason and exit code."""
     while error is not None:
         if isinstance(error, Terminated):
-            return "SIGTERM"
+            return _terminated_by[0]
         error = error.__cause__ or error.__context__
-    return "SIGTERM" if _terminated.is_set() else "Ctrl-C"
+    return _terminated_by[0] if _terminated.is_set() else "Ctrl-C"
+
+
+def ended_by_signal(how: str) -> bool:
+    """Whether `cause` names a signal that ends at once (SIGTERM, SIGHUP), not a first Ctrl-C."""
+    return how in _ENDING.values()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    _terminated_by[0] = _ENDING.get(signum, "SIGTERM")
     _terminated.set()
     _requested.set()
     raise Terminated
@@ -76,9 +85,9 @@ def _exit_now(signum: int, frame: Any) -> None:
     """Outside a search nothing needs recording: every file tune keeps is written whole or not
     at all (temporary names, then a rename; a record after its files). So leave at once, in one
     line: unwinding through native code (TensorFlow's threads) could crash the teardown."""
-    how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+    how = _ENDING.get(signum, "Ctrl-C")
     # To the terminal's stderr even while a Keras import has fd 2 captured (keras_backend.load_keras).
-    kept = "".join(["the study's records and any export are as they were", *(f", {n}" for n in _EXIT_NOTES)])
+    kept = "".join([_EXIT_KEPT[0], *(f", {n}" for n in _EXIT_NOTES)])
     from tuner.paths import remove_path
 
     for path in _EXIT_REMOVALS:
@@ -87,7 +96,13 @@ def _exit_now(signum: int, frame: Any) -> None:
     os._exit(EXIT_CODES[how])
 
 
+_EXIT_KEPT = ["the study's records and any export are as they were"]  # what a signal's exit leaves as it was
 _EXIT_NOTES: list[str] = []  # what an interrupted command did change, for its one line
+
+
+def say_on_exit(kept: str) -> None:
+    """What a signal's exit line says this command left as it was (a command with no study)."""
+    _EXIT_KEPT[0] = kept
 _EXIT_REMOVALS: list[Path] = []  # half-written temporary files and folders an interrupted command removes
 
 
@@ -124,15 +139,18 @@ def exiting_on_signals(ignore_after: bool = False) -> Iterator[None]:
         yield
         return
     _STDERR[0] = os.dup(2)
-    previous = signal.signal(signal.SIGTERM, _exit_now)
-    previous_int = signal.getsignal(signal.SIGINT)
-    if previous_int is signal.default_int_handler:  # an ignored SIGINT (a background job) stays ignored
-        signal.signal(signal.SIGINT, _exit_now)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    # An ignored SIGINT (a background job) or SIGHUP (nohup), or a caller's own handler, stays.
+    taken = {signal.SIGTERM: previous[signal.SIGTERM], signal.SIGINT: signal.default_int_handler,
+             signal.SIGHUP: signal.SIG_DFL}
+    for signum, handler in previous.items():
+        if handler is taken[signum]:
+            signal.signal(signum, _exit_now)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN if ignore_after else previous)
-        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_after else previous_int)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_IGN if ignore_after else handler)
         os.close(_STDERR[0])
         _STDERR[0] = 2
 
@@ -144,6 +162,7 @@ def catching_ctrl_c() -> Iterator[None]:
         return
     previous = signal.getsignal(signal.SIGINT)
     previous_term = signal.getsignal(signal.SIGTERM)
+    previous_hup = signal.getsignal(signal.SIGHUP)
     previous_stop = signal.getsignal(STOP_NOW)
 
     def handler(signum: int, frame: Any) -> None:
@@ -155,6 +174,8 @@ def catching_ctrl_c() -> Iterator[None]:
     if previous is not signal.SIG_IGN:  # a background job that ignores Ctrl-C keeps ignoring it
         signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if previous_hup is not signal.SIG_IGN:  # under nohup it stays ignored
+        signal.signal(signal.SIGHUP, _on_sigterm)
     signal.signal(STOP_NOW, _on_stop_now)
     _requested.clear()
     _terminated.clear()
@@ -163,6 +184,7 @@ def catching_ctrl_c() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGHUP, previous_hup)
         signal.signal(STOP_NOW, previous_stop)
         _requested.clear()
 
@@ -180,7 +202,7 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager

@@ -101,7 +101,7 @@ def outside_data(folder: Path, data: Path | None, what: str, option: str) -> Non
 def check_can_write(folder: Path, what: str = "folder") -> None:
     """One line if `folder` could not be created or written, without creating anything."""
     existing = folder
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.exists(existing) and existing != existing.parent:  # past PATH_MAX: not there
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"cannot use the {what} {folder}: {existing} is a file, not a folder")
@@ -110,11 +110,21 @@ def check_can_write(folder: Path, what: str = "folder") -> None:
 
 
 def make_folder(folder: Path) -> Path:
+    """`folder` and its missing parents; if one cannot be made (a path past PATH_MAX, a full disk),
+    none is left made."""
+    created = _outermost_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise UserError(f"cannot create the folder {folder}: {e.strerror or e}") from None
     return folder
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The first of `folder`'s parents (or itself) that does not exist: what making it creates."""
+    return next((p for p in reversed((folder, *folder.parents)) if not os.path.exists(p)), None)
 
 
 @contextlib.contextmanager
@@ -125,7 +135,7 @@ def new_folder(folder: Path) -> Iterator[Path]:
     from tuner import interrupts
 
     folder = resolved(folder)  # `new/../out` would make `new` and `out`, and undo only `new`
-    created = next((p for p in reversed((folder, *folder.parents)) if not p.exists()), None)  # the outermost
+    created = _outermost_missing(folder)
     check_can_write(folder)  # a read-only folder that is there: said now, not after the work
     make_folder(folder)
     if created is None:

@@ -77,7 +77,7 @@ def _dead_channel(s: Splits) -> Splits:
 
 
 def _skipped(s: Splits) -> Splits:
-    return Splits(s.x, s.y, s.class_names, ("skipped 3 unreadable image files in pets/ (e.g. 'x.jpg')",))
+    return Splits(s.x, s.y, s.class_names, ("skipped 3 files in pets/ not readable as an image (e.g. 'x.jpg')",))
 
 
 # case -> (how the clean splits are changed, the checks that must not pass and their status)

@@ -102,6 +102,23 @@ def test_a_loop_of_symbolic_links_is_one_line(args, tmp_path, capsys, monkeypatc
     assert code == 2 and err.count("\n") == 1 and "a loop of symbolic links" in err and "internal error" not in err, err
 
 
+@pytest.mark.parametrize("args, env", [
+    (["check", "--space", "~/{name}/space.yaml"], {}),
+    (["check", "--space", "mnist"], {"TUNE_DATA_DIR": "~/{name}"}),
+    (["check", "--space", "mnist"], {"TUNE_DATA_DIR": "{loop}"}),
+    (["check", "--space", "digits"], {"TUNE_CACHE_DIR": "{loop}/cache"}),
+])
+def test_a_loop_reached_through_home_or_a_variable_is_named_as_a_loop(args, env, tmp_path, capsys, monkeypatch):
+    """Through `~` or TUNE_DATA_DIR it read "not a built-in nor a file" or "no such folder"."""
+    from tests.conftest import run_main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    loop = _loop(tmp_path, 2)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(loop=loop, name=Path(loop).name))
+    code, out, err = run_main([a.format(loop=loop, name=Path(loop).name) for a in args], capsys)
+    assert code == 2 and err.count("\n") == 1 and "a loop of symbolic links" in err, err
+
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(length=st.integers(1, 6), tail=st.lists(st.sampled_from(["a", "..", "."]), max_size=3), looped=st.booleans())
 def test_a_path_through_links_is_a_loop_exactly_when_its_links_never_end(length, tail, looped, tmp_path_factory):
@@ -156,6 +173,20 @@ def test_check_keeps_a_folder_that_was_there(tmp_path, capsys):
     code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad), "--out", str(tmp_path / "mine")], capsys)
     assert code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "kept", err
 
+
+def test_check_never_removes_the_default_folder_which_other_checks_share(tmp_path, capsys, monkeypatch):
+    """Two checks of one space share <tmp>/tune-check/<space>: one that made it and was refused
+    (or interrupted) removed it, with the picture the other had just written there."""
+    import tempfile
+
+    from tests.conftest import run_main
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad)], capsys)
+    assert code == 2 and "not a readable .npz" in err, err
+    assert (tmp_path / "tune-check" / "mnist").is_dir()
 
 def _images(root):
     from tests.data.test_sources import make_folder

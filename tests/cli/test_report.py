@@ -60,6 +60,35 @@ def test_a_report_is_not_written_among_the_studies(reported, capsys):
         assert code == 2 and "inside the results folder" in err and not (out / "report.html").exists()
 
 
+def test_the_figures_counted_are_the_reports_own(reported, tmp_path, capsys):
+    """PNGs already in --out (a `tune check` picture, a user's) are not counted as the report's."""
+    from tests.conftest import run_main
+
+    results, _ = reported
+    out = tmp_path / "shared"
+    out.mkdir()
+    for name in ("augmented.png", "mine.png"):
+        (out / name).write_bytes(b"not tune's")
+    code, stdout, err = run_main(["report", "--results-dir", str(results), "--out", str(out), "--no-images"], capsys)
+    drawn = FIGURES - {"augmented", "confidently_wrong"}  # the image grids, left out
+    assert code == 0 and f"({len(drawn)} figures beside it as PNG files)" in stdout + err, err
+    assert (out / "mine.png").read_bytes() == b"not tune's"
+
+def test_data_given_that_is_not_the_studys_is_refused_before_anything_is_drawn(reported, tmp_path, capsys):
+    """`--data` with other data exited 0 and said so only in the page (its image grids left out)."""
+    from tests.conftest import run_main
+
+    results, _ = reported
+    other = tmp_path / "other.npz"
+    rng = np.random.default_rng(0)
+    np.savez(other, x_train=rng.integers(0, 256, (200, 8, 8), dtype=np.uint8), y_train=np.arange(200) % 10,
+             x_test=rng.integers(0, 256, (50, 8, 8), dtype=np.uint8), y_test=np.arange(50) % 10)
+    out = tmp_path / "report"
+    code, stdout, err = run_main(["report", "--results-dir", str(results), "--out", str(out), "--data", str(other)],
+                                 capsys)
+    assert code == 2 and err.count("\n") == 1 and "does not match the study's split" in err, err
+    assert not out.exists()
+
 def test_a_report_never_reads_the_test_split(reported, tmp_path, monkeypatch):
     from tuner import data
 

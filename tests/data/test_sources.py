@@ -139,7 +139,8 @@ def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Pa
     data, info = load_search_data(space, root, tmp_path / "cache")
     assert data.x_train.shape[1:] == (16, 16, 3) and data.class_names == ["cat", "dog"]
     assert info.n_train + info.n_val + info.n_test == 16
-    assert info.notes == [f"skipped 4 unreadable image files in {root} (e.g. {str(root / 'cat' / 'broken0.jpg')!r})"]
+    assert info.notes == [f"skipped 4 files in {root} not readable as an image (e.g. "
+                          f"{str(root / 'cat' / 'broken0.jpg')!r})"]
     cached = list((tmp_path / "cache" / "decoded").glob("*.npz"))
     assert len(cached) == 1
     # A second load of the unchanged folder reads the cache: it decodes nothing.
@@ -158,6 +159,22 @@ def test_image_folder_resizes_converts_counts_unreadable_and_caches(tmp_path: Pa
     with pytest.raises(UserError, match="no readable images"):
         load_search_data(space, root, tmp_path / "cache")
 
+
+NOT_FILES = [  # what an image folder may hold besides image files: each is skipped and said
+    ("a dangling link", lambda at: at.symlink_to(at.parent / "gone.png")),
+    ("a link to a folder", lambda at: at.symlink_to(at.parent.parent / "dog", target_is_directory=True)),
+    ("a pipe", lambda at: os.mkfifo(at)),
+]
+
+
+@pytest.mark.parametrize("what, make", NOT_FILES, ids=[c[0] for c in NOT_FILES])
+def test_what_is_not_a_file_in_an_image_folder_is_skipped_and_said(what, make, tmp_path: Path):
+    """They were left out without a word in the checks' "reading" line."""
+    root = make_folder(tmp_path / "pets", n=8)
+    make(root / "cat" / "zz")
+    data, info = load_search_data(parse_space(FOLDER_SPACE, "f.yaml"), root, tmp_path / "cache")
+    assert info.n_train + info.n_val + info.n_test == 16
+    assert info.notes == [f"skipped 1 file in {root} not readable as an image (e.g. {str(root / 'cat' / 'zz')!r})"]
 
 def test_train_test_folders_and_archives(tmp_path: Path):
     make_folder(tmp_path / "ds" / "train", n=6)

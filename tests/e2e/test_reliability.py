@@ -21,9 +21,11 @@ pytestmark = pytest.mark.slow  # every test here trains real models
 
 
 def worker(results: Path, trials: int, storage: str | None = None, epochs: int = 1, study: str = "w",
-           space: Path = TINY_SPACE, jobs: int = 1, where: str = "--isolate") -> subprocess.Popen:
+           space: Path = TINY_SPACE, jobs: int = 1, where: str = "--isolate",
+           ignored: tuple[int, ...] = ()) -> subprocess.Popen:
     """`tune search` in a process of its own; `where` (with one job): train in a worker process
-    of its own (--isolate, TensorFlow's default) or in that process (--in-process)."""
+    of its own (--isolate, TensorFlow's default) or in that process (--in-process); `ignored`:
+    signals it starts with ignored (SIGHUP: as under `nohup`)."""
     args = [sys.executable, "-m", "tuner", "search", "--space", str(space), "--study", study, "--trials",
             str(trials), "--epochs", str(epochs), "--results-dir", str(results), "--no-ensemble", "--jobs", str(jobs),
             "--seed", "0", where]
@@ -32,8 +34,13 @@ def worker(results: Path, trials: int, storage: str | None = None, epochs: int =
     env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
     # preexec: a shell that started us in the background leaves SIGINT ignored, and children
     # inherit that; restore the default so Ctrl-C reaches the worker as it would in a terminal.
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
+
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True, preexec_fn=preexec)
 
 
 def check_exactly(store: SearchStore, n: int, study: str = "w") -> list:
@@ -157,6 +164,31 @@ def test_ctrl_c_fails_the_running_trials_and_says_how_to_resume(jobs, tmp_path):
     assert 1 <= len(interrupted) <= jobs and all("interrupted" in t.reason for t in interrupted)
 
 
+
+
+@pytest.mark.parametrize("nohup", [False, True])
+def test_a_closed_terminal_stops_a_search_as_sigterm_does_unless_under_nohup(nohup, tmp_path):
+    """SIGHUP (the terminal or SSH session closed) killed `tune` outright, its running trials left
+    "running" until their heartbeats went stale. It now stops the search as SIGTERM does: the
+    running trials are failed as interrupted, exit 129. Under `nohup` (SIGHUP ignored from the
+    start, inherited) the search goes on."""
+    proc = worker(tmp_path, 50, epochs=1000, jobs=2, space=ENDLESS_SPACE, ignored=(signal.SIGHUP,) if nohup else ())
+    store = SearchStore(None, tmp_path, create=True)
+    running = _wait_for(lambda: len(_running(store)) == 2 and _running(store))
+    proc.send_signal(signal.SIGHUP)
+    if nohup:
+        epochs = _epochs_of(store, running[0].number)
+        _wait_for(lambda: _epochs_of(store, running[0].number) > epochs)  # it trains on
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    how, code = ("SIGTERM", 143) if nohup else ("SIGHUP", 129)
+    assert proc.returncode == code and f"interrupted ({how})" in err and "Traceback" not in err, err[-2000:]
+    trials = store.trials.all("w")
+    assert not [t for t in trials if t.state == "running"]
+    # The workers are passed SIGTERM (they are in groups of their own, which a hang-up never reaches).
+    failed = [t for t in trials if t.state == "failed"]
+    assert 1 <= len(failed) <= 2 and all(t.reason.startswith("interrupted") for t in failed), failed
+
 def _epochs_of(store: SearchStore, number: int) -> int:
     """Epochs the trial has ended so far (each is reported to the study as it ends)."""
     return len(store.db.storage.get_trial(store.trials.trial_id("w", number)).intermediate_values)
@@ -219,6 +251,25 @@ def test_a_signal_during_the_checks_leaves_no_process_behind(signum, code, group
     _wait_for(lambda: not any(_alive(pid) for pid in helpers), timeout=15)
     assert not (tmp_path / "tune.db").exists()  # no study, and no database either
 
+
+
+def test_an_interrupted_check_says_what_it_left_and_removes_the_folder_it_made(tmp_path):
+    """`tune check` has no study and no export: its interrupted line says what it does leave."""
+    out = tmp_path / "made" / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tuner", "check", "--space", str(TINY_SPACE), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stdout:
+        if "cost of a trial" in line:
+            break
+    assert out.is_dir()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.endswith("error: interrupted (Ctrl-C); the checks record nothing, and an --out folder made for the "
+                        "picture is removed\n"), err[-2000:]
+    assert not (tmp_path / "made").exists()
 
 _START_WINDOW = '''
 import multiprocessing, os, signal, sys, time

@@ -358,6 +358,23 @@ RESUMED = {("study", "tune", "null"), ("study", "test_reads", '"x"'), ("trial", 
            ("trial", "seconds", "NaN"), *NOT_JSON}  # a resumed search is tried on these too
 
 
+@pytest.mark.parametrize("key", ["space", "split"])
+def test_a_study_record_without_what_tune_always_writes_is_one_line(key, study_dir, tmp_path, capsys):
+    """A study record without its space was an internal error in `best --export` and `report`."""
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute(f"UPDATE study_user_attributes SET value_json = json_remove(value_json, '$.{key}') WHERE key = 'tune'")
+    for command in (["best", "--export", str(tmp_path / "exp")], ["report", "--out", str(tmp_path / "report")],
+                    ["ensemble", "--reevaluate"]):
+        code, out, err = run_main(command + ["--results-dir", str(results)], capsys)
+        if code == 0:  # what this command reads of the record is there
+            continue
+        assert code == 2 and f"record has no {key}, which tune always writes" in one_line(err), (command, err)
+
 def _damage(database: Path, whose: str, key: str, value_json: str) -> None:
     """Set one user attribute of the study, or of its first trial, as raw JSON text in the database."""
     import sqlite3
@@ -821,6 +838,10 @@ RECORD_TAMPER_CASES = [  # the latest evaluation's record changed: (JSON path, v
     ("$[#-1].selection.members", '{"55": 1.0}', "names trial 55, which the study does not hold"),
     ("$[#-1].selection.best_trial", "55", "names trial 55, which the study does not hold"),
     ("$[#-1].files.\"model.keras\".path", '"../../../etc/passwd"', "outside"),
+    ("$[#-1].selection.members", '{"0/../../x": 1.0}', "not what tune writes"),  # an internal error
+    ("$[#-1].selection.temperatures", '{"-1": 1.0}', "not what tune writes"),
+    ("$[#-1].selection.best_trial", '"../x"', "not what tune writes"),
+    ("$[#-1].selection.candidates", '[0, "x"]', "not what tune writes"),
 ]
 
 
@@ -851,6 +872,8 @@ EXPORT_PATH_CASES = [
     ("deep inside the results folder", lambda d: f"RESULTS/{STUDY}/trials/0", "inside the results folder"),
     ("the current folder", lambda d: (_space(d / "mine.txt", "x"), ".")[1], "which an export would replace"),  # `--force` replaced it
     ("above the current folder", lambda d: "..", "which an export would replace"),
+    # Under PATH_MAX itself, past it with the files inside: its folders were made, then left.
+    ("files past PATH_MAX", lambda d: "/".join(["n" * 250] * ((4096 - len(str(d))) // 251)), "too long a path"),
 ]
 
 
@@ -859,11 +882,11 @@ def test_an_export_path_that_cannot_be_a_folder_is_one_line(case, target, expect
                                                              monkeypatch):
     path = target(tmp_path).replace("RESULTS", str(study_dir))
     monkeypatch.chdir(tmp_path)
-    before = snapshot(study_dir)
+    before, here = snapshot(study_dir), sorted(tmp_path.rglob("*"))
     code, out, err = run_main(["best", "--study", STUDY, "--results-dir", str(study_dir), "--export", path,
                                "--force"], capsys)
     assert code == 2 and expected in one_line(err) and "Traceback" not in out + err
-    assert snapshot(study_dir) == before
+    assert snapshot(study_dir) == before and sorted(tmp_path.rglob("*")) == here  # no folder made for it
 
 
 @pytest.mark.parametrize("target", ["{data}", "{data}/cat", "{data}/new", "{data}/.."])

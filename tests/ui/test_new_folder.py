@@ -3,6 +3,7 @@ fails or is interrupted leaves no folder it made, and never touches one that was
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,6 @@ def test_any_depth_of_new_folders_is_undone_whatever_was_written(depth, there, f
 def test_replacing_a_folder_leaves_a_users_folder_of_any_name_beside_it(tmp_path):
     """The old folder was moved aside to `.tune-old-<pid>`: a user's empty folder of that name was
     replaced by it, then removed."""
-    import os
-
     from tuner.paths import replace_folder
 
     (tmp_path / "out").mkdir()
@@ -78,3 +77,48 @@ def test_replacing_a_folder_leaves_a_users_folder_of_any_name_beside_it(tmp_path
     replace_folder(tmp_path / "built", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", mine.name])
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
+
+
+def _past_path_max(root: Path, name: str = "n" * 200) -> Path:
+    """A folder under `root` whose path is past PATH_MAX (4,096 bytes) in its last few names."""
+    path = root
+    while len(os.fsencode(path)) < 4096 + 2 * len(name):
+        path = path / name
+    return path
+
+
+@pytest.mark.parametrize("there", [0, 1, 5])
+@pytest.mark.parametrize("how", ["make_folder", "new_folder"])
+def test_a_folder_past_path_max_leaves_none_of_its_parents_made(there, how, tmp_path):
+    """An error naming a path near PATH_MAX left the folders made for it: `mkdir -p` makes each
+    parent the system takes, then fails at the first past the limit."""
+    from tuner.errors import UserError
+    from tuner.paths import make_folder
+
+    asked = _past_path_max(tmp_path)
+    kept = tmp_path.joinpath(*asked.relative_to(tmp_path).parts[:there])  # there before
+    kept.mkdir(parents=True, exist_ok=True)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UserError, match="cannot create the folder"):
+        if how == "make_folder":
+            make_folder(asked)
+        else:
+            with new_folder(asked):
+                pass
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=30)
+@given(name_length=st.integers(1, 255), there=st.integers(0, 3))
+def test_any_folder_past_path_max_is_made_whole_or_not_at_all(name_length, there, tmp_path_factory):
+    from tuner.errors import UserError
+    from tuner.paths import make_folder
+
+    root = tmp_path_factory.mktemp("long")
+    asked = _past_path_max(root, "d" * name_length)
+    for part in list(asked.relative_to(root).parents)[::-1][1:there + 1]:
+        (root / part).mkdir()
+    before = sorted(root.rglob("*"))
+    with pytest.raises(UserError):
+        make_folder(asked)
+    assert sorted(root.rglob("*")) == before

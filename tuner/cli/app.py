@@ -22,7 +22,7 @@ MAX_ERROR = 1500  # characters of an error line; a path near PATH_MAX is clipped
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then the exit code (2: the input; 1: the search stopped or the system
-    refused; 130 Ctrl-C; 143 SIGTERM)."""
+    refused; 130 Ctrl-C; 129 SIGHUP; 143 SIGTERM)."""
     # One line, and only text: a path or URL the user gave may hold a terminal's escape sequences.
     # At most MAX_ERROR characters: a 20,000-character `--set` value made a 40,000-character line.
     line = clipped(printable(" ".join(str(message).split())), MAX_ERROR) or "failed"
@@ -32,7 +32,7 @@ def abort(message: str, code: int = 2) -> NoReturn:
         Terminal().error(line)
     except BaseException:  # interrupted while importing, say: the line must still come out
         sys.stderr.write(f"error: {line}\n")
-    if code in (130, 143):
+    if code in (129, 130, 143):
         # A signal may have cut native code (TensorFlow's threads) short, which can crash the
         # interpreter's teardown: leave at once, with what was written flushed.
         sys.stdout.flush()

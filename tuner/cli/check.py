@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 
 from tuner.cli.app import Application, abort
 from tuner.cli.options import GivenPath, Size, requested_space, space_options
-from tuner.paths import new_folder, outside_data
+from tuner.paths import make_folder, new_folder, outside_data
 from tuner.wording import plural
 
 
@@ -51,17 +52,20 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     parameters at their defaults. Each check says pass, warn or fail with its figures; the exit
     code is 1 when one fails. The test split is read only to hash its images (for copies); no
     model sees it. `tune search` runs checks 1-5 before a new study's first trial."""
-    from tuner import config
+    from tuner import config, interrupts
     from tuner.check import failed
     from tuner.ui.checks import preview_writer
 
     config.check()
+    interrupts.say_on_exit("the checks record nothing, and an --out folder made for the picture is removed")
     loaded = requested_space(space, epochs, sets, app.terminal.warn)
-    # A folder that cannot be made is said now, exit 2; one this command made goes again if the
-    # checks cannot run (refused data, Ctrl-C), and stays with its picture when a check fails.
-    out = out or Path(tempfile.gettempdir()) / "tune-check" / loaded.name
-    outside_data(out, data, "picture's folder", "--out")
-    with new_folder(out) as folder:
+    # A folder that cannot be made is said now, exit 2. One --out this command made goes again if
+    # the checks cannot run (refused data, Ctrl-C), and stays with its picture when a check fails.
+    # The default one is shared by every check of the space, and stays: another check running
+    # now may be writing its picture there.
+    default = Path(tempfile.gettempdir()) / "tune-check" / loaded.name
+    outside_data(out or default, data, "picture's folder", "--out")
+    with new_folder(out) if out is not None else contextlib.nullcontext(make_folder(default)) as folder:
         findings = _checked(app, loaded, data, memory_limit, preview_writer(folder), as_json)
     if failures := failed(findings):
         abort(f"{plural(len(failures), 'check')} failed: {', '.join(f.check for f in failures)}", 1)

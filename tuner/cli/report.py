@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -44,9 +45,14 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
         raise UserError(f"--out {out}: inside the results folder {store.results_dir}, where tune keeps its studies; "
                         f"give a folder outside it (the default is {default})")
 
+    @functools.cache
     def images():
         source = data if data is not None else recorded_source(store, name)
         return search_data_of(store, name, stored_space(store, name), source, config.cache_dir())
 
-    page = build_report(store, name, out, None if no_images else images)
-    app.terminal.info(f"report: {page} ({len(list(out.glob('*.png')))} figures beside it as PNG files)")
+    if data is not None and not no_images:
+        images()  # data the user named must be the study's: said now (exit 2), not only in the page
+    report = build_report(store, name, out, None if no_images else images)
+    if report.note:
+        app.terminal.warn(report.note)
+    app.terminal.info(f"report: {report.page} ({report.figures} figures beside it as PNG files)")

@@ -122,10 +122,15 @@ def decode_folder(folder: Path, classes: list[str], shape: tuple[int, int, int])
     if unknown:
         raise UserError(f"{folder}: classes {unknown} are not among the training classes")
     files: list[tuple[str, int]] = []
+    # Dangling links, links to folders (not followed), pipes: skipped, and counted as such.
+    not_files: list[str] = []
     for label, name in enumerate(classes):
         sub = folder / name
         if sub.is_dir():
-            files += [(str(p), label) for p in sorted(sub.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+            entries = [p for p in sorted(sub.rglob("*")) if not p.name.startswith(".")
+                       and not (p.is_dir() and not p.is_symlink())]
+            files += [(str(p), label) for p in entries if p.is_file()]
+            not_files += [str(p) for p in entries if not p.is_file()]
     height, width, channels = shape
     _check_fits_in_memory(folder, len(files), shape)
     jobs = [(path, height, width, channels) for path, _ in files]
@@ -140,7 +145,7 @@ def decode_folder(folder: Path, classes: list[str], shape: tuple[int, int, int])
     else:
         decoded = [_decode_one(j) for j in jobs]
     keep = [i for i, arr in enumerate(decoded) if arr is not None]
-    skipped = [files[i][0] for i, arr in enumerate(decoded) if arr is None]
+    skipped = [files[i][0] for i, arr in enumerate(decoded) if arr is None] + not_files
     x = np.stack([decoded[i] for i in keep]) if keep else np.zeros((0, *shape), np.uint8)
     y = np.array([files[i][1] for i in keep], dtype=np.int64)
     return DecodedFolder(x, y, skipped)

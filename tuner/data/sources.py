@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tuner import config
-from tuner.wording import printable
+from tuner.wording import plural, printable
 from tuner.data import decode_cache
 from tuner.data.archives import extract, is_archive
 from tuner.data.images import class_folders, decode_folder, find_root
@@ -145,7 +145,7 @@ def read_image_folder(folder: Path, shape: tuple[int, int, int], cache_dir: Path
     train = decode_folder(train_dir, classes, shape)
     test = decode_folder(test_dir, classes, shape) if test_dir else None
     skipped = train.skipped + (test.skipped if test else [])
-    notes = [f"skipped {len(skipped)} unreadable image files in {folder} (e.g. {skipped[0]!r})"] if skipped else []
+    notes = [f"skipped {plural(len(skipped), 'file')} in {folder} not readable as an image (e.g. {skipped[0]!r})"] if skipped else []
     if len(train.y) == 0:
         raise UserError(f"{folder}: no readable images (skipped {len(skipped)} files)")
     _check_every_class_has_images(train_dir, classes, train.y, train.skipped)

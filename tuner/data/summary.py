@@ -29,7 +29,7 @@ def data_warnings(split: dict[str, Any], space: dict[str, Any]) -> list[str]:
     """One line per problem: few images of a class, a class missing from a split, imbalance,
     few steps per epoch. Empty for a study recorded before class counts were kept."""
     names, counts = split.get("class_names") or [], split.get("class_counts") or {}
-    if not names or not counts:
+    if not names or not counts or not space:  # a damaged record's: its own line says so
         return []
     warnings = _few_and_missing(names, counts)
     warnings += _imbalanced(names, counts.get("train", []), space)

@@ -20,6 +20,7 @@ from tuner.ensemble.assembly import combine
 from tuner.ensemble.selection import select
 from tuner.errors import UserError
 from tuner.store import Evaluation, FileEntry, SearchStore, Selection
+from tuner.store.stored import recorded
 from tuner.training.metrics import accuracy, balanced_accuracy, class_accuracy, confusion_matrix, log_loss
 
 if TYPE_CHECKING:
@@ -125,7 +126,11 @@ def _score_and_save(store: SearchStore, study: str, selection: Selection, refit:
 def stored_space(store: SearchStore, study: str) -> Space:
     from tuner.space.schema import parse_space
 
-    return parse_space(store.studies.meta(study)["space"], f"study {study}")
+    return parse_space(recorded(store.studies.meta(study), study, "space"), f"study {study}")
+
+
+def _split(store: SearchStore, study: str) -> dict[str, Any]:
+    return recorded(store.studies.meta(study), study, "split")
 
 
 def run_ensemble(store: SearchStore, study: str, top: int, size: int, metric: str, data: Path | None,
@@ -171,7 +176,7 @@ def _check_model_files(store: SearchStore, study: str, selection: Selection) -> 
 
 def recorded_source(store: SearchStore, study: str) -> Path | None:
     """Where the study's data came from, if it is still there (else the usual lookup)."""
-    source = Path(store.studies.meta(study)["split"]["source"])
+    source = Path(_split(store, study)["source"])
     return source if source.exists() else None
 
 
@@ -179,17 +184,17 @@ def search_data_of(store: SearchStore, study: str, space: Space, data: Path | No
     """The study's train and validation splits, refused unless they are the ones it searched."""
     from tuner.data import load_search_data
 
-    recorded = store.studies.meta(study)["split"]
+    studied = _split(store, study)
     search_data, split = load_search_data(space, data, cache_dir)
-    if split.fingerprint != recorded["fingerprint"]:
+    if split.fingerprint != studied["fingerprint"]:
         raise UserError(f"study '{study}': the data at {split.source} does not match the study's split "
-                        f"(fingerprint {split.fingerprint}, recorded {recorded['fingerprint']})")
+                        f"(fingerprint {split.fingerprint}, recorded {studied['fingerprint']})")
     # The test split as far as its labels tell (its images are read once, by the evaluation):
     # another test set would be scored and recorded as this study's.
-    now, then = split.class_counts.get("test"), (recorded.get("class_counts") or {}).get("test")
-    if split.n_test != recorded.get("n_test", split.n_test) or (then is not None and now != then):
+    now, then = split.class_counts.get("test"), (studied.get("class_counts") or {}).get("test")
+    if split.n_test != studied.get("n_test", split.n_test) or (then is not None and now != then):
         raise UserError(f"study '{study}': the test split at {split.source} is not the study's ({split.n_test} images, "
-                        f"per class {now}; recorded {recorded.get('n_test')}, per class {then}); nothing was evaluated")
+                        f"per class {now}; recorded {studied.get('n_test')}, per class {then}); nothing was evaluated")
     return search_data
 
 
@@ -201,7 +206,7 @@ def _same_test_split(store: SearchStore, study: str, x_test: np.ndarray, y_test:
     from tuner.data import fingerprint_of
 
     now = fingerprint_of(x_test, y_test)
-    then = store.studies.meta(study)["split"].get("test_fingerprint") or store.evaluations.test_fingerprint(study)
+    then = _split(store, study).get("test_fingerprint") or store.evaluations.test_fingerprint(study)
     if then is None:
         store.evaluations.record_test_fingerprint(study, now)
     elif now != then:

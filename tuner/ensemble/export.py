@@ -14,20 +14,17 @@ import yaml
 
 from tuner import interrupts
 from tuner.errors import UserError
-from tuner.paths import check_can_write, remove_stale, replace_folder
+from tuner.paths import check_can_write, length_problem, new_folder, remove_stale, replace_folder
 from tuner.store import Evaluation, SearchStore, TrialRecord
 from tuner.store.artifacts import sha256_of
-from tuner.store.stored import DamagedRecord
+from tuner.store.stored import DamagedRecord, recorded
 from tuner.wording import plural
 
 
 def best_config(meta: dict[str, Any], best: TrialRecord, study: str) -> dict[str, Any]:
     """The study's space with every parameter fixed to the best trial's value: running
     `tune search --space config.yaml --trials 1` trains that trial again."""
-    if "space" not in meta:
-        raise DamagedRecord(f"study {study}'s record has no space to write config.yaml from; the database was written "
-                            f"by another program or is damaged")
-    space = dict(meta["space"])
+    space = dict(recorded(meta, study, "space"))
     space["name"] = f"{study[:80]}-trial-{best.number}"
     space["description"] = f"best trial {best.number} of study {study}"
     space["params"] = dict(best.params)
@@ -47,17 +44,17 @@ def _how_trained(best: TrialRecord, asked: int) -> str:
 
 
 def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRecord, n_trials: int) -> str:
-    split = meta["split"]
+    split = recorded(meta, study, "split")
     sel = record.selection
     members = ", ".join(f"trial {n} ({w:.2f})" for n, w in sel.members.items())
     calibrated = ", each member's logits divided by a temperature fitted on validation data" if sel.temperatures else ""
     return f"""# {study}: exported by `tune`
 
-- dataset: {meta['dataset']} (source: {split['source']})
+- dataset: {meta.get('dataset', '?')} (source: {split.get('source', '?')})
 - split: {split['n_train']} train / {split['n_val']} validation / {split['n_test']} test images, seed {split['seed']}
   (validation fraction {split['validation_fraction']}; the test split was held out from the start)
-- search: {plural(n_trials, 'finished trial')}, engine {meta['engine']}, sampler {meta['sampler']}
-- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%{_how_trained(best, meta['space']['training']['max_epochs'])}
+- search: {plural(n_trials, 'finished trial')}, engine {meta.get('engine', '?')}, sampler {meta.get('sampler', '?')}
+- best trial: {best.number}, validation accuracy {100 * sel.best_val_accuracy:.2f}%{_how_trained(best, recorded(meta, study, 'space')['training']['max_epochs'])}
 - ensemble: {members}, chosen by greedy selection on validation {sel.metric}{calibrated}
 
 | model | test accuracy | test loss |
@@ -70,7 +67,7 @@ Evaluated once on the {record.n_test} test images ({record.when}); nothing was c
 
 Only Keras 3 is needed (any backend); both files are plain Keras layers. `labels.json` names
 each output in the model's order, `input.json` says what an input is:
-{_input_line(meta)}. From an 8-bit image file (JPEG, PNG, ...) to its class; `tune predict` does the
+{_input_line(meta, study)}. From an 8-bit image file (JPEG, PNG, ...) to its class; `tune predict` does the
 same for any file, 16-bit ones included, decoded exactly as the training images were:
 
 ```python
@@ -95,15 +92,15 @@ per-epoch history of the best trial and of each ensemble member.
 """
 
 
-def input_spec(meta: dict[str, Any]) -> dict[str, Any]:
-    height, width, channels = _shape(meta)
+def input_spec(meta: dict[str, Any], study: str) -> dict[str, Any]:
+    height, width, channels = _shape(meta, study)
     return {"height": height, "width": width, "channels": channels, "color_mode": "rgb" if channels == 3 else "grayscale",
             "pixels": "raw values 0-255, as float32 or uint8; not scaled or normalized",
             "resize": "bilinear, to height x width, no crop (as in training)"}
 
 
-def _input_line(meta: dict[str, Any]) -> str:
-    spec = input_spec(meta)
+def _input_line(meta: dict[str, Any], study: str) -> str:
+    spec = input_spec(meta, study)
     return (f"(n, {spec['height']}, {spec['width']}, {spec['channels']}) arrays of {spec['color_mode']} images, "
             f"{spec['pixels']}")
 
@@ -125,10 +122,10 @@ def _test_rows(record: Evaluation) -> str:
                      for k in ("refit", "ensemble", "best") if k in test)
 
 
-def _shape(meta: dict[str, Any]) -> tuple[int, ...]:
+def _shape(meta: dict[str, Any], study: str) -> tuple[int, ...]:
     from tuner.space.schema import parse_space
 
-    return parse_space(meta["space"], "study").input_shape
+    return parse_space(recorded(meta, study, "space"), "study").input_shape
 
 
 def check_export_target(out: Path, force: bool, protected: dict[Path, str] | None = None) -> None:
@@ -156,6 +153,12 @@ def check_export_target(out: Path, force: bool, protected: dict[Path, str] | Non
         raise UserError(f"--export {out}: the folder is not empty (holds {held}); choose a new or empty folder, "
                         f"or add --force to replace it")
     check_can_write(out.parent if out.parent != out else out, "export folder")
+    for longest in (out.parent / f".tune-export-{'x' * 8}" / _LONGEST_FILE, out / _LONGEST_FILE):
+        if why := length_problem(longest):  # said now, not after folders were made for it
+            raise UserError(f"--export {out}: too long a path for its files ({why})")
+
+
+_LONGEST_FILE = "best_trial.keras"  # the longest name an export writes
 
 
 # What an export names its folder while it builds and the old export while it is replaced
@@ -170,18 +173,18 @@ def export_study(store: SearchStore, study: str, record: Evaluation, out: Path, 
     out = out.resolve()  # `.`, a link: the folder itself
     check_export_target(out, force, protected_paths(store, study))
     ensemble_file, best_file = store.evaluations.model_files(study, record)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale([p for p in out.parent.glob(".tune-*") if _LEFT_BY_AN_EXPORT.fullmatch(p.name)])
-    built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
-    built.chmod(0o755)  # mkdtemp's 0700 would hide the export from everyone else
-    try:
-        with interrupts.removed_on_exit(built):
-            _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
-            with interrupts.holding_signals():  # the rename and the note that it happened, or neither
-                replace_folder(built, out)
-                interrupts.note_for_exit(f"except the export in {out}, which is complete")
-    finally:
-        shutil.rmtree(built, ignore_errors=True)
+    with new_folder(out.parent):  # the parents it makes go again if the export fails
+        remove_stale([p for p in out.parent.glob(".tune-*") if _LEFT_BY_AN_EXPORT.fullmatch(p.name)])
+        built = Path(tempfile.mkdtemp(prefix=".tune-export-", dir=out.parent))
+        built.chmod(0o755)  # mkdtemp's 0700 would hide the export from everyone else
+        try:
+            with interrupts.removed_on_exit(built):
+                _write_export(store, study, record, built, {"model.keras": ensemble_file, "best_trial.keras": best_file})
+                with interrupts.holding_signals():  # the rename and the note that it happened, or neither
+                    replace_folder(built, out)
+                    interrupts.note_for_exit(f"except the export in {out}, which is complete")
+        finally:
+            shutil.rmtree(built, ignore_errors=True)
     return out
 
 
@@ -227,7 +230,7 @@ def _write_export(store: SearchStore, study: str, record: Evaluation, out: Path,
     histories = {str(n): trials[n].history for n in set(sel.members) | {best.number}}
     (out / "history.json").write_text(json.dumps({"best_trial": best.history, "members": histories}, indent=1))
     n_trials = sum(t.finished for t in trials.values())
-    (out / "input.json").write_text(json.dumps(input_spec(meta), indent=1))
+    (out / "input.json").write_text(json.dumps(input_spec(meta, study), indent=1))
     if record.class_names is not None:
         (out / "labels.json").write_text(json.dumps({str(i): name for i, name in enumerate(record.class_names)}, indent=1))
     (out / "README.md").write_text(_readme(study, meta, record, best, n_trials))

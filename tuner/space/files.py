@@ -3,6 +3,7 @@ user's own, read and validated into a `Space`."""
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ def builtin_spaces() -> dict[str, Path]:
 def load_space(name_or_path: str) -> Space:
     """A built-in space by name, or a user's YAML file by path."""
     builtins = builtin_spaces()
-    if name_or_path not in builtins and (why := length_problem(name_or_path) or loop_problem(name_or_path)):
+    expanded = os.path.expanduser(name_or_path)  # `~/loop` is a loop too
+    if name_or_path not in builtins and (why := length_problem(expanded) or loop_problem(expanded)):
         raise UserError(f"no space '{clipped(name_or_path)}': {why}")
-    path = builtins.get(name_or_path) or Path(name_or_path).expanduser()
+    path = builtins.get(name_or_path) or Path(expanded)
     if not path.is_file():
         raise UserError(f"no space '{name_or_path}': not a built-in ({', '.join(sorted(builtins))}) nor a file")
     try:

@@ -178,6 +178,9 @@ class Evaluation:
     def from_json(cls, data: dict[str, Any]) -> "Evaluation":
         data = migrate.evaluation(data)
         selection = Selection(**{k: _int_keys(v) if isinstance(v, dict) else v for k, v in data["selection"].items()})
+        _trial_number(selection.best_trial)
+        for number in selection.candidates:
+            _trial_number(number)
         files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
         return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"),
                    data.get("class_names"), data.get("test_reads"))
@@ -190,6 +193,15 @@ def _at_best(values: list[float] | None, best_epoch: int | None) -> float | None
     return values[best_epoch] if best_epoch is not None and best_epoch < len(values) else values[-1]
 
 
-def _int_keys(mapping: dict[Any, Any]) -> dict[Any, Any]:
-    """JSON made the trial numbers strings; they are ints again."""
-    return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in mapping.items()}
+def _int_keys(mapping: dict[Any, Any]) -> dict[int, Any]:
+    """JSON made the trial numbers strings; they are ints again. Any other key is not a trial
+    number tune wrote (`0/../../x` would reach a path): ValueError."""
+    return {_trial_number(k): v for k, v in mapping.items()}
+
+
+def _trial_number(key: Any) -> int:
+    if isinstance(key, int) and not isinstance(key, bool) and key >= 0:
+        return key
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
+    raise ValueError(f"a trial number reads {str(key)[:40]!r}")

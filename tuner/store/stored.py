@@ -129,6 +129,15 @@ class DamagedRecord(UserError):
     """A stored value of a kind tune never writes."""
 
 
+def recorded(meta: dict[str, Any], study: str, key: str) -> dict[str, Any]:
+    """The study record's 'space' or 'split' (every study tune makes records both; their kinds
+    are checked with the record's other values, `META_KINDS`)."""
+    if not isinstance(meta.get(key), dict):
+        raise DamagedRecord(f"study {study}'s record has no {key}, which tune always writes; the database was "
+                            f"written by another program or is damaged")
+    return meta[key]
+
+
 @contextlib.contextmanager
 def reading(where: str) -> Iterator[None]:
     """Around Optuna's own reading of the database: what its records cannot be built from (a

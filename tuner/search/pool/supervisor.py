@@ -85,7 +85,7 @@ class Supervisor:
                 self._step()
         except KeyboardInterrupt as e:
             # Their second Ctrl-C, or SIGTERM passed on: they fail their running trial now.
-            self._signal(signal.SIGTERM if interrupts.cause(e) == "SIGTERM" else interrupts.STOP_NOW)
+            self._signal(signal.SIGTERM if interrupts.ended_by_signal(interrupts.cause(e)) else interrupts.STOP_NOW)
             raise
         finally:
             self._wait_or_kill()

@@ -17,7 +17,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -126,17 +126,26 @@ def _png_at(index: int) -> bytes:
     return buffer.getvalue()
 
 
-def build_report(store: SearchStore, study: str, out: Path, images: Callable[[], Any] | None = None) -> Path:
+class Report(NamedTuple):
+    page: Path
+    figures: int  # PNG files written beside it (not others already in the folder)
+    note: str | None  # why the image grids are missing, if they are
+
+
+def build_report(store: SearchStore, study: str, out: Path, images: Callable[[], Any] | None = None) -> Report:
     """Write report.html and its PNGs into `out`; `images`, if given, returns the study's
-    (train, validation) data for the image grids. Returns the page's path."""
+    (train, validation) data for the image grids."""
     with new_folder(out) as folder:  # an interrupted report leaves no folder it made
-        page = _page(store, study, _Pictures(folder), images)
+        pictures = _Pictures(folder)
+        page, note = _page(store, study, pictures, images)
         atomic(folder / REPORT, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    return folder / REPORT
+    return Report(folder / REPORT, len(pictures.kept), note)
 
 
-def _page(store: SearchStore, study: str, picture: _Pictures, images: Callable[[], Any] | None) -> str:
-    """Every section's figures drawn into the output folder; the page's HTML."""
+def _page(store: SearchStore, study: str, picture: _Pictures,
+          images: Callable[[], Any] | None) -> tuple[str, str | None]:
+    """Every section's figures drawn into the output folder; the page's HTML, and why the image
+    grids are missing, if they are."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     meta, trials = store.studies.meta(study), store.trials.all(study)
@@ -150,7 +159,7 @@ def _page(store: SearchStore, study: str, picture: _Pictures, images: Callable[[
     env = Environment(loader=PackageLoader("tuner.ui.report", "."), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("page.html.j2").render(
         study=study, sections=sections, version=__version__, images_note=note,
-        made=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        made=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")), note
 
 
 def _summary(store: SearchStore, study: str, meta: dict[str, Any], trials: list[TrialRecord]) -> Section:
