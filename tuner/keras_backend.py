@@ -6,6 +6,7 @@ inside functions, so `tune --help` never loads it."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -23,6 +24,7 @@ def load_keras() -> None:
     Keras imports TensorFlow whenever it is installed (to save files, to seed), also on
     the JAX and torch backends, so it is imported here quietly in that case too."""
     if "keras" in sys.modules and "tensorflow" in sys.modules:
+        _out_of_the_collectors_sight(collect_first=True)  # imported by someone else (a test, a user's script)
         return
     require_backend(selected_backend())
     config.quiet_tensorflow()
@@ -43,6 +45,23 @@ def load_keras() -> None:
         sys.stderr.write(text)
         import keras  # noqa: F401,F811  (raise the real error, visibly)
     _quiet_python_logs()
+    _out_of_the_collectors_sight(collect_first=False)
+
+
+_FROZEN = [False]
+
+
+def _out_of_the_collectors_sight(collect_first: bool) -> None:
+    """Once a process: what the import made (about 426,000 objects with TensorFlow) lives as long
+    as the process, so `gc.freeze` moves it out of the collector's sight. A full collection (one
+    between trials, and Python's own while a step is traced) then takes under 1 ms instead of
+    0.29 s on the 2-core CPU; a 6-trial tiny search took 18-21 s instead of 21-28 s."""
+    if _FROZEN[0]:
+        return
+    if collect_first:  # garbage frozen now would never be freed
+        gc.collect()
+    gc.freeze()
+    _FROZEN[0] = True
 
 
 @contextlib.contextmanager
