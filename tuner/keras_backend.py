@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from tuner import config
 from tuner.errors import UserError
+from tuner.paths import loop_error
 
 
 def load_keras() -> None:
@@ -34,7 +35,10 @@ def load_keras() -> None:
 
             if importlib.util.find_spec("tensorflow") is not None:
                 import tensorflow  # noqa: F401
-        except Exception:  # not KeyboardInterrupt: a signal mid-import must end the command, not retry it
+        except Exception as e:  # not KeyboardInterrupt: a signal mid-import must end the command, not retry it
+            if why := loop_error(e):  # matplotlib's cache under a looping `~`: the import's log lines are noise
+                raise UserError(f"importing Keras met a loop of symbolic links ({why}); check HOME and the folders "
+                                f"under it") from None
             failed = True
         else:
             failed = False

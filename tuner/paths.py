@@ -58,6 +58,28 @@ def length_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+FILE_NAME_ROOM = 64  # characters of the longest name `tune` writes in a folder (a temporary one included)
+
+
+def check_room_for_files(folder: Path, option: str) -> None:
+    """One line, before any work, if the files `tune` would write in `folder` would pass the
+    system's limits (a folder path near PATH_MAX: its checks ran, then its picture failed)."""
+    if why := length_problem(Path(os.path.abspath(folder)) / ("x" * FILE_NAME_ROOM)):
+        from tuner.wording import clipped
+
+        raise UserError(f"{option} {clipped(str(folder))}: too long a path for the files written in it ({why})")
+
+
+def loop_error(error: BaseException) -> str | None:
+    """What a loop of symbolic links met by a library (matplotlib's cache under a looping `~`)
+    says, or None for any other error: Python raises RuntimeError for it before 3.13."""
+    if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop"):
+        return str(error)
+    if isinstance(error, OSError) and error.errno == errno.ELOOP:
+        return f"{error.strerror}: {error.filename}"
+    return None
+
+
 def loop_problem(path: str | bytes | os.PathLike) -> str | None:
     """"a loop of symbolic links" if following `path`'s links never ends, else None. Asked of the
     system (`loop/..` is a loop to it, not to Python's `resolve`) and of `resolve`."""

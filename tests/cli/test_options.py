@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -187,6 +188,54 @@ def test_check_never_removes_the_default_folder_which_other_checks_share(tmp_pat
     code, _, err = run_main(["check", "--space", "mnist", "--data", str(bad)], capsys)
     assert code == 2 and "not a readable .npz" in err, err
     assert (tmp_path / "tune-check" / "mnist").is_dir()
+
+@pytest.mark.parametrize("command", [["check", "--space", "digits"], ["report"]])
+def test_an_out_folder_whose_files_would_pass_path_max_is_refused_before_any_work(command, tmp_path, capsys):
+    """A --out path under PATH_MAX whose files would pass it: `tune check` ran every check, failed
+    its picture and left the folders made; `tune report` said a name was too long, exit 1."""
+    from tests.conftest import run_main
+
+    base = tmp_path.joinpath(*["a" * 200] * ((4070 - len(str(tmp_path))) // 201))
+    out = base / ("b" * (4070 - len(str(base)) - 1))  # 4,070 bytes: a folder the system takes, its files not
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run_main([*command, "--results-dir", str(tmp_path), "--out", str(out)]
+                            if command == ["report"] else [*command, "--out", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "too long a path for the files written in it" in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_report_data_with_no_images_is_refused(tmp_path, capsys):
+    """`--data` is read for the image grids only: with --no-images other data was accepted unread."""
+    from tests.conftest import run_main
+
+    code, _, err = run_main(["report", "--results-dir", str(tmp_path), "--no-images", "--data", str(tmp_path)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--no-images" in err, err
+
+@pytest.mark.slow  # a `tune` process of its own: Keras is imported with the looping HOME
+def test_a_loop_under_home_met_by_a_library_is_one_line(tmp_path):
+    """matplotlib's cache under a looping `~` was an internal error, after TensorFlow's start-up lines."""
+    import subprocess
+    import sys
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "self").symlink_to("self")
+    (tmp_path / "home" / ".cache").symlink_to(tmp_path / "self")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME")}
+    run = subprocess.run([sys.executable, "-m", "tuner", "check", "--space", "digits", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300, env={**env, "HOME": str(tmp_path / "home")})
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "a loop of symbolic links" in run.stderr, run.stderr
+
+
+LOOP_ERRORS = [(RuntimeError("Symlink loop from '/a/self'"), "Symlink loop from '/a/self'"),
+               (OSError(40, "Too many levels of symbolic links", "/a/b"), "Too many levels of symbolic links: /a/b"),
+               (RuntimeError("something else"), None), (OSError(2, "No such file", "/a"), None), (ValueError("x"), None)]
+
+
+@pytest.mark.parametrize("error, said", LOOP_ERRORS)
+def test_a_loop_met_anywhere_is_told_apart_from_other_errors(error, said):
+    from tuner.paths import loop_error
+
+    assert loop_error(error) == said
 
 def _images(root):
     from tests.data.test_sources import make_folder

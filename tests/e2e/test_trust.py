@@ -842,7 +842,30 @@ RECORD_TAMPER_CASES = [  # the latest evaluation's record changed: (JSON path, v
     ("$[#-1].selection.temperatures", '{"-1": 1.0}', "not what tune writes"),
     ("$[#-1].selection.best_trial", '"../x"', "not what tune writes"),
     ("$[#-1].selection.candidates", '[0, "x"]', "not what tune writes"),
+    ("$[#-1].selection.candidates", "[99]", "names trial 99, which the study does not hold"),  # exported
+    ("$[#-1].selection.flips", '{"99": true}', "names trial 99, which the study does not hold"),  # exported
+    ("$[#-1].selection.members", "{}", "not what tune writes"),  # an ensemble of no members, exported
+    ("$[#-1].class_names", "5", "its class names are not a list of names"),  # an internal error
+    ("$[#-1].class_names", "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "its class names are not a list of names"),  # exported
 ]
+
+
+@pytest.mark.parametrize("command", [["best"], ["ensemble"], ["report", "--no-images"]])
+def test_a_record_naming_a_trial_the_study_lacks_is_damaged_in_every_command_that_shows_it(command, tmp_path, capsys,
+                                                                                          study_dir):
+    """Only `best --export` refused it; `best`, `ensemble` and `report` showed "members 99"."""
+    import shutil
+    import sqlite3
+
+    results = tmp_path / "results"
+    shutil.copytree(study_dir, results)
+    with contextlib.closing(sqlite3.connect(results / "tune.db")) as db, db:
+        db.execute("UPDATE study_user_attributes SET value_json = json_set(value_json, '$[#-1].selection.members', "
+                   "json('{\"99\": 1.0}')) WHERE key = 'evaluations'")
+    code, out, err = run_main([*command, "--study", STUDY, "--results-dir", str(results), "--out", str(tmp_path / "r")]
+                              if command[0] == "report" else [*command, "--study", STUDY, "--results-dir", str(results)],
+                              capsys)
+    assert code == 2 and "names trial 99, which the study does not hold" in one_line(err), (out, err)
 
 
 @pytest.mark.parametrize("where, value, expected", RECORD_TAMPER_CASES, ids=[c[0] for c in RECORD_TAMPER_CASES])

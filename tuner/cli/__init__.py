@@ -16,6 +16,7 @@ import click
 from tuner import __version__
 from tuner.cli.app import Application, abort
 from tuner.errors import Interrupted, SearchStopped, UserError, describe_fault
+from tuner.paths import loop_error
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     except MemoryError:
         abort("out of memory (a dataset or a space file too large for this machine?)", 1)
     except Exception as e:
+        if why := loop_error(e):  # met inside a library (matplotlib's cache under a looping `~`)
+            abort(f"a loop of symbolic links ({why}); check the paths given and HOME", 2)
         if describe_fault(e) is not None:
             abort(scrub_all(describe_fault(e), sys.argv[1:] if argv is None else argv), 1)
         if interrupts.stop_requested():  # the signal broke what it interrupted: still an interrupt

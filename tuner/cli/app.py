@@ -90,6 +90,7 @@ class Application:
         `refit`, a record without a refit counts as missing. Shown unless `show` is False."""
         from tuner import config
         from tuner.ensemble.evaluate import run_ensemble
+        from tuner.ensemble.export import trials_named
 
         record = store.evaluations.latest(study)
         finished = store.trials.count_finished(study)
@@ -98,6 +99,7 @@ class Application:
             record = None
         say: Any = self.terminal.info if show else (lambda line: None)
         if record is not None and when != "always" and not (when == "changed" and stale):
+            trials_named(store, study, record)  # a record naming trials the study lacks is damaged: one line
             say(f"recorded evaluation of {record.when}; the test set was not read again"
                 + (f" (the study has {plural(finished - record.n_finished, 'more finished trial')} since)" if stale else "")
                 + "; --reevaluate selects and evaluates anew")

@@ -12,7 +12,7 @@ import click
 
 from tuner.cli.app import Application, abort
 from tuner.cli.options import GivenPath, Size, requested_space, space_options
-from tuner.paths import make_folder, new_folder, outside_data
+from tuner.paths import check_room_for_files, make_folder, new_folder, outside_data
 from tuner.wording import plural
 
 
@@ -65,6 +65,7 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
     # now may be writing its picture there.
     default = Path(tempfile.gettempdir()) / "tune-check" / loaded.name
     outside_data(out or default, data, "picture's folder", "--out")
+    check_room_for_files(out or default, "--out")
     with new_folder(out) if out is not None else contextlib.nullcontext(make_folder(default)) as folder:
         findings = _checked(app, loaded, data, memory_limit, preview_writer(folder), as_json)
     if failures := failed(findings):

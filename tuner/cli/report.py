@@ -28,9 +28,13 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
     from tuner import config
     from tuner.ensemble.evaluate import recorded_source, search_data_of, stored_space
     from tuner.errors import UserError
-    from tuner.paths import inside, resolved
+    from tuner.paths import check_room_for_files, inside, resolved
     from tuner.ui.report import build_report
 
+    if data is not None and no_images:
+        raise UserError("--data is read for the image grids only, which --no-images leaves out; drop one of the two")
+    if out_dir is not None:
+        check_room_for_files(out_dir, "--out")
     store = app.open_store(storage, results_dir)
     name = app.pick_study(store, study)
     if not store.trials.all(name):
@@ -40,6 +44,7 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
         raise UserError(f"the results folder {store.results_dir} does not exist, so the report has no study folder "
                         f"to go in: pass the --results-dir the search used, or --out DIR")
     out = out_dir or inside(store.results_dir, default)  # not through a link planted at `report`
+    check_room_for_files(out, "--out")
     results, target = resolved(store.results_dir), resolved(out)
     if target != default.resolve() and (target == results or results in target.parents):
         raise UserError(f"--out {out}: inside the results folder {store.results_dir}, where tune keeps its studies; "

@@ -203,21 +203,23 @@ def protected_paths(store: SearchStore, study: str, data: Path | None = None) ->
 def check_exportable(store: SearchStore, study: str, record: Evaluation) -> None:
     """What an export of `record` needs, checked before a command shows anything (a refusal is
     its one line): the trials it names, and its model files as recorded."""
-    _trials_named(store, study, record)
+    trials_named(store, study, record)
     store.evaluations.model_files(study, record)
 
 
-def _trials_named(store: SearchStore, study: str, record: Evaluation) -> dict[int, TrialRecord]:
-    """The study's trials by number; one line if the record names a trial the study lacks."""
+def trials_named(store: SearchStore, study: str, record: Evaluation) -> dict[int, TrialRecord]:
+    """The study's trials by number; one line if the record names a trial the study lacks (as a
+    member, the best, a candidate, or in the members' temperatures and flips)."""
     trials, sel = {t.number: t for t in store.trials.all(study)}, record.selection
-    if unknown := sorted(({sel.best_trial} | set(sel.members)) - set(trials)):
+    named = {sel.best_trial, *sel.members, *sel.candidates, *sel.temperatures, *sel.flips}
+    if unknown := sorted(named - set(trials)):
         raise DamagedRecord(f"study {study}'s evaluation of {record.when} names trial {unknown[0]}, which the study "
                             f"does not hold; the database was written by another program or is damaged")
     return trials
 
 
 def _write_export(store: SearchStore, study: str, record: Evaluation, out: Path, models: dict[str, Path]) -> None:
-    meta, trials, sel = store.studies.meta(study), _trials_named(store, study, record), record.selection
+    meta, trials, sel = store.studies.meta(study), trials_named(store, study, record), record.selection
     best = trials[sel.best_trial]
     for name, source in models.items():
         shutil.copyfile(source, out / name)

@@ -108,6 +108,8 @@ def _classes_problem(evaluation: Evaluation) -> str | None:
     names = evaluation.class_names
     if names is None:
         return None  # an older evaluation's
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        return "its class names are not a list of names"  # an export's labels.json would be refused by predict
     if len(set(names)) < len(names):
         return "its class names repeat one"
     sizes = sorted({len(r["confusion"]) for r in evaluation.test.values() if isinstance(r.get("confusion"), list)})

@@ -181,6 +181,8 @@ class Evaluation:
         _trial_number(selection.best_trial)
         for number in selection.candidates:
             _trial_number(number)
+        if not selection.members:
+            raise ValueError("an ensemble of no members")
         files = {name: FileEntry(**entry) for name, entry in data["files"].items()}
         return cls(data["when"], selection, data["n_finished"], data["n_test"], data["test"], files, data.get("refit"),
                    data.get("class_names"), data.get("test_reads"))

@@ -219,7 +219,11 @@ def _search(store: SearchStore, study: str, meta: dict[str, Any], trials: list[T
 
 
 def _ensemble(store: SearchStore, study: str, trials: list[TrialRecord], picture: _Pictures) -> list[Section]:
+    from tuner.ensemble.export import trials_named
+
     record = store.evaluations.latest(study)
+    if record is not None:
+        trials_named(store, study, record)  # a record naming trials the study lacks is damaged: one line
     top = best_of(trials, CURVES_OF_TOP, store.trials.objective(study))  # the trials read once, not again
     members = [t for t in trials if record is not None and t.number in record.selection.members]
     curves = Section("curves", "Learning curves")
