@@ -356,3 +356,23 @@ def test_the_best_trial_says_when_it_trained_otherwise_than_its_parameters_ask(r
 
     row = Row(1, 0, TrialState.PRUNED, 0.29, 0.29, 0.29, 1.94, epochs, 94.0, {"width": 32}, reason=reason)
     assert params_table(row, OBJECTIVES["accuracy"]).caption == caption
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=50)
+@given(value=st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False) | st.integers(-10**9, 10**9)
+       | st.text(max_size=8) | st.booleans())
+def test_a_parameter_is_shown_at_six_significant_digits_at_most(value):
+    """`tune best` showed a sampled dropout as 0.30000000000000004."""
+    from tuner.space.objective import OBJECTIVES
+    from tuner.store import TrialState
+    from tuner.ui.board import Row
+    from tuner.ui.tables import params_table
+
+    row = Row(1, 0, TrialState.COMPLETE, 0.9, 0.9, 0.9, 0.3, 2, 1.0, {"dropout": 0.30000000000000004, "p": value})
+    shown = params_table(row, OBJECTIVES["accuracy"]).columns[1]._cells
+    assert shown[0] == "0.3"
+    if isinstance(value, float):  # its value to six digits, in at most six of them
+        assert float(shown[1]) == pytest.approx(value, rel=1e-5, abs=0.0)
+        assert len(shown[1].split("e")[0].replace("-", "").replace(".", "").lstrip("0")) <= 6
+    else:
+        assert shown[1] == str(value)

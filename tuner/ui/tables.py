@@ -221,7 +221,9 @@ def params_table(row: Row, objective: Objective) -> Table:
     table.add_column("parameter")
     table.add_column("value")
     for key, value in row.params.items():
-        table.add_row(key, str(value))
+        # Six significant digits: a sampled float read 0.30000000000000004 (--json and the export's
+        # config.yaml keep it exact).
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
     return table
 
 
