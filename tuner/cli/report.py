@@ -44,7 +44,8 @@ def command(app: Application, study: str | None, out_dir: Path | None, data: Pat
         raise UserError(f"the results folder {store.results_dir} does not exist, so the report has no study folder "
                         f"to go in: pass the --results-dir the search used, or --out DIR")
     out = out_dir or inside(store.results_dir, default)  # not through a link planted at `report`
-    check_room_for_files(out, "--out")
+    if out_dir is None:  # a given --out was checked before the store was opened
+        check_room_for_files(out, "the report's folder")
     results, target = resolved(store.results_dir), resolved(out)
     if target != default.resolve() and (target == results or results in target.parents):
         raise UserError(f"--out {out}: inside the results folder {store.results_dir}, where tune keeps its studies; "

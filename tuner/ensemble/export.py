@@ -14,7 +14,7 @@ import yaml
 
 from tuner import interrupts
 from tuner.errors import UserError
-from tuner.paths import check_can_write, length_problem, new_folder, remove_stale, replace_folder
+from tuner.paths import check_can_write, check_room_for_files, new_folder, remove_stale, replace_folder
 from tuner.store import Evaluation, SearchStore, TrialRecord
 from tuner.store.artifacts import sha256_of
 from tuner.store.stored import DamagedRecord, recorded
@@ -153,12 +153,10 @@ def check_export_target(out: Path, force: bool, protected: dict[Path, str] | Non
         raise UserError(f"--export {out}: the folder is not empty (holds {held}); choose a new or empty folder, "
                         f"or add --force to replace it")
     check_can_write(out.parent if out.parent != out else out, "export folder")
-    for longest in (out.parent / f".tune-export-{'x' * 8}" / _LONGEST_FILE, out / _LONGEST_FILE):
-        if why := length_problem(longest):  # said now, not after folders were made for it
-            raise UserError(f"--export {out}: too long a path for its files ({why})")
-
-
-_LONGEST_FILE = "best_trial.keras"  # the longest name an export writes
+    # Said now, not after folders were made for it: the export's files, and in the folder it is
+    # built in beside `out` (mkdtemp's name is as long as this one).
+    for folder in (out, out.parent / ".tune-export-xxxxxxxx"):
+        check_room_for_files(folder, "--export")
 
 
 # What an export names its folder while it builds and the old export while it is replaced
