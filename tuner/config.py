@@ -24,6 +24,8 @@ VARIABLES = {
     "TUNE_MAX_EXTRACT_BYTES": "the most an archive may extract to (4 GiB)",
     "TUNE_MAX_EXTRACT_FILES": "the most members an archive may have (500000)",
     "TUNE_EXPLAIN_CACHE": "set: JAX's persistent-cache lookups are logged with their keys",
+    "TUNE_START_METHOD": "how worker and check processes start: forkserver (TensorFlow imported once, then forked; "
+                         "the default on TensorFlow where processes can fork) or spawn (each imports its own)",
 }
 
 
@@ -89,10 +91,22 @@ def check() -> None:
     """Read every checked variable once, so that a bad value fails before any work starts."""
     heartbeat_seconds()
     extract_limits()
+    start_method()
 
 
 def storage_url() -> str:
     return os.environ.get("TUNE_STORAGE", "").strip()
+
+
+START_METHODS = ("forkserver", "spawn")
+
+
+def start_method() -> str | None:
+    """$TUNE_START_METHOD: 'forkserver', 'spawn', or None (unset: the default, `tuner.search.pool.processes`)."""
+    text = os.environ.get("TUNE_START_METHOD", "").strip()
+    if text and text not in START_METHODS:
+        raise UserError(f"TUNE_START_METHOD={text!r}: expected one of {', '.join(START_METHODS)}")
+    return text or None
 
 
 def keras_backend() -> str:

@@ -193,13 +193,33 @@ def catching_ctrl_c() -> Iterator[None]:
 def exit_with_parent(parent: int) -> None:
     """End this helper process (a worker, the checks' process) within a second of its parent's end:
     a parent killed, or one that left through `_exit_now`, runs no cleanup that would end it, and
-    an orphan would hold its memory (800 MiB with TensorFlow) for as long as it runs."""
+    an orphan would hold its memory (800 MiB with TensorFlow) for as long as it runs. The parent is
+    watched by its pid and start time, not as this process's parent: a helper forked by the
+    parent's forkserver (`tuner.search.pool.processes`) is the server's child, and the server
+    ends only after its last child."""
+    import psutil
+
+    try:
+        watched = psutil.Process(parent)
+    except psutil.Error:
+        os._exit(3)  # gone before the watch began
+
     def watch() -> None:
-        while os.getppid() == parent:
+        while _alive(watched):
             time.sleep(1.0)
         os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _alive(process: Any) -> bool:
+    """Running and not a zombie (ended, waiting for its own parent to collect its status)."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -78,7 +78,8 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner.search.engines import budget_pruner, check_choice
     from tuner.paths import check_study_name, outside_data
     from tuner.search.request import SearchRequest
-    from tuner.search.run import run_search
+    from tuner.search.pool.processes import start_preloading
+    from tuner.search.run import in_workers, run_search
     from tuner.store import redact
     from tuner.ui.live import SearchView
 
@@ -114,6 +115,8 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if not new:
         request = _as_the_study_was(request, store.studies.meta(name))
     request = replace(request, pruner=budget_pruner(engine, request.pruner, timeout))
+    if in_workers(request):  # its imports overlap the study's opening; the checks and the workers fork from it
+        start_preloading()
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
         if check and new:

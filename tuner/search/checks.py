@@ -7,7 +7,6 @@ they leave too little time for a first trial (`_check_room`)."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 import traceback
@@ -17,6 +16,7 @@ from typing import Callable
 from tuner.check import COST_CHECK, Finding, run_checks
 from tuner.errors import SearchStopped
 from tuner.interrupts import exit_with_parent, own_group, starting_own_group
+from tuner.search.pool.processes import helper_context, helper_process
 from tuner.search.request import SearchRequest
 from tuner.wording import duration, plural
 
@@ -36,10 +36,9 @@ def run_first_checks(request: SearchRequest, on_finding: OnFinding) -> list[Find
 
 
 def _in_own_process(request: SearchRequest, told: OnFinding) -> list[Finding]:
-    context = multiprocessing.get_context("spawn")
+    context = helper_context()
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_checks_process, args=(request, send, os.getpid()), name="tune-checks",
-                              daemon=True)
+    process = helper_process(context, _checks_process, (request, send, os.getpid()), "tune-checks")
     with starting_own_group():
         process.start()
     send.close()  # the child holds the only write end: its end reads as end of file here

@@ -6,7 +6,6 @@ checks run), so their imports overlap that work."""
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner import interrupts
+from tuner.search.pool.processes import helper_context, helper_process
 from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
 from tuner.search.request import SearchRequest
 from tuner.store import SearchStore
@@ -54,7 +54,7 @@ class Spawner:
     def __init__(self, store: SearchStore, request: SearchRequest, target: Target, warm_up: WarmUp):
         self.store, self.request, self.target, self.warm_up = store, request, target, warm_up
         self.retire_growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
-        self.mp = multiprocessing.get_context("spawn")  # a fork would copy a half-initialised backend
+        self.mp = helper_context()
         self.started = 0
         self.ready: list[Launch] = []  # spawned ahead by `prepare`, oldest first
         self.standby: Launch | None = None
@@ -108,8 +108,7 @@ class Spawner:
                           self.worker_request(number), number, self.request.jobs, os.getpid(), self.log_path(number))
         receive, go = self.mp.Pipe(duplex=False)
         inbox, outbox = self.mp.Pipe(duplex=False)
-        process = self.mp.Process(target=worker_main, name=f"tune-worker-{number}", daemon=True,
-                                  args=(spec, outbox, receive))
+        process = helper_process(self.mp, worker_main, (spec, outbox, receive), f"tune-worker-{number}")
         with interrupts.starting_own_group():
             process.start()
         receive.close()
