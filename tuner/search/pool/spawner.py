@@ -1,5 +1,6 @@
-"""Starting worker processes: each is spawned with its own seed, log file and pipes, then waits,
-its imports done, for the parent's go (its request as the search finally has it, the
+"""Starting worker processes: each is started (forked from the preloaded server, or spawned:
+`tuner.search.pool.processes`) with its own seed, log file and pipes, then waits, its imports
+done, for the parent's go (its request as the search finally has it, the
 search's deadline with it). Workers can be spawned before the search starts (`prepare`, while the
 checks run), so their imports overlap that work."""
 
@@ -85,7 +86,8 @@ class Spawner:
     def keep_standby(self) -> None:
         """With --isolate, a standby ready (the supervisor asks once a worker is halfway to
         retiring). It holds about 300 MiB of its own (TensorFlow's libraries are shared), and
-        replacing a retiring worker then takes no time instead of 5-7 s of imports. Where workers
+        replacing a retiring worker then takes no time instead of its start (a spawned one imports
+        for 5-7 s; a forked one opens the study and loads its data). Where workers
         rarely retire (--jobs on JAX) a standby would only hold memory, on the GPU too, so there is none."""
         if self.request.isolate and self.standby is None:
             self.standby = self.spawn()

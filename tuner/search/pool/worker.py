@@ -28,7 +28,7 @@ WarmUp = Callable[[SearchRequest], None]  # warm_up(request): a standby worker's
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker process is started with (it must pickle: workers are spawned)."""
+    """Everything a worker process is started with (it must pickle: it is sent to the new process)."""
 
     target: Target
     warm_up: WarmUp
