@@ -227,13 +227,14 @@ _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @contextlib.contextmanager
 def holding_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block is done, then are handled as they would have been:
-    around a step that must finish once begun (a helper's start, an export's rename and its note)."""
+    """Ctrl-C, SIGTERM, SIGHUP and a worker's stop-at-once wait until the block is done, then are
+    handled as they would have been: around a step that must finish once begun (a helper's start,
+    an export's rename and its note, a trial's creation and its owner)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
-    handlers = {s: signal.getsignal(s) for s in _HELD}
+    handlers = {s: signal.getsignal(s) for s in (*_HELD, STOP_NOW)}
     for signum, handler in handlers.items():
         if callable(handler):  # an ignored Ctrl-C (a background job) stays ignored
             signal.signal(signum, lambda received, frame: pending.append(received))

@@ -390,3 +390,31 @@ def test_heartbeats_judge_only_other_machines_trials(digits_data, tiny_space, re
     assert engine.counts() == (0, 1)  # failed trials are not finished ones
     states = {t.number: (t.state, t.reason) for t in store.trials.all("s")}
     assert states == {local: ("running", None), remote: ("failed", "interrupted: its worker stopped sending heartbeats")}
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP", "SIGUSR1"])  # SIGUSR1: a worker's stop-at-once
+def test_a_stop_as_a_trial_is_created_leaves_it_failed_not_running(signum, tiny_space, results, monkeypatch):
+    """Optuna creates the trial (RUNNING), then the engine writes which process owns it; a search's
+    end fails its own processes' trials only. A signal between the two left one RUNNING that no
+    process owned (a SIGHUP test saw exit 129 with a trial still running): the two are one step now,
+    and the signal is handled as it ends."""
+    import signal
+
+    from tuner.search.request import SearchRequest
+    from tuner.search.run import run_search
+
+    asked = optuna.study.Study.ask
+
+    def ask_then_signal(self, *args, **kwargs):
+        trial = asked(self, *args, **kwargs)
+        signal.raise_signal(getattr(signal, signum))  # in the instant after the trial exists
+        return trial
+
+    monkeypatch.setattr(optuna.study.Study, "ask", ask_then_signal)
+    store = SearchStore(None, results, create=True)
+    request = SearchRequest(tiny_space, "study", 3, cache_dir=results / "cache", seed=0, jobs=1, isolate=False)
+    with pytest.raises(KeyboardInterrupt):  # SIGTERM and SIGHUP: Terminated, one
+        run_search(store, request, QuietObserver())
+    trials = store.trials.all("study")
+    assert len(trials) == 1
+    assert trials[0].state == "failed" and trials[0].reason.startswith("interrupted"), trials[0]

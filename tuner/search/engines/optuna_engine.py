@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from tuner import interrupts
 from tuner.search.budget import FIRST_RESULT, SECOND_RESULT, on_subset
 from tuner.search.context import Proposal
 from tuner.search.engines.base import BaseEngine
@@ -148,11 +149,13 @@ class OptunaEngine(BaseEngine):
                 storage.record_heartbeat(self.ctx.store.trials.trial_id(self.ctx.study, t.number))
 
     def ask(self, n_trials: int) -> Proposal | None:
-        with warnings.catch_warnings():
+        # A stop between the two would leave a RUNNING trial no process owns: the search's end fails
+        # only its own processes' trials (seen in a SIGHUP test: exit 129, a trial still running).
+        with interrupts.holding_signals(), warnings.catch_warnings():
             # Optuna's note that heartbeats are for `optimize`: `running` keeps them, as it does.
             warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
             trial = self.study.ask()
-        trial.set_user_attr("worker", this_worker())
+            trial.set_user_attr("worker", this_worker())
         before = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:
             # Another worker started the study's last needed trial at the same moment.
