@@ -32,10 +32,11 @@ def worker(results: Path, trials: int, storage: str | None = None, epochs: int =
     if storage:
         args += ["--storage", storage]
     env = {**os.environ, "TUNE_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
-    # preexec: a shell that started us in the background leaves SIGINT ignored, and children
-    # inherit that; restore the default so Ctrl-C reaches the worker as it would in a terminal.
+    # preexec: a shell that started us in the background leaves SIGINT ignored, and `nohup` SIGHUP;
+    # children inherit that. Restore the defaults, so that they reach `tune` as in a terminal.
     def preexec() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
         for signum in ignored:
             signal.signal(signum, signal.SIG_IGN)
 
@@ -176,14 +177,18 @@ def test_a_closed_terminal_stops_a_search_as_sigterm_does_unless_under_nohup(noh
     jobs, where = (1, "--in-process") if nohup else (2, "--isolate")
     proc = worker(tmp_path, 50, epochs=1000, jobs=jobs, space=ENDLESS_SPACE, where=where,
                   ignored=(signal.SIGHUP,) if nohup else ())
-    store = SearchStore(None, tmp_path, create=True)
-    running = _wait_for(lambda: len(_running(store)) == jobs and _running(store))
-    proc.send_signal(signal.SIGHUP)
-    if nohup:
-        epochs = _epochs_of(store, running[0].number)
-        _wait_for(lambda: _epochs_of(store, running[0].number) > epochs)  # it trains on
-        proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    try:
+        store = SearchStore(None, tmp_path, create=True)
+        running = _wait_for(lambda: len(_running(store)) == jobs and _running(store))
+        proc.send_signal(signal.SIGHUP)
+        if nohup:
+            epochs = _epochs_of(store, running[0].number)
+            _wait_for(lambda: _epochs_of(store, running[0].number) > epochs)  # it trains on
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:  # a search left training endlessly would slow every test after it
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     how, code = ("SIGTERM", 143) if nohup else ("SIGHUP", 129)
     assert proc.returncode == code and f"interrupted ({how})" in err and "Traceback" not in err, err[-2000:]
     trials = store.trials.all("w")

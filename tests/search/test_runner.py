@@ -392,8 +392,19 @@ def test_heartbeats_judge_only_other_machines_trials(digits_data, tiny_space, re
     assert states == {local: ("running", None), remote: ("failed", "interrupted: its worker stopped sending heartbeats")}
 
 
+@pytest.fixture
+def hangup_as_in_a_terminal():
+    """SIGHUP's default action, also when the tests run under `nohup` (which ignores it)."""
+    import signal
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP", "SIGUSR1"])  # SIGUSR1: a worker's stop-at-once
-def test_a_stop_as_a_trial_is_created_leaves_it_failed_not_running(signum, tiny_space, results, monkeypatch):
+def test_a_stop_as_a_trial_is_created_leaves_it_failed_not_running(signum, tiny_space, results, monkeypatch,
+                                                                   hangup_as_in_a_terminal):
     """Optuna creates the trial (RUNNING), then the engine writes which process owns it; a search's
     end fails its own processes' trials only. A signal between the two left one RUNNING that no
     process owned (a SIGHUP test saw exit 129 with a trial still running): the two are one step now,
