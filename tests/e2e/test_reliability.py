@@ -195,7 +195,8 @@ def test_a_closed_terminal_stops_a_search_as_sigterm_does_unless_under_nohup(noh
     assert not [t for t in trials if t.state == "running"]
     # The workers are passed SIGTERM (they are in groups of their own, which a hang-up never reaches).
     failed = [t for t in trials if t.state == "failed"]
-    assert 1 <= len(failed) <= jobs and all(t.reason.startswith("interrupted") for t in failed), failed
+    assert 1 <= len(failed) <= jobs and all(t.reason.startswith("interrupted") for t in failed), \
+        [(t.number, t.reason, t.seconds) for t in failed]
 
 def _epochs_of(store: SearchStore, number: int) -> int:
     """Epochs the trial has ended so far (each is reported to the study as it ends)."""

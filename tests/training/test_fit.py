@@ -442,6 +442,37 @@ def test_a_model_that_cannot_build_fails_as_a_trial_not_a_crash(digits_data, tin
     assert isinstance(e.value.__cause__, ValueError) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("signum, raised", [(None, TrialFailed), ("SIGTERM", KeyboardInterrupt),
+                                             ("SIGHUP", KeyboardInterrupt), ("SIGINT", KeyboardInterrupt)])
+def test_an_error_after_a_signal_is_the_signals_not_the_trials(signum, raised, digits_data, tiny_space, monkeypatch):
+    """A signal raised into TensorFlow's tracing came out as a ValueError ("The two structures don't
+    have the same nested structure"), and the trial was recorded as failed by it, as if its
+    parameters were at fault. After a signal (a first Ctrl-C included: the search stops after
+    this trial anyway) the error is the signal's: KeyboardInterrupt, which the runner records as
+    interrupted. Without one, the error is the trial's."""
+    import signal
+
+    from tuner import interrupts
+    from tuner.training import fit
+
+    def build_then_break(*args, **kwargs):
+        try:
+            if signum is not None:
+                signal.raise_signal(getattr(signal, signum))  # a first Ctrl-C only sets the flag; the others raise
+        except KeyboardInterrupt:
+            pass  # inside TensorFlow's tracing: what came out was this
+        raise ValueError("The two structures don't have the same nested structure.")
+
+    monkeypatch.setattr(fit, "build_model", build_then_break)
+    data, _ = digits_data
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, also under nohup
+    try:
+        with interrupts.catching_ctrl_c(), pytest.raises(raised):
+            fit.train_trial(tiny_space.complete({}), data, max_epochs=1, patience=1, seed=0)
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
+
+
 @pytest.mark.slow
 def test_a_pruned_trial_is_recorded_with_its_history_and_timings(digits_data, tiny_space, results):
     from tuner.search.observer import QuietObserver

@@ -267,6 +267,9 @@ def train_trial(params: dict[str, Any], data: SearchData, *, max_epochs: int, pa
         _attach(e, validation, _timings(validation, build_seconds, start, compiles_before, compiled))
         raise
     except Exception as e:  # out of memory, a shape that cannot build, ...: this trial only
+        # Unless a signal came first: one raised into TensorFlow's tracing came out as a ValueError
+        # ("The two structures don't have the same nested structure"), recorded as the trial's fault.
+        interrupts.check()
         failure = _failure(e)
         _attach(failure, validation, _timings(validation, build_seconds, start, compiles_before, compiled))
         raise failure from e
