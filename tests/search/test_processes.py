@@ -71,9 +71,9 @@ def test_a_helper_takes_the_parent_environment_as_it_is_at_its_start(method, mon
     monkeypatch.delenv("TUNE_PROBE_REMOVED")
     monkeypatch.chdir(tmp_path)
     receive, send = context.Pipe(duplex=False)
-    helper = processes.helper_process(context, _report_environment,
-                                      (send, ["TUNE_PROBE_ADDED", "TUNE_PROBE_REMOVED", "TF_CPP_MIN_LOG_LEVEL"]), "probe")
-    helper.start()
+    processes.wait_until_ready()
+    helper = processes.start_helper(_report_environment,
+                                    (send, ["TUNE_PROBE_ADDED", "TUNE_PROBE_REMOVED", "TF_CPP_MIN_LOG_LEVEL"]), "probe")
     seen = receive.recv()
     helper.join(60)
     assert helper.exitcode == 0
@@ -150,10 +150,9 @@ def _watch_parent_then_wait(parent: int, path: str) -> None:
 PARENT = """
 import os, sys, time
 sys.path.insert(0, {tests!r})
-from tuner.search.pool.processes import helper_context, helper_process
+from tuner.search.pool.processes import start_helper
 from test_processes import _watch_parent_then_wait
-context = helper_context()
-helper_process(context, _watch_parent_then_wait, (os.getpid(), {path!r}), "probe").start()
+start_helper(_watch_parent_then_wait, (os.getpid(), {path!r}), "probe")
 time.sleep(600)
 """
 
@@ -189,3 +188,69 @@ def _wait_for(condition, seconds: float):
             return value
         time.sleep(0.2)
     raise AssertionError(f"not within {seconds} s")
+
+
+def _report_modules(path: str) -> None:
+    import optuna
+    import tuner
+
+    Path(path).write_text(f"{tuner.__file__}\n{optuna.__file__}")
+
+
+SHADOWED = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from tuner.search.pool.processes import helper_context, start_helper
+from test_processes import _report_modules
+assert helper_context().get_start_method() == "forkserver"
+start_helper(_report_modules, ({path!r},), "probe").join()
+"""
+
+
+@pytest.mark.slow  # the server imports TensorFlow first
+def test_a_tuner_or_optuna_module_in_the_working_folder_is_not_what_helpers_import(tmp_path):
+    """The server is `python -c`, which put the working folder first on its import path: a
+    `tuner.py` there failed every helper ("'tuner' is not a package"), an `optuna.py` every
+    worker, another checkout's `tuner/` ran instead of the command's own."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("tuner.py", "optuna.py"):
+        (folder / name).write_text("raise SystemExit('the folder\\'s own module was imported')\n")
+    path = tmp_path / "modules"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TUNE_START_METHOD": "forkserver", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-P", "-c", SHADOWED.format(tests=str(ROOT / "tests" / "search"),
+                                                                      path=str(path))],
+                         env=env, cwd=folder, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    tuner_file, optuna_file = path.read_text().splitlines()
+    assert Path(tuner_file).is_relative_to(ROOT / "tuner") and not Path(optuna_file).is_relative_to(folder)
+
+
+def test_a_server_gone_before_it_forked_leaves_the_helper_spawned(monkeypatch):
+    """Killed (or out of memory) between the connection and the fork, the server's end read as
+    EOFError out of the start, which reached the command as Ctrl-C (exit 130)."""
+    from multiprocessing import popen_forkserver
+
+    def gone(self, process_obj):
+        raise EOFError
+
+    monkeypatch.setenv("TUNE_START_METHOD", "forkserver")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setattr(processes, "_UNAVAILABLE", [])
+    monkeypatch.setattr(popen_forkserver.Popen, "_launch", gone)
+    receive, send = multiprocessing.Pipe(duplex=False)
+    helper = processes.start_helper(_report_environment, (send, []), "probe")
+    seen = receive.recv()
+    helper.join(60)
+    assert helper.exitcode == 0 and seen["ppid"] == os.getpid()  # spawned by this process
+    assert processes._UNAVAILABLE and processes.helper_context().get_start_method() == "spawn"
+
+
+def test_waiting_for_the_server_ends_at_the_deadline(monkeypatch):
+    monkeypatch.setenv("TUNE_START_METHOD", "forkserver")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setattr(processes, "_READY", __import__("threading").Event())
+    monkeypatch.setattr(processes, "_probe", lambda: None)  # a server that never gets ready
+    start = time.monotonic()
+    processes.wait_until_ready(start + 0.5)
+    assert 0.5 <= time.monotonic() - start < 5

@@ -79,7 +79,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner.paths import check_study_name, outside_data
     from tuner.search.request import SearchRequest
     from tuner.search.pool.processes import start_preloading
-    from tuner.search.run import in_workers, run_search
+    from tuner.search.run import check_request, in_workers, run_search
     from tuner.store import redact
     from tuner.ui.live import SearchView
 
@@ -115,6 +115,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     if not new:
         request = _as_the_study_was(request, store.studies.meta(name))
     request = replace(request, pruner=budget_pruner(engine, request.pruner, timeout))
+    check_request(request)  # refused before the server starts: it would import TensorFlow for nothing
     if in_workers(request):  # its imports overlap the study's opening; the checks and the workers fork from it
         start_preloading()
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)

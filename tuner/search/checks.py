@@ -16,7 +16,7 @@ from typing import Callable
 from tuner.check import COST_CHECK, Finding, run_checks
 from tuner.errors import SearchStopped
 from tuner.interrupts import exit_with_parent, own_group, starting_own_group
-from tuner.search.pool.processes import helper_context, helper_process
+from tuner.search.pool.processes import helper_context, start_helper, wait_until_ready
 from tuner.search.request import SearchRequest
 from tuner.wording import duration, plural
 
@@ -36,11 +36,11 @@ def run_first_checks(request: SearchRequest, on_finding: OnFinding) -> list[Find
 
 
 def _in_own_process(request: SearchRequest, told: OnFinding) -> list[Finding]:
-    context = helper_context()
-    receive, send = context.Pipe(duplex=False)
-    process = helper_process(context, _checks_process, (request, send, os.getpid()), "tune-checks")
+    receive, send = helper_context().Pipe(duplex=False)
+    wait_until_ready(request.deadline)  # with signals live: the start below holds them
+    _check_deadline(request, 0)
     with starting_own_group():
-        process.start()
+        process = start_helper(_checks_process, (request, send, os.getpid()), "tune-checks")
     send.close()  # the child holds the only write end: its end reads as end of file here
     try:
         return _receive(receive, told, request)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner import interrupts
-from tuner.search.pool.processes import helper_context, helper_process
+from tuner.search.pool.processes import helper_context, start_helper, wait_until_ready
 from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
 from tuner.search.request import SearchRequest
 from tuner.store import SearchStore
@@ -110,9 +110,9 @@ class Spawner:
                           self.worker_request(number), number, self.request.jobs, os.getpid(), self.log_path(number))
         receive, go = self.mp.Pipe(duplex=False)
         inbox, outbox = self.mp.Pipe(duplex=False)
-        process = helper_process(self.mp, worker_main, (spec, outbox, receive), f"tune-worker-{number}")
+        wait_until_ready()  # with signals live: the start below holds them
         with interrupts.starting_own_group():
-            process.start()
+            process = start_helper(worker_main, (spec, outbox, receive), f"tune-worker-{number}")
         receive.close()
         outbox.close()  # the worker holds the only write end: its exit reads as end of file here
         return Launch(number, process, go, inbox)
