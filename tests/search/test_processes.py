@@ -202,8 +202,11 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from tuner.search.pool.processes import helper_context, start_helper
 from test_processes import _report_modules
-assert helper_context().get_start_method() == "forkserver"
-start_helper(_report_modules, ({path!r},), "probe").join()
+if __name__ == "__main__":  # a helper imports this file again
+    assert helper_context().get_start_method() == "forkserver"
+    start_helper(_report_modules, ({path!r},), "probe").join()
+    from tuner.search.pool import processes
+    assert not processes._UNAVAILABLE, processes._UNAVAILABLE  # forked, not spawned after the server failed
 """
 
 
@@ -218,9 +221,10 @@ def test_a_tuner_or_optuna_module_in_the_working_folder_is_not_what_helpers_impo
         (folder / name).write_text("raise SystemExit('the folder\\'s own module was imported')\n")
     path = tmp_path / "modules"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TUNE_START_METHOD": "forkserver", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-P", "-c", SHADOWED.format(tests=str(ROOT / "tests" / "search"),
-                                                                      path=str(path))],
-                         env=env, cwd=folder, capture_output=True, text=True, timeout=300)
+    script = tmp_path / "parent.py"  # run as a file, like the `tune` script: its own folder first on its path
+    script.write_text(SHADOWED.format(tests=str(ROOT / "tests" / "search"), path=str(path)))
+    out = subprocess.run([sys.executable, str(script)], env=env, cwd=folder, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     tuner_file, optuna_file = path.read_text().splitlines()
     assert Path(tuner_file).is_relative_to(ROOT / "tuner") and not Path(optuna_file).is_relative_to(folder)
