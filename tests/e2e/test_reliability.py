@@ -262,6 +262,30 @@ def test_a_signal_during_the_checks_leaves_no_process_behind(signum, code, group
 
 
 
+@pytest.mark.parametrize("checks", [True, False])
+def test_a_signal_while_the_helpers_server_imports_acts_at_once(checks, tmp_path, monkeypatch):
+    """The first helper's start waited for the server's imports (5-7 s) with signals held: SIGTERM
+    then took that long to end `tune`. The wait is now outside the hold, with signals live."""
+    if checks:
+        monkeypatch.delenv("TUNE_CHECK")  # the checks' process is the first helper
+    monkeypatch.setenv("TUNE_START_METHOD", "forkserver")
+    proc = worker(tmp_path, 3, jobs=2)
+    try:
+        for line in proc.stdout:
+            if ("checking space" if checks else "study w") in line:
+                break
+        time.sleep(0.5)  # the server imports TensorFlow for about 7 s here
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143 and "Traceback" not in err, err[-2000:]
+    assert took < 3.0, f"{took:.1f} s from SIGTERM to exit"
+
+
 def test_an_interrupted_check_says_what_it_left_and_removes_the_folder_it_made(tmp_path):
     """`tune check` has no study and no export: its interrupted line says what it does leave."""
     out = tmp_path / "made" / "out"
