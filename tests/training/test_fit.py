@@ -465,12 +465,15 @@ def test_an_error_after_a_signal_is_the_signals_not_the_trials(signum, raised, d
 
     monkeypatch.setattr(fit, "build_model", build_then_break)
     data, _ = digits_data
-    hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, also under nohup
+    # As in a terminal, also where the tests run in the background (Ctrl-C ignored) or under nohup.
+    before = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+              signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_DFL)}
     try:
         with interrupts.catching_ctrl_c(), pytest.raises(raised):
             fit.train_trial(tiny_space.complete({}), data, max_epochs=1, patience=1, seed=0)
     finally:
-        signal.signal(signal.SIGHUP, hangup)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 @pytest.mark.slow
