@@ -283,7 +283,7 @@ def test_a_signal_while_the_helpers_server_imports_acts_at_once(checks, tmp_path
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 143 and "Traceback" not in err, err[-2000:]
-    assert took < 3.0, f"{took:.1f} s from SIGTERM to exit"
+    assert took < 5.0, f"{took:.1f} s from SIGTERM to exit"  # 10.1 s before; a loaded machine gets room
 
 
 def test_an_interrupted_check_says_what_it_left_and_removes_the_folder_it_made(tmp_path):
