@@ -7,6 +7,7 @@ they leave too little time for a first trial (`_check_room`)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 import traceback
@@ -16,7 +17,7 @@ from typing import Callable
 from tuner.check import COST_CHECK, Finding, run_checks
 from tuner.errors import SearchStopped
 from tuner.interrupts import exit_with_parent, own_group, starting_own_group
-from tuner.search.pool.processes import helper_context, start_helper, wait_until_ready
+from tuner.search.pool.processes import start_helper, wait_until_ready
 from tuner.search.request import SearchRequest
 from tuner.wording import duration, plural
 
@@ -36,7 +37,7 @@ def run_first_checks(request: SearchRequest, on_finding: OnFinding) -> list[Find
 
 
 def _in_own_process(request: SearchRequest, told: OnFinding) -> list[Finding]:
-    receive, send = helper_context().Pipe(duplex=False)
+    receive, send = multiprocessing.Pipe(duplex=False)  # a pipe is the same for every start method
     wait_until_ready(request.deadline)  # with signals live: the start below holds them
     _check_deadline(request, 0)
     with starting_own_group():

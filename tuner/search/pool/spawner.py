@@ -7,6 +7,7 @@ checks run), so their imports overlap that work."""
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner import interrupts
-from tuner.search.pool.processes import helper_context, start_helper, wait_until_ready
+from tuner.search.pool.processes import start_helper, wait_until_ready
 from tuner.search.pool.worker import Target, WarmUp, WorkerSpec, worker_main
 from tuner.search.request import SearchRequest
 from tuner.store import SearchStore
@@ -55,7 +56,6 @@ class Spawner:
     def __init__(self, store: SearchStore, request: SearchRequest, target: Target, warm_up: WarmUp):
         self.store, self.request, self.target, self.warm_up = store, request, target, warm_up
         self.retire_growth = RETIRE_GROWTH if request.retire_growth is None else request.retire_growth
-        self.mp = helper_context()
         self.started = 0
         self.ready: list[Launch] = []  # spawned ahead by `prepare`, oldest first
         self.standby: Launch | None = None
@@ -108,8 +108,8 @@ class Spawner:
         number, self.started = self.started, self.started + 1
         spec = WorkerSpec(self.target, self.warm_up, (self.store.url, self.store.results_dir, self.store.db.heartbeat),
                           self.worker_request(number), number, self.request.jobs, os.getpid(), self.log_path(number))
-        receive, go = self.mp.Pipe(duplex=False)
-        inbox, outbox = self.mp.Pipe(duplex=False)
+        receive, go = multiprocessing.Pipe(duplex=False)
+        inbox, outbox = multiprocessing.Pipe(duplex=False)
         wait_until_ready()  # with signals live: the start below holds them
         with interrupts.starting_own_group():
             process = start_helper(worker_main, (spec, outbox, receive), f"tune-worker-{number}")
