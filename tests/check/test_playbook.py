@@ -87,7 +87,7 @@ def test_imbalanced_classes_warn_without_the_prior_bias_and_pass_with_it(tiny):
 
 @pytest.mark.slow
 def test_shuffled_labels_warn_in_the_baseline_while_one_batch_is_still_fitted(tiny):
-    """Images and labels unrelated: no better than blank inputs, a warning that names shuffled labels
+    """Images and labels unrelated: no better than ignoring them, a warning that names shuffled labels
     (a hard real folder looks the same in 100 steps). One batch is memorized anyway, which is why
     the baseline is a check of its own (README)."""
     _, reference, data = tiny
@@ -99,7 +99,53 @@ def test_shuffled_labels_warn_in_the_baseline_while_one_batch_is_still_fitted(ti
     assert playbook.one_batch(reference, shuffled, 0).status is Status.PASS
 
 
-@pytest.mark.parametrize("real, blank, taken, share, status, words", [
+@pytest.mark.parametrize("y_train, y_val, classes, expected", [
+    ([0, 1, 2, 3] * 5, [0, 1, 2, 3], 4, math.log(4)),  # balanced: ln(classes)
+    ([0] * 8 + [1] * 2, [0, 1], 2, -0.5 * (math.log(9 / 12) + math.log(3 / 12))),  # the shares, one image added each
+    ([0] * 10, [1, 1], 2, -math.log(1 / 12)),  # a class training never saw: large, finite
+])
+def test_the_input_independent_loss_is_the_validation_labels_under_the_training_shares(y_train, y_val, classes, expected):
+    from tuner.training.probes import input_independent_loss
+
+    assert input_independent_loss(np.array(y_train), np.array(y_val), classes) == pytest.approx(expected)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(classes=st.integers(2, 12), data=st.data())
+def test_no_model_that_ignores_its_input_does_better_than_the_shares_allow(classes, data):
+    """Gibbs' inequality: one distribution for every image scores at best the validation labels'
+    own entropy; the computed loss is finite and never below it."""
+    from tuner.training.probes import input_independent_loss
+
+    labels = st.lists(st.integers(0, classes - 1), min_size=1, max_size=300)
+    y_train, y_val = np.array(data.draw(labels)), np.array(data.draw(labels))
+    got = input_independent_loss(y_train, y_val, classes)
+    shares = np.bincount(y_val, minlength=classes) / len(y_val)
+    entropy = -sum(p * math.log(p) for p in shares if p > 0)
+    assert math.isfinite(got) and got >= entropy - 1e-9
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_blank_images_reaches_the_computed_input_independent_loss(tiny):
+    """What the computed figure stands for: the reference model trained on zeros (300 steps, the
+    baseline's batch and rate) ends within 2% of it on blank validation images."""
+    from tuner.training import probes
+    from tuner.training.fit import _compile, seed_everything
+
+    _, reference, data = tiny
+    params = {**playbook.small_batch(reference, playbook.BASELINE_BATCH), **probes.NO_AUGMENT,
+              "lr_schedule": "constant", "warmup_epochs": 0}
+    seed_everything(0)
+    model, trainer, batches = _compile(params, data, 1, 0)
+    for step in range(300):
+        x, *rest = batches[step % len(batches)]
+        trainer.train_on_batch(np.zeros_like(x), *rest)
+    trained = probes.mean_loss(model, np.zeros_like(data.x_val), data.y_val)
+    computed = probes.input_independent_loss(data.y_train, data.y_val[:probes.EVAL_IMAGES], data.n_classes)
+    assert trained == pytest.approx(computed, rel=0.02) and trained >= computed - 1e-3
+
+
+@pytest.mark.parametrize("real, independent, taken, share, status, words", [
     (0.694, 0.702, 30, 0.8, Status.WARN, "only 30 of 100 steps fit in 30 s, too few to tell"),  # a slow photo model
     (2.30, 2.31, 100, 0.8, Status.WARN, "the images told the model nothing"),  # shuffled labels, or a hard task
     (0.30, 2.30, 30, 0.8, Status.PASS, "(ratio 0.13)"),  # learned in few steps: passes
@@ -112,22 +158,22 @@ def test_shuffled_labels_warn_in_the_baseline_while_one_batch_is_still_fitted(ti
     # a zero initializer, a learning rate of 1e-9: nothing moved (seen blaming the labels)
     (2.303, 2.303, 100, 1.00, Status.WARN, "the training loss did not fall either (100% of its start)"),
 ])
-def test_the_baseline_says_why_the_images_told_nothing_and_fails_only_a_diverged_loss(real, blank, taken, share,
+def test_the_baseline_says_why_the_images_told_nothing_and_fails_only_a_diverged_loss(real, independent, taken, share,
                                                                                      status, words):
-    finding = playbook.judge_baseline(real, blank, taken, 100, 32, share)
+    finding = playbook.judge_baseline(real, independent, taken, 100, 32, share)
     assert finding.status is status and words in finding.evidence, finding.evidence
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(real=st.floats(0.0, 50.0) | st.just(math.nan), blank=st.floats(0.0, 50.0),
+@given(real=st.floats(0.0, 50.0) | st.just(math.nan), independent=st.floats(0.0, 50.0),
        taken=st.integers(0, 200), asked=st.integers(1, 200), share=st.floats(0.0, 2.0))
-def test_the_baseline_refuses_a_search_only_for_a_loss_that_diverged(real, blank, taken, asked, share):
+def test_the_baseline_refuses_a_search_only_for_a_loss_that_diverged(real, independent, taken, asked, share):
     taken = min(taken, asked)
-    finding = playbook.judge_baseline(real, blank, taken, asked, 64, share)
+    finding = playbook.judge_baseline(real, independent, taken, asked, 64, share)
     assert (finding.status is Status.FAIL) == (taken >= playbook.BASELINE_MIN_STEPS and not math.isfinite(real))
     if taken < asked:
         assert "told the model nothing" not in finding.evidence  # cut short: never blamed on the data
-    assert finding.status is not Status.PASS or real < blank
+    assert finding.status is not Status.PASS or real < independent
 
 
 def test_one_batch_not_fitted_fails(tiny):

@@ -101,6 +101,13 @@ def test_each_optuna_pruner_name_is_its_pruner(name):
     assert type(make_pruner(name, max_epochs=6)) is OPTUNA_PRUNERS[name]
 
 
+@pytest.mark.parametrize("n_trials, startup", [(1, 2), (20, 2), (29, 2), (30, 3), (49, 4), (50, 5), (10_000, 5)])
+def test_the_median_pruner_judges_after_a_tenth_of_the_trials_two_to_five(n_trials, startup):
+    from tuner.search.engines.optuna_engine import make_pruner
+
+    assert make_pruner("median", max_epochs=15, n_trials=n_trials)._n_startup_trials == startup
+
+
 @pytest.mark.parametrize("name, oracle", [("random", "RandomSearchOracle"), ("bayesian", "BayesianOptimizationOracle"),
                                           ("hyperband", "HyperbandOracle")])
 def test_each_kerastuner_sampler_name_is_its_oracle(name, oracle, tiny_space):

@@ -1,5 +1,5 @@
 """Checks 2-5, the training playbook on the space's reference configuration (its first start
-point, the rest at their defaults): the loss at initialization, a baseline on blank inputs,
+point, the rest at their defaults): the loss at initialization, an input-independent baseline,
 overfitting one batch, and the space's largest configurations. Keras is imported only when a
 check runs (`tuner.training.probes`)."""
 
@@ -18,9 +18,9 @@ from tuner.wording import plural
 
 INIT_WARN, INIT_FAIL = 0.15, 0.5  # off by this share of the expected loss at initialization
 BASELINE_CHECK = "input-independent baseline"
-BASELINE_PASS, BASELINE_WARN = 0.9, 0.98  # real-input loss over blank-input loss: under the first passes
+BASELINE_PASS, BASELINE_WARN = 0.9, 0.98  # validation loss over an input-independent model's: under the first passes
 BASELINE_STEPS = 100
-BASELINE_SECONDS = 30.0  # of steps on the images (then as many on blanks): a CPU takes minutes for 100 of a ResNet
+BASELINE_SECONDS = 30.0  # of steps on the images: a CPU takes minutes for 100 of a ResNet
 BASELINE_BATCH = 64  # images a step of the baseline, at most
 BASELINE_MIN_STEPS = 20  # fewer in the time: not judged
 MOVED, FITTED = 0.9, 0.5  # the baseline's training loss at its end over its start: it moved; it fitted the images
@@ -139,27 +139,28 @@ def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = B
     # baseline's steps at a fraction of the rate (a CPU takes 30 of a ResNet-9 in its time).
     params = {**small_batch(params, BASELINE_BATCH), "lr_schedule": "constant", "warmup_epochs": 0}
     run = baseline_losses(params, data, steps, seed, seconds=BASELINE_SECONDS)
-    return judge_baseline(run.real, run.blank, run.taken, steps, params["batch_size"], run.train_share)
+    return judge_baseline(run.real, run.input_independent, run.taken, steps, params["batch_size"], run.train_share)
 
 
-def judge_baseline(real: float, blank: float, taken: int, asked: int, batch: int, train_share: float = 0.8) -> Finding:
-    """The baseline's verdict from its lowest validation losses in `taken` of `asked` steps on the
-    images and as many on blanks (the lowest: a small folder overfits within the steps, and its
-    loss climbs past the blanks' after its best). Only a loss that diverged fails: images that
+def judge_baseline(real: float, independent: float, taken: int, asked: int, batch: int,
+                   train_share: float = 0.8) -> Finding:
+    """The baseline's verdict from its lowest validation loss in `taken` of `asked` steps on the
+    images (the lowest: a small folder overfits within the steps, and its loss climbs after its
+    best) against `independent`, the loss of a model that ignores its input. Only a loss that diverged fails: images that
     told the model nothing warn, with what the run shows of why. Shuffled labels look the same in
     100 steps as a real folder that this model needs longer for (CIFAR-10's 200 cats and 200
     dogs, seen), and refusing a real folder's search is the worse mistake. `train_share`, the
     training loss at its end over its start: one that did not fall below `MOVED` is a model that
     cannot learn as configured (or such labels); one below `FITTED` fitted its training images."""
     evidence = (f"lowest validation loss in {plural(taken, 'step')} of {batch} images: {real:.3f} on the "
-                f"images, {blank:.3f} on blank inputs")
+                f"images, {independent:.3f} for a model that ignores them (the class shares)")
     if taken < BASELINE_MIN_STEPS:
         return Finding(BASELINE_CHECK, Status.WARN, f"{evidence}: only {taken} fit in {BASELINE_SECONDS:.0f} s, too "
                                                    f"few to judge")
-    if not (math.isfinite(real) and math.isfinite(blank)):
+    if not (math.isfinite(real) and math.isfinite(independent)):
         return Finding(BASELINE_CHECK, Status.FAIL, f"{evidence}: training diverged (the learning rate, or the "
                                                    f"initialization)")
-    ratio = real / blank if blank > 0 else math.inf
+    ratio = real / independent if independent > 0 else math.inf
     evidence += f" (ratio {ratio:.2f})"
     if ratio < BASELINE_WARN:
         return Finding(BASELINE_CHECK, Status.PASS if ratio < BASELINE_PASS else Status.WARN, evidence)
@@ -167,9 +168,9 @@ def judge_baseline(real: float, blank: float, taken: int, asked: int, batch: int
 
 
 def _told_nothing(taken: int, asked: int, train_share: float) -> str:
-    """Why validation images did no better than blanks, as far as the baseline's run shows."""
+    """Why the images did no better than ignoring them, as far as the baseline's run shows."""
     if taken < asked:
-        return f"only {taken} of {asked} steps fit in {BASELINE_SECONDS:.0f} s, too few to tell the images from blanks"
+        return f"only {taken} of {asked} steps fit in {BASELINE_SECONDS:.0f} s, too few to tell whether the images help"
     if train_share >= MOVED:
         return (f"the training loss did not fall either ({train_share:.0%} of its start): the model cannot learn as "
                 f"configured (a zero initializer, saturated activations, a learning rate too small; 'overfit one "

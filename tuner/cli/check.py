@@ -39,8 +39,8 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
        splits (a leak into the held-out figures) and within train, one image under two
        labels, blank images, pixel statistics, files skipped or converted on reading;
     2. the loss at initialization is near ln(classes) (or the priors' entropy with prior_bias);
-    3. 100 steps on the images (at most 30 s) reach a clearly lower validation loss than as
-       many steps on blank inputs (else images and labels are unrelated);
+    3. 100 steps on the images (at most 30 s) reach a clearly lower validation loss than a
+       model that ignores its input can (the class shares; else images and labels are unrelated);
     4. one batch of 32 images, augmentation and regularization off, is fitted exactly;
     5. the largest configuration of each model family builds, fits --memory-limit, and trains
        one step;

@@ -22,7 +22,7 @@ from tuner.errors import SearchStopped, UserError
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="optuna", show_default=True)
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="optuna: tpe (default), random, gp. keras-tuner: bayesian (default), random, "
                                 "hyperband (its brackets count as trials; see README). A resumed study keeps its own.")
-@click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default; hyperband with --timeout), hyperband, none; a resumed study keeps its own. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default).")
+@click.option("--pruner", type=click.Choice(PRUNERS), help="optuna: median (default; hyperband with --timeout), hyperband, none; a resumed study keeps its own. Stops poor trials at an epoch's end, once they have trained the space's prune_after epochs (2 by default); median judges once a tenth of the trials (2 to 5) are complete.")
 @click.option("--timeout", type=Seconds(1),
               help="Seconds the search may run, from the command's start; then the ensemble step runs. Each trial's "
                    "time is estimated before it trains (its counted multiply-adds and written values, calibrated by the trials this "
@@ -78,6 +78,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     from tuner.search.engines import budget_pruner, check_choice
     from tuner.paths import check_study_name, outside_data
     from tuner.search.request import SearchRequest
+    from tuner.data import import_splitter_in_background
     from tuner.search.pool.processes import start_preloading
     from tuner.search.run import check_request, in_workers, run_search
     from tuner.store import redact
@@ -118,6 +119,7 @@ def command(app: Application, space: str, study: str | None, trials: int, engine
     check_request(request)  # refused before the server starts: it would import TensorFlow for nothing
     if in_workers(request):  # its imports overlap the study's opening; the checks and the workers fork from it
         start_preloading()
+        import_splitter_in_background()
     early = EarlyWorkers(store, request, jobs_fixed=jobs_given is not None)
     try:
         if check and new:

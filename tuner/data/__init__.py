@@ -9,7 +9,9 @@ labels per class (what the data summary shows), never an image of it.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,11 +92,20 @@ def _check(raw: RawDataset, space: Space) -> RawDataset:
     return raw
 
 
+SPLITTER = "sklearn.model_selection"  # what `_stratified` imports: 1.2 s of scikit-learn and SciPy
+
+
+def import_splitter_in_background() -> None:
+    """Import the splitter in a thread: a search's parent splits the data only after its checks,
+    while it waits on them idle."""
+    threading.Thread(target=importlib.import_module, args=(SPLITTER,), name="import-splitter", daemon=True).start()
+
+
 def _stratified(y: np.ndarray, fraction: float, seed: int, what: str, names: list[str] | None = None,
                 needed: int = 2, where: str = "") -> tuple[np.ndarray, np.ndarray]:
     """(kept, held-out) index arrays, stratified by class; each class needs `needed` images
     (`where`: what `y` is, for the message: "left after the test split")."""
-    from sklearn.model_selection import train_test_split  # 1-2 s: not for commands that only read studies
+    train_test_split = importlib.import_module(SPLITTER).train_test_split  # not for commands that only read studies
 
     counts = np.bincount(y)
     few = [int(c) for c in np.flatnonzero((counts > 0) & (counts < needed))]

@@ -70,10 +70,23 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
 
 
-def make_pruner(name: str, max_epochs: int, prune_after: int = PRUNE_AFTER) -> optuna.pruners.BasePruner:
+MEDIAN_AT_A_STEP = 2  # complete trials that reached an epoch before it is judged: the median of one is that trial
+
+
+def median_startup(n_trials: int) -> int:
+    """Complete trials before the median pruner judges: a tenth of the search's, 2 to 5 (Optuna's
+    default). With five, a 20-trial digits search trained its four first random draws their full
+    15 epochs, to 52-91% validation accuracy: 19 s of its 98 s of trials (2026-12-07). With two
+    and a step judged on one trial, the start point's curve alone pruned 18 of 20."""
+    return min(max(n_trials // 10, 2), 5)
+
+
+def make_pruner(name: str, max_epochs: int, prune_after: int = PRUNE_AFTER,
+                n_trials: int = 50) -> optuna.pruners.BasePruner:
     """Steps are 0-based epochs: a trial can be stopped after `prune_after` full epochs."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=prune_after)
+        return optuna.pruners.MedianPruner(n_startup_trials=median_startup(n_trials), n_warmup_steps=prune_after,
+                                           n_min_trials=MEDIAN_AT_A_STEP)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, prune_after), max_resource=max_epochs,
                                               reduction_factor=3)
@@ -110,7 +123,7 @@ class OptunaEngine(BaseEngine):
         seed = None if self.seed is None else (self.seed + existing) % 2**32  # what numpy's generators take
         self.study = optuna.load_study(
             study_name=study_name, storage=store.db.storage, sampler=make_sampler(self.sampler, seed),
-            pruner=make_pruner(self.pruner, training.max_epochs, training.epochs_before_pruning))
+            pruner=make_pruner(self.pruner, training.max_epochs, training.epochs_before_pruning, n_trials))
 
     def counts(self) -> tuple[int, int]:
         """(finished, running) after failing the trials of dead workers."""

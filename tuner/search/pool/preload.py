@@ -1,7 +1,8 @@
 """What the helpers' server imports once before it forks them (`tuner.search.pool.processes`):
-Keras with TensorFlow, training, the checks and the Optuna engine, the imports that take a
-spawned helper 5-8 s on the 2-core CPU. Nothing here may fail the server: an import that fails
-is left to the helper, which imports it again and reports the error as it always does."""
+Keras with TensorFlow, training, the checks, the Optuna engine and scikit-learn's splitter and
+digits, the imports that take a spawned helper 6-9 s on the 2-core CPU. Nothing here may fail
+the server: an import that fails is left to the helper, which imports it again and reports the
+error as it always does."""
 
 import contextlib
 import gc
@@ -27,11 +28,12 @@ _imported = threading.Event()
 _watch = threading.Thread(target=_end_with_the_command, args=(os.getppid(), _imported), daemon=True)
 _watch.start()
 with contextlib.suppress(Exception):
+    from tuner.data import SPLITTER
     from tuner.keras_backend import load_keras
 
     load_keras()
     for module in ("tuner.training.fit", "tuner.training.probes", "tuner.check.playbook",
-                   "tuner.search.engines.optuna_engine", "tuner.search.run"):
+                   "tuner.search.engines.optuna_engine", "tuner.search.run", SPLITTER, "sklearn.datasets"):
         importlib.import_module(module)
 _imported.set()
 _watch.join()  # no thread of ours into the forks
