@@ -569,3 +569,27 @@ def test_a_test_split_changed_before_the_first_evaluation_is_refused(tmp_path, c
     code, out, err = run_main(["ensemble", "--study", "n", "--results-dir", str(results)], capsys)
     assert code == 2 and "the test split's images are not the ones the study was made with" in err, err
     assert SearchStore(None, results).evaluations.all("n") == []
+
+
+@pytest.mark.parametrize("check, said_as", [([], "warn  data: reading: skipped 1 file"), (["--no-check"], "warning: skipped 1 file")])
+def test_a_file_the_reader_skipped_is_said_once_with_or_without_the_checks(check, said_as, tmp_path, capsys,
+                                                                          monkeypatch):
+    """The checks' "data: reading" line named the skipped file, then the search's start said it
+    again as a warning; without the checks the warning is the only place it is said."""
+    from PIL import Image
+
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i in range(60):
+        folder = tmp_path / "images" / f"class{digits.target[i] % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((digits.images[i] * 15).astype(np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "images" / "class0" / "notes.txt").write_text("not an image")
+    monkeypatch.setenv("TUNE_CHECK", "1")  # the suite turns them off
+    code, out, err = run_main(["search", "--space", str(TINY_SPACE), "--data", str(tmp_path / "images"), "--study", "f",
+                               "--trials", "1", "--epochs", "1", "--results-dir", str(tmp_path / "results"),
+                               "--no-ensemble", "--jobs", "1", "--in-process", *check], capsys)
+    assert code == 0, err
+    said = [line for line in (out + err).splitlines() if "not readable as an image" in line]
+    assert len(said) == 1 and said[0].startswith(said_as), said

@@ -551,3 +551,17 @@ def test_a_killed_extractions_folder_is_removed_a_day_on(age_hours, kept, tmp_pa
     os.utime(left, (then, then))
     extract(archive, cache / "a")
     assert (cache / "a" / "src").is_dir() and left.exists() == kept
+
+
+@pytest.mark.parametrize("space_name, classes, shape", [
+    ("digits", ("class0", "class1"), (8, 8)),  # two folders under a ten-class dataset's space
+    ("digits", tuple("0123456789"), (8, 8)),  # the dataset's own names: the same as before
+    ("cifar10", ("cat", "dog"), (32, 32)),  # named airplane and automobile in an export's labels.json
+])
+def test_a_folder_read_under_a_datasets_space_keeps_its_own_class_names(space_name, classes, shape, tmp_path: Path):
+    """`--space digits --data pets/` named the folder's classes by the dataset's: 'class0' became
+    '0', a cat 'airplane' under cifar10, with ten outputs for two classes."""
+    folder = make_folder(tmp_path / "f", classes=classes, n=10, sizes=(shape,))
+    data, split = load_search_data(load_space(space_name), folder, tmp_path / "c")
+    assert data.class_names == split.class_names == list(classes) and data.n_classes == len(classes)
+    assert sorted(set(data.y_train)) == list(range(len(classes)))

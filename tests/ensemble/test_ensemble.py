@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tuner.ensemble.selection import greedy_weights, select
 from tuner.search.observer import QuietObserver
@@ -147,6 +148,38 @@ def test_temperature_fit_recovers_a_known_miscalibration():
     assert t == pytest.approx(1 / 2.5, rel=0.1)
     np.testing.assert_allclose(temper(shy[None], t).argmax(1), shy.argmax(1))  # one view: top class kept
     np.testing.assert_allclose(temper(np.stack([shy, truth]), 1.0), (shy + truth) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("images, right, expected", [
+    (10, 10, 1.0),  # a 60-image folder's validation split: too few to fit
+    (49, 40, 1.0),
+    (500, 500, 1.0),  # every image right: the loss falls as the temperature goes to 0, a degenerate fit
+    (500, 450, None),  # errors to weigh: fitted, inside the bounds
+])
+def test_a_temperature_is_fitted_only_where_the_validation_images_can_tell_it(images, right, expected):
+    from tuner.ensemble.calibration import BOUNDS, fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, images)
+    predicted = np.where(np.arange(images) < right, y, (y + 1) % 10)
+    probs = np.full((images, 10), 0.02) + 0.8 * np.eye(10)[predicted]
+    t = fit_temperature(probs[None], y)
+    assert t == expected if expected is not None else BOUNDS[0] <= t <= BOUNDS[1] and t != 1.0
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(images=st.integers(1, 300), confidence=st.floats(0.11, 0.999), wrong=st.floats(0.0, 0.5))
+def test_a_fitted_temperature_is_one_or_inside_the_bounds(images, confidence, wrong):
+    from tuner.ensemble.calibration import BOUNDS, MIN_IMAGES, fit_temperature
+
+    y = np.arange(images) % 10
+    predicted = np.where(np.arange(images) < round(images * (1 - wrong)), y, (y + 1) % 10)
+    probs = np.full((images, 10), (1 - confidence) / 9)
+    probs[np.arange(images), predicted] = confidence
+    t = fit_temperature(probs[None], y)
+    assert t == 1.0 or (images >= MIN_IMAGES and BOUNDS[0] <= t <= BOUNDS[1])
+    if predicted.tolist() == y.tolist():
+        assert t == 1.0  # never sharpened on images it already has all right
 
 
 def test_ensemble_model_computes_what_the_selection_scored():

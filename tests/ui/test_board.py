@@ -163,6 +163,31 @@ def test_a_piped_leaderboard_has_no_trailing_spaces(tmp_path, capsys):
     assert [line for line in out.splitlines() if line.endswith(" ")] == []
 
 
+@pytest.mark.parametrize("states, top, note", [
+    (["complete"] * 12, 10, "the best 10 of 12 ranked trials; --top 12 shows them all, --csv every trial"),
+    (["complete"] * 12, 12, None),
+    (["complete"] * 3 + ["failed"] * 9, 3, None),  # failed trials do not rank: nothing left out
+    (["complete"] * 2 + ["pruned"] * 5, 1, "the best 1 of 2 ranked trials"),  # a pruner's trial has no best epoch
+])
+def test_the_leaderboard_says_when_top_leaves_ranked_trials_out(states, top, note, tmp_path, capsys):
+    import json
+
+    from tests.conftest import run_main
+    from tuner.store import SearchStore
+
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {})
+    for i, state in enumerate(states):
+        value = None if state == "failed" else 0.5 + i / 100
+        store.trials.add("s", TrialRecord(-1, state, value, {"depth": 2}, history={"val_loss": [0.3]}, val_loss=0.3))
+    code, out, err = run_main(["leaderboard", "--results-dir", str(tmp_path), "--top", str(top)], capsys)
+    assert code == 0, err
+    assert (note in out.splitlines()[-1]) if note else ("ranked trials" not in out), out
+    code, out, _ = run_main(["leaderboard", "--results-dir", str(tmp_path), "--top", str(top), "--json"], capsys)
+    board = json.loads(out)
+    assert board["ranked"] == sum(s == "complete" for s in states) and len(board["leaderboard"]) == min(top, board["ranked"])
+
+
 @pytest.mark.slow  # a process of its own
 @pytest.mark.parametrize("args", [["--csv"], ["--json"], []], ids=["csv", "json", "table"])
 def test_a_reader_that_stops_reading_ends_the_leaderboard_with_exit_0_and_nothing_said(args, tmp_path):
@@ -355,7 +380,7 @@ def test_the_best_trial_says_when_it_trained_otherwise_than_its_parameters_ask(r
     from tuner.ui.tables import params_table
 
     row = Row(1, 0, TrialState.PRUNED, 0.29, 0.29, 0.29, 1.94, epochs, 94.0, {"width": 32}, reason=reason)
-    assert params_table(row, OBJECTIVES["accuracy"]).caption == caption
+    assert params_table(row, OBJECTIVES["accuracy"], lambda name, params: True).caption == caption
 
 
 @settings(derandomize=True, database=None, deadline=None, max_examples=50)
@@ -369,10 +394,35 @@ def test_a_parameter_is_shown_at_six_significant_digits_at_most(value):
     from tuner.ui.tables import params_table
 
     row = Row(1, 0, TrialState.COMPLETE, 0.9, 0.9, 0.9, 0.3, 2, 1.0, {"dropout": 0.30000000000000004, "p": value})
-    shown = params_table(row, OBJECTIVES["accuracy"]).columns[1]._cells
+    shown = params_table(row, OBJECTIVES["accuracy"], lambda name, params: True).columns[1]._cells
     assert shown[0] == "0.3"
     if isinstance(value, float):  # its value to six digits, in at most six of them
         assert float(shown[1]) == pytest.approx(value, rel=1e-5, abs=0.0)
         assert len(shown[1].split("e")[0].replace("-", "").replace(".", "").lstrip("0")) <= 6
     else:
         assert shown[1] == str(value)
+
+
+@pytest.mark.parametrize("optimizer, shown, unused", [
+    ("adam", [], ["momentum", "weight_decay"]),
+    ("sgd", ["momentum"], ["weight_decay"]),
+    ("adamw", ["weight_decay"], ["momentum"]),
+])
+def test_the_best_trial_shows_only_the_parameters_that_apply_to_it(optimizer, shown, unused):
+    """`tune best` listed momentum 0.9 and weight_decay 0.0001 for an Adam trial, as if it had used them."""
+    from tuner.space.files import load_space
+    from tuner.space.objective import OBJECTIVES
+    from tuner.store import TrialState
+    from tuner.ui.board import Row, activity
+    from tuner.ui.tables import params_table, unused_note
+
+    space = load_space("digits")  # momentum only with sgd, weight_decay only with adamw
+    params = space.complete({"optimizer": optimizer})
+    row = Row(1, 0, TrialState.COMPLETE, 0.9, 0.9, 0.9, 0.3, 2, 1.0, params)
+    applies = activity(space.to_dict())
+    table = params_table(row, OBJECTIVES["accuracy"], applies)
+    names = table.columns[0]._cells
+    assert [n for n in ("momentum", "weight_decay") if n in names] == shown
+    assert table.caption is None and unused_note(row, applies) == (f"not used by best trial 0, so not shown: "
+                                                                   f"{', '.join(unused)} (their `when` does not hold)")
+    assert len(names) + len(unused) == len(params)  # everything else shown

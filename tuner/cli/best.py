@@ -26,8 +26,8 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
     """Show the best trial and the ensemble with their test figures (evaluating once if needed)."""
     from tuner.ensemble.export import check_export_target, check_exportable, export_study, protected_paths
     from tuner.errors import UserError
-    from tuner.ui.board import build_board
-    from tuner.ui.tables import class_tables, evaluations_table, params_table
+    from tuner.ui.board import activity, build_board
+    from tuner.ui.tables import class_tables, evaluations_table, params_table, unused_note
 
     if force and not export_dir:
         raise UserError("--force replaces an export folder: it goes with --export DIR")
@@ -59,7 +59,10 @@ def command(app: Application, study: str | None, export_dir: Path | None, force:
                                "evaluations": [e.to_json() for e in evaluations]}, indent=1))
     else:
         app.terminal.print_data(board.meta)
-        app.terminal.console.print(params_table(best, board.objective))
+        applies = activity(board.meta.get("space"))
+        app.terminal.console.print(params_table(best, board.objective, applies))
+        if note := unused_note(best, applies):
+            app.terminal.info(note)
         for table in class_tables(record, best, board.meta.get("split", {})):
             app.terminal.console.print(table)
         if evaluations:

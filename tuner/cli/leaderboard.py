@@ -42,5 +42,8 @@ def command(app: Application, study: str | None, top: int, as_json: bool, as_csv
     board = build_board(store, name, top)
     if as_json:
         click.echo(json.dumps(board.to_json(), indent=1, default=str))
-    else:
-        app.terminal.print_board(board)
+        return
+    app.terminal.print_board(board)
+    if board.ranked > len(board.rows):
+        app.terminal.info(f"the best {len(board.rows)} of {board.ranked} ranked trials; --top {board.ranked} "
+                          f"shows them all, --csv every trial")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.data.sources import CLASS_NAMES, RawDataset, find_and_read
+from tuner.data.sources import RawDataset, find_and_read
 from tuner.errors import UserError
 from tuner.space.schema import Space
 from tuner.wording import plural
@@ -83,7 +83,7 @@ def _check(raw: RawDataset, space: Space) -> RawDataset:
         got = "x".join(map(str, raw.x_train.shape[1:]))
         raise UserError(f"{raw.source}: images are {got} but space '{space.name}' ({space.dataset}) expects "
                         f"{'x'.join(map(str, expected))}; is it the right dataset?")
-    n_classes = len(CLASS_NAMES.get(space.dataset, raw.class_names))
+    n_classes = len(raw.class_names)
     labels = raw.y_train if raw.y_test is None else np.concatenate([raw.y_train, raw.y_test])
     if labels.size and labels.max() >= n_classes:
         raise UserError(f"{raw.source}: label {int(labels.max())} is out of range for {n_classes} classes")
@@ -135,7 +135,7 @@ def _pools(space: Space, data: Path | None, cache_dir: Path) -> tuple[RawDataset
     if raw.x_test is not None:
         return raw, np.arange(len(raw.y_train)), np.array([], dtype=np.int64)
     pool, test = _stratified(raw.y_train, space.training.test_fraction, space.training.seed, "test",
-                              CLASS_NAMES.get(space.dataset, raw.class_names), needed=3)
+                              raw.class_names, needed=3)
     return raw, np.sort(pool), np.sort(test)
 
 
@@ -159,7 +159,7 @@ def load_all_splits(space: Space, data: Path | None, cache_dir: Path
 def _search_split(space: Space, raw: RawDataset, pool: np.ndarray, test: np.ndarray) -> tuple[SearchData, SplitInfo]:
     t = space.training
     train_pos, val_pos = _stratified(raw.y_train[pool], t.validation_fraction, t.seed, "validation",
-                                     CLASS_NAMES.get(space.dataset, raw.class_names),
+                                     raw.class_names,
                                      where=" left after the test split" if len(test) else "")
     train_idx, val_idx = np.sort(pool[train_pos]), np.sort(pool[val_pos])
     if t.max_train_samples and t.max_train_samples < len(train_idx):
@@ -169,7 +169,7 @@ def _search_split(space: Space, raw: RawDataset, pool: np.ndarray, test: np.ndar
     digest = hashlib.sha256()
     for arr in (train_idx, val_idx, raw.y_train[train_idx], raw.y_train[val_idx], raw.x_train[val_idx[:256]]):
         digest.update(np.ascontiguousarray(arr).tobytes())
-    names = CLASS_NAMES.get(space.dataset, raw.class_names)
+    names = raw.class_names
     test_labels = raw.y_test if raw.y_test is not None else raw.y_train[test]
     counts = {split: np.bincount(labels, minlength=len(names)).tolist() for split, labels in
               (("train", raw.y_train[train_idx]), ("val", raw.y_train[val_idx]), ("test", test_labels))}

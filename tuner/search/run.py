@@ -62,8 +62,9 @@ def open_search(store: SearchStore, request: SearchRequest, observer: SearchObse
     """Load the data with the study's split and open (or check) the study."""
     sampler, pruner = check_choice(request.engine, request.sampler, request.pruner)
     data, split = load_search_data(request.space, request.data, request.cache_dir)
-    for note in split.notes:
-        observer.note(note)
+    if not request.checks:  # else the checks' "data: reading" said them, in this command
+        for note in split.notes:
+            observer.note(note)
     store.artifacts.check_no_links_out(request.study)
     store.open_study(request.study, study_meta(request, sampler, pruner, split))
     store.studies.record_checks(request.study, list(request.checks))

@@ -72,13 +72,14 @@ class Board:
     objective: Objective = OBJECTIVES[DEFAULT]
     show_balanced: bool = False  # balanced accuracy beside accuracy: the objective, or imbalanced classes
     running_ended: int = 0  # running trials whose process on this machine has ended
+    ranked: int = 0  # trials that rank (`rows` holds the best of them)
 
     def to_json(self) -> dict[str, Any]:
         meta = {k: v for k, v in self.meta.items() if k not in ("space",)}
         from tuner.data.summary import data_warnings
 
         return {"study": self.study, "meta": meta, "counts": self.counts, "running_ended": self.running_ended,
-                "objective": self.objective.name,
+                "objective": self.objective.name, "ranked": self.ranked,
                 "data_warnings": data_warnings(self.meta.get("split") or {}, self.meta.get("space") or {}),
                 "leaderboard": [asdict(r) for r in self.rows], "failures": [asdict(r) for r in self.failures],
                 "median_trial_times": asdict(self.times) if self.times else None}
@@ -140,7 +141,7 @@ def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any
     vocabulary's order; blank where a trial has none: an inactive conditional, a failed start)."""
     from tuner.space.params import PARAMETERS
 
-    trials, active = store.trials.all(study), _activity(store.studies.meta(study).get("space"))
+    trials, active = store.trials.all(study), activity(store.studies.meta(study).get("space"))
     names = [n for n in PARAMETERS if any(n in t.params for t in trials)]
     names += sorted({n for t in trials for n in t.params} - set(names))
 
@@ -152,7 +153,7 @@ def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any
                                 for t in trials]
 
 
-def _activity(space: dict[str, Any] | None) -> Any:
+def activity(space: dict[str, Any] | None) -> Any:
     """Whether a parameter applies to a trial (a conditional one only when its `when` holds):
     an inactive one's default is not shown, as if it were a value the trial used."""
     from tuner.space.schema import parse_space
@@ -191,4 +192,5 @@ def build_board(store: SearchStore, study: str, top: int = 10, failures: int = 5
     balanced = shows_balanced(meta)
     return Board(study, meta, counts, [_row(i + 1, t, searched, names) for i, t in enumerate(best)],
                  [_row(None, t, searched, names) for t in failed], sum(durations) / len(durations) if durations else None,
-                 median_times(trials), objective, balanced, sum(t.process_ended for t in trials))
+                 median_times(trials), objective, balanced, sum(t.process_ended for t in trials),
+                 sum(t.ranks for t in trials))

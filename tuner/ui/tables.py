@@ -3,7 +3,7 @@ parameters, the studies of a storage, the built-in spaces."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -212,19 +212,34 @@ def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
     return table
 
 
-def params_table(row: Row, objective: Objective) -> Table:
-    """One trial's complete parameters (`tune best`), and, under them, what its training was when
-    not what the parameters ask (a deadline's fewer epochs, a first result's subset of an epoch)."""
+def params_table(row: Row, objective: Objective, applies: Callable[[str, dict], bool]) -> Table:
+    """One trial's parameters that apply to it (`applies(name, params)`: a conditional one only
+    when its `when` holds; `unused_note` names the others), and what its training was when not
+    what the parameters ask (a deadline's fewer epochs, a first result's subset of an epoch)."""
+    unused = _unused(row, applies)
     table = Table(title=f"best trial {row.trial}: {scored(objective, row.value)}", title_justify="left",
                   caption=f"trained {plural(row.epochs, 'epoch')}; {row.reason}" if row.reason else None,
                   caption_justify="left")
     table.add_column("parameter")
     table.add_column("value")
     for key, value in row.params.items():
-        # Six significant digits: a sampled float read 0.30000000000000004 (--json and the export's
-        # config.yaml keep it exact).
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+        if key not in unused:
+            # Six significant digits: a sampled float read 0.30000000000000004 (--json and the
+            # export's config.yaml keep it exact).
+            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
     return table
+
+
+def unused_note(row: Row, applies: Callable[[str, dict], bool]) -> str | None:
+    """The line under `params_table` that names the parameters it left out, if any."""
+    unused = _unused(row, applies)
+    if not unused:
+        return None
+    return f"not used by best trial {row.trial}, so not shown: {', '.join(unused)} (their `when` does not hold)"
+
+
+def _unused(row: Row, applies: Callable[[str, dict], bool]) -> list[str]:
+    return [key for key in row.params if not applies(key, row.params)]
 
 
 def studies_table(studies: list[StudyInfo], where: str) -> Table:
