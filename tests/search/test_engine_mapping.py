@@ -105,7 +105,8 @@ def test_each_optuna_pruner_name_is_its_pruner(name):
 def test_the_median_pruner_judges_after_a_tenth_of_the_trials_two_to_five(n_trials, startup):
     from tuner.search.engines.optuna_engine import make_pruner
 
-    assert make_pruner("median", max_epochs=15, n_trials=n_trials)._n_startup_trials == startup
+    pruner = make_pruner("median", max_epochs=15, n_trials=n_trials)
+    assert pruner._n_startup_trials == startup and pruner._n_min_trials == 2  # the median of one is that trial
 
 
 @pytest.mark.parametrize("name, oracle", [("random", "RandomSearchOracle"), ("bayesian", "BayesianOptimizationOracle"),
@@ -202,3 +203,27 @@ def test_both_engines_search_every_word_of_the_vocabulary(draw):
             assert min(seen) < spec.low + 0.2 * (spec.high - spec.low) < max(seen), name  # across the range
     assert all(("momentum" in d) == (d["optimizer"] == "sgd") for d in draws)
     assert all(set(space.complete(d)) == set(space.complete({})) for d in draws)
+
+
+@pytest.mark.parametrize("step, value, pruned", [
+    (2, 0.30, True),  # below the median of the two complete trials that reached epoch 3
+    (2, 0.90, False),
+    (6, 0.30, False),  # only the start point reached epoch 7: the median of one is not judged
+])
+def test_the_median_pruner_judges_an_epoch_only_on_two_complete_trials(step, value, pruned):
+    """A good start point of 15 epochs and a random draw that stopped after 5: judged on one trial,
+    every later trial under the start point's own curve was pruned (18 of 20 in a quickstart)."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from tuner.search.engines.optuna_engine import make_pruner
+
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", max_epochs=15, n_trials=20))
+    for curve in ([0.95] * 15, [0.10] * 5):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=curve[-1], params={"x": 0.5},
+                                     distributions={"x": FloatDistribution(0, 1)},
+                                     intermediate_values=dict(enumerate(curve))))
+    trial = study.ask()
+    trial.report(value, step)
+    assert bool(trial.should_prune()) is pruned
