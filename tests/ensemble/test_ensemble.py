@@ -150,36 +150,52 @@ def test_temperature_fit_recovers_a_known_miscalibration():
     np.testing.assert_allclose(temper(np.stack([shy, truth]), 1.0), (shy + truth) / 2, atol=1e-6)
 
 
-@pytest.mark.parametrize("images, right, expected", [
-    (10, 10, 1.0),  # a 60-image folder's validation split: too few to fit
-    (49, 40, 1.0),
-    (500, 500, 1.0),  # every image right: the loss falls as the temperature goes to 0, a degenerate fit
-    (500, 450, None),  # errors to weigh: fitted, inside the bounds
+@pytest.mark.parametrize("images, right, smoothing", [
+    (10, 10, 0.0),  # a 60-image folder's validation split, every image right: sharper than 11/12 already
+    (10, 10, 0.4),  # less sure than 11/12: sharpened to it
+    (86, 86, 0.3),  # a label-smoothed model, every image right: under-confident as trained
+    (500, 500, 0.0),
+    (49, 40, 0.0),  # errors to weigh: the log-loss fit
+    (500, 450, 0.3),
 ])
-def test_a_temperature_is_fitted_only_where_the_validation_images_can_tell_it(images, right, expected):
-    from tuner.ensemble.calibration import BOUNDS, fit_temperature
+def test_a_temperature_sets_an_all_right_models_confidence_to_laplaces_estimate(images, right, smoothing):
+    """Every validation image right: the log-loss falls without limit as the temperature goes to 0
+    (the bound, 0.05, on 10 images); the confidence is set to (n + 1) / (n + 2) instead."""
+    from tuner.ensemble.calibration import BOUNDS, fit_temperature, temper
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, images)
     predicted = np.where(np.arange(images) < right, y, (y + 1) % 10)
-    probs = np.full((images, 10), 0.02) + 0.8 * np.eye(10)[predicted]
+    probs = np.full((images, 10), 0.05) + 0.5 * np.eye(10)[predicted]
+    probs = (1 - smoothing) * probs / probs.sum(axis=1, keepdims=True) + smoothing / 10
     t = fit_temperature(probs[None], y)
-    assert t == expected if expected is not None else BOUNDS[0] <= t <= BOUNDS[1] and t != 1.0
+    assert BOUNDS[0] < t < BOUNDS[1]
+    confidence = float(temper(probs[None], t).max(axis=-1).mean())
+    as_trained = float(probs.max(axis=-1).mean())
+    if right == images:  # sharpened to Laplace's estimate, never softened below how it was trained
+        assert confidence == pytest.approx(max((images + 1) / (images + 2), as_trained), abs=1e-3)
+        assert t <= 1.0
+    else:
+        assert confidence < 0.999  # the loss fit: an error keeps it from the bound
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(images=st.integers(1, 300), confidence=st.floats(0.11, 0.999), wrong=st.floats(0.0, 0.5))
-def test_a_fitted_temperature_is_one_or_inside_the_bounds(images, confidence, wrong):
-    from tuner.ensemble.calibration import BOUNDS, MIN_IMAGES, fit_temperature
+@given(images=st.integers(1, 300), confidence=st.floats(0.11, 0.999), wrong=st.floats(0.0, 0.5),
+       views=st.integers(1, 2))
+def test_a_fitted_temperature_lies_in_its_bounds_and_never_makes_all_right_images_surer_than_laplace(
+        images, confidence, wrong, views):
+    from tuner.ensemble.calibration import BOUNDS, fit_temperature, temper
 
     y = np.arange(images) % 10
     predicted = np.where(np.arange(images) < round(images * (1 - wrong)), y, (y + 1) % 10)
     probs = np.full((images, 10), (1 - confidence) / 9)
     probs[np.arange(images), predicted] = confidence
-    t = fit_temperature(probs[None], y)
-    assert t == 1.0 or (images >= MIN_IMAGES and BOUNDS[0] <= t <= BOUNDS[1])
-    if predicted.tolist() == y.tolist():
-        assert t == 1.0  # never sharpened on images it already has all right
+    stacked = np.stack([probs] * views)
+    t = fit_temperature(stacked, y)
+    assert BOUNDS[0] <= t <= BOUNDS[1]
+    if predicted.tolist() == y.tolist():  # never surer than Laplace's estimate, unless trained so
+        surer = max((images + 1) / (images + 2), float(temper(stacked, 1.0).max(axis=-1).mean()))
+        assert float(temper(stacked, t).max(axis=-1).mean()) <= surer + 1e-3 and t <= 1.0
 
 
 def test_ensemble_model_computes_what_the_selection_scored():

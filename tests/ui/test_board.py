@@ -426,3 +426,27 @@ def test_the_best_trial_shows_only_the_parameters_that_apply_to_it(optimizer, sh
     assert table.caption is None and unused_note(row, applies) == (f"not used by best trial 0, so not shown: "
                                                                    f"{', '.join(unused)} (their `when` does not hold)")
     assert len(names) + len(unused) == len(params)  # everything else shown
+
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=60)
+@given(names=st.lists(st.text(alphabet="ab7[]/=# ", min_size=1, max_size=10).map(str.strip).filter(bool)
+                      | st.sampled_from(["[b]seven", "[/]", "[bold red]x[/bold red]", "[link=x]y"]),
+                      min_size=1, max_size=5, unique=True))
+def test_class_names_print_as_written_in_every_table(names):
+    """A class folder "[b]seven" read as rich markup: shown as "seven", the same as the class
+    "seven", in the data table (and every table and line a Terminal prints)."""
+    import contextlib
+    import io
+
+    from tuner.ui.terminal import Terminal
+
+    split = {"class_names": names, "class_counts": {"train": [5] * len(names)}, "source": "[b]src", "input_shape": [8, 8, 1]}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        terminal = Terminal()
+        terminal.print_data({"split": split})
+        terminal.info("[b]a line")
+    assert "data: [b]src" in out.getvalue() and "[b]a line" in out.getvalue()
+    cells = [line.split("│")[1].strip() for line in out.getvalue().splitlines() if line.startswith("│")]
+    assert cells == names

@@ -15,12 +15,11 @@ Since softmax(z / T) = normalise(p ** (1 / T)), probabilities are enough.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 from tuner.training.metrics import log_loss
 
 BOUNDS = (0.05, 20.0)  # beyond these a model is degenerate; the fit stays inside
-MIN_IMAGES = 50  # validation images below which a fitted temperature tells more of them than of the model
 
 
 def temper(views: np.ndarray, temperature: float) -> np.ndarray:
@@ -30,12 +29,27 @@ def temper(views: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(views: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises validation log-loss (searched on a log scale); 1.0, the model
-    as trained, where a fit cannot be trusted: under `MIN_IMAGES` validation images, or every image
-    right, where the loss only falls as the temperature goes to 0 (a one-member ensemble of a
-    60-image folder was sharpened to 0.05 on its 10)."""
-    if len(labels) < MIN_IMAGES or (temper(views, 1.0).argmax(axis=-1) == labels).all():
-        return 1.0
+    """The temperature that minimises validation log-loss (searched on a log scale). Where every
+    validation image is right, that loss only falls as the temperature goes to 0, and the images
+    tell only that the model is very likely right: a model less sure than (n + 1) / (n + 2) on
+    them, Laplace's estimate of its accuracy after n right of n, is sharpened to it, a surer one
+    left as trained (fitted by the loss, a 60-image folder's model went to the bound, 0.05, on its
+    10; left as trained, a label-smoothed model lost its ensemble to a weaker, sharper member)."""
+    n = len(labels)
+    if (temper(views, 1.0).argmax(axis=-1) == labels).all():
+        return min(confident_to((n + 1) / (n + 2), views), 1.0)
     result = minimize_scalar(lambda log_t: log_loss(temper(views, float(np.exp(log_t))), labels),
                              bounds=tuple(np.log(BOUNDS)), method="bounded", options={"xatol": 1e-3})
     return float(np.exp(result.x))
+
+
+def confident_to(target: float, views: np.ndarray) -> float:
+    """The temperature at which the mean top probability is `target` (it falls as the
+    temperature rises), at a bound where none inside reaches it."""
+    def gap(log_t: float) -> float:
+        return float(temper(views, float(np.exp(log_t))).max(axis=-1).mean()) - target
+
+    low, high = np.log(BOUNDS)
+    if gap(low) <= 0 or gap(high) >= 0:
+        return BOUNDS[0] if gap(low) <= 0 else BOUNDS[1]
+    return float(np.exp(brentq(gap, low, high, xtol=1e-4)))

@@ -53,8 +53,11 @@ class Terminal:
         # Without a TTY (CI logs, pipes) rich would wrap at 80 columns; logs can be wider.
         tty = sys.stdout.isatty()
         width = None if tty else config.columns()
-        self.console = console or _Console(highlight=False, width=width, file=None if tty else TrimmedLines(sys.stdout))
-        self.err = Console(stderr=True, highlight=False, width=width,
+        # markup off: what is printed is names and values as written (a class folder "[b]seven" read
+        # as "seven" in bold, the same as the class "seven"); styles are given as Text.
+        self.console = console or _Console(highlight=False, markup=False, width=width,
+                                           file=None if tty else TrimmedLines(sys.stdout))
+        self.err = Console(stderr=True, highlight=False, markup=False, width=width,
                            file=None if sys.stderr.isatty() else TrimmedLines(sys.stderr))
 
     @property
