@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ENDLESS_SPACE, TINY_SPACE, run_cli, run_main, search_once
+from tests.conftest import ENDLESS_SPACE, TINY_SPACE, run_cli, run_main, search_once, snapshot
 from tuner.store import SearchStore
 
 pytestmark = pytest.mark.slow
@@ -593,3 +593,32 @@ def test_a_file_the_reader_skipped_is_said_once_with_or_without_the_checks(check
     assert code == 0, err
     said = [line for line in (out + err).splitlines() if "not readable as an image" in line]
     assert len(said) == 1 and said[0].startswith(said_as), said
+
+
+def test_a_study_whose_classes_were_named_otherwise_is_not_evaluated(tmp_path, capsys):
+    """A study made when a folder under a dataset's space took the dataset's class names ("0".."9"
+    for the folders eight and five): its evaluation scored the folder's names against them (every
+    per-class test figure "-", the export's labels.json disagreeing with its own tables)."""
+    from PIL import Image
+
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i in np.flatnonzero(np.isin(digits.target, (5, 8)))[:120]:
+        folder = tmp_path / "images" / ("five" if digits.target[i] == 5 else "eight")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((digits.images[i] * 15).astype(np.uint8)).save(folder / f"{i}.png")
+    where = ["--data", str(tmp_path / "images"), "--results-dir", str(tmp_path / "results")]
+    code, _, err = run_main(["search", "--space", str(TINY_SPACE), "--study", "f", "--trials", "1", "--epochs", "1",
+                             "--no-ensemble", "--jobs", "1", "--in-process", *where], capsys)
+    assert code == 0, err
+    store = SearchStore(None, tmp_path / "results")
+    meta = store.studies.attr("f", "tune")
+    assert meta["split"]["class_names"] == ["eight", "five"]
+    meta["split"]["class_names"] = [str(i) for i in range(10)]  # as the earlier tune recorded it
+    store.studies.set_attr("f", "tune", meta)
+    before = snapshot(tmp_path / "results")
+    code, out, err = run_main(["best", "--study", "f", "--export", str(tmp_path / "export"), *where], capsys)
+    assert code == 2 and err.count("\n") == 1 and 'names its classes ("eight", "five"), the study ("0", "1"' in err, err
+    assert "nothing was evaluated" in err and not (tmp_path / "export").exists()
+    assert snapshot(tmp_path / "results") == before

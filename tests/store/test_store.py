@@ -33,6 +33,27 @@ def test_open_study_is_idempotent_and_refuses_mismatches(tmp_path: Path):
         store.open_study("s", {**META, "split": {"fingerprint": "s2", "source": "y"}})
 
 
+@pytest.mark.parametrize("then, now, said", [
+    (["cat", "dog"], ["cat", "dog"], None),
+    (["eight", "five"], ["EIGHT-renamed", "five"], 'names its classes ("EIGHT-renamed", "five"), the study ("eight", "five")'),
+    ([str(i) for i in range(10)], ["class0", "class1"], 'the study ("0", "1", "2", "3" and 6 more)'),  # a study of an earlier tune
+    (["a", "b"], ["b", "a"], 'names its classes ("b", "a")'),  # the same names, in another order: other outputs
+])
+def test_a_study_refuses_data_whose_classes_it_did_not_search(then, now, said, tmp_path: Path):
+    """The split's fingerprint sees images and label numbers, not what the numbers are called: a
+    class folder renamed in place was searched on, and shown, under two names."""
+    store = SearchStore(None, tmp_path, create=True)
+    meta = {**META, "split": {**META["split"], "class_names": then}}
+    store.open_study("s", meta)
+    again = {**META, "split": {**META["split"], "class_names": now}}
+    if said is None:
+        store.open_study("s", again)
+        return
+    with pytest.raises(UserError) as e:
+        store.open_study("s", again)
+    assert said in str(e.value) and "search under another --study name; nothing was searched" in str(e.value)
+
+
 def test_add_trial_round_trips_a_record(tmp_path: Path):
     store = SearchStore(None, tmp_path, create=True)
     store.open_study("s", META)

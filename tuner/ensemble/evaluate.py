@@ -21,6 +21,7 @@ from tuner.ensemble.selection import select
 from tuner.errors import UserError
 from tuner.store import Evaluation, FileEntry, SearchStore, Selection
 from tuner.store.stored import recorded
+from tuner.store.studies import check_same_classes
 from tuner.training.metrics import accuracy, balanced_accuracy, class_accuracy, confusion_matrix, log_loss
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ def search_data_of(store: SearchStore, study: str, space: Space, data: Path | No
     if split.n_test != studied.get("n_test", split.n_test) or (then is not None and now != then):
         raise UserError(f"study '{study}': the test split at {split.source} is not the study's ({split.n_test} images, "
                         f"per class {now}; recorded {studied.get('n_test')}, per class {then}); nothing was evaluated")
+    check_same_classes(study, studied, split.class_names, split.source, "evaluated")
     return search_data
 
 

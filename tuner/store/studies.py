@@ -211,6 +211,24 @@ def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if old.get("split") and new.get("split") and old["split"]["fingerprint"] != new["split"]["fingerprint"]:
         raise UserError(f"study '{name}': the data differs from the study's (split fingerprint "
                         f"{old['split']['fingerprint']} vs {new['split']['fingerprint']}, source {new['split']['source']})")
+    if old.get("split") and new.get("split", {}).get("class_names") is not None:
+        check_same_classes(name, old["split"], new["split"]["class_names"], new["split"].get("source"), "searched")
+
+
+def check_same_classes(name: str, split: dict[str, Any], now: list[str], source: str, what: str) -> None:
+    """The classes of the data read now are the study's, by name and order: the split's
+    fingerprint sees its images and label numbers, not what the numbers are called (a class folder
+    renamed in place, or a study made when a folder under a dataset's space took that dataset's names)."""
+    then = split.get("class_names")
+    if then is not None and list(then) != list(now):
+        raise UserError(f"study '{name}': the data at {source} names its classes {_listed(now)}, the study "
+                        f"{_listed(then)}; its models' outputs mean the study's classes: search under another "
+                        f"--study name; nothing was {what}")
+
+
+def _listed(names: list[str], most: int = 4) -> str:
+    shown = ", ".join(json.dumps(n, ensure_ascii=False) for n in names[:most])
+    return f"({shown}{f' and {len(names) - most} more' if len(names) > most else ''})"
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
