@@ -139,7 +139,8 @@ def baseline(params: dict[str, Any], data: SearchData, seed: int, steps: int = B
     # baseline's steps at a fraction of the rate (a CPU takes 30 of a ResNet-9 in its time).
     params = {**small_batch(params, BASELINE_BATCH), "lr_schedule": "constant", "warmup_epochs": 0}
     run = baseline_losses(params, data, steps, seed, seconds=BASELINE_SECONDS)
-    return judge_baseline(run.real, run.input_independent, run.taken, steps, params["batch_size"], run.train_share)
+    batch = min(params["batch_size"], len(data.x_train))  # a folder of 9 training images has batches of 9
+    return judge_baseline(run.real, run.input_independent, run.taken, steps, batch, run.train_share)
 
 
 def judge_baseline(real: float, independent: float, taken: int, asked: int, batch: int,
