@@ -175,6 +175,14 @@ def test_a_label_smoothed_model_on_imbalanced_easy_classes_passes_the_baseline(t
     assert finding.status is Status.PASS, finding.evidence
 
 
+@pytest.mark.slow
+def test_the_baseline_names_the_batch_it_trained_on_a_folder_smaller_than_one(tiny):
+    """Nine training images read "100 steps of 64 images"."""
+    _, reference, data = tiny
+    nine = SearchData(data.x_train[:9], data.y_train[:9], data.x_val, data.y_val, data.class_names)
+    assert "in 100 steps of 9 images:" in playbook.baseline(reference, nine, 0).evidence
+
+
 @pytest.mark.parametrize("real, independent, taken, share, status, words", [
     (0.694, 0.702, 30, 0.8, Status.WARN, "only 30 of 100 steps fit in 30 s, too few to tell"),  # a slow photo model
     (2.30, 2.31, 100, 0.8, Status.WARN, "the images told the model nothing"),  # shuffled labels, or a hard task
