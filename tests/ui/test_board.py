@@ -403,13 +403,15 @@ def test_a_parameter_is_shown_at_six_significant_digits_at_most(value):
         assert shown[1] == str(value)
 
 
+@pytest.mark.parametrize("spaced", [True, False], ids=["their when", "a space without them"])
 @pytest.mark.parametrize("optimizer, shown, unused", [
     ("adam", [], ["momentum", "weight_decay"]),
     ("sgd", ["momentum"], ["weight_decay"]),
     ("adamw", ["weight_decay"], ["momentum"]),
 ])
-def test_the_best_trial_shows_only_the_parameters_that_apply_to_it(optimizer, shown, unused):
-    """`tune best` listed momentum 0.9 and weight_decay 0.0001 for an Adam trial, as if it had used them."""
+def test_the_best_trial_shows_only_the_parameters_that_apply_to_it(optimizer, shown, unused, spaced):
+    """`tune best` listed momentum 0.9 and weight_decay 0.0001 for an Adam trial, as if it had used
+    them, and did still where the space names neither (no `when` to go by)."""
     from tuner.space.files import load_space
     from tuner.space.objective import OBJECTIVES
     from tuner.store import TrialState
@@ -419,12 +421,12 @@ def test_the_best_trial_shows_only_the_parameters_that_apply_to_it(optimizer, sh
     space = load_space("digits")  # momentum only with sgd, weight_decay only with adamw
     params = space.complete({"optimizer": optimizer})
     row = Row(1, 0, TrialState.COMPLETE, 0.9, 0.9, 0.9, 0.3, 2, 1.0, params)
-    applies = activity(space.to_dict())
+    applies = activity(space.to_dict() if spaced else {"name": "plain", "dataset": "digits", "params": {"depth": 2}})
     table = params_table(row, OBJECTIVES["accuracy"], applies)
     names = table.columns[0]._cells
     assert [n for n in ("momentum", "weight_decay") if n in names] == shown
     assert table.caption is None and unused_note(row, applies) == (f"not used by best trial 0, so not shown: "
-                                                                   f"{', '.join(unused)} (their `when` does not hold)")
+                                                                   f"{', '.join(unused)}")
     assert len(names) + len(unused) == len(params)  # everything else shown
 
 

@@ -8,7 +8,7 @@ and the training loop read only these names.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 MODELS = ("mlp", "lenet", "cnn", "resnet", "separable")
@@ -29,6 +29,14 @@ class ParamInfo:
     help: str
     check: Callable[[Any], bool] = lambda v: True
     rule: str = ""  # what `check` demands, for error messages
+    used_when: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # the training reads it only then
+
+
+def used(name: str, params: dict[str, Any]) -> bool:
+    """Whether training reads the parameter `name` under `params` (momentum under sgd only,
+    whatever the space says); a name outside the vocabulary: yes."""
+    info = PARAMETERS.get(name)
+    return info is None or all(params.get(k) in allowed for k, allowed in info.used_when.items())
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[Any], bool]:
@@ -62,8 +70,10 @@ PARAMETERS: dict[str, ParamInfo] = {
     "lr_schedule": ParamInfo(str, "constant", "learning-rate schedule", _choice(SCHEDULES), f"one of {', '.join(SCHEDULES)}"),
     "warmup_epochs": ParamInfo(int, 0, "linear warm-up epochs (cosine, onecycle)", lambda v: 0 <= v <= 100, "0 to 100"),
     "optimizer": ParamInfo(str, "adam", "optimizer", _choice(OPTIMIZERS), f"one of {', '.join(OPTIMIZERS)}"),
-    "momentum": ParamInfo(float, 0.9, "SGD momentum (Nesterov)", lambda v: 0 <= v < 1, "in [0, 1)"),
-    "weight_decay": ParamInfo(float, 1e-4, "decoupled weight decay (adamw)", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "momentum": ParamInfo(float, 0.9, "SGD momentum (Nesterov)", lambda v: 0 <= v < 1, "in [0, 1)",
+                          {"optimizer": ("sgd",)}),
+    "weight_decay": ParamInfo(float, 1e-4, "decoupled weight decay (adamw)", lambda v: 0 <= v <= 1, "in [0, 1]",
+                              {"optimizer": ("adamw",)}),
     "label_smoothing": ParamInfo(float, 0.0, "label smoothing of the training loss", lambda v: 0 <= v < 1, "in [0, 1)"),
     "augment": ParamInfo(float, 0.0, "augmentation strength: shift = augment * max_shift pixels", lambda v: 0 <= v <= 1, "in [0, 1]"),
     "max_shift": ParamInfo(int, 0, "largest random shift in pixels at augment 1", lambda v: 0 <= v <= 64, "0 to 64"),

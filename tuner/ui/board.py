@@ -8,6 +8,7 @@ from typing import Any
 
 from tuner.data import imbalance
 from tuner.space.objective import DEFAULT, OBJECTIVES, Objective, objective_of
+from tuner.space.params import used
 from tuner.store import SearchStore, TrialRecord, TrialState
 from tuner.store.trials import best_of, counts_of
 
@@ -29,7 +30,7 @@ def describe_params(params: dict[str, Any], searched: list[str] | None = None) -
     for name, label in _LABELS.items():
         if name not in params or (searched is not None and name not in searched and name != "model"):
             continue
-        if name == "momentum" and params.get("optimizer") != "sgd" or name == "weight_decay" and params.get("optimizer") != "adamw":
+        if not used(name, params):  # momentum under adam: not what the trial trained with
             continue
         value = params[name]
         if isinstance(value, bool):
@@ -154,15 +155,16 @@ def trial_rows(store: SearchStore, study: str) -> tuple[list[str], list[list[Any
 
 
 def activity(space: dict[str, Any] | None) -> Any:
-    """Whether a parameter applies to a trial (a conditional one only when its `when` holds):
-    an inactive one's default is not shown, as if it were a value the trial used."""
+    """Whether a parameter applies to a trial: one the training reads under its other values
+    (momentum under sgd only), and a conditional one only when its `when` holds. An inactive one's
+    default is not shown, as if it were a value the trial used."""
     from tuner.space.schema import parse_space
 
     try:
         parsed = parse_space(space, "the study's space")
-    except Exception:  # a study recorded without its space: everything shown
-        return lambda name, params: True
-    return lambda name, params: name not in parsed.params or parsed.is_active(name, params)
+    except Exception:  # a study recorded without its space: the vocabulary alone
+        return used
+    return lambda name, params: used(name, params) and (name not in parsed.params or parsed.is_active(name, params))
 
 
 def shows_balanced(meta: dict[str, Any]) -> bool:

@@ -213,8 +213,8 @@ def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
 
 
 def params_table(row: Row, objective: Objective, applies: Callable[[str, dict], bool]) -> Table:
-    """One trial's parameters that apply to it (`applies(name, params)`: a conditional one only
-    when its `when` holds; `unused_note` names the others), and what its training was when not
+    """One trial's parameters that apply to it (`applies(name, params)`: momentum under sgd only, a
+    conditional one only when its `when` holds; `unused_note` names the others), and what its training was when not
     what the parameters ask (a deadline's fewer epochs, a first result's subset of an epoch)."""
     unused = _unused(row, applies)
     table = Table(title=f"best trial {row.trial}: {scored(objective, row.value)}", title_justify="left",
@@ -235,7 +235,7 @@ def unused_note(row: Row, applies: Callable[[str, dict], bool]) -> str | None:
     unused = _unused(row, applies)
     if not unused:
         return None
-    return f"not used by best trial {row.trial}, so not shown: {', '.join(unused)} (their `when` does not hold)"
+    return f"not used by best trial {row.trial}, so not shown: {', '.join(unused)}"
 
 
 def _unused(row: Row, applies: Callable[[str, dict], bool]) -> list[str]:
