@@ -29,8 +29,23 @@ def test_open_study_is_idempotent_and_refuses_mismatches(tmp_path: Path):
         store.open_study("s", {**META, "engine": "keras-tuner"})
     with pytest.raises(UserError, match=r"different space \(params.depth: 2 in the study, 3 now\)"):
         store.open_study("s", {**META, "space": {"params": {"depth": 3}}, "space_fingerprint": "b"})
-    with pytest.raises(UserError, match="the data differs from the study's"):
+    with pytest.raises(UserError, match=r"the data at y differs from the study's \(the same counts, other images or "
+                                        r"labels: split fingerprint s2 now, s1 then\)"):
         store.open_study("s", {**META, "split": {"fingerprint": "s2", "source": "y"}})
+
+
+@pytest.mark.parametrize("then, now, said", [
+    ({"n_train": 100, "n_val": 25}, {"n_train": 110, "n_val": 27}, "training 110 images now, 100 then; validation 27 images now, 25 then"),
+    ({"class_names": ["a", "b"]}, {"class_names": ["a", "b", "c"]}, "3 classes now, 2 then"),
+    ({"n_train": 100}, {"n_train": 100}, "the same counts, other images or labels: split fingerprint s2 now, s1 then"),
+])
+def test_data_that_differs_from_a_studys_is_said_by_what_differs(then, now, said, tmp_path: Path):
+    """A resumed study on a folder that gained images or a class was refused quoting two fingerprints alone."""
+    store = SearchStore(None, tmp_path, create=True)
+    store.open_study("s", {**META, "split": {**META["split"], **then}})
+    with pytest.raises(UserError) as e:
+        store.open_study("s", {**META, "split": {"fingerprint": "s2", "source": "pets/", **now}})
+    assert f"the data at pets/ differs from the study's ({said}); search it with the study's data" in str(e.value)
 
 
 @pytest.mark.parametrize("then, now, said", [

@@ -209,10 +209,23 @@ def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         raise UserError(f"study '{name}' exists with a different space ({diff}); use another --study name "
                         f"or the same space and settings")
     if old.get("split") and new.get("split") and old["split"]["fingerprint"] != new["split"]["fingerprint"]:
-        raise UserError(f"study '{name}': the data differs from the study's (split fingerprint "
-                        f"{old['split']['fingerprint']} vs {new['split']['fingerprint']}, source {new['split']['source']})")
+        raise UserError(f"study '{name}': the data at {new['split'].get('source')} differs from the study's "
+                        f"({_split_difference(old['split'], new['split'])}); search it with the study's data, or "
+                        f"under another --study name")
     if old.get("split") and new.get("split", {}).get("class_names") is not None:
         check_same_classes(name, old["split"], new["split"]["class_names"], new["split"].get("source"), "searched")
+
+
+def _split_difference(then: dict[str, Any], now: dict[str, Any]) -> str:
+    """What differs between two splits, as a user can check it: the images a split, the classes,
+    else that the images themselves differ (the fingerprints)."""
+    parts = [f"{part} {now.get(key):,} images now, {then.get(key):,} then" for part, key in
+             (("training", "n_train"), ("validation", "n_val"), ("test", "n_test"))
+             if isinstance(now.get(key), int) and isinstance(then.get(key), int) and now[key] != then[key]]
+    if len(now.get("class_names") or []) != len(then.get("class_names") or []):
+        parts.append(f"{len(now.get('class_names') or [])} classes now, {len(then.get('class_names') or [])} then")
+    return "; ".join(parts) or (f"the same counts, other images or labels: split fingerprint "
+                                f"{now.get('fingerprint')} now, {then.get('fingerprint')} then")
 
 
 def check_same_classes(name: str, split: dict[str, Any], now: list[str], source: str, what: str) -> None:
