@@ -284,17 +284,20 @@ def test_a_search_records_a_zero_initialized_trial_as_complete_and_learning_noth
     assert build_board(store, "zeros", 10).rows[0].reason == trial.reason
 
 
-@pytest.mark.parametrize("losses, failed", [
-    ([77.5, 26.4, 6.65], True),  # finite but far above a uniform guess: a learning rate of 10
-    ([94.7, 156.8], True),
-    ([5.0], False),  # one epoch: a bad start may still recover
-    ([3.0, 2.0], False),
-    ([2.3, 4.6], False),  # exactly twice ln 10 (4.605): not over it
+@pytest.mark.parametrize("losses, classes, val_accuracy, failed", [
+    ([77.5, 26.4, 6.65], 10, 0.10, True),  # finite but far above a uniform guess: a learning rate of 10
+    ([94.7, 156.8], 10, None, True),
+    ([5.0], 10, 0.10, False),  # one epoch: a bad start may still recover
+    ([3.0, 2.0], 10, 0.10, False),
+    ([2.3, 4.6], 10, 0.10, False),  # exactly twice ln 10 (4.605): not over it
+    ([12.93, 7.64], 3, 0.4444, False),  # falling, and 44% on three classes: learning (seen failed, the best trial)
+    ([12.93, 7.64], 3, 0.40, True),  # under chance + 15% of the way to 100% (43.3%)
+    ([77.5, 26.4, 6.65], 10, 0.30, False),
 ])
-def test_a_finite_loss_far_above_a_uniform_guess_has_diverged(losses, failed):
+def test_a_finite_loss_far_above_a_uniform_guess_has_diverged_unless_it_learned(losses, classes, val_accuracy, failed):
     from tuner.training.metrics import diverged
 
-    reason = diverged(losses, 10)
+    reason = diverged(losses, classes, val_accuracy)
     assert (reason is not None) == failed
     if failed:
         assert reason.startswith("diverged") and "learning rate" in reason

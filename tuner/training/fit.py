@@ -143,12 +143,12 @@ class Validation(keras.callbacks.Callback):
         loss = float(logs.get("loss", math.nan))  # reading it waits for the epoch's last step
         self.train_seconds.append(time.perf_counter() - self.epoch_start)
         check_finite(loss, epoch)
-        if (why := diverged([*self.history["loss"], loss], self.data.n_classes)) is not None:
-            raise TrialFailed(why)
         start = time.perf_counter()
         probs = self.predict(self.data.x_val)
         self.predict_seconds += time.perf_counter() - start
         val_loss, val_acc = scores(probs, self.data.y_val)
+        if (why := diverged([*self.history["loss"], loss], self.data.n_classes, val_acc)) is not None:
+            raise TrialFailed(why)
         if val_loss < self.best_loss:
             self.best_loss, self.best_probs = val_loss, probs
         logs.update(val_loss=val_loss, val_accuracy=val_acc)

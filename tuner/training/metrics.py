@@ -65,17 +65,24 @@ STUCK_EPOCHS = 3  # epochs at a uniform guess's loss after which a trial stops: 
 DIVERGED = 2.0  # a training loss over this many times ln(classes) after its first epoch has diverged
 
 
-def diverged(losses: list[float], n_classes: int) -> str | None:
+def diverged(losses: list[float], n_classes: int, val_accuracy: float | None = None) -> str | None:
     """Why a trial's training has diverged, or None: after its first epoch its training loss is
-    over twice ln(classes), worse than a uniform guess (a learning rate too large)."""
+    over twice ln(classes), worse than a uniform guess (a learning rate too large), and its
+    validation accuracy no clearly better than chance (`learned`): a loss still falling from
+    12.9 to 7.6 on three classes, at 44% validation, the best trial so far, was failed as diverged."""
     chance = math.log(n_classes)
-    if len(losses) < 2 or not losses[-1] > DIVERGED * chance:
+    if len(losses) < 2 or not losses[-1] > DIVERGED * chance or learned(val_accuracy, n_classes):
         return None
     return (f"diverged: the training loss is {losses[-1]:.3g} after {len(losses)} epochs, over {DIVERGED:g} x ln "
             f"{n_classes} = {DIVERGED * chance:.3f} (a uniform guess's); the learning rate is likely too large")
 
 
 LEARNED_MARGIN = 0.15  # a validation accuracy this share of the way from chance to 100% has learned something
+
+
+def learned(val_accuracy: float | None, n_classes: int) -> bool:
+    """A validation accuracy clearly above chance: `LEARNED_MARGIN` of the way to 100%."""
+    return val_accuracy is not None and val_accuracy >= 1 / n_classes + LEARNED_MARGIN * (1 - 1 / n_classes)
 
 
 def learned_nothing(losses: list[float], n_classes: int, val_accuracies: list[float] = ()) -> str | None:
@@ -90,7 +97,7 @@ def learned_nothing(losses: list[float], n_classes: int, val_accuracies: list[fl
     stuck = next((i for i, flag in enumerate(reversed(at_chance)) if not flag), len(losses))  # the last epochs there
     if stuck == 0 or stuck < min(STUCK_EPOCHS, len(losses)):
         return None
-    if any(acc >= 1 / n_classes + LEARNED_MARGIN * (1 - 1 / n_classes) for acc in val_accuracies):
+    if any(learned(acc, n_classes) for acc in val_accuracies):
         return None
     epochs = f"{stuck} epoch{'s' * (stuck != 1)}"
     return (f"learned nothing: the training loss stayed at {losses[-1]:.3f} (ln {n_classes} = {chance:.3f}, a uniform "
