@@ -354,3 +354,27 @@ def test_any_error_message_is_one_line_of_bounded_length(message):
         abort(message)
     line = err.getvalue()
     assert exit_info.value.code == 2 and line.count("\n") == 1 and len(line) <= MAX_ERROR + 60
+
+
+@pytest.mark.slow  # a search
+@pytest.mark.parametrize("command", [["ensemble", "--reevaluate"], ["best"]])
+def test_a_studys_folder_that_moved_is_named_not_asked_for(command, tmp_path, capsys):
+    """The folder a study was searched on, moved: "the 'folder' space needs --data PATH", as if
+    none had been given."""
+    import yaml
+
+    from tests.conftest import run_main
+    from tests.data.test_sources import FOLDER_SPACE, make_folder
+
+    imgs = make_folder(tmp_path / "imgs", n=12)
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(FOLDER_SPACE))
+    where = ["--results-dir", str(tmp_path / "results")]
+    code, _, err = run_main(["search", "--space", str(tmp_path / "space.yaml"), "--data", str(imgs), "--study", "f",
+                             "--trials", "1", "--jobs", "1", "--in-process", "--no-ensemble", *where], capsys)
+    assert code == 0, err
+    imgs.rename(tmp_path / "moved")
+    code, _, err = run_main([*command, "--study", "f", *where], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"its data was read from {imgs}, which is not there now" in err and "--data PATH where it is" in err
+    code, _, err = run_main([*command, "--study", "f", "--data", str(tmp_path / "moved"), *where], capsys)
+    assert code == 0, err

@@ -176,9 +176,16 @@ def _check_model_files(store: SearchStore, study: str, selection: Selection) -> 
 
 
 def recorded_source(store: SearchStore, study: str) -> Path | None:
-    """Where the study's data came from, if it is still there (else the usual lookup)."""
+    """Where the study's data came from, if it is still there (else the usual lookup). A user's
+    folder has no other place to be looked for: gone (moved, or a relative path read from
+    another folder) it is one line naming it, not the folder space's "needs --data PATH"."""
     source = Path(_split(store, study)["source"])
-    return source if source.exists() else None
+    if source.exists():
+        return source
+    if store.studies.meta(study).get("dataset") == "folder":
+        raise UserError(f"study '{study}': its data was read from {source}, which is not there now (moved, or a "
+                        f"relative path from another folder); pass --data PATH where it is")
+    return None
 
 
 def search_data_of(store: SearchStore, study: str, space: Space, data: Path | None, cache_dir: Path) -> SearchData:
