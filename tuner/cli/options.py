@@ -109,6 +109,10 @@ def requested_space(space: str, epochs: int | None, sets: tuple[str, ...], warn:
     from tuner.space.files import load_space
 
     loaded, fixed = load_space(space), parse_sets(sets)
+    searched = loaded.searched()
+    for name, value in fixed.items():  # the user's to choose, but said: a width of 500 in a 16-96 space went unseen
+        if name in searched and (why := searched[name].refusal(value)) is not None:
+            warn(f"--set {name}={value} lies outside what the space searches ({why}); it is used as given")
     for name, when in loaded.idle_under(fixed).items():
         needs = ", ".join(f"{k} {' or '.join(map(str, v))}" for k, v in when.items())
         warn(f"--set {name} changes nothing: the space uses {name} only with {needs}, which the other --set values rule out")

@@ -207,7 +207,7 @@ def _check_same(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if old.get("space_fingerprint") and old["space_fingerprint"] != new.get("space_fingerprint"):
         diff = _first_difference(old.get("space", {}), new.get("space", {}))
         raise UserError(f"study '{name}' exists with a different space ({diff}); use another --study name "
-                        f"or the same space and settings")
+                        f"or the same space and settings (--epochs and --set are part of the space)")
     if old.get("split") and new.get("split") and old["split"]["fingerprint"] != new["split"]["fingerprint"]:
         raise UserError(f"study '{name}': the data at {new['split'].get('source')} differs from the study's "
                         f"({_split_difference(old['split'], new['split'])}); search it with the study's data, or "
