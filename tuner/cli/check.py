@@ -31,7 +31,7 @@ def command(app: Application, space: str, data: Path | None, epochs: int | None,
 
     \b
       tune check --space digits
-      tune check --space cifar10 --data ../shared/datasets/cifar10.tar.gz
+      tune check --space cifar10 --data cifar10.tar.gz
       tune check --space my_space.yaml --data ~/pets/ --json
 
     \b

@@ -47,6 +47,7 @@ def _readme(study: str, meta: dict[str, Any], record: Evaluation, best: TrialRec
     split = recorded(meta, study, "split")
     sel = record.selection
     members = ", ".join(f"trial {n} ({w:.2f})" for n, w in sel.members.items())
+    data_flag = " --data PATH" if meta.get("dataset") == "folder" else ""  # a folder is found by no lookup
     calibrated = (", each member's logits divided by a temperature fitted on validation data (by its log-loss; "
                   "where a member has every validation image right, sharpened to a mean confidence of (n + 1) / (n + 2) "
                   "on its n if it was less sure)") if sel.temperatures else ""
@@ -87,7 +88,7 @@ best = int(probabilities.argmax())
 print(labels[str(best)], f"{{probabilities[best]:.4f}}")
 ```
 {_labels_note(record)}
-`config.yaml` is the best trial's configuration as a space file: `tune search --space config.yaml --trials 1`
+`config.yaml` is the best trial's configuration as a space file: `tune search --space config.yaml --trials 1{data_flag}`
 trains it again on the space's whole schedule, as a new study's first trial (with that trial's seed, so its
 figures differ a little). `metrics.json` holds the figures above with per-class accuracy; `history.json` the
 per-epoch history of the best trial and of each ensemble member.
