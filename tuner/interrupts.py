@@ -226,12 +226,13 @@ _HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def holding_signals() -> Iterator[None]:
+def holding_signals() -> Iterator[list[int]]:
     """Ctrl-C, SIGTERM, SIGHUP and a worker's stop-at-once wait until the block is done, then are
     handled as they would have been: around a step that must finish once begun (a helper's start,
-    an export's rename and its note, a trial's creation and its owner)."""
+    an export's rename and its note, a trial's creation and its owner). Yields the signals held
+    so far, for a block that would undo its step once one came."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield []
         return
     pending: list[int] = []
     handlers = {s: signal.getsignal(s) for s in (*_HELD, STOP_NOW)}
@@ -239,7 +240,7 @@ def holding_signals() -> Iterator[None]:
         if callable(handler):  # an ignored Ctrl-C (a background job) stays ignored
             signal.signal(signum, lambda received, frame: pending.append(received))
     try:
-        yield
+        yield pending
     finally:
         for signum, handler in handlers.items():
             if callable(handler):

@@ -408,7 +408,8 @@ def test_a_stop_as_a_trial_is_created_leaves_it_failed_not_running(signum, tiny_
     """Optuna creates the trial (RUNNING), then the engine writes which process owns it; a search's
     end fails its own processes' trials only. A signal between the two left one RUNNING that no
     process owned (a SIGHUP test saw exit 129 with a trial still running): the two are one step now,
-    and the signal is handled as it ends."""
+    and the signal is handled as it ends. The trial, made as the stop came, never runs: it is taken
+    out of the study (a search stopped by Ctrl-C kept one more "interrupted" trial of no epochs)."""
     import signal
 
     from tuner.search.request import SearchRequest
@@ -426,6 +427,29 @@ def test_a_stop_as_a_trial_is_created_leaves_it_failed_not_running(signum, tiny_
     request = SearchRequest(tiny_space, "study", 3, cache_dir=results / "cache", seed=0, jobs=1, isolate=False)
     with pytest.raises(KeyboardInterrupt):  # SIGTERM and SIGHUP: Terminated, one
         run_search(store, request, QuietObserver())
-    trials = store.trials.all("study")
-    assert len(trials) == 1
-    assert trials[0].state == "failed" and trials[0].reason.startswith("interrupted"), trials[0]
+    assert store.trials.all("study") == []
+    made = optuna.load_study(study_name="study", storage=store.db.storage).trials
+    assert [(t.state, t.user_attrs.get("surplus")) for t in made] == [(optuna.trial.TrialState.FAIL, True)]
+
+
+def test_a_search_asked_to_stop_starts_no_new_trial(setup, monkeypatch):
+    """A first Ctrl-C stops a trial at its epoch's end; a worker between two trials then asked for
+    another, which was recorded "interrupted" with no epoch (seen in a newcomer's search)."""
+    from tuner import interrupts
+    from tuner.search.engines.base import BaseEngine
+    from tuner.search.loop import run_trials
+
+    store, runner, proposal = setup
+    asked = []
+
+    class Proposing(BaseEngine):
+        def ask(self, n_trials):
+            asked.append(n_trials)
+            return proposal()
+
+    monkeypatch.setattr(interrupts, "_requested", __import__("threading").Event())
+    interrupts._requested.set()  # the first Ctrl-C's flag
+    run = runner()
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(Proposing(run.ctx, "random", "none", 0), run, 5, None)
+    assert asked == [] and store.trials.all("s") == []

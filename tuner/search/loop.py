@@ -22,6 +22,7 @@ def run_trials(engine: BaseEngine, runner: TrialRunner, n_trials: int, deadline:
     engine.prepare(n_trials)
     set_aside = 0
     while set_aside < SET_ASIDE_IN_A_ROW and (deadline is None or time.monotonic() < deadline) and not runner.retiring and not engine.exhausted:
+        interrupts.check()  # asked to stop (a first Ctrl-C, at the epoch's end): no new trial
         finished, running = engine.counts()
         if finished >= n_trials:
             return

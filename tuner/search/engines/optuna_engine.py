@@ -164,11 +164,14 @@ class OptunaEngine(BaseEngine):
     def ask(self, n_trials: int) -> Proposal | None:
         # A stop between the two would leave a RUNNING trial no process owns: the search's end fails
         # only its own processes' trials (seen in a SIGHUP test: exit 129, a trial still running).
-        with interrupts.holding_signals(), warnings.catch_warnings():
+        with interrupts.holding_signals() as held, warnings.catch_warnings():
             # Optuna's note that heartbeats are for `optimize`: `running` keeps them, as it does.
             warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
             trial = self.study.ask()
             trial.set_user_attr("worker", this_worker())
+            if held or interrupts.requested():  # a stop came as it was made: it never runs (it was failed as interrupted)
+                self.ctx.store.trials.discard(self.ctx.study, trial.number)
+                return None
         before = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         if sum(t.number < trial.number for t in before) >= n_trials:
             # Another worker started the study's last needed trial at the same moment.
