@@ -8,13 +8,14 @@
 #       ensemble, scored as searched and refit on train + validation in one test pass
 #   run(command="bash bench/device/session.sh peers tune,optuna", ...)   # then: peers kerastuner
 #   run(command="bash bench/device/session.sh flags", ...)  |  augment  |  precision
+#   run(command="bash bench/device/session.sh spaces", carry=[".whl", ".devdata"])   # after `wheels.sh --spaces`
 #
 # Here first: `bash bench/device/wheels.sh` (wheels into .whl/, the data into .devdata/).
 # Without a GPU (a smoke run on the CPU) the same steps run unwrapped by the NVML sampler;
 # extra arguments go to the step's command (`SPACE=digits DATA= ... search 20 --epochs 2`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-step=${1:?step: search SECONDS | peers CONTENDERS | flags | augment | precision}
+step=${1:?step: search SECONDS | spaces | peers CONTENDERS | flags | augment | precision}
 shift
 OUT=${OUT:-.devrun/out}
 mkdir -p "$OUT" .devrun
@@ -61,6 +62,22 @@ case $step in
       python3 bench/cache_keys.py "${logs[@]}" | tee "$OUT/cache-$call.json" || true
       for log in "${logs[@]}"; do echo "== $log"; grep -v '^cache-key ' "$log" | tail -n 100; done > "$OUT/workers-$call.log"
     fi
+    ;;
+  spaces)  # issue 17: what one trial of each built-in space costs on this GPU, for its space file
+    # digits from scikit-learn; mnist and Fashion-MNIST from .devdata (`wheels.sh --spaces`).
+    results=.devrun/spaces
+    for space in ${SPACES:-digits mnist mnist_lenet fashion_mnist fashion_mnist_mlp fashion_mnist_regularization}; do
+      case $space in
+        mnist*) data=(--data .devdata/mnist.npz) ;;
+        fashion*) data=(--data .devdata/fashion-mnist) ;;
+        *) data=() ;;
+      esac
+      set +e
+      sampled python3 -m tuner search --space "$space" "${data[@]}" --study "$space" --trials 1 \
+        --epochs "${EPOCHS:-3}" --no-check --no-ensemble --jobs 1 --results-dir "$results" "$@" 2>&1 | tee -a "$OUT/spaces-$call.log"
+      set -e
+      python3 bench/trial_costs.py "$results/tune.db" "$space" >> "$OUT/spaces-costs-$call.md" 2>&1 || true
+    done
     ;;
   peers)  # the peers and tune side by side; records kept in .devrun/peers for the next call
     python3 bench/peers/compare.py --data "$DATA" --jobs "${JOBS:-4}" --keep .devrun/peers --only "${1:?contenders}" \

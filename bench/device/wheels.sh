@@ -2,6 +2,8 @@
 # Here (no GPU): fetch the wheels the GPU machine lacks, for its Python 3.12, into .whl/ (ignored),
 # and copy the CIFAR-10 archive into .devdata/ (ignored). Both travel with `carry`.
 #   bash bench/device/wheels.sh [path/to/cifar10.tar.gz]
+#   bash bench/device/wheels.sh --spaces   # MNIST and Fashion-MNIST in place of CIFAR-10 (carry holds
+#                                            64 MiB: the three do not fit together), for `session.sh spaces`
 # The GPU image has JAX, numpy, click, rich, PyYAML, pillow, psutil, scikit-learn and nvidia-ml-py
 # (the device README's package list); these are the rest of tune's imports, pinned to versions
 # tested here. About 12 MB.
@@ -18,5 +20,13 @@ done
 mkdir -p .whl .devdata
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   "${platforms[@]}" -d .whl "${wheels[@]}"
-cp -u "$data" .devdata/cifar10.tar.gz
+if [ "$data" = --spaces ]; then
+  rm -f .devdata/cifar10.tar.gz
+  cp -u ../shared/datasets/mnist.npz .devdata/mnist.npz
+  mkdir -p .devdata/fashion-mnist
+  cp -u /usr/share/datasets/fashion-mnist/*.gz .devdata/fashion-mnist/  # apt-get install dataset-fashion-mnist
+else
+  rm -rf .devdata/mnist.npz .devdata/fashion-mnist
+  cp -u "$data" .devdata/cifar10.tar.gz
+fi
 du -sh .whl .devdata

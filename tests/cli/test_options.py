@@ -395,3 +395,16 @@ def test_a_set_value_outside_the_spaces_search_is_said(sets, said):
     warned: list[str] = []
     requested_space("digits", None, sets, warned.append)
     assert len(warned) == len(said) and all(w.startswith(s) for w, s in zip(warned, said)), warned
+
+
+@pytest.mark.parametrize("sets", [("width=abc",), ("optimizer=lion",), ("depth=null",), ("dropout=.nan",)])
+def test_a_set_value_the_space_refuses_is_its_one_line_with_no_warning_before_it(sets):
+    """A value refused as invalid was first warned about as "outside what the space searches":
+    two lines where a refusal is one."""
+    from tuner.cli.options import requested_space
+    from tuner.errors import UserError
+
+    warned: list[str] = []
+    with pytest.raises(UserError):
+        requested_space("digits", None, sets, warned.append)
+    assert warned == []

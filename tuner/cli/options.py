@@ -110,13 +110,15 @@ def requested_space(space: str, epochs: int | None, sets: tuple[str, ...], warn:
 
     loaded, fixed = load_space(space), parse_sets(sets)
     searched = loaded.searched()
-    for name, value in fixed.items():  # the user's to choose, but said: a width of 500 in a 16-96 space went unseen
-        if name in searched and (why := searched[name].refusal(value)) is not None:
-            warn(f"--set {name}={value} lies outside what the space searches ({why}); it is used as given")
-    for name, when in loaded.idle_under(fixed).items():
+    idle = loaded.idle_under(fixed)
+    loaded = loaded.with_overrides(epochs=epochs, fixed=fixed) if epochs or sets else loaded  # refuses bad values
+    for name, when in idle.items():
         needs = ", ".join(f"{k} {' or '.join(map(str, v))}" for k, v in when.items())
         warn(f"--set {name} changes nothing: the space uses {name} only with {needs}, which the other --set values rule out")
-    loaded = loaded.with_overrides(epochs=epochs, fixed=fixed) if epochs or sets else loaded
+    for name in fixed:  # the user's to choose, but said: a width of 500 in a 16-96 space went unseen
+        value = loaded.fixed().get(name, fixed[name])
+        if name in searched and (why := searched[name].refusal(value)) is not None:
+            warn(f"--set {name}={value} lies outside what the space searches ({why}); it is used as given")
     for part in loaded.idle_augmentation():
         warn(f"{part} changes nothing in this space: augment, which turns augmentation on, is 0 in every trial "
              f"(search or set augment above 0, or leave {part} out)")
