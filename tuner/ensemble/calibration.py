@@ -50,6 +50,8 @@ def confident_to(target: float, views: np.ndarray) -> float:
         return float(temper(views, float(np.exp(log_t))).max(axis=-1).mean()) - target
 
     low, high = np.log(BOUNDS)
-    if gap(low) <= 0 or gap(high) >= 0:
-        return BOUNDS[0] if gap(low) <= 0 else BOUNDS[1]
+    if gap(low) <= 0:  # not that sure even at the sharpest
+        return BOUNDS[0]
+    if gap(high) >= 0:
+        return BOUNDS[1]
     return float(np.exp(brentq(gap, low, high, xtol=1e-4)))

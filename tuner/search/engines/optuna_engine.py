@@ -169,7 +169,7 @@ class OptunaEngine(BaseEngine):
             warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
             trial = self.study.ask()
             trial.set_user_attr("worker", this_worker())
-            if held or interrupts.requested():  # a stop came as it was made: it never runs (it was failed as interrupted)
+            if held or interrupts.requested():  # a stop came as it was made: it never runs, so it leaves the study
                 self.ctx.store.trials.discard(self.ctx.study, trial.number)
                 return None
         before = self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
