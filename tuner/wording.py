@@ -32,3 +32,9 @@ def clipped(text: str, most: int = 120) -> str:
     if len(text) <= most:
         return text
     return f"{text[:most * 2 // 3]}...{text[-(most // 3):]} ({len(text):,} characters)"
+
+
+def listed(items: list[str], most: int = 4) -> str:
+    """'a, b, c, d and 3 more': the first `most` items, and how many were left out."""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more

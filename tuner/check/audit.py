@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tuner.check.findings import Finding, Status
+from tuner.wording import listed
 
 LEAK_FAIL = 0.01  # share of a split's images copied from another split past which the split is not held out
 CONFLICT_FAIL = 0.01  # share of images under two labels past which the labels are not to be trusted
@@ -60,8 +61,7 @@ def balance(splits: Splits) -> Finding:
     evidence = f"{k} classes; images a class: {ranges}; train ratio {ratio:.2f} (largest class over smallest)"
     empty = [f"'{splits.class_names[c]}' in {name}" for name, cs in counts.items() for c in np.flatnonzero(cs == 0)]
     if empty:
-        more = f" and {len(empty) - 4} more" if len(empty) > 4 else ""
-        return Finding("data: classes", Status.FAIL, f"no image of {', '.join(empty[:4])}{more}; {evidence}")
+        return Finding("data: classes", Status.FAIL, f"no image of {listed(empty)}; {evidence}")
     if ratio > IMBALANCE_WARN:
         return Finding("data: classes", Status.WARN, f"imbalanced ({evidence}): consider prior_bias and "
                                                      "class_weight: balanced, and the balanced_accuracy objective")

@@ -14,6 +14,7 @@ from tuner.space.objective import objective_of
 from tuner.store import migrate, stored
 from tuner.store.database import Database
 from tuner.store.urls import redact
+from tuner.wording import listed
 
 _FOREIGN_WAIT_SECONDS = 5.0  # a study another process has just created gets its tune record within this
 
@@ -239,9 +240,8 @@ def check_same_classes(name: str, split: dict[str, Any], now: list[str], source:
                         f"--study name; nothing was {what}")
 
 
-def _listed(names: list[str], most: int = 4) -> str:
-    shown = ", ".join(json.dumps(n, ensure_ascii=False) for n in names[:most])
-    return f"({shown}{f' and {len(names) - most} more' if len(names) > most else ''})"
+def _listed(names: list[str]) -> str:
+    return f"({listed([json.dumps(n, ensure_ascii=False) for n in names])})"
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
